@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Thin entry point: parse arguments, load and validate the config, hand over to runEdge/runCloud.
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig } from './config/index.js'
+import { createLogger, type Logger } from './obs/logger.js'
+
+const USAGE: Record<string, string> = {
+  main: `edge-metaserver — the Kubernetes API endpoint for pods on edge nodes, and its cloud shim
+
+Usage: edge-metaserver <command> [options]
+
+Commands:
+  edge --config FILE     run the edge daemon (kind: EdgeMetaServer)
+  cloud --config FILE    run the cloud shim (kind: CloudShim)
+  check-config FILE      validate a config file (every document in it) without starting
+  version                print the version
+
+Run "edge-metaserver <command> --help" for a command's options.
+`,
+  edge: `Usage: edge-metaserver edge --config FILE
+
+Runs the edge daemon: HTTPS listeners for the node's pods (modules.metaServer.server and
+.dummyServer), relaying every request over the HTTP/2 mTLS tunnel (modules.edgeHub) to the cloud
+shim. SIGTERM drains in-flight requests (modules.metaServer.shutdownGracePeriod), then exits.
+
+Options:
+  -c, --config FILE   EdgeMetaServer config (YAML; see config.example.yaml)
+  -h, --help          show this help
+`,
+  cloud: `Usage: edge-metaserver cloud --config FILE
+
+Runs the cloud shim: accepts edge tunnels (modules.cloudHub), enforces node restriction and
+executes each request against kube-apiserver as the pod itself. SIGTERM sends GOAWAY to every
+edge and drains streams (modules.cloudHub.shutdownGracePeriod), then exits.
+
+Options:
+  -c, --config FILE   CloudShim config (YAML; see config.example.yaml)
+  -h, --help          show this help
+`,
+  'check-config': `Usage: edge-metaserver check-config FILE
+
+Validates every document of FILE (EdgeMetaServer and/or CloudShim) and the files it references.
+Prints "FILE: ok (<kinds>)" and exits 0, or one "FILE:LINE:COLUMN: key: problem" line per error
+and exits 1.
+
+Options:
+  -h, --help   show this help
+`,
+  version: `Usage: edge-metaserver version
+
+Prints the version of this build.
+`,
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE.main!)
+    return command === undefined ? 2 : 0
+  }
+  if (!(command in USAGE) || command === 'main') {
+    process.stderr.write(`edge-metaserver: unknown command "${command}"\n\n${USAGE.main}`)
+    return 2
+  }
+  let args
+  try {
+    args = parseArgs({
+      args: rest,
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: command === 'check-config',
+    })
+  } catch (err) {
+    process.stderr.write(`edge-metaserver ${command}: ${(err as Error).message}\n\n${USAGE[command]}`)
+    return 2
+  }
+  if (args.values.help === true) { process.stdout.write(USAGE[command]!); return 0 }
+
+  switch (command) {
+    case 'version':
+      process.stdout.write(`edge-metaserver ${version()}\n`)
+      return 0
+    case 'check-config':
+      return checkConfig(args.positionals[0] ?? args.values.config)
+    case 'edge':
+    case 'cloud':
+      if (args.values.config === undefined) {
+        process.stderr.write(`edge-metaserver ${command}: --config FILE is required\n\n${USAGE[command]}`)
+        return 2
+      }
+      return run(command, args.values.config)
+  }
+  return 2
+}
+
+async function checkConfig (file: string | undefined): Promise<number> {
+  if (file === undefined) { process.stderr.write(`edge-metaserver check-config: FILE is required\n\n${USAGE['check-config']}`); return 2 }
+  const result = await loadConfigFile(file, { checkFiles: true })
+  if (!result.ok) { process.stderr.write(formatConfigErrors(result.errors) + '\n'); return 1 }
+  const kinds = result.configs.map((c) => c.kind)
+  process.stdout.write(`${file}: ok (${kinds.join(', ')})\n`)
+  return 0
+}
+
+async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
+  let logger: Logger | undefined
+  try {
+    let handle: { close: () => Promise<void> }
+    if (role === 'edge') {
+      const config = await loadEdgeConfig(file)
+      logger = createLogger({ level: config.logging.level, role })
+      const { runEdge } = await import('./edge/run.js')
+      handle = await runEdge(config, logger)
+    } else {
+      const config = await loadCloudConfig(file)
+      logger = createLogger({ level: config.logging.level, role })
+      const { runCloud } = await import('./cloud/run.js')
+      handle = await runCloud(config, logger)
+    }
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        logger?.info({ signal }, 'signal received')
+        handle.close().then(resolve, (err: Error) => { logger?.error({ err: err.message }, 'shutdown failed'); resolve() })
+      }
+      process.once('SIGTERM', () => stop('SIGTERM'))
+      process.once('SIGINT', () => stop('SIGINT'))
+    })
+    logger.flush()
+    return 0
+  } catch (err) {
+    if (err instanceof ConfigLoadError) {
+      process.stderr.write(`edge-metaserver ${role}: invalid config\n${err.message}\n`)
+      return 1
+    }
+    const message = (err as Error).message
+    if (logger !== undefined) { logger.fatal({ err: message }, 'failed to start'); logger.flush() }
+    process.stderr.write(`edge-metaserver ${role}: ${message}\n`)
+    return 1
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error) => {
+  process.stderr.write(`edge-metaserver: ${err.message}\n`)
+  process.exitCode = 1
+})

@@ -1,0 +1,130 @@
+// One tunnel stream = one pod request: authenticate (bearer or an anonymous discovery path),
+// enforce node restriction, then execute it against kube-apiserver *as the pod* (its own token
+// goes upstream) and stream the answer back untouched. Whatever the shim answers itself is a
+// Status marked with x-ems-origin, so the edge can tell it from the apiserver's own answers.
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import { pipeline } from 'node:stream/promises'
+import type { Logger } from '../obs/logger.js'
+import type { RequestMetrics } from '../obs/metrics.js'
+import { isAnonymousPath } from '../kube/anonymous-paths.js'
+import { requestInfo } from '../kube/request-info.js'
+import { badRequest, internalError, serviceUnavailable, statusBody, unauthorized, type Status } from '../kube/status.js'
+import {
+  endToEndHeaders, ERROR_UNAUTHENTICATED, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN,
+  HEADER_UPGRADE, ORIGIN_SHIM,
+} from '../tunnel/protocol.js'
+import type { NodeRestriction } from './node-restriction.js'
+import { relayUpgrade } from './upgrade.js'
+import { isConnectivityError, type Upstream } from './upstream.js'
+
+export interface HandlerDeps {
+  restriction: NodeRestriction
+  upstream: Upstream
+  logger: Logger
+  metrics: RequestMetrics
+}
+
+export function createStreamHandler (deps: HandlerDeps) {
+  return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): void => {
+    handle(deps, stream, headers, node).catch((err: Error) => {
+      deps.logger.error({ node, err: err.message, path: headers[':path'] }, 'stream handler failed')
+      if (!stream.headersSent && !stream.destroyed) respondStatus(stream, internalError('edge-metaserver cloud shim failed'), 'internal')
+      else stream.destroy()
+    })
+  }
+}
+
+async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): Promise<void> {
+  const method = String(headers[':method'])
+  const path = String(headers[':path'])
+  const parsed = requestInfo(method, path)
+  if (!parsed.ok) { respondStatus(stream, badRequest(parsed.message), 'bad-request'); return }
+  const verb = parsed.info.verb
+
+  const token = bearerToken(headers.authorization)
+  if (token === undefined) {
+    // No credentials: allowed only where kube-apiserver allows anyone (discovery, version, health).
+    if (headers.authorization !== undefined || !isAnonymousPath(parsed.info.path)) {
+      count(deps, verb, 401)
+      respondStatus(stream, unauthorized(), ERROR_UNAUTHENTICATED)
+      return
+    }
+  } else {
+    let verdict
+    try {
+      verdict = await deps.restriction.check(token, node)
+    } catch (err) {
+      deps.logger.warn({ node, err: (err as Error).message }, 'token review failed')
+      count(deps, verb, 503)
+      respondStatus(stream, serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1), ERROR_UPSTREAM_UNREACHABLE)
+      return
+    }
+    if (!verdict.allowed) {
+      deps.logger.info({ node, path: parsed.info.path, verb, reason: verdict.reason, message: verdict.status.message }, 'request denied')
+      count(deps, verb, verdict.status.code)
+      respondStatus(stream, verdict.status, verdict.reason)
+      return
+    }
+  }
+
+  const upstreamHeaders = endToEndHeaders(headers)
+  const client = headers[HEADER_CLIENT_ADDRESS]
+  if (typeof client === 'string') {
+    upstreamHeaders['x-forwarded-for'] = [upstreamHeaders['x-forwarded-for'], client].filter(Boolean).join(', ')
+  }
+  const upgrade = headers[HEADER_UPGRADE]
+  if (typeof upgrade === 'string') {
+    await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
+    return
+  }
+  await forward(deps, stream, { method, path, verb, headers: upstreamHeaders })
+}
+
+async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
+  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]> }): Promise<void> {
+  const abort = new AbortController()
+  // The edge cancelling the stream (client gone, watch ended) must end the upstream call too.
+  stream.once('close', () => abort.abort())
+  let res
+  try {
+    res = await deps.upstream.forward({
+      method: req.method, path: req.path, headers: req.headers,
+      body: stream.endAfterHeaders ? null : stream,
+      signal: abort.signal,
+    })
+  } catch (err) {
+    if (abort.signal.aborted) return
+    const connectivity = isConnectivityError(err)
+    deps.logger.warn({ err: (err as Error).message, path: req.path, connectivity }, 'upstream request failed')
+    count(deps, req.verb, connectivity ? 503 : 500)
+    respondStatus(stream, connectivity
+      ? serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1)
+      : internalError(`upstream request failed: ${(err as Error).message}`),
+    connectivity ? ERROR_UPSTREAM_UNREACHABLE : 'internal')
+    return
+  }
+  count(deps, req.verb, res.statusCode)
+  if (stream.destroyed) { res.body.destroy(); return }
+  stream.respond({ ':status': res.statusCode, ...endToEndHeaders(res.headers) })
+  await pipeline(res.body, stream).catch(() => {
+    // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
+    if (!stream.destroyed) stream.destroy()
+  })
+}
+
+function count (deps: HandlerDeps, verb: string, code: number): void {
+  deps.metrics.requests.inc({ verb, code: String(code), source: 'cloud' })
+}
+
+function bearerToken (authorization: string | string[] | undefined): string | undefined {
+  if (typeof authorization !== 'string') return undefined
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
+  return m?.[1]
+}
+
+export function respondStatus (stream: ServerHttp2Stream, s: Status, errorTag: string): void {
+  if (stream.destroyed || stream.headersSent) return
+  const { code, headers, body } = statusBody(s)
+  stream.respond({ ':status': code, ...headers, [HEADER_ORIGIN]: ORIGIN_SHIM, [HEADER_ERROR]: errorTag })
+  stream.end(body)
+}

@@ -1,0 +1,61 @@
+// Node restriction (DESIGN decision 3): a request arriving on node N's tunnel may only carry the
+// token of a pod bound to N. The edge cannot lie about N (it comes from its certificate); the
+// token proves the pod. Node claims in the token are used when present; otherwise the pod is
+// looked up (its nodeName and uid never change once bound, so the answer is cached).
+import { forbidden, unauthorized, type Status } from '../kube/status.js'
+import { ExpiringLru } from './lru.js'
+import type { TokenReviewer, ReviewedUser } from './token-reviews.js'
+import type { Upstream } from './upstream.js'
+
+export type Verdict =
+  | { allowed: true, user: ReviewedUser }
+  | { allowed: false, status: Status, reason: 'unauthenticated' | 'node-restriction' }
+
+const EXTRA_NODE_NAME = 'authentication.kubernetes.io/node-name'
+const EXTRA_POD_NAME = 'authentication.kubernetes.io/pod-name'
+const EXTRA_POD_UID = 'authentication.kubernetes.io/pod-uid'
+const SA_PREFIX = 'system:serviceaccount:'
+const POD_BINDING_TTL_MS = 10 * 60_000
+
+export class NodeRestriction {
+  private readonly podNodes: ExpiringLru<string, string | null>
+
+  constructor (private readonly reviewer: TokenReviewer, private readonly upstream: Upstream, cacheSize: number) {
+    this.podNodes = new ExpiringLru(cacheSize)
+  }
+
+  async check (token: string, node: string): Promise<Verdict> {
+    const review = await this.reviewer.review(token)
+    if (!review.authenticated) return { allowed: false, status: unauthorized(), reason: 'unauthenticated' }
+    const { user } = review
+    const deny = (why: string): Verdict => ({
+      allowed: false,
+      reason: 'node-restriction',
+      status: forbidden(`User "${user.username}" cannot use the edge tunnel of node "${node}": ${why}`),
+    })
+    if (!user.username.startsWith(SA_PREFIX)) return deny('only service account tokens of pods on this node are accepted')
+    const podName = user.extra[EXTRA_POD_NAME]?.[0]
+    const podUid = user.extra[EXTRA_POD_UID]?.[0]
+    if (podName === undefined || podUid === undefined) return deny('the token is not bound to a pod')
+    const namespace = user.username.slice(SA_PREFIX.length).split(':')[0]!
+    const boundNode = user.extra[EXTRA_NODE_NAME]?.[0] ?? await this.podNode(namespace, podName, podUid)
+    if (boundNode === null) return deny(`pod ${namespace}/${podName} (uid ${podUid}) no longer exists`)
+    if (boundNode !== node) return deny(`the token is bound to pod ${namespace}/${podName} on node "${boundNode}"`)
+    return { allowed: true, user }
+  }
+
+  /** The node a pod is bound to, null when the pod (with that uid) is gone or unscheduled. */
+  private async podNode (namespace: string, name: string, uid: string): Promise<string | null> {
+    const key = `${namespace}/${name}/${uid}`
+    const cached = this.podNodes.get(key)
+    if (cached !== undefined) return cached
+    const res = await this.upstream.json<any>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`)
+    if (res.status === 404) return null
+    if (res.status !== 200) throw new Error(`pod lookup failed with HTTP ${res.status}`)
+    const nodeName: string | undefined = res.body?.spec?.nodeName
+    const bound = res.body?.metadata?.uid === uid && nodeName !== undefined && nodeName !== '' ? nodeName : null
+    // Only a binding is stable; "not bound yet" may change, so it is not cached.
+    if (bound !== null) this.podNodes.set(key, bound, POD_BINDING_TTL_MS)
+    return bound
+  }
+}

@@ -1,0 +1,92 @@
+// Wires the cloud role from a validated config: credentials → upstream pool → token reviews and
+// node restriction → tunnel listener → health listener. Stateless: everything it caches is
+// rebuilt from kube-apiserver, so any number of replicas can run behind one Service.
+import { readFile } from 'node:fs/promises'
+import type { CloudConfig } from '../config/index.js'
+import { createLogger, type Logger } from '../obs/logger.js'
+import { createRegistry, requestMetrics } from '../obs/metrics.js'
+import { TunnelServer } from '../tunnel/server.js'
+import { createStreamHandler } from './handler.js'
+import { startHealthServer } from './health-server.js'
+import { loadKubeCredentials } from './kube-credentials.js'
+import { NodeRestriction } from './node-restriction.js'
+import { TokenReviewer } from './token-reviews.js'
+import { Upstream } from './upstream.js'
+
+export interface CloudShim {
+  tunnelPort: number
+  healthPort: number
+  tokenReviewer: TokenReviewer
+  connectedNodes: () => string[]
+  close: () => Promise<void>
+}
+
+const UPSTREAM_PROBE_MS = 10_000
+
+export async function runCloud (config: CloudConfig, logger: Logger = createLogger({ level: config.logging.level, role: 'cloud' })): Promise<CloudShim> {
+  const hub = config.modules.cloudHub
+  const dc = config.modules.dynamicController
+  if (!dc.enable) throw new Error('modules.dynamicController.enable is false: the cloud shim has nothing to do')
+
+  logger.info({ kubeConfig: config.kubeAPIConfig.kubeConfig ?? 'in-cluster' }, '1. loading kube-apiserver credentials')
+  const credentials = await loadKubeCredentials(config.kubeAPIConfig.kubeConfig ?? '')
+  const upstream = new Upstream({ credentials, timeoutMs: config.kubeAPIConfig.timeout, maxConnections: config.kubeAPIConfig.maxConnections })
+
+  const registry = createRegistry('cloud')
+  const metrics = requestMetrics(registry, 'edge_metaserver_cloud')
+  const tokenReviewer = new TokenReviewer(upstream, {
+    cacheSize: dc.tokenReviewCacheSize, maxTtlMs: dc.tokenReviewCacheMaxTTL, negativeTtlMs: dc.tokenReviewNegativeTTL,
+    audiences: [...dc.apiAudiences],
+  })
+  const restriction = new NodeRestriction(tokenReviewer, upstream, dc.tokenReviewCacheSize)
+
+  // kube-apiserver reachability, probed in the background so /readyz never blocks on it.
+  let upstreamProblem: string | undefined = 'not probed yet'
+  const probe = async (): Promise<void> => {
+    try {
+      const res = await upstream.json('GET', '/readyz')
+      upstreamProblem = res.status === 200 ? undefined : `kube-apiserver /readyz answered ${res.status}`
+    } catch (err) {
+      upstreamProblem = `kube-apiserver unreachable: ${(err as Error).message}`
+    }
+  }
+  await probe()
+  const probeTimer = setInterval(() => { void probe() }, UPSTREAM_PROBE_MS)
+
+  logger.info({ address: hub.address }, '2. starting the tunnel listener')
+  const [ca, cert, key] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
+  const tunnel = new TunnelServer({
+    host: hub.address.host, port: hub.address.port, ca: ca!, cert: cert!, key: key!,
+    maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
+    onStream: createStreamHandler({ restriction, upstream, logger, metrics }),
+  })
+  const tunnelAddress = await tunnel.listen()
+
+  let shuttingDown = false
+  logger.info({ address: hub.healthzAddress }, '3. starting the health listener')
+  const health = await startHealthServer(hub.healthzAddress.host, hub.healthzAddress.port, {
+    livez: [{ name: 'ping', check: () => undefined }],
+    readyz: [
+      { name: 'shutdown', check: () => shuttingDown ? 'the shim is shutting down' : undefined },
+      { name: 'kube-apiserver', check: () => upstreamProblem },
+    ],
+  }, registry)
+  logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port }, 'cloud shim ready')
+
+  return {
+    tunnelPort: tunnelAddress.port,
+    healthPort: health.address.port,
+    tokenReviewer,
+    connectedNodes: () => tunnel.connectedNodes(),
+    close: async () => {
+      shuttingDown = true
+      clearInterval(probeTimer)
+      logger.info('shutting down: GOAWAY to every edge, draining streams')
+      await tunnel.close(hub.shutdownGracePeriod)
+      await health.close()
+      await upstream.close()
+      credentials.close()
+      logger.info('stopped')
+    },
+  }
+}

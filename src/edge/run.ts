@@ -1,0 +1,133 @@
+// Wires the edge role from a validated config, in start-up order (each step logged, numbered):
+// identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
+// in-process exactly as the CLI does.
+import { X509Certificate } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import type { FastifyInstance } from 'fastify'
+import type { EdgeConfig } from '../config/index.js'
+import { createLogger, type Logger } from '../obs/logger.js'
+import { createRegistry, requestMetrics } from '../obs/metrics.js'
+import { TunnelClient } from '../tunnel/client.js'
+import { nodeNameFromSubject } from '../tunnel/protocol.js'
+import { ensureDummyAddress } from './dummy-address.js'
+import { InflightTracker } from './inflight.js'
+import { startListener } from './listeners.js'
+
+export interface EdgeDaemon {
+  nodeName: string
+  tunnel: TunnelClient
+  /** host:port of every listener that is up, keyed by config key (`server`, `dummyServer`). */
+  listening: Record<string, { host: string, port: number }>
+  close: () => Promise<void>
+}
+
+export async function runEdge (config: EdgeConfig, logger: Logger = createLogger({ level: config.logging.level, role: 'edge' })): Promise<EdgeDaemon> {
+  const ms = config.modules.metaServer
+  const hub = config.modules.edgeHub
+  const gated = config.featureGates.requireAuthorization
+
+  logger.info('1. loading the node identity from the tunnel client certificate')
+  const [tunnelCa, nodeCert, nodeKey] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
+  const nodeName = nodeNameOf(nodeCert!)
+  if (config.nodeName !== null && config.nodeName !== nodeName) {
+    throw new Error(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
+  }
+  const log = logger.child({ node: nodeName })
+
+  log.info({ server: hub.server }, '2. dialling the tunnel to the cloud shim')
+  const tunnel = new TunnelClient({
+    host: hub.server!.host, port: hub.server!.port, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
+    ca: tunnelCa!, cert: nodeCert!, key: nodeKey!,
+    heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
+    backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
+  })
+  if (hub.enable) tunnel.start()
+
+  const registry = createRegistry('edge')
+  const metrics = requestMetrics(registry, 'edge_metaserver')
+  const inflight = new InflightTracker(metrics.inflight)
+  const listeners: Array<{ key: string, app: FastifyInstance }> = []
+  let shuttingDown = false
+  const health = {
+    livez: [{ name: 'ping', check: () => undefined }],
+    readyz: [
+      { name: 'shutdown', check: () => shuttingDown ? 'the daemon is shutting down' : undefined },
+      { name: 'listeners', check: () => listeners.length > 0 ? undefined : 'no listener is up' },
+      {
+        name: 'tunnel',
+        check: () => {
+          const s = tunnel.state
+          return s.connected ? undefined : `disconnected since ${new Date(s.since).toISOString()}: ${s.lastError ?? 'unknown'}`
+        },
+      },
+    ],
+  }
+
+  let tls: { cert: string, key: string } | undefined
+  if (gated) {
+    const [cert, key] = await Promise.all([readFile(ms.tlsCertFile, 'utf8'), readFile(ms.tlsPrivateKeyFile, 'utf8')])
+    tls = { cert: cert!, key: key! }
+  } else {
+    log.warn('featureGates.requireAuthorization is off: serving plain HTTP on the loopback listener only, without ' +
+      'TLS; pod tokens are still relayed and checked by the cloud shim, but anything on this host can reach it')
+  }
+
+  const targets: Array<{ key: string, address: { host: string, port: number } }> = [{ key: 'server', address: ms.server }]
+  if (gated && ms.dummyServer !== null) {
+    log.info({ address: ms.dummyServer.host, interface: ms.dummyInterface }, '3. setting up the dummy address')
+    const result = await ensureDummyAddress(ms.dummyServer.host, ms.dummyInterface)
+    if (result.ok) {
+      log.info({ device: result.device, created: result.created }, 'dummy address ready')
+      targets.push({ key: 'dummyServer', address: ms.dummyServer })
+    } else {
+      log.error({ err: result.error }, `cannot set up ${ms.dummyServer.host}; pods using it will fail, the loopback listener keeps serving`)
+    }
+  }
+
+  log.info('4. starting listeners')
+  const relay = { tunnel, logger: log, metrics, inflight, maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests }
+  const listening: EdgeDaemon['listening'] = {}
+  for (const { key, address } of targets) {
+    try {
+      const app = await startListener({ host: address.host, port: address.port, tls, withMetrics: key === 'server' },
+        { relay, tunnel, health, registry })
+      const bound = app.server.address()
+      listening[key] = { host: address.host, port: typeof bound === 'object' && bound !== null ? bound.port : address.port }
+      listeners.push({ key, app })
+      log.info({ listener: key, ...listening[key], tls: tls !== undefined }, 'listening')
+    } catch (err) {
+      // One listener failing (address missing, port taken) must not take the other down.
+      log.error({ listener: key, err: (err as Error).message }, 'listener failed to start')
+    }
+  }
+  if (listeners.length === 0) {
+    await tunnel.close(0)
+    throw new Error('no listener could be started (see the log lines above)')
+  }
+
+  return {
+    nodeName,
+    tunnel,
+    listening,
+    close: async () => {
+      shuttingDown = true
+      log.info('shutting down: draining in-flight requests')
+      const closing = listeners.map(({ app }) => app.close())
+      const cut = await inflight.drain(ms.shutdownGracePeriod)
+      await Promise.all(closing)
+      await tunnel.close(Math.min(ms.shutdownGracePeriod, 5000))
+      log.info({ cutOff: cut }, 'stopped')
+    },
+  }
+}
+
+function nodeNameOf (certPem: string): string {
+  const subject: Record<string, string[]> = {}
+  for (const line of new X509Certificate(certPem).subject.split('\n')) {
+    const at = line.indexOf('=')
+    if (at > 0) (subject[line.slice(0, at)] ??= []).push(line.slice(at + 1))
+  }
+  const name = nodeNameFromSubject({ CN: subject.CN ?? [], O: subject.O ?? [] })
+  if (name === undefined) throw new Error('the tunnel client certificate is not a node identity (need CN=system:node:<name>, O=system:nodes)')
+  return name
+}

@@ -1,0 +1,82 @@
+// Every error this product answers is a Kubernetes `Status` (DESIGN decision 5), built here with the
+// code, reason and message shape a real kube-apiserver uses, so clients (client-go's
+// apierrors.IsForbidden, kubectl's messages) behave exactly as against the apiserver.
+
+export interface StatusDetails {
+  name?: string
+  group?: string
+  kind?: string
+  retryAfterSeconds?: number
+  causes?: Array<{ reason?: string, message?: string, field?: string }>
+}
+
+export interface Status {
+  kind: 'Status'
+  apiVersion: 'v1'
+  metadata: Record<string, never>
+  status: 'Failure'
+  message: string
+  reason: StatusReason
+  details?: StatusDetails
+  code: number
+}
+
+/** The metav1.StatusReason values we emit, with their HTTP codes. */
+export const STATUS_REASONS = {
+  Unauthorized: 401,
+  Forbidden: 403,
+  NotFound: 404,
+  MethodNotAllowed: 405,
+  RequestEntityTooLarge: 413,
+  UnsupportedMediaType: 415,
+  BadRequest: 400,
+  TooManyRequests: 429,
+  InternalError: 500,
+  ServiceUnavailable: 503,
+  Timeout: 504,
+  Gone: 410,
+  Expired: 410,
+} as const
+
+export type StatusReason = keyof typeof STATUS_REASONS
+
+export function status (reason: StatusReason, message: string, details?: StatusDetails): Status {
+  const s: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code: STATUS_REASONS[reason] }
+  if (details !== undefined) s.details = details
+  return s
+}
+
+// The constructors below reproduce kube-apiserver's exact messages (k8s.io/apiserver endpoints/
+// handlers/responsewriters and apimachinery/pkg/api/errors) because clients and humans match on them.
+
+export const unauthorized = (): Status => status('Unauthorized', 'Unauthorized')
+
+export const forbidden = (message: string, details?: StatusDetails): Status => status('Forbidden', message, details)
+
+export const serviceUnavailable = (message: string, retryAfterSeconds?: number): Status =>
+  status('ServiceUnavailable', message, retryAfterSeconds === undefined ? undefined : { retryAfterSeconds })
+
+export const tooLarge = (limitBytes: number): Status =>
+  status('RequestEntityTooLarge', `the request body is too large: limit is ${limitBytes} bytes`)
+
+export const gatewayTimeout = (message: string): Status => status('Timeout', message)
+
+export const internalError = (message: string): Status =>
+  status('InternalError', `Internal error occurred: ${message}`)
+
+export const tooManyRequests = (message: string, retryAfterSeconds: number): Status =>
+  status('TooManyRequests', message, { retryAfterSeconds })
+
+export const badRequest = (message: string): Status => status('BadRequest', message)
+
+/** The serialised body plus headers every Status response carries. */
+export function statusBody (s: Status): { code: number, headers: Record<string, string>, body: string } {
+  const body = JSON.stringify(s)
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'cache-control': 'no-cache, private',
+    'content-length': String(Buffer.byteLength(body)),
+  }
+  if (s.details?.retryAfterSeconds !== undefined) headers['retry-after'] = String(s.details.retryAfterSeconds)
+  return { code: s.code, headers, body }
+}

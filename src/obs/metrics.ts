@@ -1,0 +1,24 @@
+// Prometheus metrics. Each role gets its own registry (tests run both roles in one process).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export function createRegistry (role: 'edge' | 'cloud'): Registry {
+  const registry = new Registry()
+  registry.setDefaultLabels({ role })
+  collectDefaultMetrics({ register: registry, prefix: 'edge_metaserver_' })
+  return registry
+}
+
+export interface RequestMetrics {
+  requests: Counter<'verb' | 'code' | 'source'>
+  duration: Histogram<'verb'>
+  inflight: Gauge<'kind'>
+}
+
+/** Requests answered, by Kubernetes verb, HTTP code and who answered (`cloud`, `edge`). */
+export function requestMetrics (registry: Registry, prefix: string): RequestMetrics {
+  return {
+    requests: new Counter({ name: `${prefix}_requests_total`, help: 'Requests answered, by verb, code and source (cloud: relayed; edge: answered locally)', labelNames: ['verb', 'code', 'source'], registers: [registry] }),
+    duration: new Histogram({ name: `${prefix}_request_duration_seconds`, help: 'Time to response headers of non-long-running requests', labelNames: ['verb'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] }),
+    inflight: new Gauge({ name: `${prefix}_inflight_requests`, help: 'Requests in flight (kind: long-running or short)', labelNames: ['kind'], registers: [registry] }),
+  }
+}

@@ -1,0 +1,52 @@
+// The one protocol both ends speak (DESIGN decision 2). A pod request is one HTTP/2 stream on the
+// node's single mTLS connection: the original method and path (query included) become the
+// stream's :method and :path, end-to-end headers are copied, the body is the stream's body. The
+// response comes back the same way. Everything either end adds lives here, under `x-ems-`.
+
+/** ALPN id; the cloud refuses anything else. */
+export const ALPN = 'h2'
+
+/** Set on responses the shim generated itself (not kube-apiserver): `node-restriction`, `upstream-unreachable`, ... */
+export const HEADER_ORIGIN = 'x-ems-origin'
+export const ORIGIN_SHIM = 'shim'
+/** Why the shim answered itself; `upstream-unreachable` means a connectivity failure (issue #5: cache fallback). */
+export const HEADER_ERROR = 'x-ems-error'
+export const ERROR_UPSTREAM_UNREACHABLE = 'upstream-unreachable'
+export const ERROR_NODE_RESTRICTION = 'node-restriction'
+export const ERROR_UNAUTHENTICATED = 'unauthenticated'
+/** Upgrade requests (exec/attach/port-forward): the client's Upgrade header, carried because HTTP/2 forbids it. */
+export const HEADER_UPGRADE = 'x-ems-upgrade'
+/** On an upgrade stream, the upstream's real status (101 when switched; then the stream carries raw bytes). */
+export const HEADER_UPGRADE_STATUS = 'x-ems-upgrade-status'
+/** The pod's address as the edge saw it; appended to X-Forwarded-For upstream for audit. */
+export const HEADER_CLIENT_ADDRESS = 'x-ems-client-address'
+
+// RFC 9110 §7.6.1 connection-specific headers, plus those HTTP/2 forbids (RFC 9113 §8.2.2) and
+// Node's HTTP/2 pseudo-headers. They never cross a hop.
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te',
+  'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'host',
+])
+
+/** Copies end-to-end headers, dropping hop-by-hop ones, pseudo-headers and our own x-ems-* markers. */
+export function endToEndHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const connectionListed = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim()).filter(Boolean))
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue
+    const lower = name.toLowerCase()
+    if (lower.startsWith(':') || lower.startsWith('x-ems-') || HOP_BY_HOP.has(lower) || connectionListed.has(lower)) continue
+    out[lower] = value
+  }
+  return out
+}
+
+/** The node name from a tunnel client certificate subject, or undefined when it is not a node identity. */
+export function nodeNameFromSubject (subject: { CN?: string | string[], O?: string | string[] } | undefined): string | undefined {
+  if (subject === undefined) return undefined
+  const cn = Array.isArray(subject.CN) ? subject.CN : [subject.CN]
+  const orgs = Array.isArray(subject.O) ? subject.O : [subject.O]
+  if (cn.length !== 1 || !orgs.includes('system:nodes')) return undefined
+  const m = /^system:node:([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$/.exec(cn[0] ?? '')
+  return m?.[1]
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""The python `kubernetes` in-cluster client used by the e2e tests.
+
+It loads in-cluster config the way a pod does (KUBERNETES_SERVICE_HOST/PORT plus the
+service-account token and CA), only with the folder given by EMS_SA_DIR instead of the fixed
+path, and prints one JSON object per line so the tests can assert on what the server sent.
+
+Usage:
+  client.py list  <namespace> [--label-selector S]
+  client.py get   <namespace> <name>
+  client.py watch <namespace> [--resource-version RV] [--timeout SECONDS] [--max-events N]
+Exit codes: 0 ok, 3 API error (a {"type":"error"} line is printed first).
+"""
+import argparse
+import json
+import os
+import sys
+
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+from kubernetes.config.incluster_config import InClusterConfigLoader
+
+
+def emit(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def load():
+    sa_dir = os.environ["EMS_SA_DIR"]
+    InClusterConfigLoader(
+        token_filename=os.path.join(sa_dir, "token"),
+        cert_filename=os.path.join(sa_dir, "ca.crt"),
+    ).load_and_set()
+    api = client.ApiClient()
+    api.user_agent = "edge-metaserver-test-python"
+    return client.CoreV1Api(api)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["list", "get", "watch"])
+    parser.add_argument("namespace")
+    parser.add_argument("name", nargs="?")
+    parser.add_argument("--label-selector", default=None)
+    parser.add_argument("--resource-version", default=None)
+    parser.add_argument("--timeout", type=int, default=30)
+    parser.add_argument("--max-events", type=int, default=0)
+    args = parser.parse_args()
+    v1 = load()
+    try:
+        if args.command == "list":
+            kwargs = {"label_selector": args.label_selector} if args.label_selector else {}
+            result = v1.list_namespaced_config_map(args.namespace, **kwargs)
+            emit({"type": "list", "resourceVersion": result.metadata.resource_version,
+                  "names": [i.metadata.name for i in result.items]})
+        elif args.command == "get":
+            cm = v1.read_namespaced_config_map(args.name, args.namespace)
+            emit({"type": "object", "name": cm.metadata.name,
+                  "resourceVersion": cm.metadata.resource_version, "data": cm.data})
+        else:
+            w = watch.Watch()
+            kwargs = {"timeout_seconds": args.timeout}
+            if args.resource_version:
+                kwargs["resource_version"] = args.resource_version
+            count = 0
+            for event in w.stream(v1.list_namespaced_config_map, args.namespace, **kwargs):
+                obj = event["object"]
+                emit({"type": event["type"], "name": obj.metadata.name,
+                      "resourceVersion": obj.metadata.resource_version})
+                count += 1
+                if args.max_events and count >= args.max_events:
+                    w.stop()
+                    break
+            emit({"type": "closed"})
+    except ApiException as err:
+        emit({"type": "error", "code": err.status, "reason": err.reason, "body": err.body and err.body.decode() if isinstance(err.body, bytes) else err.body})
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

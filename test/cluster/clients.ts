@@ -1,0 +1,150 @@
+// The four real in-cluster clients, pointed at any host:port exactly as a pod would be: the two
+// KUBERNETES_SERVICE_* variables plus the service-account folder (token, ca.crt, namespace).
+// kubectl and client-go read that folder from a fixed path, so they run under `unshare --mount`
+// with the folder bind-mounted there; client-node and python take the paths as arguments.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { KubeConfig } from '@kubernetes/client-node'
+import { binaries } from './cluster.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const SA_SUBDIR = 'var/run/secrets/kubernetes.io/serviceaccount'
+export const PYTHON_CLIENT = join(here, '..', 'clients', 'python', 'client.py')
+
+/** What a pod has: its API endpoint and its service-account folder. */
+export interface PodEnvironment {
+  host: string
+  port: number
+  /** Prefix under which `var/run/secrets/kubernetes.io/serviceaccount/` exists (client-node's pathPrefix). */
+  root: string
+  /** The service-account folder itself. */
+  saDir: string
+  home: string
+}
+
+export async function podEnvironment (base: string, opts: {
+  host: string
+  port: number
+  token: string
+  caPem: string
+  namespace: string
+}): Promise<PodEnvironment> {
+  const saDir = join(base, SA_SUBDIR)
+  const home = join(base, 'home')
+  await mkdir(saDir, { recursive: true })
+  await mkdir(home, { recursive: true })
+  // No trailing newline: client-node and python send the file content verbatim.
+  await writeFile(join(saDir, 'token'), opts.token)
+  await writeFile(join(saDir, 'ca.crt'), opts.caPem)
+  await writeFile(join(saDir, 'namespace'), opts.namespace)
+  return { host: opts.host, port: opts.port, root: base, saDir, home }
+}
+
+export interface RunResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+// The inner shell expands SA_DIR; everything after `sh` is passed through untouched as "$@".
+const MOUNT_SCRIPT = [
+  'mount -t tmpfs tmpfs /run',
+  'mkdir -p /run/secrets/kubernetes.io/serviceaccount',
+  'mount --bind -o ro "$EMS_SA_DIR" /run/secrets/kubernetes.io/serviceaccount',
+  'exec "$@"',
+].join(' && ')
+
+function podEnv (pod: PodEnvironment, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: pod.home,
+    KUBERNETES_SERVICE_HOST: pod.host,
+    KUBERNETES_SERVICE_PORT: String(pod.port),
+    EMS_SA_DIR: pod.saDir,
+    ...extra,
+  }
+}
+
+/** Starts `command` inside a private mount namespace where the pod's SA folder sits at the fixed path. */
+export function spawnInPod (pod: PodEnvironment, command: string, args: string[], extraEnv?: NodeJS.ProcessEnv): ChildProcess {
+  return spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', MOUNT_SCRIPT, 'sh', command, ...args], {
+    env: podEnv(pod, extraEnv),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+}
+
+export function collect (child: ChildProcess, opts: { timeoutMs?: number, stdin?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    let stdout = ''
+    let stderr = ''
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000)
+    child.stdin?.end(opts.stdin ?? '')
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+export async function kubectl (pod: PodEnvironment, args: string[], opts: { stdin?: string, timeoutMs?: number } = {}): Promise<RunResult> {
+  const bin = await binaries()
+  return collect(spawnInPod(pod, bin.KUBECTL, args), opts)
+}
+
+export async function spawnKubectl (pod: PodEnvironment, args: string[]): Promise<ChildProcess> {
+  return spawnInPod(pod, (await binaries()).KUBECTL, args)
+}
+
+/** The client-go program (test/clients/go); see its main.go for subcommands and output lines. */
+export async function clientGo (pod: PodEnvironment, args: string[], opts: { stdin?: string, timeoutMs?: number } = {}): Promise<RunResult> {
+  const bin = await binaries()
+  return collect(spawnInPod(pod, bin.CLIENT_GO, args), opts)
+}
+
+export async function spawnClientGo (pod: PodEnvironment, args: string[]): Promise<ChildProcess> {
+  return spawnInPod(pod, (await binaries()).CLIENT_GO, args)
+}
+
+/** python `kubernetes` (InClusterConfigLoader with explicit paths); see test/clients/python/client.py. */
+export function spawnPython (pod: PodEnvironment, args: string[]): ChildProcess {
+  return spawn('python3', [PYTHON_CLIENT, ...args], {
+    env: podEnv(pod, { EMS_SA_DIR: pod.saDir, PYTHONDONTWRITEBYTECODE: '1' }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+}
+
+export function python (pod: PodEnvironment, args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+  return collect(spawnPython(pod, args), opts)
+}
+
+/**
+ * @kubernetes/client-node's own in-cluster loader. It reads the two variables from process.env at
+ * load time, so they are set just for the call (tests in one file run sequentially).
+ */
+export function clientNodeConfig (pod: PodEnvironment): KubeConfig {
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT }
+  process.env.KUBERNETES_SERVICE_HOST = pod.host
+  process.env.KUBERNETES_SERVICE_PORT = String(pod.port)
+  try {
+    const kc = new KubeConfig()
+    kc.loadFromCluster(pod.root)
+    return kc
+  } finally {
+    restoreEnv('KUBERNETES_SERVICE_HOST', saved.host)
+    restoreEnv('KUBERNETES_SERVICE_PORT', saved.port)
+  }
+}
+
+function restoreEnv (key: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[key]
+  else process.env[key] = value
+}
+
+/** Parses JSON-lines output (the Go and python clients print one object per line). */
+export function jsonLines (text: string): any[] {
+  return text.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l))
+}
