@@ -3,6 +3,7 @@
 // goes upstream) and stream the answer back untouched. Whatever the shim answers itself is a
 // Status marked with x-ems-origin, so the edge can tell it from the apiserver's own answers.
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import { PassThrough } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
@@ -89,7 +90,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   try {
     res = await deps.upstream.forward({
       method: req.method, path: req.path, headers: req.headers,
-      body: stream.endAfterHeaders ? null : stream,
+      body: stream.endAfterHeaders ? null : requestBody(stream),
       signal: abort.signal,
     })
   } catch (err) {
@@ -110,6 +111,16 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
     // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
     if (!stream.destroyed) stream.destroy()
   })
+}
+
+/**
+ * The request body as its own readable: undici destroys a body stream once it has sent it, and the
+ * tunnel stream must survive that to carry the response back.
+ */
+function requestBody (stream: ServerHttp2Stream): PassThrough {
+  const body = new PassThrough()
+  stream.pipe(body)
+  return body
 }
 
 function count (deps: HandlerDeps, verb: string, code: number): void {

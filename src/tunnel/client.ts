@@ -4,6 +4,8 @@
 // (rolling update) moves new streams to a fresh connection while the old one drains.
 import { EventEmitter } from 'node:events'
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2'
+import { isIP } from 'node:net'
+import { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
 import { ALPN } from './protocol.js'
@@ -88,7 +90,7 @@ export class TunnelClient extends EventEmitter {
       ca: this.opts.ca,
       cert: this.opts.cert,
       key: this.opts.key,
-      servername: this.opts.serverName ?? (isIp(host) ? undefined : host),
+      ...serverIdentity(host, this.opts.serverName ?? host),
       minVersion: 'TLSv1.3',
       ALPNProtocols: [ALPN],
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
@@ -164,7 +166,17 @@ export class TunnelClient extends EventEmitter {
 }
 
 function isIp (host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':')
+  return isIP(host) !== 0
+}
+
+/**
+ * SNI must not carry an IP (RFC 6066), yet the certificate must still be checked against the
+ * configured name, which may be an IP other than the dialled host.
+ */
+function serverIdentity (host: string, name: string): { servername?: string, checkServerIdentity?: typeof checkServerIdentity } {
+  if (!isIp(name)) return { servername: name }
+  if (name === host) return {}
+  return { checkServerIdentity: (_host, cert) => checkServerIdentity(name, cert) }
 }
 
 export async function closeGracefully (session: http2.Http2Session, graceMs: number): Promise<void> {

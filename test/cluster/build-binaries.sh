@@ -19,6 +19,11 @@ client_hash=$(cat "$client_src"/*.go "$client_src"/go.mod "$client_src"/go.sum 2
 client_dir="$cache/client-go-$client_hash"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+# Test files run in parallel and each asks for the binaries: one build at a time, the rest wait.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
 log() { printf '[build-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ldflags that make /version (and kubectl version) report the real release instead of v0.0.0-master.
@@ -35,7 +40,7 @@ version_ldflags() {
 build_one() { # dir module-dir package output [ldflags]
   local out=$1 moddir=$2 pkg=$3 ld=${4:--s -w}
   if [ -x "$out" ]; then log "cached: $out"; return; fi
-  log "building $(basename "$out") from $pkg (cold builds take minutes; progress: go -v lists packages)"
+  log "building $(basename "$out") from $pkg (cold: minutes, see README; warm: cached)"
   local start=$SECONDS
   mkdir -p "$(dirname "$out")"
   ( cd "$moddir" && go build -trimpath -ldflags "$ld" -o "$out.tmp" "$pkg" )

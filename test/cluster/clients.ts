@@ -12,6 +12,8 @@ import { binaries } from './cluster.js'
 const here = dirname(fileURLToPath(import.meta.url))
 const SA_SUBDIR = 'var/run/secrets/kubernetes.io/serviceaccount'
 export const PYTHON_CLIENT = join(here, '..', 'clients', 'python', 'client.py')
+// Debian's python3 with python3-kubernetes (apt); a pyenv python3 earlier in PATH lacks the package.
+const PYTHON = '/usr/bin/python3'
 
 /** What a pod has: its API endpoint and its service-account folder. */
 export interface PodEnvironment {
@@ -111,7 +113,7 @@ export async function spawnClientGo (pod: PodEnvironment, args: string[]): Promi
 
 /** python `kubernetes` (InClusterConfigLoader with explicit paths); see test/clients/python/client.py. */
 export function spawnPython (pod: PodEnvironment, args: string[]): ChildProcess {
-  return spawn('python3', [PYTHON_CLIENT, ...args], {
+  return spawn(PYTHON, [PYTHON_CLIENT, ...args], {
     env: podEnv(pod, { EMS_SA_DIR: pod.saDir, PYTHONDONTWRITEBYTECODE: '1' }),
     stdio: ['pipe', 'pipe', 'pipe'],
   })

@@ -1,0 +1,125 @@
+// Schema and types for the cloud role (kind: CloudShim). Key names mirror
+// KubeEdge's cloudcore.yaml so its users find settings where they expect them.
+import {
+  API_VERSION,
+  featureGatesField,
+  loggingField,
+  type ApiVersion,
+  type FeatureGates,
+  type LoggingConfig,
+} from './common.js'
+import {
+  address,
+  bool,
+  duration,
+  filePath,
+  int,
+  literal,
+  obj,
+  oneOf,
+  optionalFilePath,
+  stringList,
+} from './schema.js'
+import { addressesConflict, formatAddress, type Address } from './values.js'
+
+export const CLOUD_KIND = 'CloudShim'
+
+export const EXECUTION_MODES = ['passthrough'] as const
+export type ExecutionMode = (typeof EXECUTION_MODES)[number]
+
+/** How the shim reaches kube-apiserver (KubeEdge: kubeAPIConfig). */
+export interface KubeAPIConfig {
+  /** Absolute path, or null for in-cluster configuration. */
+  readonly kubeConfig: string | null
+  /** Milliseconds; applies to non-watch upstream requests. */
+  readonly timeout: number
+  readonly maxConnections: number
+}
+
+/** Accepts the edges' tunnels (KubeEdge: modules.cloudHub). */
+export interface CloudHubConfig {
+  readonly address: Address
+  /** Absolute paths. tlsCaFile verifies the edges' client certificates. */
+  readonly tlsCaFile: string
+  readonly tlsCertFile: string
+  readonly tlsPrivateKeyFile: string
+  /** Milliseconds. */
+  readonly heartbeatPeriod: number
+  readonly maxConcurrentStreamsPerNode: number
+  /** Plain-HTTP probes and metrics listener. */
+  readonly healthzAddress: Address
+  /** Milliseconds. */
+  readonly shutdownGracePeriod: number
+}
+
+/** Executes the edges' requests (KubeEdge: modules.dynamicController). */
+export interface DynamicControllerConfig {
+  readonly enable: boolean
+  readonly executionMode: ExecutionMode
+  readonly tokenReviewCacheSize: number
+  /** Milliseconds. */
+  readonly tokenReviewCacheMaxTTL: number
+  /** Milliseconds; 0 disables caching of rejected tokens. */
+  readonly tokenReviewNegativeTTL: number
+  /** Empty: TokenReviews use the apiserver's default audiences. */
+  readonly apiAudiences: readonly string[]
+}
+
+export interface CloudConfig {
+  readonly apiVersion: ApiVersion
+  readonly kind: typeof CLOUD_KIND
+  readonly kubeAPIConfig: KubeAPIConfig
+  readonly featureGates: FeatureGates
+  readonly modules: {
+    readonly cloudHub: CloudHubConfig
+    readonly dynamicController: DynamicControllerConfig
+  }
+  readonly logging: LoggingConfig
+}
+
+const PKI = '/etc/edge-metaserver/pki'
+
+const kubeAPIConfigField = obj<KubeAPIConfig>({
+  kubeConfig: optionalFilePath({ default: null, mustExist: true }),
+  timeout: duration({ default: '60s', positive: true }),
+  maxConnections: int({ default: 128, min: 1, max: 10_000 }),
+})
+
+const cloudHubField = obj<CloudHubConfig>(
+  {
+    address: address({ default: '0.0.0.0:10560' }),
+    tlsCaFile: filePath({ default: `${PKI}/tunnel-ca.crt`, mustExist: true }),
+    tlsCertFile: filePath({ default: `${PKI}/cloud.crt`, mustExist: true }),
+    tlsPrivateKeyFile: filePath({ default: `${PKI}/cloud.key`, mustExist: true }),
+    heartbeatPeriod: duration({ default: '15s', positive: true }),
+    maxConcurrentStreamsPerNode: int({ default: 1000, min: 1, max: 100_000 }),
+    healthzAddress: address({ default: '0.0.0.0:10561' }),
+    shutdownGracePeriod: duration({ default: '30s' }),
+  },
+  (v, issue) => {
+    if (addressesConflict(v.address, v.healthzAddress)) {
+      issue('healthzAddress', `conflicts with modules.cloudHub.address (${formatAddress(v.address)})`)
+    }
+  },
+)
+
+const dynamicControllerField = obj<DynamicControllerConfig>({
+  enable: bool(true),
+  executionMode: oneOf(EXECUTION_MODES, 'passthrough'),
+  tokenReviewCacheSize: int({ default: 10_000, min: 1, max: 1_000_000 }),
+  tokenReviewCacheMaxTTL: duration({ default: '5m' }),
+  tokenReviewNegativeTTL: duration({ default: '10s' }),
+  apiAudiences: stringList({ default: [] }),
+})
+
+export const cloudSchema = obj<CloudConfig>({
+  apiVersion: literal(API_VERSION),
+  kind: literal(CLOUD_KIND),
+  kubeAPIConfig: kubeAPIConfigField,
+  featureGates: featureGatesField,
+  modules: obj<CloudConfig['modules']>({
+    cloudHub: cloudHubField,
+    dynamicController: dynamicControllerField,
+  }),
+  logging: loggingField,
+})

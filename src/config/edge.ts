@@ -1,0 +1,172 @@
+// Schema and types for the edge role (kind: EdgeMetaServer). Key names mirror
+// KubeEdge's edgecore.yaml so its users find settings where they expect them.
+import {
+  API_VERSION,
+  featureGatesField,
+  loggingField,
+  type ApiVersion,
+  type FeatureGates,
+  type LoggingConfig,
+} from './common.js'
+import {
+  address,
+  bool,
+  duration,
+  filePath,
+  int,
+  literal,
+  obj,
+  optionalAddress,
+  optionalStr,
+  size,
+  str,
+  stringList,
+} from './schema.js'
+import { addressesConflict, formatAddress, type Address } from './values.js'
+
+export const EDGE_KIND = 'EdgeMetaServer'
+
+/** The pods' API endpoint (KubeEdge: modules.metaManager.metaServer). */
+export interface MetaServerConfig {
+  readonly enable: boolean
+  readonly server: Address
+  /** Link-local listener on a dummy interface; null when disabled with "". */
+  readonly dummyServer: Address | null
+  readonly dummyInterface: string
+  /** Absolute paths (relative ones are resolved against the config file's directory). */
+  readonly tlsCertFile: string
+  readonly tlsPrivateKeyFile: string
+  readonly serviceAccountIssuers: readonly string[]
+  /** Never empty: an empty list in the file means "same as serviceAccountIssuers". */
+  readonly apiAudiences: readonly string[]
+  /** Bytes. */
+  readonly maxRequestBodyBytes: number
+  /** Milliseconds; applies to non-watch requests. */
+  readonly requestTimeout: number
+  readonly maxInflightRequests: number
+  /** Milliseconds. */
+  readonly shutdownGracePeriod: number
+}
+
+/** The HTTP/2 mTLS tunnel to the cloud shim (KubeEdge: modules.edgeHub). */
+export interface EdgeHubConfig {
+  readonly enable: boolean
+  /** Cloud shim tunnel address; never null when `enable` is true. */
+  readonly server: Address | null
+  readonly tlsCaFile: string
+  readonly tlsCertFile: string
+  readonly tlsPrivateKeyFile: string
+  /**
+   * Name the cloud certificate is verified against; defaults to the host of
+   * `server` (null only when there is no server). May be an IP literal, which
+   * must then not be sent as SNI.
+   */
+  readonly serverName: string | null
+  /** Milliseconds, like every duration below. */
+  readonly heartbeatPeriod: number
+  readonly heartbeatTimeout: number
+  readonly reconnectBackoffInitial: number
+  readonly reconnectBackoffMax: number
+  readonly connectTimeout: number
+}
+
+export interface CacheConfig {
+  readonly enable: boolean
+  /** Bytes. */
+  readonly maxSizeBytes: number
+}
+
+export interface EdgeConfig {
+  readonly apiVersion: ApiVersion
+  readonly kind: typeof EDGE_KIND
+  /** Null when unset; the caller then takes it from the tunnel certificate's CN. */
+  readonly nodeName: string | null
+  readonly stateDir: string
+  readonly featureGates: FeatureGates
+  readonly modules: {
+    readonly metaServer: MetaServerConfig
+    readonly edgeHub: EdgeHubConfig
+    readonly cache: CacheConfig
+  }
+  readonly logging: LoggingConfig
+}
+
+const PKI = '/etc/edge-metaserver/pki'
+
+const metaServerField = obj<MetaServerConfig>(
+  {
+    enable: bool(true),
+    server: address({ default: '127.0.0.1:10550' }),
+    dummyServer: optionalAddress({ default: '169.254.30.10:10550' }),
+    dummyInterface: str({
+      default: 'edge-dummy0',
+      // Linux IFNAMSIZ is 16 including the terminating NUL.
+      maxLength: 15,
+      pattern: /^(?!\.{1,2}$)[a-zA-Z0-9_.-]+$/,
+      patternHint: 'must be a network interface name of letters, digits, "_", "." and "-"',
+    }),
+    tlsCertFile: filePath({ default: `${PKI}/server.crt`, mustExist: true }),
+    tlsPrivateKeyFile: filePath({ default: `${PKI}/server.key`, mustExist: true }),
+    serviceAccountIssuers: stringList({ default: ['https://kubernetes.default.svc.cluster.local'], minItems: 1 }),
+    apiAudiences: stringList({ default: [] }),
+    maxRequestBodyBytes: size({ default: '3Mi', positive: true }),
+    requestTimeout: duration({ default: '60s', positive: true }),
+    maxInflightRequests: int({ default: 400, min: 1, max: 100_000 }),
+    shutdownGracePeriod: duration({ default: '30s' }),
+  },
+  (v, issue) => {
+    if (v.dummyServer && addressesConflict(v.server, v.dummyServer)) {
+      issue('dummyServer', `conflicts with modules.metaServer.server (${formatAddress(v.server)})`)
+    }
+    // Resolve here so consumers never have to re-implement the fallback.
+    if (v.apiAudiences.length === 0) return { ...v, apiAudiences: v.serviceAccountIssuers }
+  },
+)
+
+const edgeHubField = obj<EdgeHubConfig>(
+  {
+    enable: bool(true),
+    server: optionalAddress({ default: null, allowPortZero: false }),
+    tlsCaFile: filePath({ default: `${PKI}/tunnel-ca.crt`, mustExist: true }),
+    tlsCertFile: filePath({ default: `${PKI}/node.crt`, mustExist: true }),
+    tlsPrivateKeyFile: filePath({ default: `${PKI}/node.key`, mustExist: true }),
+    serverName: optionalStr(),
+    heartbeatPeriod: duration({ default: '15s', positive: true }),
+    heartbeatTimeout: duration({ default: '10s', positive: true }),
+    reconnectBackoffInitial: duration({ default: '500ms', positive: true }),
+    reconnectBackoffMax: duration({ default: '30s', positive: true }),
+    connectTimeout: duration({ default: '10s', positive: true }),
+  },
+  (v, issue) => {
+    if (v.enable && v.server === null) {
+      issue('server', 'missing required key (the cloud shim tunnel address is required when modules.edgeHub.enable is true)')
+    }
+    if (v.reconnectBackoffInitial > v.reconnectBackoffMax) {
+      issue('reconnectBackoffInitial', 'must not be greater than modules.edgeHub.reconnectBackoffMax')
+    }
+    if (v.serverName === null && v.server !== null) return { ...v, serverName: v.server.host }
+  },
+)
+
+const cacheField = obj<CacheConfig>({
+  enable: bool(true),
+  maxSizeBytes: size({ default: '256Mi', positive: true }),
+})
+
+export const edgeSchema = obj<EdgeConfig>({
+  apiVersion: literal(API_VERSION),
+  kind: literal(EDGE_KIND),
+  nodeName: optionalStr({
+    maxLength: 253,
+    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    patternHint: 'must be a lowercase RFC 1123 subdomain (a Kubernetes node name)',
+  }),
+  stateDir: filePath({ default: '/var/lib/edge-metaserver', mustExist: false }),
+  featureGates: featureGatesField,
+  modules: obj<EdgeConfig['modules']>({
+    metaServer: metaServerField,
+    edgeHub: edgeHubField,
+    cache: cacheField,
+  }),
+  logging: loggingField,
+})

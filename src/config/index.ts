@@ -1,0 +1,16 @@
+// Public surface of the configuration layer; everything else is internal.
+export type { CloudConfig, CloudHubConfig, DynamicControllerConfig, ExecutionMode, KubeAPIConfig } from './cloud.js'
+export type { CacheConfig, EdgeConfig, EdgeHubConfig, MetaServerConfig } from './edge.js'
+export type { FeatureGates, LogLevel, LoggingConfig } from './common.js'
+export type { ConfigError } from './errors.js'
+export type { LoadOptions } from './load.js'
+export type { AnyConfig, ConfigKind, ConfigResult, ParseOptions } from './parse.js'
+export type { Address } from './values.js'
+
+export { CLOUD_KIND } from './cloud.js'
+export { EDGE_KIND } from './edge.js'
+export { API_VERSION, LOG_LEVELS } from './common.js'
+export { ConfigLoadError, formatConfigErrors } from './errors.js'
+export { loadCloudConfig, loadConfigFile, loadEdgeConfig } from './load.js'
+export { parseConfigText } from './parse.js'
+export { formatAddress } from './values.js'
