@@ -42,14 +42,19 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
   if (!parsed.ok) { respondStatus(stream, badRequest(parsed.message), 'bad-request'); return }
   const verb = parsed.info.verb
 
+  const upstreamHeaders = endToEndHeaders(headers)
   const token = bearerToken(headers.authorization)
   if (token === undefined) {
-    // No credentials: allowed only where kube-apiserver allows anyone (discovery, version, health).
-    if (headers.authorization !== undefined || !isAnonymousPath(parsed.info.path)) {
+    // No credentials: allowed only on discovery, version, openapi roots and health (DESIGN
+    // decision 4). kube-apiserver grants discovery to authenticated users only, so these
+    // non-sensitive documents are fetched as the shim.
+    if (headers.authorization !== undefined || !isAnonymousPath(parsed.info.path) || method !== 'GET') {
       count(deps, verb, 401)
       respondStatus(stream, unauthorized(), ERROR_UNAUTHENTICATED)
       return
     }
+    const own = deps.upstream.ownAuthorization()
+    if (own !== undefined) upstreamHeaders.authorization = own
   } else {
     let verdict
     try {
@@ -68,7 +73,6 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     }
   }
 
-  const upstreamHeaders = endToEndHeaders(headers)
   const client = headers[HEADER_CLIENT_ADDRESS]
   if (typeof client === 'string') {
     upstreamHeaders['x-forwarded-for'] = [upstreamHeaders['x-forwarded-for'], client].filter(Boolean).join(', ')

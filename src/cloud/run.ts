@@ -2,6 +2,7 @@
 // node restriction → tunnel listener → health listener. Stateless: everything it caches is
 // rebuilt from kube-apiserver, so any number of replicas can run behind one Service.
 import { readFile } from 'node:fs/promises'
+import { Counter } from 'prom-client'
 import type { CloudConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { createRegistry, requestMetrics } from '../obs/metrics.js'
@@ -34,6 +35,11 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
 
   const registry = createRegistry('cloud')
   const metrics = requestMetrics(registry, 'edge_metaserver_cloud')
+  const handshakeFailures = new Counter({
+    name: 'edge_metaserver_cloud_tunnel_handshake_failures_total',
+    help: 'Tunnel TLS handshakes refused (client certificate missing or not from the tunnel CA)',
+    registers: [registry],
+  })
   const tokenReviewer = new TokenReviewer(upstream, {
     cacheSize: dc.tokenReviewCacheSize, maxTtlMs: dc.tokenReviewCacheMaxTTL, negativeTtlMs: dc.tokenReviewNegativeTTL,
     audiences: [...dc.apiAudiences],
@@ -59,6 +65,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     host: hub.address.host, port: hub.address.port, ca: ca!, cert: cert!, key: key!,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
     onStream: createStreamHandler({ restriction, upstream, logger, metrics }),
+    onHandshakeFailure: () => handshakeFailures.inc(),
   })
   const tunnelAddress = await tunnel.listen()
 

@@ -44,11 +44,17 @@ export class Upstream {
     }) as Promise<UpstreamResponse>
   }
 
+  /** The shim's own Authorization header (for anonymous discovery requests and its own calls). */
+  ownAuthorization (): string | undefined {
+    const token = this.opts.credentials.token()
+    return token === undefined ? undefined : `Bearer ${token}`
+  }
+
   /** A JSON call with the shim's own identity. */
   async json<T> (method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number, body: T }> {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'edge-metaserver-cloud' }
-    const token = this.opts.credentials.token()
-    if (token !== undefined) headers.authorization = `Bearer ${token}`
+    const authorization = this.ownAuthorization()
+    if (authorization !== undefined) headers.authorization = authorization
     if (body !== undefined) headers['content-type'] = 'application/json'
     const res = await this.agent.request({
       origin: this.origin, method, path, headers,

@@ -19,6 +19,8 @@ export interface TunnelServerOptions {
   heartbeatPeriodMs: number
   logger: Logger
   onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, nodeName: string) => void
+  /** Counts refused TLS handshakes (wrong CA, no certificate): a probe or a misconfigured edge. */
+  onHandshakeFailure?: () => void
 }
 
 const STREAM_WINDOW = 1 << 20
@@ -47,6 +49,7 @@ export class TunnelServer {
       opts.onStream(stream, headers, node)
     })
     this.server.on('tlsClientError', (err, socket) => {
+      opts.onHandshakeFailure?.()
       opts.logger.warn({ err: err.message, remote: socket.remoteAddress }, 'tunnel TLS handshake refused')
     })
   }

@@ -76,7 +76,7 @@ export class Stack {
   }
 
   /** Starts an edge daemon for `nodeName` (the Node object is created too). */
-  async startEdge (nodeName: string, opts: { tunnelCert?: KeyPair, extraYaml?: string[], tunnelPort?: number } = {}): Promise<EdgeDaemon> {
+  async startEdge (nodeName: string, opts: { tunnelCert?: KeyPair, extraYaml?: string[], tunnelPort?: number, waitForTunnel?: boolean } = {}): Promise<EdgeDaemon> {
     await this.fixtures.node(nodeName)
     const dir = await this.cluster.tempDir(`edge-${nodeName}`)
     const cert = opts.tunnelCert ?? await this.tunnelPki.node(nodeName)
@@ -96,7 +96,7 @@ export class Stack {
     const edge = await runEdge(await loadEdgeConfig(file),
       createLogger({ level: 'debug', role: 'edge', destination: destination({ dest: join(this.cluster.dir, `edge-${nodeName}.log`), sync: false }) }))
     this.edges.push(edge)
-    await waitUntil(() => edge.tunnel.state.connected, 10_000, `edge ${nodeName} tunnel to connect`)
+    if (opts.waitForTunnel !== false) await waitUntil(() => edge.tunnel.state.connected, 10_000, `edge ${nodeName} tunnel to connect`)
     return edge
   }
 

@@ -1,0 +1,191 @@
+// Every refusal on the request path is a Kubernetes Status with the right code, and comes from the
+// right place: the apiserver's own answers pass through unchanged; node restriction and missing
+// credentials are answered by the shim; a stranger's certificate never gets past the TLS handshake.
+import t from 'tap'
+import http2 from 'node:http2'
+import { readFile } from 'node:fs/promises'
+import { CertificateAuthority } from '../cluster/pki.js'
+import { RestClient } from '../cluster/rest.js'
+import { Stack, waitUntil } from './stack.js'
+
+const stack = await Stack.start()
+t.teardown(() => stack.stop())
+const NODE = 'edge-errors'
+const edge = await stack.startEdge(NODE)
+const edgeUrl = `https://127.0.0.1:${edge.listening.server!.port}`
+const viaEdge = new RestClient(edgeUrl, stack.cluster.pki.caPem)
+const direct = new RestClient(stack.cluster.url, stack.cluster.pki.caPem)
+t.teardown(async () => { await viaEdge.close(); await direct.close() })
+
+const ns = await stack.fixtures.namespace('errors')
+const reader = await stack.fixtures.podIdentity(ns, NODE, {
+  serviceAccount: 'reader',
+  rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create'] }],
+})
+await stack.fixtures.configMap(ns, 'present')
+
+t.test('an RBAC denial is the apiserver\'s own 403 Status, byte for byte', async (t) => {
+  const path = `/api/v1/namespaces/${ns}/secrets`
+  const [e, d] = await Promise.all([viaEdge.withToken(reader.token).get(path), direct.withToken(reader.token).get(path)])
+  t.equal(e.status, 403)
+  t.equal(e.raw.toString(), d.raw.toString())
+  t.match(e.body, {
+    kind: 'Status', reason: 'Forbidden', code: 403,
+    message: `secrets is forbidden: User "system:serviceaccount:${ns}:reader" cannot list resource "secrets" in API group "" in the namespace "${ns}"`,
+  })
+})
+
+t.test('a 404 and a 409 from the apiserver pass through unchanged', async (t) => {
+  const missing = `/api/v1/namespaces/${ns}/configmaps/absent`
+  const [e404, d404] = await Promise.all([viaEdge.withToken(reader.token).get(missing), direct.withToken(reader.token).get(missing)])
+  t.equal(e404.status, 404)
+  t.equal(e404.raw.toString(), d404.raw.toString())
+  const dup = await viaEdge.withToken(reader.token).post(`/api/v1/namespaces/${ns}/configmaps`,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'present' } })
+  t.equal(dup.status, 409)
+  t.match(dup.body, { reason: 'AlreadyExists', message: 'configmaps "present" already exists' })
+})
+
+t.test('the token of a pod bound to another node is refused by the shim (node restriction)', async (t) => {
+  const other = await stack.fixtures.podIdentity(ns, 'some-other-node', {
+    serviceAccount: 'reader', podName: 'elsewhere',
+  })
+  const res = await viaEdge.withToken(other.token).get(`/api/v1/namespaces/${ns}/configmaps/present`)
+  t.equal(res.status, 403)
+  t.match(res.body, {
+    kind: 'Status', reason: 'Forbidden', code: 403,
+    message: `User "system:serviceaccount:${ns}:reader" cannot use the edge tunnel of node "${NODE}": the token is bound to pod ${ns}/elsewhere on node "some-other-node"`,
+  })
+  t.equal(res.headers['x-ems-origin'], undefined, 'internal markers never reach the pod')
+  // The same token works directly: it is the node binding, not RBAC, that refused it.
+  t.equal((await direct.withToken(other.token).get(`/api/v1/namespaces/${ns}/configmaps/present`)).status, 200)
+})
+
+t.test('a token not bound to any pod is refused', async (t) => {
+  const res = await stack.admin.must('POST', `/api/v1/namespaces/${ns}/serviceaccounts/reader/token`, {
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
+  })
+  const r = await viaEdge.withToken(res.status.token).get(`/api/v1/namespaces/${ns}/configmaps/present`)
+  t.equal(r.status, 403)
+  t.match(r.body.message, /the token is not bound to a pod/)
+})
+
+t.test('the cluster admin\'s token is not accepted through an edge', async (t) => {
+  const r = await viaEdge.withToken(stack.cluster.adminToken).get(`/api/v1/namespaces/${ns}/configmaps/present`)
+  t.equal(r.status, 403)
+  t.match(r.body.message, /only service account tokens of pods on this node are accepted/)
+})
+
+t.test('no token: 401 on resources, anonymous discovery and version still work', async (t) => {
+  const r = await viaEdge.get(`/api/v1/namespaces/${ns}/configmaps`)
+  t.equal(r.status, 401)
+  t.same(r.body, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 })
+  const bogus = await viaEdge.withToken('not-a-token').get(`/api/v1/namespaces/${ns}/configmaps`)
+  t.equal(bogus.status, 401)
+  const version = await viaEdge.get('/version')
+  t.equal(version.status, 200)
+  t.equal(version.body.gitVersion, 'v1.34.4')
+  t.equal((await viaEdge.get('/apis')).status, 200)
+})
+
+t.test('a token of a deleted pod is refused', async (t) => {
+  const doomed = await stack.fixtures.podIdentity(ns, NODE, { serviceAccount: 'reader', podName: 'doomed' })
+  t.equal((await viaEdge.withToken(doomed.token).get(`/api/v1/namespaces/${ns}/configmaps/present`)).status, 200)
+  await stack.admin.must('DELETE', `/api/v1/namespaces/${ns}/pods/doomed`, { query: { gracePeriodSeconds: 0 } })
+  await waitUntil(async () => (await stack.admin.get(`/api/v1/namespaces/${ns}/pods/doomed`)).status === 404, 10_000, 'pod deletion')
+  // kube-apiserver caches successful token authentications for 10 s, so the refusal may lag that
+  // long — through the edge exactly as directly.
+  const path = `/api/v1/namespaces/${ns}/configmaps/present`
+  await waitUntil(async () => (await direct.withToken(doomed.token).get(path)).status === 401, 20_000, 'direct refusal')
+  await waitUntil(async () => (await viaEdge.withToken(doomed.token).get(path)).status === 401, 20_000, 'refusal through the edge')
+  const r = await viaEdge.withToken(doomed.token).get(path)
+  t.equal(r.status, 401)
+  t.equal(r.body.reason, 'Unauthorized')
+})
+
+t.test('Impersonate-* headers reach kube-apiserver, which judges them', async (t) => {
+  const r = await viaEdge.withToken(reader.token).get(`/api/v1/namespaces/${ns}/configmaps/present`,
+    { headers: { 'impersonate-user': 'system:admin' } })
+  t.equal(r.status, 403)
+  t.match(r.body.message, `users "system:admin" is forbidden: User "system:serviceaccount:${ns}:reader" cannot impersonate resource "users"`)
+})
+
+t.test('an oversized body is refused with 413 and nothing reaches the apiserver', async (t) => {
+  const big = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'too-big' }, data: { blob: 'x'.repeat(3 * 1024 * 1024 + 1) } }
+  const r = await viaEdge.withToken(reader.token).post(`/api/v1/namespaces/${ns}/configmaps`, big)
+  t.equal(r.status, 413)
+  t.match(r.body, { kind: 'Status', reason: 'RequestEntityTooLarge', code: 413 })
+  t.equal((await stack.admin.get(`/api/v1/namespaces/${ns}/configmaps/too-big`)).status, 404)
+})
+
+t.test('an edge certificate from another CA is refused during the TLS handshake', async (t) => {
+  const rogueCa = await CertificateAuthority.create(await stack.cluster.tempDir('rogue'), 'rogue-ca', 'rogue')
+  const rogue = await rogueCa.issue('node-rogue', { cn: `system:node:${NODE}`, organizations: ['system:nodes'], usage: 'client' })
+  const [tunnelCa, cert, key] = await Promise.all([readFile(stack.tunnelPki.ca.certFile, 'utf8'), readFile(rogue.certFile, 'utf8'), readFile(rogue.keyFile, 'utf8')])
+  const refusedBefore = await handshakeFailures()
+  const outcome = await tryTunnel(tunnelCa, cert, key)
+  t.not(outcome, 'served')
+  t.equal(await handshakeFailures(), refusedBefore + 1, 'the cloud counted one refused handshake')
+})
+
+/** Opens a tunnel connection with the given identity and tries one request through it. */
+function tryTunnel (ca: string, cert: string, key: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const session = http2.connect(`https://127.0.0.1:${stack.cloud.tunnelPort}`, { ca, cert, key, minVersion: 'TLSv1.3' })
+    session.on('error', (err: NodeJS.ErrnoException) => resolve(`error: ${err.code ?? ''} ${err.message}`))
+    session.on('close', () => resolve('closed'))
+    // With TLS 1.3 the client may only learn of the rejection when it reads: send a request.
+    session.on('connect', () => {
+      const req = session.request({ ':path': '/version' })
+      req.on('response', () => { resolve('served'); session.destroy() })
+      req.on('error', () => {})
+      req.end()
+    })
+  })
+}
+
+async function handshakeFailures (): Promise<number> {
+  const metrics = await fetch(`http://127.0.0.1:${stack.cloud.healthPort}/metrics`).then((r) => r.text())
+  const m = /^edge_metaserver_cloud_tunnel_handshake_failures_total\S* (\d+)/m.exec(metrics)
+  return m === null ? 0 : Number(m[1])
+}
+
+t.test('a tunnel-CA certificate that is not a node identity gets no session', async (t) => {
+  const notNode = await stack.tunnelPki.ca.issue('not-a-node', { cn: 'someone', usage: 'client' })
+  const [tunnelCa, cert, key] = await Promise.all([readFile(stack.tunnelPki.ca.certFile, 'utf8'), readFile(notNode.certFile, 'utf8'), readFile(notNode.keyFile, 'utf8')])
+  const outcome = await tryTunnel(tunnelCa, cert, key)
+  t.not(outcome, 'served')
+})
+
+t.test('repeated requests cost one TokenReview per token', async (t) => {
+  const me = await stack.fixtures.podIdentity(ns, NODE, { serviceAccount: 'reader', podName: 'cached' })
+  const before = stack.cloud.tokenReviewer.reviewsSent
+  const results = await Promise.all(Array.from({ length: 20 }, () => viaEdge.withToken(me.token).get(`/api/v1/namespaces/${ns}/configmaps/present`)))
+  t.same(results.map((r) => r.status), Array(20).fill(200))
+  t.equal(stack.cloud.tokenReviewer.reviewsSent - before, 1)
+})
+
+t.test('tunnel down: fast 503 Status with Retry-After; health says why', async (t) => {
+  // An edge whose cloud is not there at all (nothing listens on the port).
+  const { freePort } = await import('../cluster/processes.js')
+  const lonely = await stack.startEdge('edge-lonely', { tunnelPort: await freePort(), waitForTunnel: false })
+  const url = `https://127.0.0.1:${lonely.listening.server!.port}`
+  const client = new RestClient(url, stack.cluster.pki.caPem, reader.token)
+  t.teardown(() => client.close())
+  const started = Date.now()
+  const r = await client.get(`/api/v1/namespaces/${ns}/configmaps/present`)
+  const elapsed = Date.now() - started
+  t.equal(r.status, 503)
+  t.match(r.body, { kind: 'Status', reason: 'ServiceUnavailable', code: 503, message: /the cloud is unreachable/ })
+  t.equal(r.headers['retry-after'], '1')
+  t.ok(elapsed < 1000, `answered in ${elapsed} ms`)
+  const ready = await client.withToken(undefined).get('/readyz?verbose')
+  t.equal(ready.status, 500)
+  t.match(ready.body, /\[-\]tunnel failed: disconnected since/)
+  t.match(ready.body, /\[\+\]listeners ok/)
+  t.equal((await client.withToken(undefined).get('/livez')).status, 200)
+  t.equal((await client.withToken(undefined).get('/healthz')).status, 500)
+  const connected = await viaEdge.get('/readyz?verbose')
+  t.equal(connected.status, 200)
+  t.match(connected.body, /\[\+\]tunnel ok/)
+})
