@@ -2,28 +2,18 @@
 // ServiceAccount and RBAC of deploy/ (least privilege is tested, not assumed), and an edge daemon
 // whose tunnel certificate names `nodeName`. Both roles start from YAML config files through the
 // same loaders and run* functions the CLI uses.
-import { readFile, writeFile } from 'node:fs/promises'
-import { join, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { parseAllDocuments } from 'yaml'
+import { join } from 'node:path'
 import { destination } from 'pino'
 import { loadCloudConfig, loadEdgeConfig } from '../../src/config/index.js'
 import { runCloud, type CloudShim } from '../../src/cloud/run.js'
 import { runEdge, type EdgeDaemon } from '../../src/edge/run.js'
 import { createLogger } from '../../src/obs/logger.js'
-import { kubeconfigYaml, TestCluster } from '../cluster/cluster.js'
+import { TestCluster } from '../cluster/cluster.js'
 import { podEnvironment, type PodEnvironment } from '../cluster/clients.js'
 import { Fixtures } from '../cluster/fixtures.js'
-import { CertificateAuthority, type KeyPair } from '../cluster/pki.js'
+import type { KeyPair } from '../cluster/pki.js'
 import type { RestClient } from '../cluster/rest.js'
-
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-
-export interface TunnelPki {
-  ca: CertificateAuthority
-  cloud: KeyPair
-  node: (name: string) => Promise<KeyPair>
-}
+import { prepareStackFiles, writeCloudConfig, writeEdgeConfig, type StackFiles, type TunnelPki } from './configs.js'
 
 export class Stack {
   readonly fixtures: Fixtures
@@ -31,44 +21,25 @@ export class Stack {
 
   private constructor (
     readonly cluster: TestCluster,
-    readonly tunnelPki: TunnelPki,
-    readonly edgeServing: KeyPair,
+    readonly files: StackFiles,
     readonly cloud: CloudShim,
     readonly cloudConfigFile: string,
   ) {
     this.fixtures = new Fixtures(cluster.admin)
   }
 
+  get tunnelPki (): TunnelPki { return this.files.tunnelPki }
+
   get admin (): RestClient { return this.cluster.admin }
 
   static async start (cluster?: TestCluster): Promise<Stack> {
     cluster ??= await TestCluster.start()
     try {
-      const pkiDir = await cluster.tempDir('tunnel-pki')
-      const ca = await CertificateAuthority.create(pkiDir, 'tunnel-ca', 'edge-metaserver-test-tunnel-ca')
-      const cloud = await ca.issue('cloud', { cn: 'edge-metaserver-cloud', usage: 'server', ipSans: ['127.0.0.1'], dnsSans: ['localhost'] })
-      const tunnelPki: TunnelPki = {
-        ca,
-        cloud,
-        node: (name) => ca.issue(`node-${name}`, { cn: `system:node:${name}`, organizations: ['system:nodes'], usage: 'client' }),
-      }
-      // The edge's serving certificate chains to the cluster CA: the pods' ca.crt verifies it.
-      const edgeServing = await cluster.pki.ca.issue(`edge-serving-${Date.now()}`, {
-        cn: 'edge-metaserver', usage: 'server', ipSans: ['127.0.0.1', '169.254.30.10'],
-      })
-      const kubeconfig = await shimKubeconfig(cluster)
-      const cloudConfigFile = join(pkiDir, 'cloud.yaml')
-      await writeFile(cloudConfigFile, [
-        'apiVersion: edge-metaserver.io/v1alpha1', 'kind: CloudShim',
-        'kubeAPIConfig:', `  kubeConfig: ${kubeconfig}`,
-        'modules:', '  cloudHub:', '    address: 127.0.0.1:0', '    healthzAddress: 127.0.0.1:0',
-        `    tlsCaFile: ${ca.certFile}`, `    tlsCertFile: ${cloud.certFile}`, `    tlsPrivateKeyFile: ${cloud.keyFile}`,
-        '    shutdownGracePeriod: 2s',
-        'logging:', '  level: debug', '',
-      ].join('\n'))
+      const files = await prepareStackFiles(cluster)
+      const cloudConfigFile = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0' })
       const shim = await runCloud(await loadCloudConfig(cloudConfigFile),
         createLogger({ level: 'debug', role: 'cloud', destination: destination({ dest: join(cluster.dir, 'cloud.log'), sync: false }) }))
-      return new Stack(cluster, tunnelPki, edgeServing, shim, cloudConfigFile)
+      return new Stack(cluster, files, shim, cloudConfigFile)
     } catch (err) {
       await cluster.stop()
       throw err
@@ -78,21 +49,10 @@ export class Stack {
   /** Starts an edge daemon for `nodeName` (the Node object is created too). */
   async startEdge (nodeName: string, opts: { tunnelCert?: KeyPair, extraYaml?: string[], tunnelPort?: number, waitForTunnel?: boolean } = {}): Promise<EdgeDaemon> {
     await this.fixtures.node(nodeName)
-    const dir = await this.cluster.tempDir(`edge-${nodeName}`)
-    const cert = opts.tunnelCert ?? await this.tunnelPki.node(nodeName)
-    const file = join(dir, 'edge.yaml')
-    await writeFile(file, [
-      'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
-      `stateDir: ${dir}`,
-      'modules:', '  metaServer:', '    server: 127.0.0.1:0', '    dummyServer: ""',
-      `    tlsCertFile: ${this.edgeServing.certFile}`, `    tlsPrivateKeyFile: ${this.edgeServing.keyFile}`,
-      '    shutdownGracePeriod: 2s',
-      '  edgeHub:', `    server: 127.0.0.1:${opts.tunnelPort ?? this.cloud.tunnelPort}`,
-      `    tlsCaFile: ${this.tunnelPki.ca.certFile}`, `    tlsCertFile: ${cert.certFile}`, `    tlsPrivateKeyFile: ${cert.keyFile}`,
-      '    heartbeatPeriod: 2s', '    heartbeatTimeout: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',
-      ...(opts.extraYaml ?? []),
-      'logging:', '  level: debug', '',
-    ].join('\n'))
+    const file = await writeEdgeConfig(this.cluster, this.files, nodeName, {
+      server: '127.0.0.1:0', tunnelPort: opts.tunnelPort ?? this.cloud.tunnelPort,
+      ...(opts.tunnelCert === undefined ? {} : { tunnelCert: opts.tunnelCert }), extraYaml: opts.extraYaml ?? [],
+    })
     const edge = await runEdge(await loadEdgeConfig(file),
       createLogger({ level: 'debug', role: 'edge', destination: destination({ dest: join(this.cluster.dir, `edge-${nodeName}.log`), sync: false }) }))
     this.edges.push(edge)
@@ -118,29 +78,6 @@ export class Stack {
     await this.cloud.close().catch(() => {})
     await this.cluster.stop()
   }
-}
-
-/** Applies deploy/'s namespace and RBAC and returns a kubeconfig for the shim's ServiceAccount. */
-async function shimKubeconfig (cluster: TestCluster): Promise<string> {
-  const paths: Record<string, (doc: any) => string> = {
-    Namespace: () => '/api/v1/namespaces',
-    ServiceAccount: (d) => `/api/v1/namespaces/${d.metadata.namespace}/serviceaccounts`,
-    ClusterRole: () => '/apis/rbac.authorization.k8s.io/v1/clusterroles',
-    ClusterRoleBinding: () => '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
-  }
-  for (const file of ['00-namespace.yaml', '10-rbac.yaml']) {
-    for (const doc of parseAllDocuments(await readFile(join(repo, 'deploy', file), 'utf8'))) {
-      const obj = doc.toJS()
-      const res = await cluster.admin.post(paths[obj.kind]!(obj), obj)
-      if (res.status !== 201 && res.status !== 409) throw new Error(`apply ${obj.kind}: ${res.status} ${JSON.stringify(res.body)}`)
-    }
-  }
-  const token = await cluster.admin.must('POST', '/api/v1/namespaces/edge-metaserver/serviceaccounts/edge-metaserver-cloud/token', {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } },
-  })
-  const file = join(await cluster.tempDir('shim'), 'kubeconfig')
-  await writeFile(file, kubeconfigYaml(cluster.url, cluster.pki.caPem, token.status.token))
-  return file
 }
 
 export async function waitUntil (predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
