@@ -1,0 +1,120 @@
+// npm run bench — GET and LIST latency (p50/p99) and throughput at concurrency 1 and 32, through
+// edge → tunnel → shim versus straight to kube-apiserver, in the same run on the same cluster,
+// printed as ratios; plus the edge's and the shim's memory. Both roles run as real CLI processes
+// (dist/, built by the npm script) so their RSS is their own. Not a test: nothing here asserts.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Pool } from 'undici'
+import { TestCluster } from '../test/cluster/cluster.js'
+import { Fixtures } from '../test/cluster/fixtures.js'
+import { freePort, waitFor } from '../test/cluster/processes.js'
+import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from '../test/e2e/configs.js'
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..')
+const cli = join(repo, 'dist', 'src', 'cli.js')
+const NODE = 'bench-node'
+const LIST_SIZE = 50
+
+interface Sample { p50: number, p99: number, rps: number }
+
+async function main (): Promise<void> {
+  const cluster = await TestCluster.start()
+  const children: ChildProcess[] = []
+  try {
+    const files = await prepareStackFiles(cluster)
+    const [tunnelPort, healthPort, edgePort] = [await freePort(), await freePort(), await freePort()]
+    const cloudFile = await writeCloudConfig(cluster, files, { address: `127.0.0.1:${tunnelPort}`, healthzAddress: `127.0.0.1:${healthPort}`, logLevel: 'warn' })
+    const edgeFile = await writeEdgeConfig(cluster, files, NODE, { server: `127.0.0.1:${edgePort}`, tunnelPort, logLevel: 'warn' })
+    const fx = new Fixtures(cluster.admin)
+    const ns = await fx.namespace('bench')
+    const me = await fx.podIdentity(ns, NODE, { rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] })
+    for (let i = 0; i < LIST_SIZE; i++) await fx.configMap(ns, `cm-${i}`, { payload: 'x'.repeat(1024) })
+
+    const cloud = spawn(process.execPath, [cli, 'cloud', '--config', cloudFile], { stdio: ['ignore', 'inherit', 'inherit'] })
+    const edge = spawn(process.execPath, [cli, 'edge', '--config', edgeFile], { stdio: ['ignore', 'inherit', 'inherit'] })
+    children.push(cloud, edge)
+    const edgeUrl = `https://127.0.0.1:${edgePort}`
+    const probe = new Pool(edgeUrl, { connect: { ca: cluster.pki.caPem } })
+    await waitFor('edge /readyz', async () => {
+      const res = await probe.request({ path: '/readyz', method: 'GET' })
+      await res.body.text()
+      return res.statusCode === 200 ? true : undefined
+    }, { timeoutMs: 30_000 })
+    await probe.close()
+
+    const targets = { direct: cluster.url, edge: edgeUrl }
+    const ops = { GET: `/api/v1/namespaces/${ns}/configmaps/cm-0`, LIST: `/api/v1/namespaces/${ns}/configmaps` }
+    const plan: Array<[keyof typeof ops, number, number]> = [['GET', 1, 600], ['GET', 32, 4000], ['LIST', 1, 300], ['LIST', 32, 1200]]
+    const rows: string[] = []
+    for (const [op, concurrency, count] of plan) {
+      const result: Record<string, Sample> = {}
+      // Alternate which target goes first so warm-up and drift favour neither.
+      const order = (['direct', 'edge'] as const)
+      for (const target of concurrency === 1 ? order : [...order].reverse()) {
+        result[target] = await load(targets[target], ops[op], me.token, cluster.pki.caPem, concurrency, count)
+      }
+      const d = result.direct!
+      const e = result.edge!
+      rows.push(`| ${op} | ${concurrency} | ${ms(d.p50)} / ${ms(d.p99)} | ${ms(e.p50)} / ${ms(e.p99)} | ` +
+        `${(e.p50 / d.p50).toFixed(2)} | ${(e.p99 / d.p99).toFixed(2)} | ${d.rps.toFixed(0)} | ${e.rps.toFixed(0)} | ${(e.rps / d.rps).toFixed(2)} |`)
+    }
+    const [edgeMem, cloudMem] = [await memory(edge.pid!), await memory(cloud.pid!)]
+    process.stdout.write([
+      '',
+      `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)`,
+      '',
+      '| op | concurrency | direct p50 / p99 (ms) | via edge p50 / p99 (ms) | p50 ratio | p99 ratio | direct req/s | edge req/s | throughput ratio |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...rows,
+      '',
+      `edge RSS ${edgeMem.rss} MiB (peak ${edgeMem.peak} MiB); cloud shim RSS ${cloudMem.rss} MiB (peak ${cloudMem.peak} MiB)`,
+      '',
+    ].join('\n'))
+  } finally {
+    for (const child of children) child.kill('SIGTERM')
+    await cluster.stop()
+  }
+}
+
+/** `count` GETs of `path` with `concurrency` keep-alive connections; latency percentiles and req/s. */
+async function load (origin: string, path: string, token: string, ca: string, concurrency: number, count: number): Promise<Sample> {
+  const pool = new Pool(origin, { connections: concurrency, connect: { ca } })
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/json' }
+  const one = async (): Promise<number> => {
+    const started = process.hrtime.bigint()
+    const res = await pool.request({ path, method: 'GET', headers })
+    await res.body.arrayBuffer()
+    if (res.statusCode !== 200) throw new Error(`${origin}${path}: HTTP ${res.statusCode}`)
+    return Number(process.hrtime.bigint() - started) / 1e6
+  }
+  const run = async (n: number): Promise<number[]> => {
+    const latencies: number[] = []
+    let next = 0
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next++ < n) latencies.push(await one())
+    }))
+    return latencies
+  }
+  await run(Math.max(50, concurrency * 4)) // warm-up: connections, TLS sessions, token caches
+  const started = process.hrtime.bigint()
+  const latencies = (await run(count)).sort((a, b) => a - b)
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  await pool.close()
+  const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
+  return { p50: pick(0.5), p99: pick(0.99), rps: latencies.length / seconds }
+}
+
+async function memory (pid: number): Promise<{ rss: number, peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0)
+  return { rss: Math.round(kib('VmRSS') / 1024), peak: Math.round(kib('VmHWM') / 1024) }
+}
+
+const ms = (v: number): string => v.toFixed(2)
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`)
+  process.exitCode = 1
+})
