@@ -13,7 +13,7 @@ export interface UpstreamOptions {
 export interface UpstreamResponse {
   statusCode: number
   headers: Record<string, string | string[] | undefined>
-  body: Readable
+  body: Readable & { dump: () => Promise<void> }
 }
 
 export class Upstream {
@@ -48,6 +48,14 @@ export class Upstream {
   ownAuthorization (): string | undefined {
     const token = this.opts.credentials.token()
     return token === undefined ? undefined : `Bearer ${token}`
+  }
+
+  /** A streamed call with the shim's own identity (its watches). */
+  ownStream (method: Dispatcher.HttpMethod, path: string, signal: AbortSignal): Promise<UpstreamResponse> {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'edge-metaserver-cloud' }
+    const authorization = this.ownAuthorization()
+    if (authorization !== undefined) headers.authorization = authorization
+    return this.agent.request({ origin: this.origin, method, path, headers, signal }) as Promise<UpstreamResponse>
   }
 
   /** A JSON call with the shim's own identity. */

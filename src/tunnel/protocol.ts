@@ -50,3 +50,12 @@ export function nodeNameFromSubject (subject: { CN?: string | string[], O?: stri
   const m = /^system:node:([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$/.exec(cn[0] ?? '')
   return m?.[1]
 }
+
+/**
+ * Marks the edge's control stream (cloud → edge pushes of the JWKS and the node's policy bundle).
+ * Pods can never send it: the edge drops every x-ems-* header from pod requests.
+ */
+export const HEADER_CONTROL = 'x-ems-control'
+export const CONTROL_PATH = '/.edge-metaserver/v1/control'
+/** Control messages are NDJSON lines; one line never exceeds this. */
+export const MAX_CONTROL_LINE_BYTES = 32 << 20

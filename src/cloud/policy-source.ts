@@ -1,0 +1,70 @@
+// The cluster state node policy bundles are cut from: scheduled pods and all RBAC objects, each
+// kept by a reflector with the shim's own identity (list/watch; see deploy/10-rbac.yaml).
+import { EventEmitter } from 'node:events'
+import type { Logger } from '../obs/logger.js'
+import { scopePolicy } from '../kube/policy-scope.js'
+import type { BoundPod, PolicyBundle } from '../tunnel/control.js'
+import { Reflector, type KubeObject } from './reflector.js'
+import type { Upstream } from './upstream.js'
+
+interface PodObject extends KubeObject { spec: { nodeName?: string, serviceAccountName?: string } }
+interface RbacObject extends KubeObject { rules?: unknown[], aggregationRule?: unknown, roleRef?: any, subjects?: any[] }
+
+const RBAC = '/apis/rbac.authorization.k8s.io/v1'
+
+function trimPod (o: any): PodObject {
+  return {
+    metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid },
+    spec: { nodeName: o.spec?.nodeName, serviceAccountName: o.spec?.serviceAccountName ?? 'default' },
+  }
+}
+
+// Only what authorization reads; labels stay for aggregation.
+function trimRbac (o: any): RbacObject {
+  const metadata = { name: o.metadata.name, namespace: o.metadata.namespace, labels: o.metadata.labels }
+  return { metadata, rules: o.rules, aggregationRule: o.aggregationRule, roleRef: o.roleRef, subjects: o.subjects }
+}
+
+export class PolicySource extends EventEmitter {
+  private readonly pods: Reflector<PodObject>
+  private readonly roles: Reflector<RbacObject>
+  private readonly clusterRoles: Reflector<RbacObject>
+  private readonly roleBindings: Reflector<RbacObject>
+  private readonly clusterRoleBindings: Reflector<RbacObject>
+
+  constructor (upstream: Upstream, logger: Logger) {
+    super()
+    const changed = (): void => { this.emit('change') }
+    this.pods = new Reflector(upstream, '/api/v1/pods?fieldSelector=spec.nodeName%21%3D', trimPod, changed, logger)
+    this.roles = new Reflector(upstream, `${RBAC}/roles`, trimRbac, changed, logger)
+    this.clusterRoles = new Reflector(upstream, `${RBAC}/clusterroles`, trimRbac, changed, logger)
+    this.roleBindings = new Reflector(upstream, `${RBAC}/rolebindings`, trimRbac, changed, logger)
+    this.clusterRoleBindings = new Reflector(upstream, `${RBAC}/clusterrolebindings`, trimRbac, changed, logger)
+  }
+
+  private get all (): Array<Reflector<KubeObject>> {
+    return [this.pods, this.roles, this.clusterRoles, this.roleBindings, this.clusterRoleBindings]
+  }
+
+  start (): void { for (const r of this.all) r.start() }
+  stop (): void { for (const r of this.all) r.stop() }
+
+  /** True once every reflector has listed: bundles cut before that would deny too much. */
+  get synced (): boolean { return this.all.every((r) => r.synced) }
+
+  bundleFor (node: string): PolicyBundle {
+    const pods: BoundPod[] = []
+    for (const p of this.pods.items.values()) {
+      if (p.spec.nodeName === node) {
+        pods.push({ namespace: p.metadata.namespace!, name: p.metadata.name, uid: p.metadata.uid!, serviceAccount: p.spec.serviceAccountName! })
+      }
+    }
+    pods.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
+    const sorted = <T extends KubeObject>(r: Reflector<T>): T[] => [...r.items.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v)
+    const rbac = scopePolicy(pods, {
+      roles: sorted(this.roles), clusterRoles: sorted(this.clusterRoles),
+      roleBindings: sorted(this.roleBindings) as any[], clusterRoleBindings: sorted(this.clusterRoleBindings) as any[],
+    })
+    return { node, pods, rbac }
+  }
+}

@@ -1,0 +1,121 @@
+// A minimal client-go-style reflector: LIST (paged), then WATCH from the list's resourceVersion with
+// bookmarks, re-watch from the last seen version when a watch ends, re-list on 410 Gone or
+// errors (capped backoff). Keeps a trimmed copy of each object, keyed namespace/name.
+import type { Logger } from '../obs/logger.js'
+import { fullJitterBackoff } from '../tunnel/backoff.js'
+import type { Upstream } from './upstream.js'
+
+export interface KubeObject {
+  metadata: { name: string, namespace?: string, resourceVersion?: string, uid?: string, labels?: Record<string, string> }
+}
+
+const PAGE = 500
+const WATCH_SECONDS = 300
+const MAX_EVENT_LINE = 8 << 20
+
+export class Reflector<T extends KubeObject> {
+  readonly items = new Map<string, T>()
+  synced = false
+  private stopped = false
+  private abort: AbortController | undefined
+  private readonly backoff = fullJitterBackoff(500, 30_000)
+
+  constructor (
+    private readonly upstream: Upstream,
+    /** Collection path, e.g. /api/v1/pods; optional query for list and watch alike (e.g. fieldSelector). */
+    private readonly path: string,
+    private readonly trim: (obj: any) => T,
+    private readonly onChange: () => void,
+    private readonly logger: Logger,
+  ) {}
+
+  start (): void { void this.loop() }
+
+  stop (): void {
+    this.stopped = true
+    this.abort?.abort()
+  }
+
+  private async loop (): Promise<void> {
+    while (!this.stopped) {
+      try {
+        let rv = await this.list()
+        this.backoff.reset()
+        // Watch until the apiserver says the version is gone; then list again.
+        for (;;) {
+          const next = await this.watch(rv)
+          if (next === undefined || this.stopped) break
+          rv = next
+        }
+      } catch (err) {
+        if (this.stopped) return
+        const delay = this.backoff.next()
+        this.logger.warn({ path: this.path, err: (err as Error).message, retryInMs: delay }, 'reflector failed; retrying')
+        await new Promise((resolve) => setTimeout(resolve, delay))
+      }
+    }
+  }
+
+  private async list (): Promise<string> {
+    const fresh = new Map<string, T>()
+    let cont = ''
+    let rv = ''
+    do {
+      const res = await this.upstream.json<any>('GET', this.url({ limit: String(PAGE), ...(cont === '' ? {} : { continue: cont }) }))
+      if (res.status !== 200) throw new Error(`list ${this.path}: HTTP ${res.status} ${res.body?.message ?? ''}`)
+      for (const item of res.body.items ?? []) {
+        const obj = this.trim(item)
+        fresh.set(key(obj), obj)
+      }
+      cont = res.body.metadata?.continue ?? ''
+      rv ||= res.body.metadata?.resourceVersion ?? ''
+    } while (cont !== '')
+    this.items.clear()
+    for (const [k, v] of fresh) this.items.set(k, v)
+    this.synced = true
+    this.onChange()
+    return rv
+  }
+
+  /** One watch call; returns the version to resume from, or undefined when a re-list is needed. */
+  private async watch (rv: string): Promise<string | undefined> {
+    this.abort = new AbortController()
+    const res = await this.upstream.ownStream('GET', this.url({
+      watch: '1', resourceVersion: rv, allowWatchBookmarks: 'true', timeoutSeconds: String(WATCH_SECONDS),
+    }), this.abort.signal)
+    if (res.statusCode === 410) { await res.body.dump(); return undefined }
+    if (res.statusCode !== 200) throw new Error(`watch ${this.path}: HTTP ${res.statusCode}`)
+    let last = rv
+    let buffered = ''
+    for await (const chunk of res.body) {
+      buffered += chunk.toString('utf8')
+      if (buffered.length > MAX_EVENT_LINE) throw new Error(`watch ${this.path}: event larger than ${MAX_EVENT_LINE} bytes`)
+      let nl: number
+      while ((nl = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, nl)
+        buffered = buffered.slice(nl + 1)
+        if (line.trim() === '') continue
+        const event = JSON.parse(line) as { type: string, object: any }
+        if (event.type === 'ERROR') return event.object?.code === 410 ? undefined : last
+        last = event.object?.metadata?.resourceVersion ?? last
+        if (event.type === 'BOOKMARK') continue
+        const obj = this.trim(event.object)
+        if (event.type === 'DELETED') this.items.delete(key(obj))
+        else this.items.set(key(obj), obj)
+        this.onChange()
+      }
+    }
+    return last
+  }
+
+  private url (query: Record<string, string>): string {
+    const [base, existing = ''] = this.path.split('?', 2)
+    const params = new URLSearchParams(existing)
+    for (const [k, v] of Object.entries(query)) params.set(k, v)
+    return `${base}?${params.toString()}`
+  }
+}
+
+function key (obj: KubeObject): string {
+  return `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`
+}

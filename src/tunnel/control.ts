@@ -1,0 +1,53 @@
+// What the cloud pushes to an edge on its control stream, one JSON object per line, each
+// replacing the previous one of its type. Both ends import these types; receivers ignore
+// message types they do not know (version skew during rolling updates).
+
+export interface JsonWebKeySet {
+  keys: Array<Record<string, unknown>>
+}
+
+/** A pod bound to the node: the edge authenticates only tokens of these pods. */
+export interface BoundPod {
+  namespace: string
+  name: string
+  uid: string
+  serviceAccount: string
+}
+
+/** Everything RBAC that can grant to a ServiceAccount with a pod on the node, in any namespace. */
+export interface RbacObjects {
+  roles: unknown[]
+  clusterRoles: unknown[]
+  roleBindings: unknown[]
+  clusterRoleBindings: unknown[]
+}
+
+export interface PolicyBundle {
+  node: string
+  pods: BoundPod[]
+  rbac: RbacObjects
+}
+
+export type ControlMessage =
+  | { type: 'jwks', jwks: JsonWebKeySet }
+  | { type: 'policy', bundle: PolicyBundle }
+
+export function encodeControl (message: ControlMessage): string {
+  return JSON.stringify(message) + '\n'
+}
+
+/** Parses one line; undefined for anything that is not a known, well-formed message. */
+export function decodeControl (line: string): ControlMessage | undefined {
+  let value: unknown
+  try { value = JSON.parse(line) } catch { return undefined }
+  if (typeof value !== 'object' || value === null) return undefined
+  const m = value as Record<string, unknown>
+  if (m.type === 'jwks' && typeof m.jwks === 'object' && m.jwks !== null && Array.isArray((m.jwks as JsonWebKeySet).keys)) {
+    return { type: 'jwks', jwks: m.jwks as JsonWebKeySet }
+  }
+  if (m.type === 'policy' && typeof m.bundle === 'object' && m.bundle !== null) {
+    const b = m.bundle as PolicyBundle
+    if (typeof b.node === 'string' && Array.isArray(b.pods) && typeof b.rbac === 'object' && b.rbac !== null) return { type: 'policy', bundle: b }
+  }
+  return undefined
+}
