@@ -9,16 +9,19 @@ import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
 import { requestInfo } from '../kube/request-info.js'
-import { badRequest, internalError, serviceUnavailable, statusBody, unauthorized, type Status } from '../kube/status.js'
+import { badRequest, internalError, notFound, serviceUnavailable, statusBody, unauthorized, type Status } from '../kube/status.js'
 import {
   endToEndHeaders, ERROR_UNAUTHENTICATED, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN,
-  HEADER_UPGRADE, ORIGIN_SHIM,
+  HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
+import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
 import { relayUpgrade } from './upgrade.js'
 import { isConnectivityError, type Upstream } from './upstream.js'
 
 export interface HandlerDeps {
+  /** Serves edges' control streams (requireAuthorization); undefined when the gate is off. */
+  control: ControlHub | undefined
   restriction: NodeRestriction
   upstream: Upstream
   logger: Logger
@@ -36,6 +39,12 @@ export function createStreamHandler (deps: HandlerDeps) {
 }
 
 async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): Promise<void> {
+  // The edge's own control stream; a pod can never send this header (the edge strips x-ems-*).
+  if (headers[HEADER_CONTROL] !== undefined) {
+    if (deps.control === undefined) respondStatus(stream, notFound('requireAuthorization is off on this cloud shim'), 'no-control')
+    else deps.control.attach(node, stream)
+    return
+  }
   const method = String(headers[':method'])
   const path = String(headers[':path'])
   const parsed = requestInfo(method, path)

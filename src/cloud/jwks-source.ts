@@ -23,7 +23,7 @@ export class JwksSource extends EventEmitter {
 
   private async refresh (): Promise<void> {
     try {
-      const res = await this.upstream.json<JsonWebKeySet>('GET', '/openid/v1/jwks')
+      const res = await this.upstream.json<JsonWebKeySet>('GET', '/openid/v1/jwks', undefined, 'application/jwk-set+json')
       if (res.status !== 200 || !Array.isArray(res.body?.keys)) throw new Error(`HTTP ${res.status}`)
       const serialized = JSON.stringify(res.body)
       if (serialized !== this.serialized) {

@@ -2,7 +2,8 @@
 // token of a pod bound to N. The edge cannot lie about N (it comes from its certificate); the
 // token proves the pod. Node claims in the token are used when present; otherwise the pod is
 // looked up (its nodeName and uid never change once bound, so the answer is cached).
-import { forbidden, unauthorized, type Status } from '../kube/status.js'
+import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
+import { unauthorized, type Status } from '../kube/status.js'
 import { ExpiringLru } from './lru.js'
 import type { TokenReviewer, ReviewedUser } from './token-reviews.js'
 import type { Upstream } from './upstream.js'
@@ -28,19 +29,25 @@ export class NodeRestriction {
     const review = await this.reviewer.review(token)
     if (!review.authenticated) return { allowed: false, status: unauthorized(), reason: 'unauthenticated' }
     const { user } = review
-    const deny = (why: string): Verdict => ({
-      allowed: false,
-      reason: 'node-restriction',
-      status: forbidden(`User "${user.username}" cannot use the edge tunnel of node "${node}": ${why}`),
-    })
+    const deny = (why: string): Verdict => ({ allowed: false, reason: 'node-restriction', status: nodeBindingForbidden(user.username, node, why) })
     if (!user.username.startsWith(SA_PREFIX)) return deny('only service account tokens of pods on this node are accepted')
+    const namespace = user.username.slice(SA_PREFIX.length).split(':')[0]!
     const podName = user.extra[EXTRA_POD_NAME]?.[0]
     const podUid = user.extra[EXTRA_POD_UID]?.[0]
-    if (podName === undefined || podUid === undefined) return deny('the token is not bound to a pod')
-    const namespace = user.username.slice(SA_PREFIX.length).split(':')[0]!
-    const boundNode = user.extra[EXTRA_NODE_NAME]?.[0] ?? await this.podNode(namespace, podName, podUid)
-    if (boundNode === null) return deny(`pod ${namespace}/${podName} (uid ${podUid}) no longer exists`)
-    if (boundNode !== node) return deny(`the token is bound to pod ${namespace}/${podName} on node "${boundNode}"`)
+    const nodeName = user.extra[EXTRA_NODE_NAME]?.[0]
+    const claims = {
+      namespace,
+      pod: podName === undefined || podUid === undefined ? undefined : { name: podName, uid: podUid },
+      node: nodeName === undefined ? undefined : { name: nodeName },
+    }
+    const problem = podBindingProblem(claims, node, undefined)
+    if (problem !== undefined) return deny(problem)
+    if (claims.node === undefined) {
+      // No node claim in the token: ask the apiserver where the pod is bound.
+      const boundNode = await this.podNode(namespace, claims.pod!.name, claims.pod!.uid)
+      if (boundNode === null) return deny(`pod ${namespace}/${claims.pod!.name} (uid ${claims.pod!.uid}) no longer exists`)
+      if (boundNode !== node) return deny(`the token is bound to pod ${namespace}/${claims.pod!.name} on node "${boundNode}"`)
+    }
     return { allowed: true, user }
   }
 

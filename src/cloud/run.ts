@@ -7,10 +7,13 @@ import type { CloudConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelServer } from '../tunnel/server.js'
+import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
 import { startHealthServer } from './health-server.js'
+import { JwksSource } from './jwks-source.js'
 import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
+import { PolicySource } from './policy-source.js'
 import { TokenReviewer } from './token-reviews.js'
 import { Upstream } from './upstream.js'
 
@@ -23,6 +26,7 @@ export interface CloudShim {
 }
 
 const UPSTREAM_PROBE_MS = 10_000
+const JWKS_REFRESH_MS = 60_000
 
 export async function runCloud (config: CloudConfig, logger: Logger = createLogger({ level: config.logging.level, role: 'cloud' })): Promise<CloudShim> {
   const hub = config.modules.cloudHub
@@ -59,23 +63,36 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   await probe()
   const probeTimer = setInterval(() => { void probe() }, UPSTREAM_PROBE_MS)
 
-  logger.info({ address: hub.address }, '2. starting the tunnel listener')
+  let control: ControlHub | undefined
+  let policy: PolicySource | undefined
+  let jwks: JwksSource | undefined
+  if (config.featureGates.requireAuthorization) {
+    logger.info('2. watching pods and RBAC for the edges\' policy bundles; fetching the signing keys')
+    policy = new PolicySource(upstream, logger)
+    jwks = new JwksSource(upstream, JWKS_REFRESH_MS, logger)
+    control = new ControlHub(policy, jwks, logger)
+    policy.start()
+    await jwks.start()
+  }
+
+  logger.info({ address: hub.address }, '3. starting the tunnel listener')
   const [ca, cert, key] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
   const tunnel = new TunnelServer({
     host: hub.address.host, port: hub.address.port, ca: ca!, cert: cert!, key: key!,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
-    onStream: createStreamHandler({ restriction, upstream, logger, metrics }),
+    onStream: createStreamHandler({ control, restriction, upstream, logger, metrics }),
     onHandshakeFailure: () => handshakeFailures.inc(),
   })
   const tunnelAddress = await tunnel.listen()
 
   let shuttingDown = false
-  logger.info({ address: hub.healthzAddress }, '3. starting the health listener')
+  logger.info({ address: hub.healthzAddress }, '4. starting the health listener')
   const health = await startHealthServer(hub.healthzAddress.host, hub.healthzAddress.port, {
     livez: [{ name: 'ping', check: () => undefined }],
     readyz: [
       { name: 'shutdown', check: () => shuttingDown ? 'the shim is shutting down' : undefined },
       { name: 'kube-apiserver', check: () => upstreamProblem },
+      ...(policy === undefined ? [] : [{ name: 'policy-sync', check: () => policy!.synced ? undefined : 'pods and RBAC not listed yet' }]),
     ],
   }, registry)
   logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port }, 'cloud shim ready')
@@ -89,6 +106,9 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       shuttingDown = true
       clearInterval(probeTimer)
       logger.info('shutting down: GOAWAY to every edge, draining streams')
+      control?.close()
+      policy?.stop()
+      jwks?.stop()
       await tunnel.close(hub.shutdownGracePeriod)
       await health.close()
       await upstream.close()

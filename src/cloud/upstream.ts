@@ -59,8 +59,8 @@ export class Upstream {
   }
 
   /** A JSON call with the shim's own identity. */
-  async json<T> (method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<{ status: number, body: T }> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'edge-metaserver-cloud' }
+  async json<T> (method: Dispatcher.HttpMethod, path: string, body?: unknown, accept = 'application/json'): Promise<{ status: number, body: T }> {
+    const headers: Record<string, string> = { accept, 'user-agent': 'edge-metaserver-cloud' }
     const authorization = this.ownAuthorization()
     if (authorization !== undefined) headers.authorization = authorization
     if (body !== undefined) headers['content-type'] = 'application/json'

@@ -7,7 +7,8 @@ import type { Registry } from 'prom-client'
 import type { HealthCheck } from '../obs/health.js'
 import { renderHealth } from '../obs/health.js'
 import type { TunnelClient } from '../tunnel/client.js'
-import { relayRequest, type RelayDeps } from './relay.js'
+import { internalError } from '../kube/status.js'
+import { relayRequest, sendStatus, type RelayDeps } from './relay.js'
 import { relayUpgrade } from './upgrade.js'
 
 export interface ListenerOptions {
@@ -60,10 +61,18 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
     url: '/*',
     handler: (request, reply) => {
       reply.hijack()
-      relayRequest(deps.relay, request.raw, reply.raw)
+      relayRequest(deps.relay, request.raw, reply.raw).catch((err: Error) => {
+        deps.relay.logger.error({ err: err.message, path: request.url }, 'relay failed')
+        sendStatus(reply.raw, internalError('edge-metaserver failed to relay the request'))
+      })
     },
   })
-  app.server.on('upgrade', (req, socket, head) => relayUpgrade(deps.tunnel, req, socket, head))
+  app.server.on('upgrade', (req, socket, head) => {
+    relayUpgrade(deps.tunnel, deps.relay.gate, req, socket, head).catch((err: Error) => {
+      deps.relay.logger.error({ err: err.message, path: req.url }, 'upgrade relay failed')
+      socket.destroy()
+    })
+  })
   await app.listen({ host: opts.host, port: opts.port })
   return app
 }

@@ -11,6 +11,7 @@ import { isLongRunning, requestInfo, type RequestInfo } from '../kube/request-in
 import { badRequest, gatewayTimeout, serviceUnavailable, statusBody, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
 import { endToEndHeaders, HEADER_CLIENT_ADDRESS } from '../tunnel/protocol.js'
+import type { GateVerdict } from './gate.js'
 import type { InflightTracker } from './inflight.js'
 
 export interface RelayDeps {
@@ -22,11 +23,13 @@ export interface RelayDeps {
   requestTimeoutMs: number
   /** Short requests in flight at once (kube-apiserver's --max-requests-inflight); watches don't count. */
   maxInflight: number
+  /** requireAuthorization: authenticate and authorize before relaying; undefined when the gate is off. */
+  gate: ((info: RequestInfo, headers: IncomingMessage['headers']) => Promise<GateVerdict>) | undefined
 }
 
 const RETRY_AFTER_SECONDS = 1
 
-export function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): void {
+export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET'
   const url = req.url ?? '/'
   const parsed = requestInfo(method, url)
@@ -48,6 +51,16 @@ export function relayRequest (deps: RelayDeps, req: IncomingMessage, res: Server
   const declaredLength = Number(req.headers['content-length'] ?? 0)
   if (declaredLength > deps.maxRequestBodyBytes) { answer(tooLarge(deps.maxRequestBodyBytes)); req.resume(); return }
   const hasBody = declaredLength > 0 || req.headers['transfer-encoding'] !== undefined
+
+  if (deps.gate !== undefined) {
+    const verdict = await deps.gate(info, req.headers)
+    if (!verdict.admitted) {
+      deps.logger.debug({ verb: info.verb, path: info.path, why: verdict.why, code: verdict.status.code }, 'refused at the edge')
+      answer(verdict.status)
+      req.resume()
+      return
+    }
+  }
 
   let stream: ClientHttp2Stream
   try {

@@ -2,20 +2,30 @@
 // identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
 // in-process exactly as the CLI does.
 import { X509Certificate } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import type { EdgeConfig } from '../config/index.js'
+import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameFromSubject } from '../tunnel/protocol.js'
+import { startControlChannel } from './control-channel.js'
 import { ensureDummyAddress } from './dummy-address.js'
+import { admit } from './gate.js'
 import { InflightTracker } from './inflight.js'
 import { startListener } from './listeners.js'
+import { PolicyState } from './policy-state.js'
+import type { RelayDeps } from './relay.js'
+
+// kube-apiserver tolerates this much clock skew on a token's exp/nbf.
+const JWT_LEEWAY_SECONDS = 60
 
 export interface EdgeDaemon {
   nodeName: string
   tunnel: TunnelClient
+  /** The keys and policy the edge authorizes with (requireAuthorization); undefined when the gate is off. */
+  policy: PolicyState | undefined
   /** host:port of every listener that is up, keyed by config key (`server`, `dummyServer`). */
   listening: Record<string, { host: string, port: number }>
   close: () => Promise<void>
@@ -48,7 +58,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const inflight = new InflightTracker(metrics.inflight)
   const listeners: Array<{ key: string, app: FastifyInstance }> = []
   let shuttingDown = false
-  const health = {
+  const health: { livez: HealthCheck[], readyz: HealthCheck[] } = {
     livez: [{ name: 'ping', check: () => undefined }],
     readyz: [
       { name: 'shutdown', check: () => shuttingDown ? 'the daemon is shutting down' : undefined },
@@ -84,8 +94,28 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     }
   }
 
-  log.info('4. starting listeners')
-  const relay = { tunnel, logger: log, metrics, inflight, maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests }
+  let stopControl = (): void => {}
+  let gate: RelayDeps['gate']
+  let policy: PolicyState | undefined
+  if (gated) {
+    log.info({ stateDir: config.stateDir }, '4. loading persisted keys and policy; opening the control stream')
+    await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
+    const state = policy = new PolicyState(config.stateDir, nodeName, log)
+    await state.load()
+    stopControl = startControlChannel(tunnel, state, log)
+    const gateOptions = { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences, leewaySeconds: JWT_LEEWAY_SECONDS }
+    gate = (info, headers) => admit(state, gateOptions, info, headers)
+    health.readyz.push({
+      name: 'policy',
+      check: () => state.policy !== undefined && state.keys !== undefined ? undefined : 'no signing keys or policy bundle received yet',
+    })
+  }
+
+  log.info('5. starting listeners')
+  const relay: RelayDeps = {
+    tunnel, logger: log, metrics, inflight, gate,
+    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests,
+  }
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {
     try {
@@ -108,6 +138,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   return {
     nodeName,
     tunnel,
+    policy,
     listening,
     close: async () => {
       shuttingDown = true
@@ -115,6 +146,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       const closing = listeners.map(({ app }) => app.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)
       await Promise.all(closing)
+      stopControl()
       await tunnel.close(Math.min(ms.shutdownGracePeriod, 5000))
       log.info({ cutOff: cut }, 'stopped')
     },

@@ -5,11 +5,22 @@ import type { IncomingMessage } from 'node:http'
 import http2, { type IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { serviceUnavailable, statusBody } from '../kube/status.js'
+import { requestInfo } from '../kube/request-info.js'
+import { badRequest, serviceUnavailable, statusBody } from '../kube/status.js'
+import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
 import { endToEndHeaders, HEADER_CLIENT_ADDRESS, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
 
-export function relayUpgrade (tunnel: TunnelClient, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+export async function relayUpgrade (tunnel: TunnelClient, gate: RelayDeps['gate'], req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  if (gate !== undefined) {
+    const parsed = requestInfo(req.method ?? 'GET', req.url ?? '/')
+    const verdict = parsed.ok ? await gate(parsed.info, req.headers) : { admitted: false as const, status: badRequest(parsed.message) }
+    if (!verdict.admitted) {
+      const { code, headers, body } = statusBody(verdict.status)
+      socket.end(responseHead(code, { ...headers, connection: 'close' }) + body)
+      return
+    }
+  }
   let stream
   try {
     stream = tunnel.open({

@@ -41,9 +41,10 @@ export const STATUS_REASONS = {
 export type StatusReason = keyof typeof STATUS_REASONS
 
 export function status (reason: StatusReason, message: string, details?: StatusDetails): Status {
-  const s: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code: STATUS_REASONS[reason] }
-  if (details !== undefined) s.details = details
-  return s
+  // Field order as metav1.Status marshals it, so bodies can be byte-identical to the apiserver's.
+  return details === undefined
+    ? { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code: STATUS_REASONS[reason] }
+    : { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, details, code: STATUS_REASONS[reason] }
 }
 
 // The constructors below reproduce kube-apiserver's exact messages (k8s.io/apiserver endpoints/
@@ -67,11 +68,14 @@ export const internalError = (message: string): Status =>
 export const tooManyRequests = (message: string, retryAfterSeconds: number): Status =>
   status('TooManyRequests', message, { retryAfterSeconds })
 
+export const notFound = (message: string): Status => status('NotFound', message)
+
 export const badRequest = (message: string): Status => status('BadRequest', message)
 
 /** The serialised body plus headers every Status response carries. */
 export function statusBody (s: Status): { code: number, headers: Record<string, string>, body: string } {
-  const body = JSON.stringify(s)
+  // kube-apiserver's JSON serializer ends every body with a newline; so do we (byte identity).
+  const body = JSON.stringify(s) + '\n'
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'cache-control': 'no-cache, private',

@@ -108,21 +108,22 @@ export class Fixtures {
     serviceAccount?: string
     podName?: string
     rules?: unknown[]
-  } = {}): Promise<{ serviceAccount: string, pod: { name: string, uid: string }, token: string }> {
+  } = {}): Promise<{ serviceAccount: string, pod: { name: string, uid: string }, token: string, roleBinding: string | undefined }> {
     const serviceAccount = opts.serviceAccount ?? 'app'
     const podName = opts.podName ?? uniqueName('pod')
     await this.serviceAccount(namespace, serviceAccount).catch((err: Error) => {
       if (!err.message.includes('409')) throw err
     })
     await this.node(nodeName)
+    let roleName: string | undefined
     if (opts.rules !== undefined) {
-      const roleName = uniqueName(`${serviceAccount}-role`)
+      roleName = uniqueName(`${serviceAccount}-role`)
       await this.role(namespace, roleName, opts.rules)
       await this.roleBinding(namespace, roleName, { kind: 'Role', name: roleName },
         [{ kind: 'ServiceAccount', name: serviceAccount, namespace }])
     }
     const { uid } = await this.pod(namespace, podName, { nodeName, serviceAccount })
     const pod = { name: podName, uid }
-    return { serviceAccount, pod, token: await this.podToken(namespace, serviceAccount, pod) }
+    return { serviceAccount, pod, token: await this.podToken(namespace, serviceAccount, pod), roleBinding: roleName }
   }
 }

@@ -15,6 +15,27 @@ import type { KeyPair } from '../cluster/pki.js'
 import type { RestClient } from '../cluster/rest.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig, type StackFiles, type TunnelPki } from './configs.js'
 
+/**
+ * Fixtures that also wait, after creating a pod identity, until every running edge of that node
+ * has received it in its policy bundle (with the identity's RoleBinding): requireAuthorization
+ * decides at the edge, and a test must not race the bundle push.
+ */
+class EdgeAwareFixtures extends Fixtures {
+  constructor (admin: RestClient, private readonly edges: () => EdgeDaemon[]) { super(admin) }
+
+  override async podIdentity (namespace: string, nodeName: string, opts: Parameters<Fixtures['podIdentity']>[2] = {}): ReturnType<Fixtures['podIdentity']> {
+    const identity = await super.podIdentity(namespace, nodeName, opts)
+    for (const edge of this.edges().filter((e) => e.nodeName === nodeName && e.policy !== undefined)) {
+      await waitUntil(() => {
+        const bundle = edge.policy!.bundle
+        return bundle !== undefined && bundle.pods.some((p) => p.uid === identity.pod.uid) &&
+          (identity.roleBinding === undefined || bundle.rbac.roleBindings.some((b: any) => b.metadata.name === identity.roleBinding))
+      }, 10_000, `edge ${nodeName} to receive pod ${namespace}/${identity.pod.name}`)
+    }
+    return identity
+  }
+}
+
 export class Stack {
   readonly fixtures: Fixtures
   private edges: EdgeDaemon[] = []
@@ -25,7 +46,7 @@ export class Stack {
     readonly cloud: CloudShim,
     readonly cloudConfigFile: string,
   ) {
-    this.fixtures = new Fixtures(cluster.admin)
+    this.fixtures = new EdgeAwareFixtures(cluster.admin, () => this.edges)
   }
 
   get tunnelPki (): TunnelPki { return this.files.tunnelPki }
@@ -56,7 +77,12 @@ export class Stack {
     const edge = await runEdge(await loadEdgeConfig(file),
       createLogger({ level: 'debug', role: 'edge', destination: destination({ dest: join(this.cluster.dir, `edge-${nodeName}.log`), sync: false }) }))
     this.edges.push(edge)
-    if (opts.waitForTunnel !== false) await waitUntil(() => edge.tunnel.state.connected, 10_000, `edge ${nodeName} tunnel to connect`)
+    if (opts.waitForTunnel !== false) {
+      await waitUntil(() => edge.tunnel.state.connected, 10_000, `edge ${nodeName} tunnel to connect`)
+      if (edge.policy !== undefined) {
+        await waitUntil(() => edge.policy!.bundle !== undefined && edge.policy!.keys !== undefined, 10_000, `edge ${nodeName} to receive its policy`)
+      }
+    }
     return edge
   }
 

@@ -17,7 +17,7 @@ t.test('every reason maps to the HTTP code kube-apiserver uses', async (t) => {
 
 t.test('401 is byte-identical to kube-apiserver\'s', async (t) => {
   t.equal(statusBody(unauthorized()).body,
-    '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}')
+    '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}\n')
 })
 
 t.test('statusBody sets JSON headers and Retry-After when the Status carries it', async (t) => {

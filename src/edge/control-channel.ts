@@ -1,0 +1,53 @@
+// The edge end of the control stream: opened on every tunnel connection, it receives the JWKS and
+// this node's policy bundle as NDJSON lines and hands them to PolicyState. Reopened while the
+// tunnel stays up; lines are bounded.
+import type { Logger } from '../obs/logger.js'
+import type { TunnelClient } from '../tunnel/client.js'
+import { decodeControl } from '../tunnel/control.js'
+import { CONTROL_PATH, HEADER_CONTROL, MAX_CONTROL_LINE_BYTES } from '../tunnel/protocol.js'
+import type { PolicyState } from './policy-state.js'
+
+const REOPEN_MS = 1000
+
+export function startControlChannel (tunnel: TunnelClient, state: PolicyState, logger: Logger): () => void {
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  const open = (): void => {
+    if (stopped || !tunnel.state.connected) return
+    let stream
+    try {
+      stream = tunnel.open({ ':method': 'GET', ':path': CONTROL_PATH, [HEADER_CONTROL]: '1' }, { endStream: true })
+    } catch {
+      return // the next 'connected' event reopens it
+    }
+    let buffered = ''
+    stream.setEncoding('utf8')
+    stream.on('response', (headers) => {
+      if (headers[':status'] !== 200) logger.warn({ status: headers[':status'] }, 'cloud refused the control stream (requireAuthorization off there?)')
+    })
+    stream.on('data', (chunk: string) => {
+      buffered += chunk
+      if (buffered.length > MAX_CONTROL_LINE_BYTES) { logger.error('control message too large; reconnecting'); stream.destroy(); return }
+      let nl: number
+      while ((nl = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, nl)
+        buffered = buffered.slice(nl + 1)
+        const message = decodeControl(line)
+        if (message === undefined) { logger.debug('unknown control message ignored'); continue }
+        state.update(message).catch((err: Error) => logger.error({ err: err.message }, 'cannot persist policy state'))
+      }
+    })
+    stream.on('error', () => {})
+    stream.on('close', () => {
+      clearTimeout(timer)
+      timer = setTimeout(open, REOPEN_MS)
+    })
+  }
+  tunnel.on('connected', open)
+  open()
+  return () => {
+    stopped = true
+    clearTimeout(timer)
+    tunnel.off('connected', open)
+  }
+}
