@@ -5,10 +5,10 @@
 import { compactVerify, errors as joseErrors } from 'jose'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
-import { forbiddenStatusMessage } from '../kube/rbac.js'
+import { forbiddenStatus } from '../kube/rbac.js'
 import type { RequestInfo } from '../kube/request-info.js'
 import { judgeClaims } from '../kube/sa-token-claims.js'
-import { forbidden, serviceUnavailable, unauthorized, type Status } from '../kube/status.js'
+import { serviceUnavailable, unauthorized, type Status } from '../kube/status.js'
 import type { PolicyState } from './policy-state.js'
 
 export interface GateOptions {
@@ -56,17 +56,5 @@ export async function admit (state: PolicyState, opts: GateOptions, info: Reques
   if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('impersonate-'))) return { admitted: true }
   const decision = state.policy.authorize(identity.user, info)
   if (decision.allowed) return { admitted: true }
-  return refuse(forbidden(forbiddenStatusMessage(info, identity.user, decision.reason), forbiddenDetails(info)), 'rbac')
-}
-
-/**
- * The details kube-apiserver puts in a 403 Status (StatusDetails, empty fields omitted, in its
- * field order): the name, the group and the resource asked for; `{}` for non-resource paths.
- */
-function forbiddenDetails (info: RequestInfo): { name?: string, group?: string, kind?: string } {
-  return {
-    ...(info.name === '' ? {} : { name: info.name }),
-    ...(info.apiGroup === '' ? {} : { group: info.apiGroup }),
-    ...(info.resource === '' ? {} : { kind: info.resource }),
-  }
+  return refuse(forbiddenStatus(info, identity.user, decision.reason), 'rbac')
 }

@@ -65,7 +65,7 @@ export interface Subject {
   kind: string
   apiGroup?: string
   name: string
-  namespace?: string
+  namespace?: string | null
 }
 
 export interface RoleRef {
@@ -228,6 +228,12 @@ function serviceAccountUsername (namespace: string, name: string): string {
   return `${SERVICE_ACCOUNT_USERNAME_PREFIX}${namespace}:${name}`
 }
 
+/** A ServiceAccount subject's namespace: its own, else the binding's ("" in a ClusterRoleBinding). */
+function subjectNamespace (s: Subject, bindingNamespace: string): string {
+  const own = s.namespace ?? ''
+  return own !== '' ? own : bindingNamespace
+}
+
 /** appliesToUser: does this binding subject name the user? `namespace` is the binding's ("" for cluster). */
 export function subjectMatches (user: UserInfo, subject: Subject, bindingNamespace: string): boolean {
   switch (subject.kind) {
@@ -236,7 +242,7 @@ export function subjectMatches (user: UserInfo, subject: Subject, bindingNamespa
     case 'ServiceAccount': {
       // An unqualified ServiceAccount subject means "in the binding's namespace"; in a
       // ClusterRoleBinding there is none, so it matches nobody.
-      const ns = subject.namespace !== undefined && subject.namespace !== '' ? subject.namespace : bindingNamespace
+      const ns = subjectNamespace(subject, bindingNamespace)
       if (ns === '') return false
       // serviceaccount.MatchesUsername is exactly this string comparison.
       return user.name === serviceAccountUsername(ns, subject.name)
@@ -246,10 +252,7 @@ export function subjectMatches (user: UserInfo, subject: Subject, bindingNamespa
 }
 
 function describeSubject (s: Subject, bindingNamespace: string): string {
-  if (s.kind === 'ServiceAccount') {
-    const ns = s.namespace !== undefined && s.namespace !== '' ? s.namespace : bindingNamespace
-    return `${s.kind} ${goQuote(`${s.name}/${ns}`)}`
-  }
+  if (s.kind === 'ServiceAccount') return `${s.kind} ${goQuote(`${s.name}/${subjectNamespace(s, bindingNamespace)}`)}`
   return `${s.kind} ${goQuote(s.name)}`
 }
 
@@ -329,7 +332,7 @@ function subjectKey (s: Subject, bindingNamespace: string): string | undefined {
     case 'User': return userKey(s.name)
     case 'Group': return groupKey(s.name)
     case 'ServiceAccount': {
-      const ns = s.namespace !== undefined && s.namespace !== '' ? s.namespace : bindingNamespace
+      const ns = subjectNamespace(s, bindingNamespace)
       return ns === '' ? undefined : userKey(serviceAccountUsername(ns, s.name))
     }
     default: return undefined

@@ -74,8 +74,9 @@ export const badRequest = (message: string): Status => status('BadRequest', mess
 
 /** The serialised body plus headers every Status response carries. */
 export function statusBody (s: Status): { code: number, headers: Record<string, string>, body: string } {
-  // kube-apiserver's JSON serializer ends every body with a newline; so do we (byte identity).
-  const body = JSON.stringify(s) + '\n'
+  // Byte identity with kube-apiserver: Go's encoding/json escapes <, >, &, U+2028 and U+2029,
+  // and its serializer ends every body with a newline.
+  const body = JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n'
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'cache-control': 'no-cache, private',

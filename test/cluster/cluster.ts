@@ -45,7 +45,7 @@ export interface ClusterPki {
 }
 
 export interface StartOptions {
-  /** kube-controller-manager: CSR signing, SA tokens, kube-root-ca.crt, namespace cleanup. Default true. */
+  /** kube-controller-manager: CSR signing, SA tokens, kube-root-ca.crt, namespace cleanup, ClusterRole aggregation. Default true. */
   controllerManager?: boolean
   extraApiserverArgs?: string[]
 }
@@ -121,7 +121,7 @@ export class TestCluster {
           `--kubeconfig=${adminKubeconfig}`, '--secure-port=0', '--leader-elect=false',
           '--controllers=serviceaccount-token-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,' +
             'namespace-controller,certificatesigningrequest-signing-controller,certificatesigningrequest-cleaner-controller,' +
-            'garbage-collector-controller',
+            'garbage-collector-controller,clusterrole-aggregation-controller',
           `--cluster-signing-cert-file=${pki.ca.certFile}`, `--cluster-signing-key-file=${pki.ca.keyFile}`,
           `--root-ca-file=${pki.ca.certFile}`,
           `--service-account-private-key-file=${pki.serviceAccount.privateKeyFile}`,
