@@ -23,6 +23,7 @@ const JWT_LEEWAY_SECONDS = 60
 
 export interface EdgeDaemon {
   nodeName: string
+  stateDir: string
   tunnel: TunnelClient
   /** The keys and policy the edge authorizes with (requireAuthorization); undefined when the gate is off. */
   policy: PolicyState | undefined
@@ -137,6 +138,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   return {
     nodeName,
+    stateDir: config.stateDir,
     tunnel,
     policy,
     listening,

@@ -65,13 +65,16 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
   tunnelCert?: KeyPair
   extraYaml?: string[]
   logLevel?: string
+  /** Reuse an earlier edge's state directory (a restart); a fresh one otherwise. */
+  stateDir?: string
 }): Promise<string> {
   const dir = await cluster.tempDir(`edge-${nodeName}`)
+  const stateDir = opts.stateDir ?? dir
   const cert = opts.tunnelCert ?? await files.tunnelPki.node(nodeName)
   const file = join(dir, 'edge.yaml')
   await writeFile(file, [
     'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
-    `stateDir: ${dir}`,
+    `stateDir: ${stateDir}`,
     'modules:', '  metaServer:', `    server: ${opts.server}`, '    dummyServer: ""',
     `    tlsCertFile: ${files.edgeServing.certFile}`, `    tlsPrivateKeyFile: ${files.edgeServing.keyFile}`,
     '    shutdownGracePeriod: 2s',
