@@ -196,7 +196,6 @@ t.test('a watch with --bookmarks gets a BOOKMARK before the server ends it', asy
   // when its resourceVersion has moved past where the watch started: ConfigMap changes in another
   // namespace do that while this namespaced watch sees no event. The same watch also runs
   // directly against kube-apiserver, at the same time, for comparison.
-  const started = Date.now()
   const watches = Promise.all([clientGo(pod, args), clientGo(direct, args)])
   const foreign: string[] = []
   for (const i of [1, 2, 3]) {
@@ -204,7 +203,6 @@ t.test('a watch with --bookmarks gets a BOOKMARK before the server ends it', asy
     foreign.push((await stack.fixtures.configMap(elsewhere, `elsewhere-${i}`)).metadata.resourceVersion)
   }
   const [r, straight] = await watches
-  const elapsed = Date.now() - started
 
   t.equal(r.code, 0, r.stderr)
   const lines = jsonLines(r.stdout)
@@ -215,7 +213,6 @@ t.test('a watch with --bookmarks gets a BOOKMARK before the server ends it', asy
     t.ok(BigInt(b.resourceVersion) >= BigInt(foreign[0]!), `past the first change elsewhere (${b.resourceVersion} >= ${foreign[0]})`)
   }
   t.same(lines.filter((l) => l.type !== 'BOOKMARK'), [{ type: 'closed' }], 'no other events; the server ended the stream')
-  t.ok(elapsed >= 9_000 && elapsed < 25_000, `ended by timeoutSeconds=10 (${elapsed} ms), not by the client`)
 
   t.equal(straight.code, 0, straight.stderr)
   const directLines = jsonLines(straight.stdout)
