@@ -53,9 +53,21 @@ Prints the version of this build.
 `,
 }
 
+// Config errors get their own exit code (sysexits EX_CONFIG), so systemd can stop restarting a
+// unit that will never start (RestartPreventExitStatus=78).
+const EXIT_CONFIG = 78
+
+/** The package version; found by walking up from this file (it runs from dist/src/ and from src/). */
 function version (): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
+  let dir = new URL('.', import.meta.url)
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string, version: string }
+      if (pkg.name === 'edge-metaserver') return pkg.version
+    } catch { /* not here: look one level up */ }
+    dir = new URL('..', dir)
+  }
+  return 'unknown'
 }
 
 async function main (argv: string[]): Promise<number> {
@@ -135,7 +147,7 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigLoadError) {
       process.stderr.write(`edge-metaserver ${role}: invalid config\n${err.message}\n`)
-      return 1
+      return EXIT_CONFIG
     }
     const message = (err as Error).message
     if (logger !== undefined) { logger.fatal({ err: message }, 'failed to start'); logger.flush() }

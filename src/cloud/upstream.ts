@@ -70,7 +70,9 @@ export class Upstream {
       signal: AbortSignal.timeout(this.opts.timeoutMs),
     })
     const text = await res.body.text()
-    return { status: res.statusCode, body: text === '' ? (undefined as T) : JSON.parse(text) as T }
+    // Health endpoints answer plain "ok"; only JSON bodies are parsed.
+    const isJson = String(res.headers['content-type'] ?? '').includes('json')
+    return { status: res.statusCode, body: (isJson && text !== '' ? JSON.parse(text) : undefined) as T }
   }
 
   /** TLS settings for the few calls that cannot go through undici (HTTP/1.1 upgrades). */

@@ -1,5 +1,6 @@
 // Schema and types for the edge role (kind: EdgeMetaServer). Key names mirror
 // KubeEdge's edgecore.yaml so its users find settings where they expect them.
+import { isIP } from 'node:net'
 import {
   API_VERSION,
   featureGatesField,
@@ -115,6 +116,10 @@ const metaServerField = obj<MetaServerConfig>(
     shutdownGracePeriod: duration({ default: '30s' }),
   },
   (v, issue) => {
+    // The daemon puts this address on an interface itself (`ip addr add <ip>/32`): a name won't do.
+    if (v.dummyServer && isIP(v.dummyServer.host) !== 4) {
+      issue('dummyServer', `must be an IPv4 address (it is added to an interface as a /32), got "${v.dummyServer.host}"`)
+    }
     if (v.dummyServer && addressesConflict(v.server, v.dummyServer)) {
       issue('dummyServer', `conflicts with modules.metaServer.server (${formatAddress(v.server)})`)
     }

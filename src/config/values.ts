@@ -159,7 +159,7 @@ export function parseAddress(v: unknown, opts: AddressOptions = {}): Parsed<Addr
       return fail(`${expected}: ${describeValue(host)} is not an IPv4 address or hostname`)
     }
   }
-  if (!/^\d{1,5}$/.test(portText)) return fail(`${expected}: port must be a number`)
+  if (!/^\d+$/.test(portText)) return fail(`${expected}: port must be a number`)
   const port = Number(portText)
   const min = allowZero ? 0 : 1
   if (port < min || port > 65535) return fail(`${expected}: port must be between ${min} and 65535`)

@@ -377,3 +377,10 @@ t.test('multi-document files: select by kind, or validate all', async (t) => {
   // Empty documents (a leading or trailing ---) are ignored.
   t.equal(ok(`---\n${HEAD_CLOUD}---\n`).kind, 'CloudShim')
 })
+
+t.test('dummyServer must be an IPv4 literal; ports out of range say so', async (t) => {
+  const e = errors(HEAD_EDGE + 'modules:\n  metaServer:\n    dummyServer: 169.254.30.300:10550\n  edgeHub:\n    server: cloud:10560\n')
+  t.match(e, [{ line: 5, path: 'modules.metaServer.dummyServer', message: /must be an IPv4 address .* got "169\.254\.30\.300"/ }])
+  const p = errors(HEAD_EDGE + 'modules:\n  metaServer:\n    server: 127.0.0.1:105500\n  edgeHub:\n    server: cloud:10560\n')
+  t.match(p, [{ path: 'modules.metaServer.server', message: /port must be between 1 and 65535|port must be between 0 and 65535/ }])
+})

@@ -67,6 +67,7 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
   logLevel?: string
   /** Reuse an earlier edge's state directory (a restart); a fresh one otherwise. */
   stateDir?: string
+  shutdownGracePeriod?: string
 }): Promise<string> {
   const dir = await cluster.tempDir(`edge-${nodeName}`)
   const stateDir = opts.stateDir ?? dir
@@ -77,7 +78,7 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
     `stateDir: ${stateDir}`,
     'modules:', '  metaServer:', `    server: ${opts.server}`, '    dummyServer: ""',
     `    tlsCertFile: ${files.edgeServing.certFile}`, `    tlsPrivateKeyFile: ${files.edgeServing.keyFile}`,
-    '    shutdownGracePeriod: 2s',
+    `    shutdownGracePeriod: ${opts.shutdownGracePeriod ?? '2s'}`,
     '  edgeHub:', `    server: 127.0.0.1:${opts.tunnelPort}`,
     `    tlsCaFile: ${files.tunnelPki.ca.certFile}`, `    tlsCertFile: ${cert.certFile}`, `    tlsPrivateKeyFile: ${cert.keyFile}`,
     '    heartbeatPeriod: 2s', '    heartbeatTimeout: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',

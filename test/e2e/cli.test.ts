@@ -1,0 +1,399 @@
+// The CLI as operators and systemd run it: a child process, its exit codes, its output. The second
+// half runs the whole product as processes — a real cluster, `edge-metaserver cloud` with the
+// ServiceAccount/RBAC of deploy/, `edge-metaserver edge` — and checks health, in-cluster kubectl
+// through the edge, SIGTERM drains on both roles, and that no log line ever holds a pod's token.
+import t from 'tap'
+import http from 'node:http'
+import https from 'node:https'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { collect, kubectl, podEnvironment, spawnKubectl } from '../cluster/clients.js'
+import { TestCluster } from '../cluster/cluster.js'
+import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from './configs.js'
+import { Fixtures } from '../cluster/fixtures.js'
+import { CertificateAuthority } from '../cluster/pki.js'
+import { repo, runCli, startCli, type CliProcess } from './process.js'
+
+const work = await mkdtemp(join(tmpdir(), 'ems-cli-'))
+t.teardown(() => rm(work, { recursive: true, force: true }))
+
+// A stack trace in CLI output means an error escaped the CLI's handling.
+const STACK_FRAME = /^\s+at .+\(?.*:\d+:\d+\)?$/m
+
+t.test('help: every command exits 0 and names its options', async (t) => {
+  const cases: Array<[string[], RegExp[]]> = [
+    [['--help'], [/Usage: edge-metaserver <command>/, /edge --config FILE/, /cloud --config FILE/, /check-config FILE/, /version/]],
+    [['edge', '--help'], [/Usage: edge-metaserver edge --config FILE/, /-c, --config FILE/, /-h, --help/]],
+    [['cloud', '--help'], [/Usage: edge-metaserver cloud --config FILE/, /-c, --config FILE/, /-h, --help/]],
+    [['check-config', '--help'], [/Usage: edge-metaserver check-config FILE/, /-h, --help/]],
+    [['version', '--help'], [/Usage: edge-metaserver version/]],
+  ]
+  const results = await Promise.all(cases.map(([args]) => runCli(args)))
+  cases.forEach(([args, patterns], i) => {
+    const r = results[i]!
+    t.equal(r.code, 0, `${args.join(' ')} exits 0`)
+    for (const p of patterns) t.match(r.stdout, p, `${args.join(' ')} prints ${p}`)
+    t.equal(r.stderr, '', `${args.join(' ')} prints nothing on stderr`)
+  })
+})
+
+t.test('usage errors exit 2 with a message', async (t) => {
+  const [unknown, noConfig, noConfigCloud, noFile, badFlag] = await Promise.all([
+    runCli(['frobnicate']), runCli(['edge']), runCli(['cloud']), runCli(['check-config']), runCli(['edge', '--confgi', 'x.yaml']),
+  ])
+  t.equal(unknown.code, 2)
+  t.match(unknown.stderr, /unknown command "frobnicate"/)
+  t.equal(noConfig.code, 2)
+  t.match(noConfig.stderr, /edge-metaserver edge: --config FILE is required/)
+  t.equal(noConfigCloud.code, 2)
+  t.match(noConfigCloud.stderr, /edge-metaserver cloud: --config FILE is required/)
+  t.equal(noFile.code, 2)
+  t.match(noFile.stderr, /check-config: FILE is required/)
+  t.equal(badFlag.code, 2)
+  t.match(badFlag.stderr, /edge-metaserver edge: .*--confgi/)
+  for (const r of [unknown, noConfig, noConfigCloud, noFile, badFlag]) t.notMatch(r.stderr, STACK_FRAME)
+})
+
+t.test('version prints the package version', async (t) => {
+  const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { version: string }
+  const r = await runCli(['version'])
+  t.equal(r.code, 0, `exit code (stderr: ${r.stderr.trim()})`)
+  t.equal(r.stdout, `edge-metaserver ${pkg.version}\n`)
+})
+
+/** Leaf cert/key files for the example's /etc/edge-metaserver/pki/* names (contents do not matter to check-config). */
+async function examplePki (dir: string): Promise<string> {
+  const pki = join(dir, 'pki')
+  const ca = await CertificateAuthority.create(pki, 'tunnel-ca', 'check-config-ca')
+  for (const name of ['server', 'node', 'cloud']) await ca.issue(name, { cn: name, usage: 'both' })
+  return pki
+}
+
+t.test('check-config: config.example.yaml is valid, both kinds', async (t) => {
+  const example = await readFile(join(repo, 'config.example.yaml'), 'utf8')
+  // As shipped it names /etc/edge-metaserver/pki/*, which check-config requires to exist: the only
+  // complaints allowed on this machine are those eight missing files.
+  const asShipped = await runCli(['check-config', join(repo, 'config.example.yaml')])
+  const lines = asShipped.stderr.trim().split('\n')
+  for (const line of lines) t.match(line, /^\S+config\.example\.yaml:\d+:\d+: modules\.\w+\.tls\w+: file not found: \/etc\/edge-metaserver\/pki\/[\w-]+\.(crt|key)$/)
+  t.equal(lines.length, 8, 'one line per referenced PKI file, nothing else')
+
+  // The same text with the PKI directory pointed at files that exist (line numbers unchanged).
+  const dir = await mkdtemp(join(work, 'example-'))
+  const pki = await examplePki(dir)
+  const file = join(dir, 'config.example.yaml')
+  await writeFile(file, example.replaceAll('/etc/edge-metaserver/pki/', `${pki}/`))
+  const r = await runCli(['check-config', file])
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stdout, `${file}: ok (EdgeMetaServer, CloudShim)\n`)
+  // --config is accepted as a synonym of the positional FILE.
+  const r2 = await runCli(['check-config', '--config', file])
+  t.equal(r2.code, 0)
+  t.equal(r2.stdout, r.stdout)
+})
+
+// Each bad value on its own line; `line` is 1-based, `col` points at the offending key or value.
+const BROKEN = [
+  'apiVersion: edge-metaserver.io/v1alpha1', //      1
+  'kind: EdgeMetaServer', //                          2
+  'modules:', //                                      3
+  '  metaServer:', //                                 4
+  '    sever: 127.0.0.1:10550', //                    5  typo key
+  '    requestTimeout: 5 minutes', //                 6  bad duration
+  '    dummyServer: 169.254.30.10:70000', //         7  bad address (port)
+  '    tlsCertFile: PKI/server.crt', //               8
+  '    tlsPrivateKeyFile: PKI/server.key', //         9
+  '  edgeHub:', //                                    10
+  '    server: "cloud.example.com"', //               11 bad address (no port)
+  '    tlsCaFile: PKI/tunnel-ca.crt', //              12
+  '    tlsCertFile: PKI/node.crt', //                 13
+  '    tlsPrivateKeyFile: PKI/missing.key', //        14 missing file
+  '',
+]
+
+t.test('check-config: one FILE:LINE:COL: key: message line per error, exit 1', async (t) => {
+  const dir = await mkdtemp(join(work, 'broken-'))
+  const pki = await examplePki(dir)
+  const file = join(dir, 'broken.yaml')
+  await writeFile(file, BROKEN.join('\n').replaceAll('PKI/', `${pki}/`))
+  const r = await runCli(['check-config', file])
+  t.equal(r.code, 1)
+  t.equal(r.stdout, '')
+  t.notMatch(r.stderr, STACK_FRAME)
+  t.same(r.stderr.trim().split('\n'), [
+    `${file}:5:5: modules.metaServer.sever: unknown key "sever" (did you mean "server"?)`,
+    `${file}:6:21: modules.metaServer.requestTimeout: expected a duration like "500ms", "30s", "5m" or "1h30m", got "5 minutes"`,
+    `${file}:7:18: modules.metaServer.dummyServer: expected "host:port", got "169.254.30.10:70000": port must be between 0 and 65535`,
+    `${file}:11:13: modules.edgeHub.server: expected "host:port", got "cloud.example.com"`,
+    `${file}:14:24: modules.edgeHub.tlsPrivateKeyFile: file not found: ${pki}/missing.key`,
+  ])
+})
+
+t.test('check-config: a missing certificate file is reported with its key', async (t) => {
+  const dir = await mkdtemp(join(work, 'missing-'))
+  const pki = await examplePki(dir)
+  const file = join(dir, 'cloud.yaml')
+  await writeFile(file, [
+    'apiVersion: edge-metaserver.io/v1alpha1', 'kind: CloudShim', 'modules:', '  cloudHub:',
+    `    tlsCaFile: ${pki}/tunnel-ca.crt`, `    tlsCertFile: ${pki}/nope.crt`, `    tlsPrivateKeyFile: ${pki}/cloud.key`, '',
+  ].join('\n'))
+  const r = await runCli(['check-config', file])
+  t.equal(r.code, 1)
+  t.equal(r.stderr, `${file}:6:18: modules.cloudHub.tlsCertFile: file not found: ${pki}/nope.crt\n`)
+})
+
+t.test('edge/cloud with a bad config: exit 78 (EX_CONFIG), key+line errors, no stack trace', async (t) => {
+  const dir = await mkdtemp(join(work, 'bad-run-'))
+  const file = join(dir, 'bad.yaml')
+  await writeFile(file, BROKEN.join('\n').replaceAll('PKI/', `${dir}/`))
+  const edge = await runCli(['edge', '--config', file])
+  t.equal(edge.code, 78)
+  t.notMatch(edge.stderr, STACK_FRAME)
+  t.match(edge.stderr, /^edge-metaserver edge: invalid config\n/)
+  for (const line of [
+    `${file}:5:5: modules.metaServer.sever: unknown key "sever"`,
+    `${file}:6:21: modules.metaServer.requestTimeout: expected a duration`,
+    `${file}:7:18: modules.metaServer.dummyServer: expected "host:port"`,
+    `${file}:11:13: modules.edgeHub.server: expected "host:port"`,
+  ]) t.ok(edge.stderr.includes(line), `stderr has: ${line}`)
+  t.equal(edge.stdout, '', 'nothing logged: the daemon never started')
+
+  // The cloud role asked to run an edge-only file: the kind is named, with its line.
+  const cloud = await runCli(['cloud', '--config', file])
+  t.equal(cloud.code, 78)
+  t.notMatch(cloud.stderr, STACK_FRAME)
+  t.match(cloud.stderr, new RegExp(`${file}:2:7: kind: expected "CloudShim", got "EdgeMetaServer"`))
+
+  const missing = await runCli(['edge', '--config', join(dir, 'absent.yaml')])
+  t.equal(missing.code, 78)
+  t.match(missing.stderr, /absent\.yaml: cannot read config file: file not found/)
+  t.notMatch(missing.stderr, STACK_FRAME)
+})
+
+// ---------------------------------------------------------------------------------------------
+// The whole product as processes.
+
+const cluster = await TestCluster.start()
+t.teardown(() => cluster.stop())
+const fixtures = new Fixtures(cluster.admin)
+const NODE = 'edge-cli'
+const caPem = cluster.pki.caPem
+const procs: CliProcess[] = []
+const labels = new Map<CliProcess, string>()
+t.teardown(async () => { for (const p of procs) await p.stop(3000) })
+
+const files = await prepareStackFiles(cluster)
+const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0' })
+const nodeCert = await files.tunnelPki.node(NODE)
+
+async function startCloud (): Promise<{ proc: CliProcess, tunnelPort: number, healthPort: number }> {
+  const proc = startCli(['cloud', '--config', cloudConfig], { logFile: join(cluster.dir, 'cloud-cli.log') })
+  procs.push(proc)
+  labels.set(proc, 'cloud')
+  const ready = await proc.waitForLog((l) => l.msg === 'cloud shim ready', 'cloud shim ready')
+  return { proc, tunnelPort: ready.tunnelPort, healthPort: ready.healthPort }
+}
+
+const EDGE_GRACE_S = 5
+async function startEdge (tunnelPort: number, name: string): Promise<{ proc: CliProcess, port: number }> {
+  const file = await writeEdgeConfig(cluster, files, NODE, {
+    server: '127.0.0.1:0', tunnelPort, tunnelCert: nodeCert, shutdownGracePeriod: `${EDGE_GRACE_S}s`,
+  })
+  const proc = startCli(['edge', '--config', file], { logFile: join(cluster.dir, `${name}.log`) })
+  procs.push(proc)
+  labels.set(proc, name)
+  const listening = await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'server', 'listening (server)')
+  await proc.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected')
+  return { proc, port: listening.port }
+}
+
+interface Answer { status: number, body: string, complete: boolean }
+/** One HTTPS request verified against the cluster CA (what a pod's ca.crt does). */
+function request (port: number, path: string, opts: { method?: string, token?: string, body?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca: caPem, agent: false,
+      headers: {
+        ...(opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` }),
+        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+    }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (d: string) => { body += d })
+      res.once('end', () => resolve({ status: res.statusCode!, body, complete: res.complete }))
+      res.once('error', reject)
+    })
+    req.once('error', reject)
+    req.end(opts.body)
+  })
+}
+
+async function waitForReadyz (port: number, match: RegExp, timeoutMs = 15_000): Promise<Answer> {
+  const deadline = Date.now() + timeoutMs
+  let last: Answer | Error | undefined
+  while (Date.now() < deadline) {
+    last = await request(port, '/readyz?verbose').catch((err: Error) => err)
+    if (!(last instanceof Error) && match.test(last.body)) return last
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`/readyz never matched ${match}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+}
+
+const cloud = await startCloud()
+let edge = await startEdge(cloud.tunnelPort, 'edge-1')
+const ns = await fixtures.namespace('cli')
+const me = await fixtures.podIdentity(ns, NODE, {
+  rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create'] }],
+})
+await fixtures.configMap(ns, 'hello', { greeting: 'from the edge' })
+const stranger = await fixtures.podIdentity(ns, 'some-other-node', { serviceAccount: 'stranger' })
+const BOGUS_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.c2lnbmF0dXJlLXRoYXQtZG9lcy1ub3QtdmVyaWZ5'
+const pod = await podEnvironment(await cluster.tempDir('pod'), { host: '127.0.0.1', port: edge.port, token: me.token, caPem, namespace: ns })
+
+t.test('edge and cloud as processes: health and in-cluster kubectl through the edge', async (t) => {
+  // Ready once the tunnel is up (and, with requireAuthorization, the first policy bundle is in).
+  const ready = await waitForReadyz(edge.port, /^readyz check passed$/m)
+  t.equal(ready.status, 200)
+  t.match(ready.body, /^\[\+\]tunnel ok$/m)
+  t.match(ready.body, /^readyz check passed$/m)
+  t.same(await request(edge.port, '/livez'), { status: 200, body: 'ok', complete: true })
+
+  // The shim's health listener (plain HTTP, what the Deployment's probes call).
+  const shim = await new Promise<Answer>((resolve, reject) => {
+    http.get(`http://127.0.0.1:${cloud.healthPort}/readyz?verbose`, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (d: string) => { body += d })
+      res.once('end', () => resolve({ status: res.statusCode!, body, complete: res.complete }))
+    }).once('error', reject)
+  })
+  t.equal(shim.status, 200, shim.body)
+  t.match(shim.body, /^\[\+\]kube-apiserver ok$/m)
+
+  const get = await kubectl(pod, ['get', 'configmaps'])
+  t.equal(get.code, 0, get.stderr)
+  t.match(get.stdout, /^NAME\s+DATA\s+AGE$/m)
+  t.match(get.stdout, /^hello\s+1\s+/m)
+  const one = await kubectl(pod, ['get', 'configmap', 'hello', '-o', 'jsonpath={.data.greeting}'])
+  t.equal(one.stdout, 'from the edge', one.stderr)
+  // The edge really was on the path: the cloud shim logged the node's tunnel.
+  t.ok(cloud.proc.logLines().some((l) => l.msg === 'edge connected' && l.node === NODE), 'the shim saw the edge connect')
+
+  // Refusals are where tokens tend to leak into logs: a pod of another node (node restriction) and
+  // a token that does not verify. Both are grepped for in the last test.
+  const foreign = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps`, { token: stranger.token })
+  t.equal(foreign.status, 403, 'a pod of another node is refused')
+  t.match(JSON.parse(foreign.body), { kind: 'Status', reason: 'Forbidden', code: 403 })
+  const bogus = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps`, { token: BOGUS_TOKEN })
+  t.equal(bogus.status, 401, 'a token that does not verify is refused')
+  t.match(JSON.parse(bogus.body), { kind: 'Status', reason: 'Unauthorized', code: 401 })
+})
+
+t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishes, exit 0', async (t) => {
+  // A watch through kubectl and a raw one (to see the chunked stream end properly).
+  const watcher = await spawnKubectl(pod, ['get', 'configmaps', '-w'])
+  const watched = collect(watcher, { timeoutMs: 60_000 })
+  let watchOut = ''
+  watcher.stdout!.on('data', (d: Buffer | string) => { watchOut += d.toString() })
+  const rawWatch = request(edge.port, `/api/v1/namespaces/${ns}/configmaps?watch=1`, { token: me.token })
+  const deadline = Date.now() + 20_000
+  while (!/^hello\s/m.test(watchOut)) {
+    if (Date.now() > deadline) throw new Error(`kubectl get -w printed nothing: ${watchOut}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.equal(edge.proc.logLines().filter((l) => l.msg === 'signal received').length, 0)
+
+  // A short request in flight across the signal: its body arrives in two halves, the second
+  // after SIGTERM, so only a real drain lets it finish.
+  const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'during-drain' }, data: { a: 'b' } })
+  const slow = https.request({
+    host: '127.0.0.1', port: edge.port, method: 'POST', path: `/api/v1/namespaces/${ns}/configmaps`, ca: caPem, agent: false,
+    headers: { authorization: `Bearer ${me.token}`, 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+  })
+  const slowAnswer = new Promise<Answer>((resolve, reject) => {
+    slow.once('response', (res) => {
+      let text = ''
+      res.setEncoding('utf8').on('data', (d: string) => { text += d }).once('end', () => resolve({ status: res.statusCode!, body: text, complete: res.complete }))
+    })
+    slow.once('error', reject)
+  })
+  slow.write(body.slice(0, 20))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+
+  const sigterm = Date.now()
+  const exit = edge.proc.signal('SIGTERM', (EDGE_GRACE_S + 20) * 1000)
+  await edge.proc.waitForLog((l) => l.msg === 'signal received' && l.signal === 'SIGTERM', 'signal received')
+  // While draining the edge must not look ready: /readyz is 500 (shutdown check) or, since the
+  // listeners close at once, not answered at all; never 200.
+  const during = await request(edge.port, '/readyz?verbose').catch((err: Error) => err)
+  if (during instanceof Error) t.match(during.message, /ECONNREFUSED|ECONNRESET|socket hang up/, `/readyz during drain: ${during.message}`)
+  else t.not(during.status, 200, `/readyz during drain answered ${during.status}: ${during.body}`)
+
+  // The watches are ended at once, cleanly.
+  const raw = await rawWatch
+  t.equal(raw.status, 200)
+  t.ok(raw.complete, 'the raw watch response ended with the chunked terminator (not cut)')
+  t.match(raw.body, /"type":"ADDED".*"name":"hello"/)
+  const k = await watched
+  t.ok(Date.now() - sigterm < EDGE_GRACE_S * 1000, `kubectl get -w ended within the grace period (${Date.now() - sigterm} ms)`)
+  t.equal(k.code, 0, `kubectl get -w exit code (stderr: ${k.stderr.trim()})`)
+  t.notMatch(k.stderr, /unexpected EOF|INTERNAL_ERROR|connection reset/i, `kubectl stderr: ${k.stderr}`)
+
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.ok(edge.proc.running, 'still running while the short request is in flight')
+  slow.end(body.slice(20))
+  const created = await slowAnswer
+  t.equal(created.status, 201, created.status === 201 ? 'the in-flight create succeeded' : created.body)
+  t.match(JSON.parse(created.body), { kind: 'ConfigMap', metadata: { name: 'during-drain', namespace: ns } })
+
+  const ended = await exit
+  t.same({ code: ended.code, signal: ended.signal }, { code: 0, signal: null }, 'exit code 0')
+  t.ok(ended.ms < EDGE_GRACE_S * 1000 + 3000, `exited within the grace period (+ tunnel close): ${ended.ms} ms`)
+  t.ok(edge.proc.logLines().some((l) => l.msg === 'stopped' && l.cutOff === 0), 'logged "stopped" with nothing cut off')
+  t.equal((await cluster.admin.get(`/api/v1/namespaces/${ns}/configmaps/during-drain`)).status, 200, 'the drained request really happened')
+})
+
+t.test('SIGTERM on the cloud shim: GOAWAY to the edge, edge turns unready, shim exits 0', async (t) => {
+  edge = await startEdge(cloud.tunnelPort, 'edge-2')
+  await waitForReadyz(edge.port, /^\[\+\]tunnel ok$/m)
+  const direct = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps/hello`, { token: me.token })
+  t.equal(direct.status, 200)
+
+  const ended = await cloud.proc.signal('SIGTERM', 30_000)
+  t.same({ code: ended.code, signal: ended.signal }, { code: 0, signal: null }, `shim exit code 0\n${cloud.proc.output()}`)
+  t.ok(ended.ms < 3000 + 3000, `shim exited within its grace period: ${ended.ms} ms`)
+  t.ok(cloud.proc.logLines().some((l) => l.msg === 'stopped'), 'shim logged "stopped"')
+
+  const goaway = await edge.proc.waitForLog((l) => /GOAWAY|disconnected/.test(String(l.msg)), 'GOAWAY or disconnect', 10_000)
+  t.pass(`edge logged: ${goaway.msg}`)
+  const unready = await waitForReadyz(edge.port, /^\[-\]tunnel failed: disconnected since /m)
+  t.equal(unready.status, 500)
+  t.match(unready.body, /^readyz check failed$/m)
+  // The edge stays up and honest: livez is fine, a request gets a fast Kubernetes 503 Status.
+  t.same(await request(edge.port, '/livez'), { status: 200, body: 'ok', complete: true })
+  const offline = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps`, {
+    method: 'POST', token: me.token, body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'offline' } }),
+  })
+  t.equal(offline.status, 503, `a write while the cloud is gone: ${offline.body}`)
+  t.match(JSON.parse(offline.body), { kind: 'Status', code: 503 })
+  t.ok(edge.proc.running)
+  const stop = await edge.proc.signal('SIGTERM', 20_000)
+  t.equal(stop.code, 0, 'edge exits 0 with the cloud gone too')
+})
+
+t.test('no log line of either process holds the pod token or a Bearer header', async (t) => {
+  t.ok(procs.length >= 3)
+  for (const p of procs) {
+    const all = p.stdout + p.stderr
+    const name = labels.get(p)!
+    t.ok(all.length > 1000, `${name} logged something (${all.length} bytes)`)
+    for (const [who, token] of [['pod', me.token], ['other node\'s pod', stranger.token], ['rejected', BOGUS_TOKEN]] as const) {
+      const [, payload, signature] = token.split('.')
+      t.notOk(all.includes(token), `${name}: the ${who} token does not appear`)
+      t.notOk(all.includes(payload!) || all.includes(signature!), `${name}: nor its payload or signature`)
+    }
+    t.notMatch(all, /bearer/i, `${name}: no "Bearer"`)
+  }
+  // The logs were real (debug level, requests went through): check one of them mentions the namespace.
+  t.ok(procs.some((p) => p.stdout.includes(ns)), 'the logs mention the requests')
+})

@@ -1,0 +1,100 @@
+// The edge gate in-process, with keys it makes itself: signing-key rotation, persistence, the
+// impersonation hand-off and the refusal codes (the e2e tests use the cluster's real keys).
+import t from 'tap'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { pino } from 'pino'
+import { admit, type GateOptions } from '../../src/edge/gate.js'
+import { PolicyState } from '../../src/edge/policy-state.js'
+import { requestInfo, type RequestInfo } from '../../src/kube/request-info.js'
+import type { PolicyBundle } from '../../src/tunnel/control.js'
+
+const ISS = 'https://kubernetes.default.svc.cluster.local'
+const opts: GateOptions = { nodeName: 'edge-1', issuers: [ISS], audiences: [ISS], leewaySeconds: 60 }
+const logger = pino({ level: 'silent' })
+
+const bundle: PolicyBundle = {
+  node: 'edge-1',
+  pods: [{ namespace: 'ns', name: 'p', uid: 'pod-uid', serviceAccount: 'app' }],
+  rbac: {
+    roles: [{ metadata: { name: 'read', namespace: 'ns' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] }],
+    clusterRoles: [],
+    roleBindings: [{ metadata: { name: 'read', namespace: 'ns' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read' }, subjects: [{ kind: 'ServiceAccount', name: 'app', namespace: 'ns' }] }],
+    clusterRoleBindings: [],
+  },
+}
+
+async function key (kid: string): Promise<{ sign: (claims?: Record<string, unknown>) => Promise<string>, jwk: Record<string, unknown> }> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256')
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' }
+  const now = Math.floor(Date.now() / 1000)
+  return {
+    jwk,
+    sign: (claims = {}) => new SignJWT({
+      iss: ISS, aud: [ISS], sub: 'system:serviceaccount:ns:app', exp: now + 600, iat: now, nbf: now,
+      'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'app', uid: 'sa-uid' }, pod: { name: 'p', uid: 'pod-uid' }, node: { name: 'edge-1', uid: 'n' } },
+      ...claims,
+    }).setProtectedHeader({ alg: 'RS256', kid }).sign(privateKey),
+  }
+}
+
+const info = (method: string, url: string): RequestInfo => {
+  const r = requestInfo(method, url)
+  if (!r.ok) throw new Error(r.message)
+  return r.info
+}
+const getConfigMap = info('GET', '/api/v1/namespaces/ns/configmaps/c')
+
+t.test('no keys or policy yet: 503, never a guess', async (t) => {
+  const state = new PolicyState(await mkdtemp(join(tmpdir(), 'gate-')), 'edge-1', logger)
+  const v = await admit(state, opts, getConfigMap, { authorization: 'Bearer a.b.c' })
+  t.match(v, { admitted: false, status: { code: 503 } })
+})
+
+t.test('signing-key rotation: a token from a new key is accepted once the JWKS carries it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gate-'))
+  const state = new PolicyState(dir, 'edge-1', logger)
+  const [oldKey, newKey] = [await key('old'), await key('new')]
+  await state.update({ type: 'policy', bundle })
+  await state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk] } })
+  const fromNew = await newKey.sign()
+  t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: false, status: { code: 401 } })
+  await state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk, newKey.jwk] } })
+  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true })
+  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: true }, 'the old key still works')
+  await state.update({ type: 'jwks', jwks: { keys: [newKey.jwk] } })
+  t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: false, status: { code: 401 } }, 'a retired key is refused')
+
+  // Persisted: a fresh state loads the same keys and policy from the directory.
+  const reloaded = new PolicyState(dir, 'edge-1', logger)
+  await reloaded.load()
+  t.same(await admit(reloaded, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true })
+})
+
+t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) => {
+  const state = new PolicyState(await mkdtemp(join(tmpdir(), 'gate-')), 'edge-1', logger)
+  const k = await key('k')
+  await state.update({ type: 'policy', bundle })
+  await state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
+  const token = await k.sign()
+  const del = info('DELETE', '/api/v1/namespaces/ns/configmaps/c')
+  t.match(await admit(state, opts, del, { authorization: `Bearer ${token}` }), {
+    admitted: false,
+    status: { code: 403, message: 'configmaps "c" is forbidden: User "system:serviceaccount:ns:app" cannot delete resource "configmaps" in API group "" in the namespace "ns"' },
+  })
+  t.same(await admit(state, opts, del, { authorization: `Bearer ${token}`, 'impersonate-user': 'someone' }), { admitted: true },
+    'impersonation is authorized by kube-apiserver, not guessed here')
+  t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await k.sign({ 'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'app', uid: 'sa-uid' }, pod: { name: 'p', uid: 'other-uid' } } })}` }),
+    { admitted: false, status: { code: 403 } }, 'a pod uid this node does not have')
+  t.match(await admit(state, opts, getConfigMap, { authorization: 'Basic dXNlcjpwdw==' }), { admitted: false, status: { code: 401 } })
+  t.same(await admit(state, opts, info('GET', '/apis/apps/v1'), {}), { admitted: true }, 'anonymous discovery')
+  t.match(await admit(state, opts, getConfigMap, {}), { admitted: false, status: { code: 401 } })
+})
+
+t.test('a bundle for another node is ignored', async (t) => {
+  const state = new PolicyState(await mkdtemp(join(tmpdir(), 'gate-')), 'edge-1', logger)
+  await state.update({ type: 'policy', bundle: { ...bundle, node: 'edge-2' } })
+  t.equal(state.bundle, undefined)
+})
