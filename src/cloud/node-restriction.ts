@@ -4,7 +4,7 @@
 // looked up (its nodeName and uid never change once bound, so the answer is cached).
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { unauthorized, type Status } from '../kube/status.js'
-import { ExpiringLru } from './lru.js'
+import { ExpiringLru } from '../util/expiring-lru.js'
 import type { TokenReviewer, ReviewedUser } from './token-reviews.js'
 import type { Upstream } from './upstream.js'
 

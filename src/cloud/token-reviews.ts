@@ -2,7 +2,7 @@
 // positive answers until the token's own expiry (capped), negative ones briefly, identical
 // concurrent reviews coalesced so a burst from one pod costs one apiserver call.
 import { createHash } from 'node:crypto'
-import { ExpiringLru } from './lru.js'
+import { ExpiringLru } from '../util/expiring-lru.js'
 import type { Upstream } from './upstream.js'
 
 export interface ReviewedUser {

@@ -38,12 +38,16 @@ export async function admit (state: PolicyState, opts: GateOptions, info: Reques
     return refuse(serviceUnavailable('edge-metaserver: the node policy has not been received from the cloud yet', 1), 'no policy yet')
   }
 
-  let payload: Record<string, unknown>
-  try {
-    const verified = await compactVerify(m[1]!, state.keys, { algorithms: ALGORITHMS })
-    payload = JSON.parse(new TextDecoder().decode(verified.payload)) as Record<string, unknown>
-  } catch (err) {
-    return refuse(unauthorized(), err instanceof joseErrors.JWKSNoMatchingKey ? 'signing key not in the JWKS' : 'invalid signature or token')
+  const token = m[1]!
+  let payload = state.verifiedTokens.get(token)
+  if (payload === undefined) {
+    try {
+      const verified = await compactVerify(token, state.keys, { algorithms: ALGORITHMS })
+      payload = JSON.parse(new TextDecoder().decode(verified.payload)) as Record<string, unknown>
+    } catch (err) {
+      return refuse(unauthorized(), err instanceof joseErrors.JWKSNoMatchingKey ? 'signing key not in the JWKS' : 'invalid signature or token')
+    }
+    state.verifiedTokens.set(token, payload)
   }
   const claims = judgeClaims(payload, { issuers: opts.issuers, audiences: opts.audiences, now: Date.now() / 1000, leewaySeconds: opts.leewaySeconds })
   if (!claims.ok) return refuse(unauthorized(), claims.reason)

@@ -6,6 +6,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { Logger } from '../obs/logger.js'
+import { VerifiedTokens } from './verified-tokens.js'
 import { compilePolicy, type CompiledPolicy, type RbacPolicy } from '../kube/rbac.js'
 import { decodeControl, type BoundPod, type ControlMessage, type JsonWebKeySet, type PolicyBundle } from '../tunnel/control.js'
 
@@ -19,6 +20,8 @@ export class PolicyState {
   pods = new Map<string, BoundPod>()
   /** The bundle as received (for diagnostics and tests; decisions use the compiled form). */
   bundle: PolicyBundle | undefined
+  /** Tokens whose signature was checked against the current keys; emptied when the keys change. */
+  readonly verifiedTokens = new VerifiedTokens()
   updatedAt: number | undefined
 
   constructor (private readonly stateDir: string, private readonly nodeName: string, private readonly logger: Logger) {}
@@ -46,6 +49,7 @@ export class PolicyState {
   private apply (message: ControlMessage): boolean {
     if (message.type === 'jwks') {
       this.keys = createLocalJWKSet(message.jwks as JsonWebKeySet as Parameters<typeof createLocalJWKSet>[0])
+      this.verifiedTokens.clear()
     } else {
       if (message.bundle.node !== this.nodeName) {
         this.logger.error({ bundleNode: message.bundle.node }, 'policy bundle for another node ignored')

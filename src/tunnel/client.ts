@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events'
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2'
 import { isIP } from 'node:net'
-import { checkServerIdentity } from 'node:tls'
+import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
 import { ALPN } from './protocol.js'
@@ -86,13 +86,20 @@ export class TunnelClient extends EventEmitter {
     this.dialing = true
     const { host, port, logger } = this.opts
     const authority = `https://${host.includes(':') ? `[${host}]` : host}:${port}`
-    const session = http2.connect(authority, {
+    const tlsOptions = {
+      host, port,
       ca: this.opts.ca,
       cert: this.opts.cert,
       key: this.opts.key,
       ...serverIdentity(host, this.opts.serverName ?? host),
-      minVersion: 'TLSv1.3',
+      minVersion: 'TLSv1.3' as const,
       ALPNProtocols: [ALPN],
+      // Each pod request is a few small frames: with Nagle they would wait for ACKs and every
+      // request would pay milliseconds.
+      noDelay: true,
+    }
+    const session = http2.connect(authority, {
+      createConnection: () => tls.connect(tlsOptions),
       settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
     })
     const connectTimer = setTimeout(() => session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)),

@@ -3,7 +3,7 @@
 // certificate only — never from a header or body.
 import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { closeGracefully } from './client.js'
@@ -42,6 +42,8 @@ export class TunnelServer {
       allowHTTP1: false,
       settings: { maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false },
     })
+    // Small frames must not wait for ACKs (Nagle): see client.ts.
+    this.server.on('connection', (socket: Socket) => socket.setNoDelay(true))
     this.server.on('session', (session) => this.accept(session))
     this.server.on('stream', (stream, headers) => {
       const node = this.sessions.get(stream.session as ServerHttp2Session)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ExpiringLru } from '../../src/cloud/lru.js'
+import { ExpiringLru } from '../../src/util/expiring-lru.js'
 
 t.test('entries expire', async (t) => {
   let now = 0

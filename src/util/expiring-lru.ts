@@ -1,5 +1,5 @@
 // A size-bounded map with per-entry expiry: Map keeps insertion order, so re-inserting on read
-// makes the first key the least recently used one. Used for TokenReview results and pod bindings.
+// makes the first key the least recently used one. Token reviews, pod bindings, verified JWTs.
 
 export class ExpiringLru<K, V> {
   private readonly entries = new Map<K, { value: V, expiresAt: number }>()
