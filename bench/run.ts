@@ -11,6 +11,7 @@ import { TestCluster } from '../test/cluster/cluster.js'
 import { Fixtures } from '../test/cluster/fixtures.js'
 import { freePort, waitFor } from '../test/cluster/processes.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from '../test/e2e/configs.js'
+import { tunnelRoundTrip } from './tunnel-roundtrip.js'
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..')
 const cli = join(repo, 'dist', 'src', 'cli.js')
@@ -61,6 +62,7 @@ async function main (): Promise<void> {
         `${(e.p50 / d.p50).toFixed(2)} | ${(e.p99 / d.p99).toFixed(2)} | ${d.rps.toFixed(0)} | ${e.rps.toFixed(0)} | ${(e.rps / d.rps).toFixed(2)} |`)
     }
     const [edgeMem, cloudMem] = [await memory(edge.pid!), await memory(cloud.pid!)]
+    const tunnel = await tunnelRoundTrip(3000)
     process.stdout.write([
       '',
       `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)`,
@@ -70,6 +72,7 @@ async function main (): Promise<void> {
       ...rows,
       '',
       `edge RSS ${edgeMem.rss} MiB (peak ${edgeMem.peak} MiB); cloud shim RSS ${cloudMem.rss} MiB (peak ${cloudMem.peak} MiB)`,
+      `tunnel round trip alone (edge TunnelClient ↔ cloud TunnelServer in one process, 1 KiB answer): p50 ${ms(tunnel.p50)} ms, p99 ${ms(tunnel.p99)} ms`,
       '',
     ].join('\n'))
   } finally {
