@@ -4,7 +4,7 @@
 // (stack.admin); for lists and watch errors the same command also runs straight against
 // kube-apiserver (stack.directPodEnv) to show that the edge changes nothing.
 import t from 'tap'
-import { clientGo, jsonLines, type PodEnvironment } from '../cluster/clients.js'
+import { clientGo, jsonLines } from '../cluster/clients.js'
 import { Stack, waitUntil } from './stack.js'
 
 const NODE = 'client-go-edge'
@@ -15,17 +15,7 @@ t.comment(`cluster started in ${stack.cluster.startMs} ms`)
 
 const CONFIGMAPS = (verbs: string[]) => [{ apiGroups: [''], resources: ['configmaps'], verbs }]
 
-/**
- * A fresh namespace (kube-root-ca.crt already published, so listings and watches see no late
- * arrivals) and a pod on the edge's node whose ServiceAccount has `rules` there.
- */
-async function podWith (prefix: string, rules: unknown[]): Promise<{ ns: string, pod: PodEnvironment, direct: PodEnvironment }> {
-  const ns = await stack.fixtures.namespace(prefix)
-  const me = await stack.fixtures.podIdentity(ns, NODE, { rules })
-  await waitUntil(async () => (await stack.admin.get(`/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`)).status === 200,
-    20_000, `kube-root-ca.crt in ${ns}`)
-  return { ns, pod: await stack.podEnv(edge, me.token, ns), direct: await stack.directPodEnv(me.token, ns) }
-}
+const podWith = (prefix: string, rules: unknown[]) => stack.podWith(edge, prefix, rules)
 
 const cmPath = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/configmaps${name === '' ? '' : `/${name}`}`
 

@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { ChildProcess } from 'node:child_process'
 import { parse as parseYaml } from 'yaml'
-import { kubectl, spawnKubectl, type PodEnvironment } from '../cluster/clients.js'
+import { kubectl, spawnKubectl } from '../cluster/clients.js'
 import { Stack, waitUntil } from './stack.js'
 
 const NODE = 'kubectl-edge'
@@ -15,17 +15,7 @@ t.comment(`cluster started in ${stack.cluster.startMs} ms`)
 
 const CONFIGMAPS = (verbs: string[]) => [{ apiGroups: [''], resources: ['configmaps'], verbs }]
 
-/**
- * A fresh namespace (with its kube-root-ca.crt already published, so later listings are stable)
- * and a pod on the edge's node whose ServiceAccount has `rules` there; returns what that pod sees.
- */
-async function podWith (prefix: string, rules: unknown[]): Promise<{ ns: string, pod: PodEnvironment, token: string }> {
-  const ns = await stack.fixtures.namespace(prefix)
-  const me = await stack.fixtures.podIdentity(ns, NODE, { rules })
-  await waitUntil(async () => (await stack.admin.get(`/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`)).status === 200,
-    20_000, `kube-root-ca.crt in ${ns}`)
-  return { ns, pod: await stack.podEnv(edge, me.token, ns), token: me.token }
-}
+const podWith = (prefix: string, rules: unknown[]) => stack.podWith(edge, prefix, rules)
 
 const cmPath = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/configmaps${name === '' ? '' : `/${name}`}`
 

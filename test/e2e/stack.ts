@@ -93,6 +93,19 @@ export class Stack {
     return podEnvironment(await this.cluster.tempDir('pod'), { host, port, token, caPem: this.cluster.pki.caPem, namespace })
   }
 
+  /**
+   * A fresh namespace (its kube-root-ca.crt already published, so listings and watches see no late
+   * arrivals) and a pod on `edge`'s node whose ServiceAccount has `rules` there: what that pod sees
+   * through the edge, and the same pod pointed straight at kube-apiserver.
+   */
+  async podWith (edge: EdgeDaemon, prefix: string, rules: unknown[]): Promise<{ ns: string, pod: PodEnvironment, direct: PodEnvironment, token: string }> {
+    const ns = await this.fixtures.namespace(prefix)
+    const me = await this.fixtures.podIdentity(ns, edge.nodeName, { rules })
+    await waitUntil(async () => (await this.admin.get(`/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`)).status === 200,
+      20_000, `kube-root-ca.crt in ${ns}`)
+    return { ns, pod: await this.podEnv(edge, me.token, ns), direct: await this.directPodEnv(me.token, ns), token: me.token }
+  }
+
   /** The same pod pointed straight at kube-apiserver (for side-by-side comparisons). */
   async directPodEnv (token: string, namespace: string): Promise<PodEnvironment> {
     return podEnvironment(await this.cluster.tempDir('pod-direct'), {
