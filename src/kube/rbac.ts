@@ -596,7 +596,10 @@ export function aggregateClusterRoles<T extends ClusterRole> (clusterRoles: read
         }
         if (invalid) break
       }
-      if (invalid || ruleListsEqual(next, role.rules)) continue
+      // The controller writes its result with server-side apply as its own field manager: an
+      // empty result applies no rules at all, so rules another manager wrote (the creator's) stay.
+      // (Rules the controller itself owned would be released; this predicts from creation on.)
+      if (invalid || next.length === 0 || ruleListsEqual(next, role.rules)) continue
       current[i] = { ...role, rules: next }
       changed = true
     }

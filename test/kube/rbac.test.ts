@@ -274,7 +274,7 @@ t.test('aggregateClusterRoles computes what the aggregation controller converges
   // Transitive: top gets mid's aggregated rules, not mid's stale ones; empty resourceNames ≡ omitted.
   t.same(rules('top'), [r('watch', 'nodes'), { verbs: ['get'], apiGroups: [''], resources: ['pods'], resourceNames: [] }, r('get', 'secrets'), r('list', 'pods')],
     'nested aggregation is transitive and replaces the stale rules')
-  t.same(rules('self'), [], 'a role never aggregates itself')
+  t.same(rules('self'), [r('own', 'rule')], 'a role never aggregates itself, and an empty result (nothing else matches) leaves the creator\'s rules (server-side apply)')
   t.same(rules('broken'), [r('kept', 'as-is')], 'an invalid selector leaves the rules alone')
   t.equal(out.find((c) => c.metadata.name === 'unrelated'), input[5], 'non-aggregated roles are returned unchanged')
   t.same(input[0]!.rules, [r('stale', 'x')], 'the input is not mutated')
