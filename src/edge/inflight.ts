@@ -26,7 +26,6 @@ export class InflightTracker {
     }
   }
 
-  get size (): number { return this.short.size + this.long.size }
   get shortCount (): number { return this.short.size }
 
   /** Ends every watch now, then waits up to graceMs for short requests; returns how many were cut off. */

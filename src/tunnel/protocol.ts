@@ -12,7 +12,6 @@ export const ORIGIN_SHIM = 'shim'
 /** Why the shim answered itself; `upstream-unreachable` means a connectivity failure (issue #5: cache fallback). */
 export const HEADER_ERROR = 'x-ems-error'
 export const ERROR_UPSTREAM_UNREACHABLE = 'upstream-unreachable'
-export const ERROR_NODE_RESTRICTION = 'node-restriction'
 export const ERROR_UNAUTHENTICATED = 'unauthenticated'
 /** Upgrade requests (exec/attach/port-forward): the client's Upgrade header, carried because HTTP/2 forbids it. */
 export const HEADER_UPGRADE = 'x-ems-upgrade'
