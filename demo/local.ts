@@ -27,7 +27,7 @@ try {
     ['kubectl apply -f - (a ConfigMap)', ['apply', '-f', '-'], `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  greeting: "hello from the edge"\n`],
     ['kubectl get configmaps (Table output)', ['get', 'configmaps']],
     ['kubectl auth can-i create configmaps', ['auth', 'can-i', 'create', 'configmaps']],
-    ['kubectl get secrets (forbidden: the apiserver\'s own 403 comes back unchanged)', ['get', 'secrets']],
+    ['kubectl get secrets (forbidden: refused at the edge, with kube-apiserver\'s exact 403)', ['get', 'secrets']],
   ]
   for (const [title, args, stdin] of steps) {
     say(title)
