@@ -68,6 +68,8 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
   /** Reuse an earlier edge's state directory (a restart); a fresh one otherwise. */
   stateDir?: string
   shutdownGracePeriod?: string
+  /** More keys under modules.metaServer, e.g. ['requestTimeout: 1ms']. */
+  metaServer?: string[]
 }): Promise<string> {
   const dir = await cluster.tempDir(`edge-${nodeName}`)
   const stateDir = opts.stateDir ?? dir
@@ -79,6 +81,7 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
     'modules:', '  metaServer:', `    server: ${opts.server}`, '    dummyServer: ""',
     `    tlsCertFile: ${files.edgeServing.certFile}`, `    tlsPrivateKeyFile: ${files.edgeServing.keyFile}`,
     `    shutdownGracePeriod: ${opts.shutdownGracePeriod ?? '2s'}`,
+    ...(opts.metaServer ?? []).map((line) => `    ${line}`),
     '  edgeHub:', `    server: 127.0.0.1:${opts.tunnelPort}`,
     `    tlsCaFile: ${files.tunnelPki.ca.certFile}`, `    tlsCertFile: ${cert.certFile}`, `    tlsPrivateKeyFile: ${cert.keyFile}`,
     '    heartbeatPeriod: 2s', '    heartbeatTimeout: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',

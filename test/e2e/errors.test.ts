@@ -24,7 +24,7 @@ t.teardown(async () => { await viaEdge.close(); await direct.close(); await viaO
 const ns = await stack.fixtures.namespace('errors')
 const reader = await stack.fixtures.podIdentity(ns, NODE, {
   serviceAccount: 'reader',
-  rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create'] }],
+  rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create'] }],
 })
 await stack.fixtures.configMap(ns, 'present')
 
@@ -199,4 +199,17 @@ t.test('tunnel down: fast 503 Status with Retry-After; health says why', async (
   const connected = await viaEdge.get('/readyz?verbose')
   t.equal(connected.status, 200)
   t.match(connected.body, /\[\+\]tunnel ok/)
+})
+
+t.test('a short request that outlives modules.metaServer.requestTimeout gets a 504 Status; watches are exempt', async (t) => {
+  const impatient = await stack.startEdge(NODE, { metaServer: ['requestTimeout: 1ms'] })
+  const client = new RestClient(`https://127.0.0.1:${impatient.listening.server!.port}`, stack.cluster.pki.caPem, reader.token)
+  t.teardown(() => client.close())
+  const r = await client.get(`/api/v1/namespaces/${ns}/configmaps/present`)
+  t.equal(r.status, 504)
+  t.match(r.body, { kind: 'Status', reason: 'Timeout', code: 504, message: /did not complete within/ })
+  // A watch is long-running: the same 1 ms limit does not apply to it.
+  const watch = await client.get(`/api/v1/namespaces/${ns}/configmaps`, { query: { watch: 1, timeoutSeconds: 1 } })
+  t.equal(watch.status, 200)
+  t.match(watch.raw.toString(), /"type":"ADDED"/)
 })

@@ -68,12 +68,13 @@ export class Stack {
   }
 
   /** Starts an edge daemon for `nodeName` (the Node object is created too). */
-  async startEdge (nodeName: string, opts: { tunnelCert?: KeyPair, extraYaml?: string[], tunnelPort?: number, waitForTunnel?: boolean, stateDir?: string } = {}): Promise<EdgeDaemon> {
+  async startEdge (nodeName: string, opts: { tunnelCert?: KeyPair, extraYaml?: string[], metaServer?: string[], tunnelPort?: number, waitForTunnel?: boolean, stateDir?: string } = {}): Promise<EdgeDaemon> {
     await this.fixtures.node(nodeName)
     const file = await writeEdgeConfig(this.cluster, this.files, nodeName, {
       server: '127.0.0.1:0', tunnelPort: opts.tunnelPort ?? this.cloud.tunnelPort,
       ...(opts.tunnelCert === undefined ? {} : { tunnelCert: opts.tunnelCert }), extraYaml: opts.extraYaml ?? [],
       ...(opts.stateDir === undefined ? {} : { stateDir: opts.stateDir }),
+      ...(opts.metaServer === undefined ? {} : { metaServer: opts.metaServer }),
     })
     const edge = await runEdge(await loadEdgeConfig(file),
       createLogger({ level: 'debug', role: 'edge', destination: destination({ dest: join(this.cluster.dir, `edge-${nodeName}.log`), sync: false }) }))
