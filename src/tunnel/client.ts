@@ -161,6 +161,8 @@ export class TunnelClient extends EventEmitter {
   /** PING every heartbeat period; no answer within the timeout means the path is dead. */
   private keepalive (session: ClientHttp2Session): void {
     const timer = setInterval(() => {
+      // 'close' comes a tick after destroy(): a PING on a destroyed session would throw.
+      if (session.destroyed || session.closed) { clearInterval(timer); return }
       const deadline = setTimeout(() => session.destroy(new Error('heartbeat timeout')), this.opts.heartbeatTimeoutMs)
       const sent = session.ping((err) => {
         clearTimeout(deadline)

@@ -90,6 +90,7 @@ export class TunnelServer {
     log.info({ remote: socket.remoteAddress }, 'edge connected')
     // Our own keepalive: a dead edge behind NAT would otherwise hold its streams (watches) forever.
     const timer = setInterval(() => {
+      if (session.destroyed || session.closed) { clearInterval(timer); return } // see client.ts
       session.ping((err) => { if (err !== null) session.destroy(err) })
     }, this.opts.heartbeatPeriodMs)
     session.on('error', (err) => log.debug({ err: err.message }, 'edge session error'))

@@ -11,6 +11,7 @@ import { createLogger } from '../../src/obs/logger.js'
 import { freePort } from '../cluster/processes.js'
 import { RestClient } from '../cluster/rest.js'
 import { writeCloudConfig } from './configs.js'
+import { startCli } from './process.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -74,4 +75,20 @@ t.test('a watcher that stops reading does not stall other requests on the same t
   const list = await client.get(`/api/v1/namespaces/${ns}/configmaps`, { query: { limit: 5 } })
   t.equal(list.status, 200)
   t.equal(edge.tunnel.state.connected, true, 'the tunnel is still up')
+})
+
+t.test('keepalive PINGs: a cloud that stops answering (frozen, not closed) is detected, then rejoined', async (t) => {
+  const port = await freePort()
+  const file = await writeCloudConfig(stack.cluster, stack.files, { address: `127.0.0.1:${port}`, healthzAddress: '127.0.0.1:0' })
+  const cloud = startCli(['cloud', '--config', file], { logFile: join(stack.cluster.dir, 'cloud-frozen.log') })
+  t.teardown(async () => { cloud.child.kill('SIGCONT'); await cloud.stop(3000) })
+  await cloud.waitForLog((l) => l.msg === 'cloud shim ready', 'cloud shim ready')
+  const edge = await stack.startEdge('edge-frozen-cloud', { tunnelPort: port }) // heartbeat 2s, timeout 2s
+  // SIGSTOP keeps the TCP connection open but silent: only the PING deadline can tell.
+  cloud.child.kill('SIGSTOP')
+  await waitUntil(() => !edge.tunnel.state.connected, 15_000, 'the edge to declare the frozen cloud dead')
+  t.match(edge.tunnel.state, { connected: false, lastError: /heartbeat timeout|connect timeout/ })
+  cloud.child.kill('SIGCONT')
+  await waitUntil(() => edge.tunnel.state.connected, 20_000, 'the edge to rejoin the thawed cloud')
+  t.equal(edge.tunnel.state.connected, true)
 })
