@@ -148,6 +148,11 @@ export class TestCluster {
     }
   }
 
+  /** PIDs of the control-plane processes (for the no-orphans test). */
+  pids (): number[] {
+    return this.processes.map((p) => p.child.pid!).filter((pid) => pid !== undefined)
+  }
+
   /** True while every control-plane process is still running (a crash fails tests loudly). */
   get healthy (): boolean {
     return this.processes.every((p) => p.child.exitCode === null && p.child.signalCode === null)
