@@ -2,12 +2,12 @@
 // (169.254.30.10:10550), the same routes on both. Health is answered locally and without
 // authentication; everything else goes to the relay with its body left unread (bodies are
 // streamed, never buffered). /metrics is only on the loopback listener.
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { HealthCheck } from '../obs/health.js'
 import { renderHealth } from '../obs/health.js'
 import type { TunnelClient } from '../tunnel/client.js'
-import { internalError } from '../kube/status.js'
+import { badRequest, internalError, status, statusBody, type Status } from '../kube/status.js'
 import { relayRequest, sendStatus, type RelayDeps } from './relay.js'
 import { relayUpgrade } from './upgrade.js'
 
@@ -38,6 +38,15 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A URL fastify cannot even route (bad percent-encoding) still gets a Kubernetes Status.
+    frameworkErrors: (error, _request, reply) => { sendStatusReply(reply, badRequest(error.message)) },
+  })
+  app.setNotFoundHandler((request, reply) => {
+    sendStatusReply(reply, status('MethodNotAllowed', `the server does not allow this method on the requested resource (${request.method})`))
+  })
+  app.setErrorHandler((error, request, reply) => {
+    deps.relay.logger.error({ err: (error as Error).message, path: request.url }, 'listener error')
+    sendStatusReply(reply, internalError('edge-metaserver failed to handle the request'))
   })
   // Leave every body unread: the relay streams it to the cloud with its own byte limit.
   app.removeAllContentTypeParsers()
@@ -75,4 +84,9 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
   })
   await app.listen({ host: opts.host, port: opts.port })
   return app
+}
+
+function sendStatusReply (reply: FastifyReply, s: Status): void {
+  const { code, headers, body } = statusBody(s)
+  void reply.code(code).headers(headers).send(body)
 }

@@ -206,8 +206,10 @@ t.test('a watch with --bookmarks gets a BOOKMARK before the server ends it', asy
 
   t.equal(straight.code, 0, straight.stderr)
   const directLines = jsonLines(straight.stdout)
-  t.same(directLines.map((l) => l.type), lines.map((l) => l.type), 'the same kinds of lines directly')
-  t.same(directLines.at(-2), bookmarks.at(-1), 'the same last bookmark as directly')
+  // Directly: the same shape. (How many bookmarks arrive depends on 1-second scheduling buckets in
+  // the apiserver's cacher, so the count may differ by one between two concurrent watches.)
+  t.ok(directLines.some((l) => l.type === 'BOOKMARK'), 'directly too, at least one BOOKMARK')
+  t.same(directLines.filter((l) => l.type !== 'BOOKMARK'), [{ type: 'closed' }], 'directly too, no other events')
 })
 
 t.test('a too-old resourceVersion gets a 410 ERROR event', async (t) => {

@@ -213,3 +213,14 @@ t.test('a short request that outlives modules.metaServer.requestTimeout gets a 5
   t.equal(watch.status, 200)
   t.match(watch.raw.toString(), /"type":"ADDED"/)
 })
+
+t.test('what fastify cannot route still gets a Kubernetes Status: a bad URL, an unknown method', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const curl = (args: string[]): Promise<string> => new Promise((resolve) => {
+    execFile('curl', ['-s', '--cacert', stack.cluster.pki.ca.certFile, ...args], (_err, stdout) => resolve(stdout))
+  })
+  const badUrl = JSON.parse(await curl(['--path-as-is', `${edgeUrl}/api/v1/namespaces/%zz`]))
+  t.match(badUrl, { kind: 'Status', reason: 'BadRequest', code: 400 })
+  const badMethod = JSON.parse(await curl(['-X', 'PROPFIND', `${edgeUrl}/api`]))
+  t.match(badMethod, { kind: 'Status', reason: 'MethodNotAllowed', code: 405 })
+})
