@@ -18,6 +18,14 @@ client_src="$here/../clients/go"
 client_hash=$(cat "$client_src"/*.go "$client_src"/go.mod "$client_src"/go.sum 2>/dev/null | sha256sum | cut -c1-16 || true)
 client_dir="$cache/client-go-$client_hash"
 
+# Go is often installed in /usr/local/go and put on PATH only by an interactive shell's profile.
+if ! command -v go >/dev/null 2>&1; then
+  for dir in /usr/local/go/bin /usr/lib/go/bin "$HOME/go/bin"; do
+    [ -x "$dir/go" ] && export PATH="$dir:$PATH" && break
+  done
+fi
+command -v go >/dev/null 2>&1 || { echo "build-binaries: Go >= 1.24 is required (not found on PATH or in /usr/local/go)" >&2; exit 1; }
+
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 # Test files run in parallel and each asks for the binaries: one build at a time, the rest wait.
