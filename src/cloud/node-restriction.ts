@@ -40,15 +40,16 @@ export class NodeRestriction {
       pod: podName === undefined || podUid === undefined ? undefined : { name: podName, uid: podUid },
       node: nodeName === undefined ? undefined : { name: nodeName },
     }
-    const problem = podBindingProblem(claims, node, undefined)
-    if (problem !== undefined) return deny(problem)
-    if (claims.node === undefined) {
-      // No node claim in the token: ask the apiserver where the pod is bound.
+    let problem = podBindingProblem(claims, node, undefined)
+    if (problem === undefined && claims.node === undefined) {
+      // No node claim in the token: ask the apiserver where the pod is bound, and judge again with
+      // the answer (a pod that is gone is bound nowhere).
       const boundNode = await this.podNode(namespace, claims.pod!.name, claims.pod!.uid)
-      if (boundNode === null) return deny(`pod ${namespace}/${claims.pod!.name} (uid ${claims.pod!.uid}) no longer exists`)
-      if (boundNode !== node) return deny(`the token is bound to pod ${namespace}/${claims.pod!.name} on node "${boundNode}"`)
+      problem = boundNode === null
+        ? podBindingProblem(claims, node, new Map())
+        : podBindingProblem({ ...claims, node: { name: boundNode } }, node, undefined)
     }
-    return { allowed: true, user }
+    return problem === undefined ? { allowed: true, user } : deny(problem)
   }
 
   /** The node a pod is bound to, null when the pod (with that uid) is gone or unscheduled. */
