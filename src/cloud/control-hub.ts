@@ -37,7 +37,7 @@ export class ControlHub {
       this.lastJwks.delete(stream)
     })
     stream.on('error', () => {})
-    this.send(node, stream)
+    this.sendCurrent(node, stream)
   }
 
   close (): void {
@@ -46,24 +46,36 @@ export class ControlHub {
   }
 
   private publish (): void {
-    for (const [node, set] of this.streams) for (const stream of set) this.send(node, stream)
+    for (const [node, set] of this.streams) {
+      const lines = this.linesFor(node)
+      for (const stream of set) this.send(stream, lines)
+    }
   }
 
-  private send (node: string, stream: ServerHttp2Stream): void {
+  private sendCurrent (node: string, stream: ServerHttp2Stream): void {
+    this.send(stream, this.linesFor(node))
+  }
+
+  /** What `node` should hold now: computed once per node per publish, shared by its streams. */
+  private linesFor (node: string): { jwks: string | undefined, policy: string | undefined } {
+    const keys = this.jwks.current
+    return {
+      jwks: keys === undefined ? undefined : encodeControl({ type: 'jwks', jwks: keys }),
+      policy: this.policy.synced ? encodeControl({ type: 'policy', bundle: this.policy.bundleFor(node) }) : undefined,
+    }
+  }
+
+  private send (stream: ServerHttp2Stream, lines: { jwks: string | undefined, policy: string | undefined }): void {
     if (stream.destroyed || stream.closed) return
     if (stream.writableLength > MAX_PENDING_BYTES) { stream.destroy(); return }
-    const keys = this.jwks.current
-    if (keys !== undefined) {
-      const line = encodeControl({ type: 'jwks', jwks: keys })
-      if (this.lastJwks.get(stream) !== line) { stream.write(line); this.lastJwks.set(stream, line) }
+    if (lines.jwks !== undefined && this.lastJwks.get(stream) !== lines.jwks) {
+      stream.write(lines.jwks)
+      this.lastJwks.set(stream, lines.jwks)
     }
-    if (this.policy.synced) {
-      const line = encodeControl({ type: 'policy', bundle: this.policy.bundleFor(node) })
-      if (this.lastPolicy.get(stream) !== line) {
-        stream.write(line)
-        this.lastPolicy.set(stream, line)
-        this.logger.debug({ node, bytes: line.length }, 'policy bundle sent')
-      }
+    if (lines.policy !== undefined && this.lastPolicy.get(stream) !== lines.policy) {
+      stream.write(lines.policy)
+      this.lastPolicy.set(stream, lines.policy)
+      this.logger.debug({ bytes: lines.policy.length }, 'policy bundle sent')
     }
   }
 }

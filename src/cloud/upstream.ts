@@ -50,19 +50,21 @@ export class Upstream {
     return token === undefined ? undefined : `Bearer ${token}`
   }
 
-  /** A streamed call with the shim's own identity (its watches). */
-  ownStream (method: Dispatcher.HttpMethod, path: string, signal: AbortSignal): Promise<UpstreamResponse> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'edge-metaserver-cloud' }
+  private ownHeaders (accept: string): Record<string, string> {
+    const headers: Record<string, string> = { accept, 'user-agent': 'edge-metaserver-cloud' }
     const authorization = this.ownAuthorization()
     if (authorization !== undefined) headers.authorization = authorization
-    return this.agent.request({ origin: this.origin, method, path, headers, signal }) as Promise<UpstreamResponse>
+    return headers
+  }
+
+  /** A streamed call with the shim's own identity (its watches). */
+  ownStream (method: Dispatcher.HttpMethod, path: string, signal: AbortSignal): Promise<UpstreamResponse> {
+    return this.agent.request({ origin: this.origin, method, path, headers: this.ownHeaders('application/json'), signal }) as Promise<UpstreamResponse>
   }
 
   /** A JSON call with the shim's own identity. */
   async json<T> (method: Dispatcher.HttpMethod, path: string, body?: unknown, accept = 'application/json'): Promise<{ status: number, body: T }> {
-    const headers: Record<string, string> = { accept, 'user-agent': 'edge-metaserver-cloud' }
-    const authorization = this.ownAuthorization()
-    if (authorization !== undefined) headers.authorization = authorization
+    const headers = this.ownHeaders(accept)
     if (body !== undefined) headers['content-type'] = 'application/json'
     const res = await this.agent.request({
       origin: this.origin, method, path, headers,

@@ -35,13 +35,14 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   const parsed = requestInfo(method, url)
   if (!parsed.ok) { sendStatus(res, badRequest(parsed.message)); return }
   const info = parsed.info
-  if (!isLongRunning(info) && deps.inflight.shortCount >= deps.maxInflight) {
+  const longRunning = isLongRunning(info)
+  if (!longRunning && deps.inflight.shortCount >= deps.maxInflight) {
     deps.metrics.requests.inc({ verb: info.verb, code: '429', source: 'edge' })
     sendStatus(res, tooManyRequests('Too many requests, please try again later.', RETRY_AFTER_SECONDS))
     req.resume()
     return
   }
-  const done = deps.inflight.begin(res, isLongRunning(info))
+  const done = deps.inflight.begin(res, longRunning)
   res.once('close', done)
   const answer = (s: Status): void => {
     deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source: 'edge' })
@@ -79,7 +80,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
 
   const started = process.hrtime.bigint()
   let timer: NodeJS.Timeout | undefined
-  if (!isLongRunning(info)) {
+  if (!longRunning) {
     timer = setTimeout(() => {
       stream.close(http2.constants.NGHTTP2_CANCEL)
       if (!res.headersSent) answer(gatewayTimeout(`edge-metaserver: the request did not complete within ${deps.requestTimeoutMs / 1000}s`))
@@ -103,7 +104,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
 
   stream.once('response', (headers: H2Headers) => {
     const code = Number(headers[':status'])
-    if (!isLongRunning(info)) {
+    if (!longRunning) {
       clearTimeout(timer)
       deps.metrics.duration.observe({ verb: info.verb }, Number(process.hrtime.bigint() - started) / 1e9)
     }
@@ -111,7 +112,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     if (res.headersSent || res.destroyed) return
     res.writeHead(code, endToEndHeaders(headers))
     // Watch clients must see the headers at once, before the first event.
-    if (isLongRunning(info)) res.flushHeaders()
+    if (longRunning) res.flushHeaders()
     pipeline(stream, res).catch(() => { if (!res.destroyed) res.destroy() })
   })
   stream.once('error', (err: Error) => {
