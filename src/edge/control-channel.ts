@@ -1,6 +1,7 @@
 // The edge end of the control stream: opened on every tunnel connection, it receives the JWKS and
 // this node's policy bundle as NDJSON lines and hands them to PolicyState. Reopened while the
 // tunnel stays up; lines are bounded.
+import http2, { type ClientHttp2Stream } from 'node:http2'
 import type { Logger } from '../obs/logger.js'
 import type { TunnelClient } from '../tunnel/client.js'
 import { decodeControl } from '../tunnel/control.js'
@@ -12,6 +13,7 @@ const REOPEN_MS = 1000
 export function startControlChannel (tunnel: TunnelClient, state: PolicyState, logger: Logger): () => void {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
+  let current: ClientHttp2Stream | undefined
   const open = (): void => {
     if (stopped || !tunnel.state.connected) return
     let stream
@@ -20,6 +22,7 @@ export function startControlChannel (tunnel: TunnelClient, state: PolicyState, l
     } catch {
       return // the next 'connected' event reopens it
     }
+    current = stream
     let buffered = ''
     stream.setEncoding('utf8')
     stream.on('response', (headers) => {
@@ -49,5 +52,7 @@ export function startControlChannel (tunnel: TunnelClient, state: PolicyState, l
     stopped = true
     clearTimeout(timer)
     tunnel.off('connected', open)
+    // A long-lived stream would otherwise hold the tunnel's GOAWAY drain for its whole grace period.
+    current?.close(http2.constants.NGHTTP2_CANCEL)
   }
 }
