@@ -8,7 +8,6 @@ import { createPrivateKey } from 'node:crypto'
 import { generateKeyPair, SignJWT } from 'jose'
 import { clientGo, jsonLines, kubectl, python } from '../cluster/clients.js'
 import { RestClient } from '../cluster/rest.js'
-import { SERVICE_ACCOUNT_ISSUER } from '../cluster/cluster.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -104,7 +103,6 @@ t.test('bad tokens are refused at the edge', async (t) => {
   const otherAudience = await stack.fixtures.podToken(ns, me.serviceAccount, me.pod, { audiences: ['vault'] })
   const wrongAud = await viaEdge.withToken(otherAudience).get(path)
   t.equal(wrongAud.status, 401, 'wrong audience')
-  t.equal(SERVICE_ACCOUNT_ISSUER, 'https://kubernetes.default.svc.cluster.local')
 })
 
 t.test('a token of a pod bound to another node is refused at the edge', async (t) => {
