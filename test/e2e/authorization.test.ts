@@ -26,12 +26,7 @@ await stack.fixtures.configMap(ns, 'open', { k: 'v' })
 const pod = await stack.podEnv(edge, me.token, ns)
 
 /** Requests kube-apiserver received through the shim so far (the cloud's own counter). */
-async function cloudRequests (): Promise<number> {
-  const text = await fetch(`http://127.0.0.1:${stack.cloud.healthPort}/metrics`).then((r) => r.text())
-  let sum = 0
-  for (const m of text.matchAll(/^edge_metaserver_cloud_requests_total\{[^}]*\} (\d+)/gm)) sum += Number(m[1])
-  return sum
-}
+const cloudRequests = (): Promise<number> => stack.cloudMetric('edge_metaserver_cloud_requests_total')
 
 t.test('allowed requests pass with every client', async (t) => {
   const k = await kubectl(pod, ['get', 'configmap', 'open', '-o', 'jsonpath={.data.k}'])
@@ -44,6 +39,10 @@ t.test('allowed requests pass with every client', async (t) => {
 })
 
 t.test('a forbidden request is answered by the edge, byte-identical to the apiserver, without reaching the cloud', async (t) => {
+  // The counter is live: a relayed request moves it (so "unchanged" below means something).
+  const idle = await cloudRequests()
+  t.equal((await viaEdge.withToken(me.token).get(`/api/v1/namespaces/${ns}/configmaps/open`)).status, 200)
+  t.ok(await cloudRequests() > idle, 'an allowed request is counted at the cloud')
   const before = await cloudRequests()
   const path = `/api/v1/namespaces/${ns}/secrets/some-secret`
   const atEdge = await viaEdge.withToken(me.token).get(path)

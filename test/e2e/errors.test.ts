@@ -157,11 +157,7 @@ function tryTunnel (ca: string, cert: string, key: string): Promise<string> {
   })
 }
 
-async function handshakeFailures (): Promise<number> {
-  const metrics = await fetch(`http://127.0.0.1:${stack.cloud.healthPort}/metrics`).then((r) => r.text())
-  const m = /^edge_metaserver_cloud_tunnel_handshake_failures_total\S* (\d+)/m.exec(metrics)
-  return m === null ? 0 : Number(m[1])
-}
+const handshakeFailures = (): Promise<number> => stack.cloudMetric('edge_metaserver_cloud_tunnel_handshake_failures_total')
 
 t.test('a tunnel-CA certificate that is not a node identity gets no session', async (t) => {
   const notNode = await stack.tunnelPki.ca.issue('not-a-node', { cn: 'someone', usage: 'client' })

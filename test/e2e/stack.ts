@@ -107,6 +107,14 @@ export class Stack {
     return { ns, pod: await this.podEnv(edge, me.token, ns), direct: await this.directPodEnv(me.token, ns), token: me.token }
   }
 
+  /** A counter of the cloud shim's /metrics, summed over all its label sets (0 when absent). */
+  async cloudMetric (name: string): Promise<number> {
+    const text = await fetch(`http://127.0.0.1:${this.cloud.healthPort}/metrics`).then((r) => r.text())
+    let sum = 0
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))) sum += Number(m[1])
+    return sum
+  }
+
   /** The same pod pointed straight at kube-apiserver (for side-by-side comparisons). */
   async directPodEnv (token: string, namespace: string): Promise<PodEnvironment> {
     return podEnvironment(await this.cluster.tempDir('pod-direct'), {
