@@ -59,7 +59,8 @@ t.test('a watcher that stops reading does not stall other requests on the same t
   const socket = tls.connect({ host: '127.0.0.1', port, ca: stack.cluster.pki.caPem })
   await new Promise((resolve) => socket.once('secureConnect', resolve))
   socket.write(`GET /api/v1/namespaces/${ns}/configmaps?watch=1 HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer ${me.token}\r\n\r\n`)
-  await new Promise((resolve) => socket.once('data', resolve))
+  const head = await new Promise<Buffer>((resolve) => socket.once('data', resolve))
+  t.match(head.toString(), /^HTTP\/1\.1 200 /, 'the watch is open')
   socket.pause()
   t.teardown(() => socket.destroy())
 
@@ -75,6 +76,7 @@ t.test('a watcher that stops reading does not stall other requests on the same t
   const list = await client.get(`/api/v1/namespaces/${ns}/configmaps`, { query: { limit: 5 } })
   t.equal(list.status, 200)
   t.equal(edge.tunnel.state.connected, true, 'the tunnel is still up')
+  t.notOk(socket.destroyed, 'the stalled watcher was held, not dropped')
 })
 
 t.test('keepalive PINGs: a cloud that stops answering (frozen, not closed) is detected, then rejoined', async (t) => {
