@@ -75,6 +75,10 @@ export interface CacheConfig {
   readonly enable: boolean
   /** Bytes. */
   readonly maxSizeBytes: number
+  /** Milliseconds between BOOKMARKs on a watch held while the cloud is unreachable. */
+  readonly watchBookmarkInterval: number
+  /** Milliseconds; a held watch ends after a random time between this and twice this. */
+  readonly offlineWatchTimeout: number
 }
 
 export interface EdgeConfig {
@@ -156,6 +160,8 @@ const edgeHubField = obj<EdgeHubConfig>(
 const cacheField = obj<CacheConfig>({
   enable: bool(true),
   maxSizeBytes: size({ default: '256Mi', positive: true }),
+  watchBookmarkInterval: duration({ default: '60s', positive: true }),
+  offlineWatchTimeout: duration({ default: '30m', positive: true }),
 })
 
 export const edgeSchema = obj<EdgeConfig>({

@@ -37,7 +37,7 @@ export function startControlChannel (tunnel: TunnelClient, state: PolicyState, l
         buffered = buffered.slice(nl + 1)
         const message = decodeControl(line)
         if (message === undefined) { logger.debug('unknown control message ignored'); continue }
-        state.update(message).catch((err: Error) => logger.error({ err: err.message }, 'cannot persist policy state'))
+        try { state.update(message) } catch (err) { logger.error({ err: (err as Error).message }, 'cannot persist policy state') }
       }
     })
     stream.on('error', () => {})

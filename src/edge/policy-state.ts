@@ -1,17 +1,20 @@
 // What the edge needs to authenticate and authorize on its own: the cluster's service-account
 // signing keys and this node's policy bundle (pods bound here + the RBAC that reaches their
-// service accounts). Received over the control stream, persisted in the state directory so a
+// service accounts). Received over the control stream, persisted in the edge's SQLite file so a
 // restart without the cloud still authorizes, compiled once per update (never per request).
-import { readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { Logger } from '../obs/logger.js'
 import { VerifiedTokens } from './verified-tokens.js'
 import { compilePolicy, type CompiledPolicy, type RbacPolicy } from '../kube/rbac.js'
 import { decodeControl, type BoundPod, type ControlMessage, type JsonWebKeySet, type PolicyBundle } from '../tunnel/control.js'
 
-const JWKS_FILE = 'jwks.json'
-const POLICY_FILE = 'policy.json'
+/** Where the received messages are kept (the cache store's state table). */
+export interface DurableState {
+  getState: (key: string) => string | undefined
+  setState: (key: string, value: string) => void
+}
+
+const STATE_KEYS = { jwks: 'control/jwks', policy: 'control/policy' } as const
 
 export class PolicyState {
   keys: JWTVerifyGetKey | undefined
@@ -24,26 +27,23 @@ export class PolicyState {
   readonly verifiedTokens = new VerifiedTokens()
   updatedAt: number | undefined
 
-  constructor (private readonly stateDir: string, private readonly nodeName: string, private readonly logger: Logger) {}
+  constructor (private readonly durable: DurableState, private readonly nodeName: string, private readonly logger: Logger) {}
 
   /** Restores the last persisted state (the daemon must authorize even when it starts offline). */
-  async load (): Promise<void> {
-    for (const file of [JWKS_FILE, POLICY_FILE]) {
-      const text = await readFile(join(this.stateDir, file), 'utf8').catch(() => undefined)
+  load (): void {
+    for (const key of Object.values(STATE_KEYS)) {
+      const text = this.durable.getState(key)
       if (text === undefined) continue
-      const message = decodeControl(text.trim())
-      if (message === undefined) { this.logger.warn({ file }, 'ignoring an unreadable persisted policy file'); continue }
+      const message = decodeControl(text)
+      if (message === undefined) { this.logger.warn({ key }, 'ignoring unreadable persisted policy state'); continue }
       this.apply(message)
     }
   }
 
-  async update (message: ControlMessage): Promise<void> {
+  update (message: ControlMessage): void {
     if (!this.apply(message)) return
-    const file = message.type === 'jwks' ? JWKS_FILE : POLICY_FILE
-    const path = join(this.stateDir, file)
-    // Write-then-rename: a crash leaves the old file or the new one, never half of one.
-    await writeFile(`${path}.tmp`, JSON.stringify(message), { mode: 0o600 })
-    await rename(`${path}.tmp`, path)
+    // One SQLite transaction: a crash leaves the old message or the new one, never half of one.
+    this.durable.setState(STATE_KEYS[message.type], JSON.stringify(message))
   }
 
   private apply (message: ControlMessage): boolean {

@@ -1,6 +1,8 @@
 // Relays one pod request over the tunnel and streams the answer back byte for byte (DESIGN
 // decision 7): no decoding, no re-encoding. Bodies are bounded, short requests time out, watches
 // run until either side ends them, and a client that goes away cancels its stream upstream.
+// Answers are teed into the edge cache; a connectivity failure — and only that, never an answer
+// of kube-apiserver's — hands the request to the cache (DESIGN decision 6).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { Transform, type TransformCallback } from 'node:stream'
@@ -10,9 +12,12 @@ import type { RequestMetrics } from '../obs/metrics.js'
 import { isLongRunning, requestInfo, type RequestInfo } from '../kube/request-info.js'
 import { badRequest, gatewayTimeout, serviceUnavailable, statusBody, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
-import { endToEndHeaders, HEADER_CLIENT_ADDRESS } from '../tunnel/protocol.js'
+import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR } from '../tunnel/protocol.js'
+import type { OfflineServer } from './cache/offline.js'
+import type { CacheTee } from './cache/tee.js'
 import type { GateVerdict } from './gate.js'
 import type { InflightTracker } from './inflight.js'
+import type { CloudReachability } from './reachability.js'
 
 export interface RelayDeps {
   tunnel: TunnelClient
@@ -25,6 +30,9 @@ export interface RelayDeps {
   maxInflight: number
   /** requireAuthorization: authenticate and authorize before relaying; undefined when the gate is off. */
   gate: ((info: RequestInfo, headers: IncomingMessage['headers']) => Promise<GateVerdict>) | undefined
+  reachability: CloudReachability
+  /** The edge cache; undefined when it is off (then a connectivity failure is a plain 503). */
+  cache: { tee: CacheTee, offline: OfflineServer } | undefined
 }
 
 const RETRY_AFTER_SECONDS = 1
@@ -63,6 +71,14 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     }
   }
 
+  // The cloud cannot be reached: the cache answers what it can, the rest is a 503 Status.
+  const fallBack = (why: string): void => {
+    req.resume()
+    if (deps.cache === undefined) { answer(serviceUnavailable(`edge-metaserver: ${why}`, RETRY_AFTER_SECONDS)); return }
+    const code = deps.cache.offline.serve(info, url, req.headers, res, deps.reachability.since)
+    deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cache' })
+  }
+
   let stream: ClientHttp2Stream
   try {
     stream = deps.tunnel.open({
@@ -73,8 +89,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     }, { endStream: !hasBody })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    answer(serviceUnavailable(`edge-metaserver: the cloud is unreachable (${err.message})`, RETRY_AFTER_SECONDS))
-    req.resume()
+    fallBack(`the cloud is unreachable (${err.message})`)
     return
   }
 
@@ -103,25 +118,34 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   }
 
   stream.once('response', (headers: H2Headers) => {
-    const code = Number(headers[':status'])
-    if (!longRunning) {
-      clearTimeout(timer)
-      deps.metrics.duration.observe({ verb: info.verb }, Number(process.hrtime.bigint() - started) / 1e9)
+    if (!longRunning) clearTimeout(timer)
+    if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
+      deps.reachability.upstreamUnreachable()
+      stream.close(http2.constants.NGHTTP2_CANCEL)
+      if (!res.headersSent && !res.destroyed) fallBack('the cloud shim cannot reach kube-apiserver')
+      return
     }
+    deps.reachability.upstreamAnswered()
+    const code = Number(headers[':status'])
+    if (!longRunning) deps.metrics.duration.observe({ verb: info.verb }, Number(process.hrtime.bigint() - started) / 1e9)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cloud' })
     if (res.headersSent || res.destroyed) return
     res.writeHead(code, endToEndHeaders(headers))
-    // Watch clients must see the headers at once, before the first event.
-    if (longRunning) res.flushHeaders()
-    pipeline(stream, res).catch(() => { if (!res.destroyed) res.destroy() })
+    deps.cache?.tee.observe(info, url, headers, stream)
+    if (info.verb !== 'watch') {
+      pipeline(stream, res).catch(() => { if (!res.destroyed) res.destroy() })
+      return
+    }
+    // Watch clients must see the headers at once, before the first event. A watch cut by a lost
+    // tunnel ends cleanly, so the client re-watches from its last resourceVersion (then from the cache).
+    res.flushHeaders()
+    stream.pipe(res)
+    stream.once('close', () => { if (!res.writableEnded) res.end() })
   })
   stream.once('error', (err: Error) => {
     // The stream died before any answer (tunnel lost mid-request): a connectivity failure.
-    if (!res.headersSent) {
-      answer(serviceUnavailable(`edge-metaserver: the tunnel to the cloud failed during the request (${err.message})`, RETRY_AFTER_SECONDS))
-    } else if (!res.destroyed) {
-      res.destroy()
-    }
+    if (!res.headersSent) fallBack(`the tunnel to the cloud failed during the request (${err.message})`)
+    else if (info.verb !== 'watch' && !res.destroyed) res.destroy()
     logRelayError(deps.logger, info, err)
   })
 }

@@ -10,16 +10,26 @@ import { createLogger, type Logger } from '../obs/logger.js'
 import { createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameFromSubject } from '../tunnel/protocol.js'
+import { HeldWatches } from './cache/held-watch.js'
+import { OfflineServer } from './cache/offline.js'
+import { rowCovers } from './cache/scope.js'
+import { CacheStore } from './cache/store.js'
+import { CacheTee } from './cache/tee.js'
 import { startControlChannel } from './control-channel.js'
 import { ensureDummyAddress } from './dummy-address.js'
 import { admit } from './gate.js'
 import { InflightTracker } from './inflight.js'
 import { startListener } from './listeners.js'
 import { PolicyState } from './policy-state.js'
+import { CloudReachability } from './reachability.js'
 import type { RelayDeps } from './relay.js'
 
 // kube-apiserver tolerates this much clock skew on a token's exp/nbf.
 const JWT_LEEWAY_SECONDS = 60
+// A held watch whose tunnel is up but whose last resume found kube-apiserver unreachable tries again this often.
+const HELD_WATCH_RETRY_MS = 5000
+// The largest single body or watch event the cache reads (a quarter of the cache, at most 64 MiB).
+const MAX_CACHED_BODY_BYTES = 64 << 20
 
 export interface EdgeDaemon {
   nodeName: string
@@ -27,6 +37,8 @@ export interface EdgeDaemon {
   tunnel: TunnelClient
   /** The keys and policy the edge authorizes with (requireAuthorization); undefined when the gate is off. */
   policy: PolicyState | undefined
+  /** The SQLite file (requireAuthorization on); undefined when the gate is off. */
+  store: CacheStore | undefined
   /** host:port of every listener that is up, keyed by config key (`server`, `dummyServer`). */
   listening: Record<string, { host: string, port: number }>
   close: () => Promise<void>
@@ -57,6 +69,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const registry = createRegistry('edge')
   const metrics = requestMetrics(registry, 'edge_metaserver')
   const inflight = new InflightTracker(metrics.inflight)
+  const reachability = new CloudReachability(tunnel)
   const listeners: Array<{ key: string, app: FastifyInstance }> = []
   let shuttingDown = false
   const health: { livez: HealthCheck[], readyz: HealthCheck[] } = {
@@ -64,13 +77,6 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     readyz: [
       { name: 'shutdown', check: () => shuttingDown ? 'the daemon is shutting down' : undefined },
       { name: 'listeners', check: () => listeners.length > 0 ? undefined : 'no listener is up' },
-      {
-        name: 'tunnel',
-        check: () => {
-          const s = tunnel.state
-          return s.connected ? undefined : `disconnected since ${new Date(s.since).toISOString()}: ${s.lastError ?? 'unknown'}`
-        },
-      },
     ],
   }
 
@@ -81,6 +87,8 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   } else {
     log.warn('featureGates.requireAuthorization is off: serving plain HTTP on the loopback listener only, without ' +
       'TLS; pod tokens are still relayed and checked by the cloud shim, but anything on this host can reach it')
+    // Cached answers could only be authorized by the cloud, which is exactly what is missing offline.
+    if (config.modules.cache.enable) log.warn('modules.cache is not used without featureGates.requireAuthorization: nothing is served offline')
   }
 
   const targets: Array<{ key: string, address: { host: string, port: number } }> = [{ key: 'server', address: ms.server }]
@@ -98,14 +106,32 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   let stopControl = (): void => {}
   let gate: RelayDeps['gate']
   let policy: PolicyState | undefined
+  let store: CacheStore | undefined
+  let cache: RelayDeps['cache']
   if (gated) {
-    log.info({ stateDir: config.stateDir }, '4. loading persisted keys and policy; opening the control stream')
+    log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy; opening the control stream')
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
-    const state = policy = new PolicyState(config.stateDir, nodeName, log)
-    await state.load()
+    store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
+    const state = policy = new PolicyState(store, nodeName, log)
+    state.load()
+    if (config.modules.cache.enable) cache = startCache(store, tunnel, config, log)
     stopControl = startControlChannel(tunnel, state, log)
     const gateOptions = { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences, leewaySeconds: JWT_LEEWAY_SECONDS }
     gate = (info, headers) => admit(state, gateOptions, info, headers)
+  }
+  // Ready when the cloud answers, or when the cache can answer in its place (DESIGN decision 8).
+  health.readyz.push({
+    name: 'tunnel',
+    check: () => {
+      const s = tunnel.state
+      if (s.connected) return undefined
+      const down = `disconnected since ${new Date(s.since).toISOString()}: ${s.lastError ?? 'unknown'}`
+      return cache !== undefined && store!.warm ? undefined : down
+    },
+    note: () => tunnel.state.connected ? undefined : `offline since ${new Date(tunnel.state.since).toISOString()}: reads are served from the edge cache`,
+  })
+  if (policy !== undefined) {
+    const state = policy
     health.readyz.push({
       name: 'policy',
       check: () => state.policy !== undefined && state.keys !== undefined ? undefined : 'no signing keys or policy bundle received yet',
@@ -114,7 +140,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   log.info('5. starting listeners')
   const relay: RelayDeps = {
-    tunnel, logger: log, metrics, inflight, gate,
+    tunnel, logger: log, metrics, inflight, gate, reachability, cache,
     maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests,
   }
   const listening: EdgeDaemon['listening'] = {}
@@ -141,6 +167,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     stateDir: config.stateDir,
     tunnel,
     policy,
+    store,
     listening,
     close: async () => {
       shuttingDown = true
@@ -150,9 +177,20 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       await Promise.all(closing)
       stopControl()
       await tunnel.close(Math.min(ms.shutdownGracePeriod, 5000))
+      store?.close()
       log.info({ cutOff: cut }, 'stopped')
     },
   }
+}
+
+function startCache (store: CacheStore, tunnel: TunnelClient, config: EdgeConfig, log: Logger): NonNullable<RelayDeps['cache']> {
+  const c = config.modules.cache
+  const tee = new CacheTee(store, log, { maxBodyBytes: Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4)) })
+  const watches = new HeldWatches({
+    store, tee, tunnel, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
+  })
+  log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
+  return { tee, offline: new OfflineServer(store, watches) }
 }
 
 function nodeNameOf (certPem: string): string {

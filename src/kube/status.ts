@@ -27,6 +27,7 @@ export const STATUS_REASONS = {
   Forbidden: 403,
   NotFound: 404,
   MethodNotAllowed: 405,
+  NotAcceptable: 406,
   RequestEntityTooLarge: 413,
   UnsupportedMediaType: 415,
   BadRequest: 400,

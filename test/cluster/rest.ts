@@ -70,5 +70,34 @@ export class RestClient {
     return res.body
   }
 
+  /** A watch (or any NDJSON stream): each line parsed and handed to onEvent as it arrives. */
+  stream (path: string, onEvent: (event: any) => void): EventStream {
+    const controller = new AbortController()
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`
+    let responseHeaders: RestResponse['headers'] | undefined
+    let ended = false
+    request(new URL(path, this.baseUrl), { method: 'GET', headers, dispatcher: this.dispatcher, signal: controller.signal })
+      .then(async (res) => {
+        responseHeaders = res.headers
+        let partial = ''
+        for await (const chunk of res.body) {
+          partial += chunk.toString()
+          const lines = partial.split('\n')
+          partial = lines.pop()!
+          for (const line of lines) if (line.trim() !== '') onEvent(JSON.parse(line))
+        }
+      })
+      .catch(() => {})
+      .finally(() => { ended = true })
+    return { headers: () => responseHeaders, ended: () => ended, close: () => controller.abort() }
+  }
+
   close (): Promise<void> { return this.dispatcher.close() }
+}
+
+export interface EventStream {
+  headers: () => RestResponse['headers'] | undefined
+  ended: () => boolean
+  close: () => void
 }

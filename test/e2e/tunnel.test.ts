@@ -34,9 +34,13 @@ t.test('the cloud goes away and comes back: the edge reports it, redials and ser
 
   await shim.close()
   await waitUntil(() => !edge.tunnel.state.connected, 10_000, 'the edge to notice')
-  const down = await client.get(`/api/v1/namespaces/${ns}/configmaps/c`)
+  const cached = await client.get(`/api/v1/namespaces/${ns}/configmaps/c`)
+  t.equal(cached.status, 200, 'a read the edge cache holds is answered from it (issue #5, test/e2e/offline.test.ts)')
+  t.match(cached.headers.warning, /served from edge cache/)
+  const down = await client.get(`/api/v1/namespaces/${ns}/configmaps/never-read`)
   t.equal(down.status, 503)
   t.equal(down.body.reason, 'ServiceUnavailable')
+  // No complete list or discovery document cached yet: not ready.
   t.match((await client.withToken(undefined).get('/readyz?verbose')).body, /\[-\]tunnel failed/)
 
   shim = await startShim()

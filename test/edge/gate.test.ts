@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { pino } from 'pino'
 import { admit, type GateOptions } from '../../src/edge/gate.js'
-import { PolicyState } from '../../src/edge/policy-state.js'
+import { CacheStore } from '../../src/edge/cache/store.js'
+import { PolicyState, type DurableState } from '../../src/edge/policy-state.js'
 import { requestInfo, type RequestInfo } from '../../src/kube/request-info.js'
 import type { PolicyBundle } from '../../src/tunnel/control.js'
 
@@ -40,6 +41,11 @@ async function key (kid: string): Promise<{ sign: (claims?: Record<string, unkno
   }
 }
 
+function memoryState (): DurableState {
+  const values = new Map<string, string>()
+  return { getState: (k) => values.get(k), setState: (k, v) => { values.set(k, v) } }
+}
+
 const info = (method: string, url: string): RequestInfo => {
   const r = requestInfo(method, url)
   if (!r.ok) throw new Error(r.message)
@@ -48,36 +54,40 @@ const info = (method: string, url: string): RequestInfo => {
 const getConfigMap = info('GET', '/api/v1/namespaces/ns/configmaps/c')
 
 t.test('no keys or policy yet: 503, never a guess', async (t) => {
-  const state = new PolicyState(await mkdtemp(join(tmpdir(), 'gate-')), 'edge-1', logger)
+  const state = new PolicyState(memoryState(), 'edge-1', logger)
   const v = await admit(state, opts, getConfigMap, { authorization: 'Bearer a.b.c' })
   t.match(v, { admitted: false, status: { code: 503 } })
 })
 
 t.test('signing-key rotation: a token from a new key is accepted once the JWKS carries it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gate-'))
-  const state = new PolicyState(dir, 'edge-1', logger)
+  const store = CacheStore.open(dir, { maxSizeBytes: 1 << 20, logger, covers: () => true })
+  const state = new PolicyState(store, 'edge-1', logger)
   const [oldKey, newKey] = [await key('old'), await key('new')]
-  await state.update({ type: 'policy', bundle })
-  await state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk] } })
+  state.update({ type: 'policy', bundle })
+  state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk] } })
   const fromNew = await newKey.sign()
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: false, status: { code: 401 } })
-  await state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk, newKey.jwk] } })
+  state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk, newKey.jwk] } })
   t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true })
   t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: true }, 'the old key still works')
-  await state.update({ type: 'jwks', jwks: { keys: [newKey.jwk] } })
+  state.update({ type: 'jwks', jwks: { keys: [newKey.jwk] } })
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: false, status: { code: 401 } }, 'a retired key is refused')
 
-  // Persisted: a fresh state loads the same keys and policy from the directory.
-  const reloaded = new PolicyState(dir, 'edge-1', logger)
-  await reloaded.load()
+  // Persisted: a fresh state over the reopened file loads the same keys and policy.
+  store.close()
+  const reopened = CacheStore.open(dir, { maxSizeBytes: 1 << 20, logger, covers: () => true })
+  t.teardown(() => reopened.close())
+  const reloaded = new PolicyState(reopened, 'edge-1', logger)
+  reloaded.load()
   t.same(await admit(reloaded, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true })
 })
 
 t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) => {
-  const state = new PolicyState(await mkdtemp(join(tmpdir(), 'gate-')), 'edge-1', logger)
+  const state = new PolicyState(memoryState(), 'edge-1', logger)
   const k = await key('k')
-  await state.update({ type: 'policy', bundle })
-  await state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
+  state.update({ type: 'policy', bundle })
+  state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
   const token = await k.sign()
   const del = info('DELETE', '/api/v1/namespaces/ns/configmaps/c')
   t.match(await admit(state, opts, del, { authorization: `Bearer ${token}` }), {
@@ -94,7 +104,7 @@ t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) =
 })
 
 t.test('a bundle for another node is ignored', async (t) => {
-  const state = new PolicyState(await mkdtemp(join(tmpdir(), 'gate-')), 'edge-1', logger)
-  await state.update({ type: 'policy', bundle: { ...bundle, node: 'edge-2' } })
+  const state = new PolicyState(memoryState(), 'edge-1', logger)
+  state.update({ type: 'policy', bundle: { ...bundle, node: 'edge-2' } })
   t.equal(state.bundle, undefined)
 })

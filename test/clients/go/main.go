@@ -47,6 +47,12 @@ type options struct {
 	bookmarks                    bool
 	maxEvents                    int
 	watchTimeout                 time.Duration
+
+	dynamicClient dynamic.Interface // for the informer, which builds its own resource clients
+}
+
+func (o *options) gvr() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: o.group, Version: o.version, Resource: o.resource}
 }
 
 type command func(ctx context.Context, res dynamic.NamespaceableResourceInterface, o *options) error
@@ -57,13 +63,14 @@ var commands = map[string]command{
 	"create":        cmdCreate,
 	"update-status": cmdUpdateStatus,
 	"watch":         cmdWatch,
+	"informer":      cmdInformer,
 }
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	if len(args) == 0 || commands[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: inclusterclient get|list|create|update-status|watch --resource R [flags] (see -h)")
+		fmt.Fprintln(os.Stderr, "usage: inclusterclient get|list|create|update-status|watch|informer --resource R [flags] (see -h)")
 		return exitUsage
 	}
 	o, err := parseFlags(args[0], args[1:])
@@ -86,10 +93,10 @@ func run(args []string) int {
 		return exitUsage
 	}
 
+	o.dynamicClient = client
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	gvr := schema.GroupVersionResource{Group: o.group, Version: o.version, Resource: o.resource}
-	return exitCode(commands[args[0]](ctx, client.Resource(gvr), o))
+	return exitCode(commands[args[0]](ctx, client.Resource(o.gvr()), o))
 }
 
 func parseFlags(cmd string, args []string) (*options, error) {

@@ -50,9 +50,9 @@ def main():
     try:
         if args.command == "list":
             kwargs = {"label_selector": args.label_selector} if args.label_selector else {}
-            result = v1.list_namespaced_config_map(args.namespace, **kwargs)
+            result, _, headers = v1.list_namespaced_config_map_with_http_info(args.namespace, **kwargs)
             emit({"type": "list", "resourceVersion": result.metadata.resource_version,
-                  "names": [i.metadata.name for i in result.items]})
+                  "names": [i.metadata.name for i in result.items], "warning": headers.get("Warning")})
         elif args.command == "get":
             cm = v1.read_namespaced_config_map(args.name, args.namespace)
             emit({"type": "object", "name": cm.metadata.name,

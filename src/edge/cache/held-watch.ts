@@ -1,0 +1,183 @@
+// Watches while the cloud is unreachable. Ending them would make every client re-watch in a loop
+// (the offline watch flood YurtHub documents); faking events would be lying. So a watch is held
+// open at the last version the cache knows, with BOOKMARKs for clients that asked for them, until
+// its randomised deadline (spreads the re-watches) — and resumed upstream from that version the
+// moment the cloud is back, so the missed events arrive in order. If kube-apiserver can no longer
+// serve that version it says 410, and the client gets exactly that as an ERROR event and re-lists.
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
+import { negotiateList } from '../../kube/media-type.js'
+import { queryBool, type RequestInfo } from '../../kube/request-info.js'
+import { isOrderableRv, maxRv, rvAtLeast } from '../../kube/resource-version.js'
+import { badRequest, status, type Status } from '../../kube/status.js'
+import type { Logger } from '../../obs/logger.js'
+import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
+import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../../tunnel/protocol.js'
+import { cloudUnreachable, offlineWarning, selectObjects, send } from './offline.js'
+import { compileScope, coveringList, scopeOf } from './scope.js'
+import type { CacheStore, ListRow, Scope } from './store.js'
+import type { CacheTee } from './tee.js'
+
+export interface HeldWatchOptions {
+  store: CacheStore
+  tee: CacheTee
+  tunnel: TunnelClient
+  logger: Logger
+  bookmarkIntervalMs: number
+  /** Held watches end after a random time in [timeout, 2 × timeout] unless the client set timeoutSeconds. */
+  timeoutMs: number
+  /** While the tunnel is up but kube-apiserver was unreachable, how often a held watch tries again. */
+  retryMs: number
+}
+
+const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
+const MAX_ERROR_BODY_BYTES = 64 * 1024
+
+export class HeldWatches {
+  private readonly held = new Set<HeldWatch>()
+
+  constructor (private readonly opts: HeldWatchOptions) {
+    opts.tunnel.on('connected', () => { for (const w of this.held) w.resumeSoon() })
+  }
+
+  get count (): number { return this.held.size }
+
+  /** Starts answering a watch from the cache; returns the HTTP status sent. */
+  hold (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
+    const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
+    if (negotiateList(headers.accept) !== 'json') {
+      return send(res, status('NotAcceptable', 'only application/json watches are served while the cloud is unreachable'))
+    }
+    const scope = scopeOf(info, query)
+    const selection = compileScope(scope)
+    if (!selection.ok) return send(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
+    const row = coveringList(scope, this.opts.store.listsOf(scope.resource))
+    if (row === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path} to watch from`))
+
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', warning: offlineWarning(since) })
+    res.flushHeaders()
+    const clientRv = query.get('resourceVersion') ?? ''
+    const fromScratch = clientRv === '' || clientRv === '0' || query.get('sendInitialEvents') === 'true'
+    let at: string
+    if (fromScratch) {
+      const objects = selectObjects(this.opts.store.scopeObjects(scope.resource, scope.namespace), selection.match)
+      for (const o of objects) res.write(`{"type":"ADDED","object":${o.body}}\n`)
+      at = row.rv
+      if (query.get('sendInitialEvents') === 'true') res.write(bookmark(row, at, true))
+    } else if (isOrderableRv(clientRv) && rvAtLeast(clientRv, row.changedRv)) {
+      // Nothing in the scope changed after the client's version as far as the cache knows.
+      at = maxRv(clientRv, row.rv)
+    } else {
+      // The cache cannot replay what happened between the client's version and its own.
+      res.end(event('ERROR', tooOld(clientRv, row.rv)))
+      return 200
+    }
+
+    const watch = new HeldWatch(this.opts, { info, url, query, headers, scope, row, at, res })
+    this.held.add(watch)
+    res.once('close', () => { this.held.delete(watch); watch.stop() })
+    return 200
+  }
+}
+
+interface WatchRequest {
+  info: RequestInfo
+  url: string
+  query: URLSearchParams
+  headers: IncomingHttpHeaders
+  scope: Scope
+  row: ListRow
+  at: string
+  res: ServerResponse
+}
+
+class HeldWatch {
+  private readonly timers: NodeJS.Timeout[] = []
+  private resumeTimer: NodeJS.Timeout | undefined
+  private upstream: ClientHttp2Stream | undefined
+  private resumed = false
+  private readonly deadline: number
+
+  constructor (private readonly opts: HeldWatchOptions, private readonly w: WatchRequest) {
+    const timeoutSeconds = Number(w.query.get('timeoutSeconds') ?? '')
+    const timeoutMs = timeoutSeconds > 0 ? timeoutSeconds * 1000 : opts.timeoutMs * (1 + Math.random())
+    this.deadline = Date.now() + timeoutMs
+    this.timers.push(setTimeout(() => w.res.end(), timeoutMs))
+    if (queryBool(w.query.getAll('allowWatchBookmarks'))) {
+      this.timers.push(setInterval(() => { if (!this.resumed) w.res.write(bookmark(w.row, w.at, false)) }, opts.bookmarkIntervalMs))
+    }
+    this.timers.push(setInterval(() => { if (opts.tunnel.state.connected) this.resume() }, opts.retryMs))
+    if (opts.tunnel.state.connected) this.resumeSoon()
+  }
+
+  /** Spread over half a second, so a returning tunnel is not hit by every held watch at once. */
+  resumeSoon (): void {
+    clearTimeout(this.resumeTimer)
+    this.resumeTimer = setTimeout(() => this.resume(), Math.random() * 500)
+  }
+
+  stop (): void {
+    for (const t of this.timers) clearTimeout(t)
+    clearTimeout(this.resumeTimer)
+    if (this.upstream !== undefined && !this.upstream.closed) this.upstream.close(http2.constants.NGHTTP2_CANCEL)
+  }
+
+  private resume (): void {
+    if (this.resumed || this.upstream !== undefined || this.w.res.destroyed) return
+    const query = new URLSearchParams(this.w.query)
+    query.set('resourceVersion', this.w.at)
+    query.delete('sendInitialEvents')
+    query.delete('resourceVersionMatch')
+    query.set('timeoutSeconds', String(Math.max(1, Math.round((this.deadline - Date.now()) / 1000))))
+    const queryAt = this.w.url.indexOf('?')
+    const path = (queryAt === -1 ? this.w.url : this.w.url.slice(0, queryAt)) + '?' + query.toString()
+    let stream: ClientHttp2Stream
+    try {
+      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.w.headers), accept: 'application/json', ':method': 'GET', ':path': path }, { endStream: true })
+    } catch (err) {
+      if (err instanceof TunnelUnavailableError) return
+      throw err
+    }
+    this.upstream = stream
+    stream.on('error', () => {}) // 'close' follows and decides
+    stream.once('close', () => {
+      if (!this.resumed) this.upstream = undefined // still held: the next attempt retries
+      else if (!this.w.res.writableEnded) this.w.res.end()
+    })
+    stream.once('response', (headers: H2Headers) => {
+      if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) { stream.close(http2.constants.NGHTTP2_CANCEL); return }
+      this.resumed = true
+      if (Number(headers[':status']) !== 200) { this.endWithUpstreamError(stream, Number(headers[':status'])); return }
+      this.opts.logger.debug({ path: this.w.info.path, from: this.w.at }, 'held watch resumed upstream')
+      this.opts.tee.followResumedWatch(this.w.scope, this.w.at, stream)
+      stream.pipe(this.w.res)
+    })
+  }
+
+  /** kube-apiserver refused to resume (410, 401 for an expired token, ...): the client gets its Status as an ERROR event. */
+  private endWithUpstreamError (stream: ClientHttp2Stream, code: number): void {
+    const chunks: Buffer[] = []
+    let size = 0
+    stream.on('data', (c: Buffer) => { size += c.length; if (size <= MAX_ERROR_BODY_BYTES) chunks.push(c) })
+    stream.once('end', () => {
+      let s: Status | undefined
+      try { s = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch {}
+      if (s?.kind !== 'Status') s = status(code === 410 ? 'Expired' : 'InternalError', `resuming the watch failed with HTTP ${code}`)
+      this.w.res.end(event('ERROR', s))
+    })
+  }
+}
+
+function event (type: string, object: unknown): string {
+  return `{"type":"${type}","object":${JSON.stringify(object)}}\n`
+}
+
+function bookmark (row: ListRow, rv: string, initialEventsEnd: boolean): string {
+  const metadata = initialEventsEnd ? { resourceVersion: rv, annotations: { [INITIAL_EVENTS_END]: 'true' } } : { resourceVersion: rv }
+  return event('BOOKMARK', { kind: row.kind, apiVersion: row.apiVersion, metadata })
+}
+
+/** kube-apiserver's own answer for a watch from a version it no longer has. */
+function tooOld (requested: string, current: string): Status {
+  return status('Expired', `too old resource version: ${requested} (${current})`)
+}

@@ -1,0 +1,149 @@
+// Answers from the cache while the cloud is unreachable (DESIGN decision 6). Reads that the cache
+// can answer exactly are served with a Warning kubectl prints; anything else gets a 503 Status —
+// never an empty list standing in for "unknown", never a write pretended to have happened.
+// Requests only get here after the edge authorized them (requireAuthorization).
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-token.js'
+import { contentTypeFor, negotiateList } from '../../kube/media-type.js'
+import type { RequestInfo } from '../../kube/request-info.js'
+import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
+import { badRequest, serviceUnavailable, status, statusBody, type Status } from '../../kube/status.js'
+import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable } from '../../kube/table.js'
+import { chooseDocument, isDocumentPath } from './documents.js'
+import type { HeldWatches } from './held-watch.js'
+import { compileScope, coveringList, scopeOf } from './scope.js'
+import type { CacheStore, ListRow, StoredObject } from './store.js'
+
+export const RETRY_AFTER_SECONDS = 1
+
+export function offlineWarning (since: number): string {
+  const at = new Date(since).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  return `299 - "edge-metaserver: cloud unreachable since ${at}; served from edge cache"`
+}
+
+export function cloudUnreachable (since: number, what: string): Status {
+  const at = new Date(since).toISOString()
+  return serviceUnavailable(`edge-metaserver: the cloud is unreachable (since ${at}) ${what}`, RETRY_AFTER_SECONDS)
+}
+
+export class OfflineServer {
+  constructor (private readonly store: CacheStore, private readonly watches: HeldWatches) {}
+
+  /** Answers one request from the cache; returns the HTTP status sent. */
+  serve (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
+    const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
+    const reads = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch'
+    if (!reads) return send(res, cloudUnreachable(since, 'and writes are not accepted offline: nothing was changed or queued'))
+    if (!info.isResourceRequest) return this.document(info.path, headers, res, since)
+    if (info.subresource !== '') return send(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
+    if (info.verb === 'watch') return this.watches.hold(info, url, headers, res, since)
+    if (info.verb === 'get') return this.object(info, query, headers, res, since)
+    return this.list(info, query, headers, res, since)
+  }
+
+  private document (path: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
+    const doc = isDocumentPath(path) ? chooseDocument(headers.accept, this.store.documents(path)) : undefined
+    if (doc === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no copy of ${path} in an acceptable content type`))
+    const common = { 'cache-control': 'no-cache, private', warning: offlineWarning(since), ...(doc.etag === '' ? {} : { etag: doc.etag }) }
+    if (doc.etag !== '' && headers['if-none-match'] === doc.etag) {
+      res.writeHead(304, common).end()
+      return 304
+    }
+    res.writeHead(200, { ...common, 'content-type': doc.contentType, 'content-length': String(doc.body.length) }).end(doc.body)
+    return 200
+  }
+
+  private object (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
+    const as = negotiateList(headers.accept, true)
+    if (as === undefined) return send(res, notAcceptable())
+    const scope = scopeOf(info, query)
+    const stored = this.store.getObject(scope.resource, info.namespace, info.name)
+    if (stored === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
+    if (as === 'json') return sendJson(res, since, contentTypeFor('json'), stored.body)
+    const obj = JSON.parse(stored.body)
+    if (as === 'partial-metadata') return sendJson(res, since, contentTypeFor('partial-metadata-object'), JSON.stringify(toPartialObjectMetadata(obj)))
+    const table = toTable([obj], { resourceVersion: stored.rv }, query.get('includeObject'))
+    if ('error' in table) return send(res, badRequest(table.error))
+    return sendJson(res, since, contentTypeFor('table'), JSON.stringify(table))
+  }
+
+  private list (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
+    const as = negotiateList(headers.accept)
+    if (as === undefined) return send(res, notAcceptable())
+    const scope = scopeOf(info, query)
+    const selection = compileScope(scope)
+    if (!selection.ok) return send(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
+    const row = coveringList(scope, this.store.listsOf(scope.resource))
+    if (row === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path}`))
+    const wanted = query.get('resourceVersion') ?? ''
+    if (isOrderableRv(wanted) && isNewerRv(wanted, row.rv)) {
+      return send(res, cloudUnreachable(since, `and the edge cache (resourceVersion ${row.rv}) is older than the requested ${wanted}`))
+    }
+    this.store.touchList(row)
+
+    const selected = selectObjects(this.store.scopeObjects(scope.resource, scope.namespace), scope.labelSelector === '' && scope.fieldSelector === ''
+      ? undefined
+      : selection.match).map((o) => ({ ...o, key: listKey(scope.namespace, o.namespace, o.name) }))
+    selected.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+
+    let from = 0
+    const token = query.get('continue') ?? ''
+    if (token !== '') {
+      const decoded = decodeContinue(token)
+      if (!decoded.ok) return send(res, badRequest(decoded.message))
+      if (decoded.rv !== row.rv) return send(res, status('Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'))
+      while (from < selected.length && selected[from]!.key < decoded.start) from++
+    }
+    const limit = Number.parseInt(query.get('limit') ?? '0', 10)
+    const to = limit > 0 ? Math.min(from + limit, selected.length) : selected.length
+    const page = selected.slice(from, to)
+    const listMeta: { resourceVersion: string, continue?: string, remainingItemCount?: number } = { resourceVersion: row.rv }
+    if (to < selected.length) {
+      listMeta.continue = encodeContinue(row.rv, page[page.length - 1]!.key)
+      listMeta.remainingItemCount = selected.length - to
+    }
+    if (as === 'json') return sendJson(res, since, contentTypeFor('json'), listBody(row, listMeta, page))
+    const objects = page.map((o) => o.parsed ?? JSON.parse(o.body))
+    if (as === 'partial-metadata') return sendJson(res, since, contentTypeFor('partial-metadata'), JSON.stringify(toPartialObjectMetadataList(objects, listMeta)))
+    const table = toTable(objects, listMeta, query.get('includeObject'))
+    if ('error' in table) return send(res, badRequest(table.error))
+    return sendJson(res, since, contentTypeFor('table'), JSON.stringify(table))
+  }
+}
+
+/** Objects passing `match` (all when undefined), parsed only when a selector needs it. */
+export function selectObjects (objects: StoredObject[], match: ((o: any) => boolean) | undefined): Array<StoredObject & { parsed?: any }> {
+  if (match === undefined) return objects
+  const out: Array<StoredObject & { parsed?: any }> = []
+  for (const o of objects) {
+    const parsed = JSON.parse(o.body)
+    if (match(parsed)) out.push({ ...o, parsed })
+  }
+  return out
+}
+
+/** The list as kube-apiserver writes it, items spliced in as stored (no re-encoding). */
+function listBody (row: ListRow, listMeta: object, items: StoredObject[]): string {
+  return `{"kind":${JSON.stringify(`${row.kind}List`)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
+}
+
+function notAcceptable (): Status {
+  return status('NotAcceptable', 'only the following media types are accepted while the cloud is unreachable: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io')
+}
+
+function sendJson (res: ServerResponse, since: number, contentType: string, body: string): number {
+  const text = body.endsWith('\n') ? body : body + '\n'
+  res.writeHead(200, {
+    'content-type': contentType,
+    'cache-control': 'no-cache, private',
+    warning: offlineWarning(since),
+    'content-length': String(Buffer.byteLength(text)),
+  }).end(text)
+  return 200
+}
+
+export function send (res: ServerResponse, s: Status): number {
+  const { code, headers, body } = statusBody(s)
+  if (!res.headersSent && !res.destroyed) res.writeHead(code, headers).end(body)
+  return code
+}

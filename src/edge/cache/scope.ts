@@ -1,0 +1,94 @@
+// Which cached objects a request is about: the resource key (group/version/resource), the namespace,
+// and its label and field selectors compiled into one predicate. Lists cached for one selector
+// answer only that selector; a list cached without selectors answers any (evaluated here).
+import { fieldSupported, fieldNotSupported, selectableFields } from '../../kube/object-fields.js'
+import type { RequestInfo } from '../../kube/request-info.js'
+import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../kube/selectors.js'
+import type { ListRow, Scope, StoredObject } from './store.js'
+
+export function resourceKey (info: Pick<RequestInfo, 'apiGroup' | 'apiVersion' | 'resource'>): string {
+  return `${info.apiGroup}/${info.apiVersion}/${info.resource}`
+}
+
+export function scopeOf (info: RequestInfo, query: URLSearchParams): Scope {
+  return {
+    resource: resourceKey(info),
+    namespace: info.namespace,
+    labelSelector: (query.get('labelSelector') ?? '').trim(),
+    fieldSelector: (query.get('fieldSelector') ?? '').trim(),
+  }
+}
+
+export type ObjectPredicate = (object: any) => boolean
+/** Not ok: a selector kube-apiserver would refuse (`refused`, a 400), or one the edge cannot evaluate for this resource. */
+export type Compiled = { ok: true, match: ObjectPredicate } | { ok: false, message: string, refused: boolean }
+const META_FIELDS = new Set(['metadata.name', 'metadata.namespace'])
+
+const compiled = new Map<string, Compiled>()
+const MAX_COMPILED = 512
+
+/** The scope's selectors as one predicate over a parsed object; a selector kube-apiserver would reject is an error. */
+export function compileScope (scope: Scope): Compiled {
+  const key = `${scope.resource}\n${scope.labelSelector}\n${scope.fieldSelector}`
+  let result = compiled.get(key)
+  if (result === undefined) {
+    result = compile(scope)
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!)
+    compiled.set(key, result)
+  }
+  return result
+}
+
+function compile (scope: Scope): Compiled {
+  const [group, version, resource] = scope.resource.split('/') as [string, string, string]
+  const labels = parseLabelSelector(scope.labelSelector)
+  if (!labels.ok) return { ...labels, refused: true }
+  const fields = parseFieldSelector(scope.fieldSelector)
+  if (!fields.ok) return { ...fields, refused: true }
+  // Custom resources, aggregated APIs: the edge knows only the metadata fields every kind has.
+  const knownKind = selectableFields(group, resource, { metadata: {} }) !== undefined
+  for (const r of fields.value) {
+    if (knownKind && !fieldSupported(group, resource, r.field)) {
+      return { ok: false, message: fieldNotSupported(group, resource, r.field, version), refused: true }
+    }
+    if (!knownKind && !META_FIELDS.has(r.field)) {
+      return { ok: false, message: `the edge cannot evaluate the field selector "${r.field}" for ${resource}`, refused: false }
+    }
+  }
+  const labelReqs = labels.value
+  const fieldReqs = fields.value
+  return {
+    ok: true,
+    match: (object) => {
+      if (labelReqs.length > 0 && !labelsMatch(labelReqs, object?.metadata?.labels)) return false
+      if (fieldReqs.length === 0) return true
+      return fieldsMatch(fieldReqs, selectableFields(group, resource, object) ?? metadataFields(object))
+    },
+  }
+}
+
+/** Whether `object` belongs to the list `row` describes (namespace and selectors). */
+export function rowCovers (row: Scope, object: StoredObject): boolean {
+  if (row.namespace !== '' && row.namespace !== object.namespace) return false
+  if (row.labelSelector === '' && row.fieldSelector === '') return true
+  const c = compileScope(row)
+  return c.ok && c.match(JSON.parse(object.body))
+}
+
+/**
+ * The cached list that can answer `scope`, most specific first: same namespace with the same
+ * selectors, then without selectors; then all namespaces, same selectors, then without.
+ */
+export function coveringList (scope: Scope, rows: ListRow[]): ListRow | undefined {
+  const unfiltered = (r: ListRow): boolean => r.labelSelector === '' && r.fieldSelector === ''
+  const sameSelectors = (r: ListRow): boolean => r.labelSelector === scope.labelSelector && r.fieldSelector === scope.fieldSelector
+  return rows.find((r) => r.namespace === scope.namespace && sameSelectors(r)) ??
+    rows.find((r) => r.namespace === scope.namespace && unfiltered(r)) ??
+    rows.find((r) => r.namespace === '' && sameSelectors(r)) ??
+    rows.find((r) => r.namespace === '' && unfiltered(r))
+}
+
+function metadataFields (object: any): Record<string, string> {
+  const namespace = object?.metadata?.namespace
+  return { 'metadata.name': String(object?.metadata?.name ?? ''), ...(typeof namespace === 'string' && namespace !== '' ? { 'metadata.namespace': namespace } : {}) }
+}

@@ -1,0 +1,330 @@
+// The edge's SQLite file (WAL, one writer: this process): API objects, the list resourceVersion per
+// (resource, namespace, selectors), discovery/openapi/version bodies, and the small state the daemon
+// needs to start without the cloud (signing keys, policy bundle). A crash (kill -9, power loss)
+// leaves the last committed transaction; a file that does not open cleanly, or that another schema
+// version wrote, is moved aside and rebuilt, because everything in it can be fetched again.
+import Database, { type Database as Db, type Statement } from 'better-sqlite3'
+import { renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Logger } from '../../obs/logger.js'
+import { isNewerRv, maxRv } from '../../kube/resource-version.js'
+
+export const CACHE_FILE = 'cache.db'
+/** Bump when the tables change; an older or newer file is moved aside and rebuilt. */
+export const SCHEMA_VERSION = 1
+
+// Deletions are remembered this long, so a list answered a moment before a watch saw the delete
+// cannot bring the object back.
+const TOMBSTONE_TTL_MS = 10 * 60_000
+const MAX_PENDING_WRITES = 5000
+
+/** One list's identity: the resource as group/version/resource, namespace '' for cluster-wide. */
+export interface Scope {
+  resource: string
+  namespace: string
+  labelSelector: string
+  fieldSelector: string
+}
+
+export interface ListRow extends Scope {
+  /** Item kind and apiVersion (a list is `${kind}List`). */
+  kind: string
+  apiVersion: string
+  /** What the cache knows of this scope: complete as of `rv`, nothing in it changed after `changedRv`. */
+  rv: string
+  changedRv: string
+}
+
+export interface StoredObject { namespace: string, name: string, rv: string, body: string }
+export interface StoredDocument { contentType: string, etag: string, body: Buffer }
+
+const SCHEMA = `
+CREATE TABLE objects (
+  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+  rv TEXT NOT NULL, body TEXT NOT NULL, size INTEGER NOT NULL, used_at INTEGER NOT NULL,
+  PRIMARY KEY (resource, namespace, name)) WITHOUT ROWID;
+CREATE INDEX objects_lru ON objects (used_at);
+CREATE TABLE tombstones (
+  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, rv TEXT NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (resource, namespace, name)) WITHOUT ROWID;
+CREATE TABLE lists (
+  resource TEXT NOT NULL, namespace TEXT NOT NULL, label_selector TEXT NOT NULL, field_selector TEXT NOT NULL,
+  kind TEXT NOT NULL, api_version TEXT NOT NULL, rv TEXT NOT NULL, changed_rv TEXT NOT NULL, used_at INTEGER NOT NULL,
+  PRIMARY KEY (resource, namespace, label_selector, field_selector)) WITHOUT ROWID;
+CREATE TABLE documents (
+  path TEXT NOT NULL, content_type TEXT NOT NULL, etag TEXT NOT NULL, body BLOB NOT NULL,
+  size INTEGER NOT NULL, used_at INTEGER NOT NULL, PRIMARY KEY (path, content_type)) WITHOUT ROWID;
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+-- Bytes held, kept by triggers inside each transaction so it is exact after any crash.
+CREATE TABLE usage (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL);
+INSERT INTO usage VALUES (1, 0);
+CREATE TRIGGER objects_ins AFTER INSERT ON objects BEGIN UPDATE usage SET bytes = bytes + NEW.size; END;
+CREATE TRIGGER objects_del AFTER DELETE ON objects BEGIN UPDATE usage SET bytes = bytes - OLD.size; END;
+CREATE TRIGGER objects_upd AFTER UPDATE OF size ON objects BEGIN UPDATE usage SET bytes = bytes - OLD.size + NEW.size; END;
+CREATE TRIGGER documents_ins AFTER INSERT ON documents BEGIN UPDATE usage SET bytes = bytes + NEW.size; END;
+CREATE TRIGGER documents_del AFTER DELETE ON documents BEGIN UPDATE usage SET bytes = bytes - OLD.size; END;
+CREATE TRIGGER documents_upd AFTER UPDATE OF size ON documents BEGIN UPDATE usage SET bytes = bytes - OLD.size + NEW.size; END;
+`
+
+class UnusableCacheError extends Error {}
+
+export interface CacheStoreOptions {
+  maxSizeBytes: number
+  logger: Logger
+  /** Decides, at eviction, whether a list row still covers an object (selectors are evaluated outside SQL). */
+  covers: (row: ListRow, object: StoredObject) => boolean
+  now?: () => number
+}
+
+export class CacheStore {
+  private readonly pending: Array<() => void> = []
+  private flushScheduled = false
+  private readonly sql: ReturnType<typeof prepare>
+  private readonly now: () => number
+
+  private constructor (private readonly db: Db, private readonly opts: CacheStoreOptions) {
+    this.sql = prepare(db)
+    this.now = opts.now ?? Date.now
+  }
+
+  /** Opens (or creates) `<dir>/cache.db`; a broken or foreign file is moved to `cache.db.broken`. */
+  static open (dir: string, opts: CacheStoreOptions): CacheStore {
+    const path = join(dir, CACHE_FILE)
+    try {
+      return new CacheStore(openChecked(path), opts)
+    } catch (err) {
+      opts.logger.error({ path, err: (err as Error).message }, 'the edge cache cannot be used as it is; moving it aside and starting empty')
+      for (const suffix of ['-wal', '-shm']) rmSync(path + suffix, { force: true })
+      try { renameSync(path, `${path}.broken`) } catch { rmSync(path, { force: true }) }
+      return new CacheStore(openChecked(path), opts)
+    }
+  }
+
+  close (): void {
+    this.flush()
+    this.db.close()
+  }
+
+  // ---- writes: queued and committed together on the next turn of the event loop, so teeing a
+  // response costs the client nothing and a burst of watch events is one transaction.
+
+  enqueue (write: () => void): void {
+    this.pending.push(write)
+    if (this.pending.length >= MAX_PENDING_WRITES) { this.flush(); return }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => this.flush())
+    }
+  }
+
+  flush (): void {
+    this.flushScheduled = false
+    if (this.pending.length === 0) return
+    const writes = this.pending.splice(0)
+    try {
+      this.db.transaction(() => { for (const w of writes) w() })()
+      this.evictIfFull()
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message, writes: writes.length }, 'edge cache write failed; those updates are lost to the cache')
+    }
+  }
+
+  /** Stores an object unless the cache holds a newer version or saw it deleted later. */
+  putObject (resource: string, namespace: string, name: string, rv: string, body: string): void {
+    const tomb = this.sql.getTombstone.get(resource, namespace, name) as { rv: string } | undefined
+    if (tomb !== undefined && !isNewerRv(rv, tomb.rv)) return
+    const existing = this.sql.getObjectRv.get(resource, namespace, name) as { rv: string } | undefined
+    if (existing !== undefined && isNewerRv(existing.rv, rv)) return
+    if (tomb !== undefined) this.sql.deleteTombstone.run(resource, namespace, name)
+    this.sql.upsertObject.run(resource, namespace, name, rv, body, Buffer.byteLength(body), this.now())
+  }
+
+  deleteObject (resource: string, namespace: string, name: string, rv: string): void {
+    this.sql.deleteObject.run(resource, namespace, name)
+    this.sql.upsertTombstone.run(resource, namespace, name, rv, this.now())
+  }
+
+  /**
+   * A complete list whose items were stored with putObject (`present` holds their
+   * "namespace/name"): objects of the scope it no longer contains, and not newer than it, are
+   * dropped, and the scope is known as of `rv`.
+   */
+  commitList (row: Omit<ListRow, 'changedRv'>, present: ReadonlySet<string>, inScope: (o: StoredObject) => boolean): void {
+    for (const stored of this.scopeObjects(row.resource, row.namespace)) {
+      if (present.has(`${stored.namespace}/${stored.name}`) || isNewerRv(stored.rv, row.rv) || !inScope(stored)) continue
+      this.sql.deleteObject.run(row.resource, stored.namespace, stored.name)
+    }
+    const old = this.getList(row)
+    const rv = old === undefined ? row.rv : maxRv(old.rv, row.rv)
+    const changedRv = old === undefined ? row.rv : maxRv(old.changedRv, row.rv)
+    this.sql.upsertList.run(row.resource, row.namespace, row.labelSelector, row.fieldSelector, row.kind, row.apiVersion, rv, changedRv, this.now())
+  }
+
+  /** A watch on `scope` that started inside what the cache knows moved it forward to `rv`. */
+  advanceList (scope: Scope, rv: string, changed: boolean): void {
+    const old = this.getList(scope)
+    if (old === undefined) return
+    this.sql.upsertList.run(scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector, old.kind, old.apiVersion,
+      maxRv(old.rv, rv), changed ? maxRv(old.changedRv, rv) : old.changedRv, this.now())
+  }
+
+  forgetList (scope: Scope): void {
+    this.sql.deleteList.run(scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector)
+  }
+
+  putDocument (path: string, contentType: string, etag: string, body: Buffer): void {
+    this.sql.upsertDocument.run(path, contentType, etag, body, body.length, this.now())
+  }
+
+  // ---- reads (pending writes are committed first, so a read sees everything teed so far)
+
+  getObject (resource: string, namespace: string, name: string): StoredObject | undefined {
+    this.flush()
+    return this.sql.getObject.get(resource, namespace, name) as StoredObject | undefined
+  }
+
+  /** The scope's objects (namespace '' = every namespace), in kube-apiserver's key order. */
+  scopeObjects (resource: string, namespace: string): StoredObject[] {
+    this.flush()
+    return (namespace === ''
+      ? this.sql.allObjects.all(resource)
+      : this.sql.namespaceObjects.all(resource, namespace)) as StoredObject[]
+  }
+
+  getList (scope: Scope): ListRow | undefined {
+    this.flush()
+    return this.sql.getList.get(scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector) as ListRow | undefined
+  }
+
+  /** Every list row of `resource` (any namespace and selector). */
+  listsOf (resource: string): ListRow[] {
+    this.flush()
+    return this.sql.listsOf.all(resource) as ListRow[]
+  }
+
+  touchList (scope: Scope): void {
+    this.enqueue(() => this.sql.touchList.run(this.now(), scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector))
+  }
+
+  documents (path: string): StoredDocument[] {
+    this.flush()
+    return this.sql.documents.all(path) as StoredDocument[]
+  }
+
+  /** True once anything an offline client could be served has been stored. */
+  get warm (): boolean {
+    this.flush()
+    return this.sql.anyList.get() !== undefined || this.sql.anyDocument.get() !== undefined
+  }
+
+  get sizeBytes (): number {
+    this.flush()
+    return (this.sql.usage.get() as { bytes: number }).bytes
+  }
+
+  // ---- small durable state (signing keys, policy bundle): written at once, not queued
+
+  getState (key: string): string | undefined {
+    return (this.sql.getState.get(key) as { value: string } | undefined)?.value
+  }
+
+  setState (key: string, value: string): void {
+    this.flush()
+    this.sql.setState.run(key, value)
+  }
+
+  // ---- bounds
+
+  /**
+   * Over the size limit: whole lists go first, least recently used first (with the objects no
+   * other list covers), then the least recently used single objects and documents.
+   */
+  private evictIfFull (): void {
+    let bytes = (this.sql.usage.get() as { bytes: number }).bytes
+    if (bytes <= this.opts.maxSizeBytes) return
+    const started = bytes
+    let lists = 0
+    this.db.transaction(() => {
+      this.sql.pruneTombstones.run(this.now() - TOMBSTONE_TTL_MS)
+      for (;;) {
+        const victim = this.sql.oldestList.get() as ListRow | undefined
+        if (victim === undefined) break
+        this.sql.deleteList.run(victim.resource, victim.namespace, victim.labelSelector, victim.fieldSelector)
+        lists++
+        const others = this.sql.listsOf.all(victim.resource) as ListRow[]
+        for (const o of this.scopeObjects(victim.resource, victim.namespace)) {
+          if (this.opts.covers(victim, o) && !others.some((row) => this.opts.covers(row, o))) {
+            this.sql.deleteObject.run(victim.resource, o.namespace, o.name)
+          }
+        }
+        bytes = (this.sql.usage.get() as { bytes: number }).bytes
+        if (bytes <= this.opts.maxSizeBytes) return
+      }
+      while (bytes > this.opts.maxSizeBytes) {
+        const removed = this.sql.evictObjects.run().changes + this.sql.evictDocuments.run().changes
+        if (removed === 0) break
+        bytes = (this.sql.usage.get() as { bytes: number }).bytes
+      }
+    })()
+    this.opts.logger.info({ before: started, after: bytes, lists, limit: this.opts.maxSizeBytes }, 'edge cache over its size limit: evicted least recently used entries')
+  }
+}
+
+function openChecked (path: string): Db {
+  const db = new Database(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    // NORMAL in WAL mode: a power cut may lose the last transactions, never consistency.
+    db.pragma('synchronous = NORMAL')
+    const check = db.pragma('quick_check', { simple: true })
+    if (check !== 'ok') throw new UnusableCacheError(`integrity check failed: ${String(check)}`)
+    const version = db.pragma('user_version', { simple: true }) as number
+    if (version === 0) {
+      db.exec(SCHEMA)
+      db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    } else if (version !== SCHEMA_VERSION) {
+      throw new UnusableCacheError(`written by schema version ${version}, this daemon uses ${SCHEMA_VERSION}`)
+    }
+    return db
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}
+
+function prepare (db: Db): Record<string, Statement> {
+  const OBJECT = 'namespace, name, rv, body'
+  const LIST = 'resource, namespace, label_selector AS labelSelector, field_selector AS fieldSelector, kind, api_version AS apiVersion, rv, changed_rv AS changedRv'
+  return {
+    getObject: db.prepare(`SELECT ${OBJECT} FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
+    getObjectRv: db.prepare('SELECT rv FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+    allObjects: db.prepare(`SELECT ${OBJECT} FROM objects WHERE resource = ? ORDER BY namespace, name`),
+    namespaceObjects: db.prepare(`SELECT ${OBJECT} FROM objects WHERE resource = ? AND namespace = ? ORDER BY name`),
+    upsertObject: db.prepare(`INSERT INTO objects (resource, namespace, name, rv, body, size, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (resource, namespace, name) DO UPDATE SET rv = excluded.rv, body = excluded.body, size = excluded.size, used_at = excluded.used_at`),
+    deleteObject: db.prepare('DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
+    evictObjects: db.prepare('DELETE FROM objects WHERE (resource, namespace, name) IN (SELECT resource, namespace, name FROM objects ORDER BY used_at LIMIT 64)'),
+    getTombstone: db.prepare('SELECT rv FROM tombstones WHERE resource = ? AND namespace = ? AND name = ?'),
+    upsertTombstone: db.prepare(`INSERT INTO tombstones (resource, namespace, name, rv, at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (resource, namespace, name) DO UPDATE SET rv = excluded.rv, at = excluded.at`),
+    deleteTombstone: db.prepare('DELETE FROM tombstones WHERE resource = ? AND namespace = ? AND name = ?'),
+    pruneTombstones: db.prepare('DELETE FROM tombstones WHERE at < ?'),
+    getList: db.prepare(`SELECT ${LIST} FROM lists WHERE resource = ? AND namespace = ? AND label_selector = ? AND field_selector = ?`),
+    listsOf: db.prepare(`SELECT ${LIST} FROM lists WHERE resource = ?`),
+    oldestList: db.prepare(`SELECT ${LIST} FROM lists ORDER BY used_at LIMIT 1`),
+    anyList: db.prepare('SELECT 1 FROM lists LIMIT 1'),
+    upsertList: db.prepare(`INSERT INTO lists (resource, namespace, label_selector, field_selector, kind, api_version, rv, changed_rv, used_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource, namespace, label_selector, field_selector) DO UPDATE SET
+      kind = excluded.kind, api_version = excluded.api_version, rv = excluded.rv, changed_rv = excluded.changed_rv, used_at = excluded.used_at`),
+    touchList: db.prepare('UPDATE lists SET used_at = ? WHERE resource = ? AND namespace = ? AND label_selector = ? AND field_selector = ?'),
+    deleteList: db.prepare('DELETE FROM lists WHERE resource = ? AND namespace = ? AND label_selector = ? AND field_selector = ?'),
+    documents: db.prepare('SELECT content_type AS contentType, etag, body FROM documents WHERE path = ?'),
+    anyDocument: db.prepare('SELECT 1 FROM documents LIMIT 1'),
+    upsertDocument: db.prepare(`INSERT INTO documents (path, content_type, etag, body, size, used_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (path, content_type) DO UPDATE SET etag = excluded.etag, body = excluded.body, size = excluded.size, used_at = excluded.used_at`),
+    evictDocuments: db.prepare('DELETE FROM documents WHERE (path, content_type) IN (SELECT path, content_type FROM documents ORDER BY used_at LIMIT 8)'),
+    usage: db.prepare('SELECT bytes FROM usage WHERE id = 1'),
+    getState: db.prepare('SELECT value FROM state WHERE key = ?'),
+    setState: db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+  }
+}

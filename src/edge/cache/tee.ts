@@ -1,0 +1,217 @@
+// Fills the cache from answers the cloud gives anyway: GETs, LISTs (every chunk), WATCH events and
+// discovery/openapi/version bodies. The client's bytes are never touched or delayed: the tee only
+// listens to the same stream, and parsing and storing happen after the data has been passed on.
+// Anything it cannot follow exactly (a body over the bound, a torn event, an unknown framing)
+// makes it stop following rather than claim more than it saw.
+import type { IncomingHttpHeaders } from 'node:http2'
+import type { Readable } from 'node:stream'
+import { StringDecoder } from 'node:string_decoder'
+import { gunzip } from 'node:zlib'
+import { isOrderableRv, rvAtLeast } from '../../kube/resource-version.js'
+import type { RequestInfo } from '../../kube/request-info.js'
+import type { Logger } from '../../obs/logger.js'
+import { compileScope, rowCovers, scopeOf } from './scope.js'
+import type { CacheStore, Scope } from './store.js'
+import { isDocumentPath } from './documents.js'
+
+export interface TeeOptions {
+  /** Largest body (and largest single watch event) the tee reads; bigger ones pass through uncached. */
+  maxBodyBytes: number
+}
+
+interface PendingList { scope: Scope, kind: string, apiVersion: string, present: Set<string>, expires: number }
+
+const PENDING_LIST_TTL_MS = 5 * 60_000
+const MAX_PENDING_LISTS = 256
+const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
+
+export class CacheTee {
+  /** Chunked lists in progress, by the continue token their last chunk handed out. */
+  private readonly pendingLists = new Map<string, PendingList>()
+
+  constructor (private readonly store: CacheStore, private readonly logger: Logger, private readonly opts: TeeOptions) {}
+
+  /** Looks at a relayed 200 answer and, when it is something the cache keeps, follows its body. */
+  observe (info: RequestInfo, url: string, headers: IncomingHttpHeaders, body: Readable): void {
+    if (Number(headers[':status']) !== 200) return
+    const contentType = String(headers['content-type'] ?? '')
+    const gzipped = headers['content-encoding'] === 'gzip'
+    if (!info.isResourceRequest) {
+      if (info.verb !== 'get' || !isDocumentPath(info.path)) return
+      const etag = String(headers.etag ?? '')
+      this.collect(body, gzipped, (bytes) => this.store.enqueue(() => this.store.putDocument(info.path, contentType, etag, bytes)))
+      return
+    }
+    // Only plain JSON is decoded; Tables, protobuf and partial metadata pass through uncached.
+    if (info.subresource !== '' || !isPlainJson(contentType)) return
+    const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
+    const scope = scopeOf(info, query)
+    if (info.verb === 'get') this.collect(body, gzipped, (bytes) => this.storeObject(scope, bytes))
+    else if (info.verb === 'list' && query.get('resourceVersionMatch') !== 'Exact') {
+      this.collect(body, gzipped, (bytes) => this.storeListChunk(scope, query.get('continue'), bytes))
+    } else if (info.verb === 'watch' && !gzipped) this.followWatch(scope, query, body)
+  }
+
+  /** Follows an upstream watch body the edge itself opened (resuming a held watch). */
+  followResumedWatch (scope: Scope, fromRv: string, body: Readable): void {
+    this.followWatch(scope, new URLSearchParams({ resourceVersion: fromRv }), body)
+  }
+
+  private collect (body: Readable, gzipped: boolean, done: (bytes: Buffer) => void): void {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size > this.opts.maxBodyBytes) { body.off('data', onData); body.off('end', onEnd); chunks.length = 0; return }
+      chunks.push(chunk)
+    }
+    const onEnd = (): void => {
+      const bytes = Buffer.concat(chunks)
+      if (!gzipped) { setImmediate(() => this.guard(() => done(bytes))); return }
+      gunzip(bytes, { maxOutputLength: this.opts.maxBodyBytes }, (err, plain) => { if (err === null) this.guard(() => done(plain)) })
+    }
+    body.on('data', onData)
+    body.once('end', onEnd)
+  }
+
+  private guard (work: () => void): void {
+    try { work() } catch (err) { this.logger.warn({ err: (err as Error).message }, 'edge cache could not store an answer') }
+  }
+
+  private storeObject (scope: Scope, bytes: Buffer): void {
+    const obj = JSON.parse(bytes.toString('utf8'))
+    const meta = obj?.metadata
+    if (typeof meta?.name !== 'string' || typeof meta.resourceVersion !== 'string') return
+    const body = bytes.toString('utf8').trimEnd()
+    this.store.enqueue(() => this.store.putObject(scope.resource, meta.namespace ?? '', meta.name, meta.resourceVersion, body))
+  }
+
+  private storeListChunk (scope: Scope, continueToken: string | null, bytes: Buffer): void {
+    const list = JSON.parse(bytes.toString('utf8'))
+    if (!Array.isArray(list?.items) || typeof list.kind !== 'string' || !list.kind.endsWith('List')) return
+    const rv = String(list.metadata?.resourceVersion ?? '')
+    let pending: PendingList | undefined
+    if (continueToken === null || continueToken === '') {
+      pending = { scope, kind: list.kind.slice(0, -'List'.length), apiVersion: String(list.apiVersion), present: new Set(), expires: 0 }
+    } else {
+      pending = this.pendingLists.get(continueToken)
+      this.pendingLists.delete(continueToken)
+      if (pending === undefined) return // the first chunks went by before this daemon started, or expired
+    }
+    const { kind, apiVersion, present } = pending
+    const items = (list.items as any[]).map((item) => typeMeta(item, kind, apiVersion))
+    for (const item of items) present.add(`${item.metadata?.namespace ?? ''}/${item.metadata?.name}`)
+    this.store.enqueue(() => {
+      for (const item of items) this.putParsed(scope.resource, item)
+    })
+    const next = list.metadata?.continue
+    if (typeof next === 'string' && next !== '') {
+      this.rememberPending(next, pending)
+      return
+    }
+    if (!isOrderableRv(rv)) return
+    const inScope = (o: Parameters<typeof rowCovers>[1]): boolean => rowCovers(scope, o)
+    this.store.enqueue(() => this.store.commitList({ ...scope, kind, apiVersion, rv }, present, inScope))
+  }
+
+  private rememberPending (token: string, pending: PendingList): void {
+    const now = Date.now()
+    for (const [k, p] of this.pendingLists) if (p.expires < now) this.pendingLists.delete(k)
+    if (this.pendingLists.size >= MAX_PENDING_LISTS) this.pendingLists.delete(this.pendingLists.keys().next().value!)
+    this.pendingLists.set(token, { ...pending, expires: now + PENDING_LIST_TTL_MS })
+  }
+
+  private putParsed (resource: string, obj: any): void {
+    const meta = obj.metadata
+    if (typeof meta?.name !== 'string' || typeof meta.resourceVersion !== 'string') return
+    this.store.putObject(resource, meta.namespace ?? '', meta.name, meta.resourceVersion, JSON.stringify(obj))
+  }
+
+  /**
+   * Applies watch events as they pass. The scope's list row moves forward only while the cache
+   * provably saw every event since what it knows: the watch started at or before the row's
+   * version (or delivered a complete initial state), and no event was lost since.
+   */
+  private followWatch (scope: Scope, query: URLSearchParams, body: Readable): void {
+    const startRv = query.get('resourceVersion') ?? ''
+    const initial = query.get('sendInitialEvents') === 'true' ? { present: new Set<string>(), kind: '', apiVersion: '' } : undefined
+    const selection = compileScope(scope)
+    if (!selection.ok) return
+    // Decided on the first event (after earlier writes are in), kept until the stream ends.
+    let continuous: boolean | undefined = initial === undefined ? undefined : false
+    let buffered = ''
+    const decoder = new StringDecoder('utf8')
+    // What was applied stays true as of its version; the scope simply stops moving forward.
+    const stop = (why: string): void => {
+      body.off('data', onData)
+      buffered = ''
+      this.logger.debug({ scope, why }, 'edge cache stopped following a watch')
+    }
+    const apply = (event: any): void => {
+      const obj = event?.object
+      const rv = obj?.metadata?.resourceVersion
+      if (typeof rv !== 'string') return
+      if (continuous === undefined) {
+        const row = this.store.getList(scope)
+        continuous = row !== undefined && isOrderableRv(startRv) && rvAtLeast(row.rv, startRv)
+      }
+      switch (event.type) {
+        case 'ADDED':
+        case 'MODIFIED':
+          this.putParsed(scope.resource, obj)
+          if (initial !== undefined && continuous === false) {
+            initial.present.add(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`)
+            initial.kind = obj.kind ?? initial.kind
+            initial.apiVersion = obj.apiVersion ?? initial.apiVersion
+          }
+          if (continuous === true) this.store.advanceList(scope, rv, true)
+          break
+        case 'DELETED':
+          // Under a selector, DELETED also means "no longer selected": the object then still exists.
+          if (selection.match(obj)) this.store.deleteObject(scope.resource, obj.metadata.namespace ?? '', obj.metadata.name, rv)
+          else this.putParsed(scope.resource, obj)
+          if (continuous === true) this.store.advanceList(scope, rv, true)
+          break
+        case 'BOOKMARK':
+          if (initial !== undefined && continuous === false && obj.metadata.annotations?.[INITIAL_EVENTS_END] === 'true') {
+            const kind = initial.kind !== '' ? initial.kind : String(obj.kind ?? '')
+            const apiVersion = initial.apiVersion !== '' ? initial.apiVersion : String(obj.apiVersion ?? '')
+            if (kind !== '' && isOrderableRv(rv)) {
+              this.store.commitList({ ...scope, kind, apiVersion, rv }, initial.present, (o) => rowCovers(scope, o))
+              continuous = true
+            }
+          } else if (continuous === true) {
+            this.store.advanceList(scope, rv, false)
+          }
+          break
+      }
+    }
+    const onData = (chunk: Buffer): void => {
+      buffered += decoder.write(chunk)
+      if (buffered.length > this.opts.maxBodyBytes) { stop('event larger than the cache body limit'); return }
+      let nl: number
+      while ((nl = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, nl)
+        buffered = buffered.slice(nl + 1)
+        if (line.trim() === '') continue
+        let event: any
+        try { event = JSON.parse(line) } catch { stop('unparsable event'); return }
+        if (event?.type === 'ERROR') continue
+        this.store.enqueue(() => apply(event))
+      }
+    }
+    body.on('data', onData)
+  }
+}
+
+function isPlainJson (contentType: string): boolean {
+  const [media, ...params] = contentType.split(';').map((s) => s.trim().toLowerCase())
+  return media === 'application/json' && params.every((p) => p.startsWith('charset='))
+}
+
+/** List items come without kind/apiVersion; a cached object must be servable alone (GET) too. */
+function typeMeta (item: any, kind: string, apiVersion: string): any {
+  if (typeof item !== 'object' || item === null) return item
+  if (item.kind !== undefined && item.apiVersion !== undefined) return item
+  return { kind, apiVersion, ...item }
+}

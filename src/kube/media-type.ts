@@ -1,0 +1,153 @@
+// Content negotiation for answers the edge composes itself while the cloud is unreachable. The
+// edge only writes JSON, so it must pick, from the Accept header, the same clause kube-apiserver
+// would (k8s.io/apiserver pkg/endpoints/handlers/negotiation: munnerz/goautoneg parsing and
+// ordering, acceptMediaTypeOptions, RequestScope.AllowsMediaTypeTransform) among the JSON ones,
+// or report that none is acceptable (406). Pure.
+
+export type ListAnswer = 'json' | 'table' | 'partial-metadata'
+
+interface MediaRange { type: string, subtype: string, q: number, params: Map<string, string> }
+
+/**
+ * What to answer a LIST with (a GET of one object when `object`; 'partial-metadata' then means
+ * PartialObjectMetadata). Ranges are tried in goautoneg's order; the first JSON range whose
+ * parameters the apiserver accepts decides. undefined: nothing we can produce is acceptable (406).
+ * A q=0 range rejects JSON when it is the most specific range naming it (RFC 9110; upstream
+ * negotiation since after 1.34 — 1.34 itself merely sorts q=0 last).
+ */
+export function negotiateList (accept: string | undefined, object = false): ListAnswer | undefined {
+  if (accept === undefined || accept === '') return 'json'
+  const ranges = parseAccept(accept)
+  if (rejected(ranges, (r) => specificity(r, 'application', 'json'))) return undefined
+  for (const r of ranges) {
+    if (r.q <= 0 || specificity(r, 'application', 'json') < 0) continue
+    const answer = answerFor(r.params, object)
+    if (answer === 'refused') return undefined
+    if (answer !== undefined) return answer
+  }
+  return undefined
+}
+
+/** acceptMediaTypeOptions + AllowsMediaTypeTransform for a JSON range; undefined: skip the range. */
+function answerFor (params: Map<string, string>, object: boolean): ListAnswer | 'refused' | undefined {
+  const stream = params.get('stream') ?? ''
+  const sv = params.get('sv') ?? ''
+  if ((stream !== '' && stream !== 'watch') || (sv !== '' && sv !== 'v1')) return undefined
+  if (!params.has('as') && !params.has('g') && !params.has('v')) return 'json'
+  if (params.get('g') !== 'meta.k8s.io' || (params.get('v') !== 'v1' && params.get('v') !== 'v1beta1')) return undefined
+  switch (params.get('as')) {
+    case 'Table': return 'table'
+    // Negotiation accepts either for any endpoint; the transform then fails with 406 when the
+    // answer is a list and one object was asked for, or the reverse.
+    case 'PartialObjectMetadataList': return object ? 'refused' : 'partial-metadata'
+    case 'PartialObjectMetadata': return object ? 'partial-metadata' : 'refused'
+    default: return undefined
+  }
+}
+
+/**
+ * The Content-Type kube-apiserver sends with each answer: plain application/json for all of them.
+ * Resource responses are written with listGVKInContentType=false
+ * (handlers/response.go transformResponseObject); only aggregated discovery names as/g/v.
+ */
+export function contentTypeFor (_answer: ListAnswer | 'partial-metadata-object'): string {
+  return 'application/json'
+}
+
+/**
+ * Of the content types cached for one path (in order of preference), the one this Accept header
+ * selects, or undefined. A range matches a stored type when type/subtype match (or are
+ * wildcards), every range parameter but q equals the stored one's, and the stored type has no
+ * as/g/v parameter the range leaves unnamed (so a plain application/json never gets the
+ * aggregated-discovery body). Names compare case-insensitively, values exactly. An absent or
+ * empty Accept header asks for application/json, as the apiserver's default serializer.
+ */
+export function pickStored (accept: string | undefined, stored: readonly string[]): string | undefined {
+  const ranges = parseAccept(accept === undefined || accept === '' ? 'application/json' : accept)
+  const candidates = stored.map((s) => ({ s, m: parseRange(s) }))
+    .filter((c): c is { s: string, m: MediaRange } => c.m !== undefined)
+    .filter((c) => !rejected(ranges, (r) => rangeMatches(r, c.m)))
+  for (const r of ranges) {
+    if (r.q <= 0) continue
+    const hit = candidates.find((c) => rangeMatches(r, c.m) >= 0)
+    if (hit !== undefined) return hit.s
+  }
+  return undefined
+}
+
+/** Specificity of the range for a stored type (2 exact, 1 type/*, 0 *\/*), -1 when it does not match. */
+function rangeMatches (r: MediaRange, stored: MediaRange): number {
+  const spec = specificity({ ...r, type: r.type.toLowerCase(), subtype: r.subtype.toLowerCase() }, stored.type.toLowerCase(), stored.subtype.toLowerCase())
+  if (spec < 0) return -1
+  const own = lowerKeys(stored.params)
+  const asked = lowerKeys(r.params)
+  for (const [k, v] of asked) if (own.get(k) !== v) return -1
+  for (const k of ['as', 'g', 'v']) if (own.has(k) && !asked.has(k)) return -1
+  return spec
+}
+
+/** Go compares media types case-sensitively; pickStored folds case before asking. */
+function specificity (r: MediaRange, type: string, subtype: string): number {
+  if (r.type === type && r.subtype === subtype) return 2
+  if (r.type === type && r.subtype === '*') return 1
+  if (r.type === '*' && r.subtype === '*') return 0
+  return -1
+}
+
+/** True when the most specific range that matches (the first of equals, in sorted order) has q<=0. */
+function rejected (ranges: readonly MediaRange[], match: (r: MediaRange) => number): boolean {
+  let best = -1
+  let no = false
+  for (const r of ranges) {
+    const spec = match(r)
+    if (spec > best) { best = spec; no = r.q <= 0 }
+  }
+  return no
+}
+
+function lowerKeys (params: Map<string, string>): Map<string, string> {
+  return new Map([...params].map(([k, v]) => [k.toLowerCase(), v]))
+}
+
+/** goautoneg.ParseAccept, including its ordering (sort.Sort with its Less, an insertion sort for the short lists headers are). */
+function parseAccept (header: string): MediaRange[] {
+  const ranges = header.split(',').map(parseRange).filter((r): r is MediaRange => r !== undefined)
+  const less = (a: MediaRange, b: MediaRange): boolean =>
+    a.q > b.q || (a.type !== '*' && b.type === '*') || (a.subtype !== '*' && b.subtype === '*')
+  for (let i = 1; i < ranges.length; i++) {
+    for (let j = i; j > 0 && less(ranges[j]!, ranges[j - 1]!); j--) [ranges[j - 1], ranges[j]] = [ranges[j]!, ranges[j - 1]!]
+  }
+  return ranges
+}
+
+function parseRange (part: string): MediaRange | undefined {
+  const [mediaRange = '', ...rest] = trimSpaces(part).split(';')
+  const sp = mediaRange.split('/')
+  const type = trimSpaces(sp[0]!)
+  let subtype: string
+  if (sp.length === 1 && type === '*') subtype = '*'
+  else if (sp.length === 2) subtype = trimSpaces(sp[1]!)
+  else return undefined
+  const r: MediaRange = { type, subtype, q: 1, params: new Map() }
+  for (const param of rest) {
+    const eq = param.indexOf('=')
+    if (eq === -1) continue
+    const token = trimSpaces(param.slice(0, eq))
+    if (token === 'q') r.q = goParseFloat32(param.slice(eq + 1))
+    else r.params.set(token, trimSpaces(param.slice(eq + 1)))
+  }
+  return r
+}
+
+/** strings.Trim(s, " "): spaces only, not tabs. */
+function trimSpaces (s: string): string {
+  return s.replace(/^ +| +$/g, '')
+}
+
+/** strconv.ParseFloat(s, 32) with the error dropped, as goautoneg does: anything unparsable (even " 0.5") is 0. */
+function goParseFloat32 (s: string): number {
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s)) return Math.fround(Number(s))
+  if (/^[+-]?(inf|infinity)$/i.test(s)) return s.startsWith('-') ? -Infinity : Infinity
+  if (/^nan$/i.test(s)) return NaN
+  return 0
+}

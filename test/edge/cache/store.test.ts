@@ -1,0 +1,124 @@
+import t from 'tap'
+import Database from 'better-sqlite3'
+import { existsSync, writeFileSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { rowCovers } from '../../../src/edge/cache/scope.js'
+import { CACHE_FILE, CacheStore, SCHEMA_VERSION, type Scope } from '../../../src/edge/cache/store.js'
+
+const logger = pino({ level: 'silent' })
+const CM = '/v1/configmaps'
+const scope = (namespace: string, labelSelector = ''): Scope => ({ resource: CM, namespace, labelSelector, fieldSelector: '' })
+const cm = (ns: string, name: string, rv: string, labels: Record<string, string> = {}, pad = ''): string =>
+  JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name, namespace: ns, resourceVersion: rv, labels }, data: { pad } })
+
+let clock = 1000
+async function open (maxSizeBytes = 1 << 20, dir?: string): Promise<{ store: CacheStore, dir: string }> {
+  dir ??= await mkdtemp(join(tmpdir(), 'cache-'))
+  const store = CacheStore.open(dir, { maxSizeBytes, logger, covers: rowCovers, now: () => clock++ })
+  return { store, dir }
+}
+
+t.test('an object is replaced only by a newer version, and a delete is not undone by an older list', async (t) => {
+  const { store } = await open()
+  t.teardown(() => store.close())
+  store.putObject(CM, 'a', 'x', '10', cm('a', 'x', '10'))
+  store.putObject(CM, 'a', 'x', '9', cm('a', 'x', '9'))
+  t.equal(store.getObject(CM, 'a', 'x')?.rv, '10', 'older version ignored')
+  store.putObject(CM, 'a', 'x', '11', cm('a', 'x', '11'))
+  t.equal(store.getObject(CM, 'a', 'x')?.rv, '11')
+  store.deleteObject(CM, 'a', 'x', '12')
+  store.putObject(CM, 'a', 'x', '11', cm('a', 'x', '11'))
+  t.equal(store.getObject(CM, 'a', 'x'), undefined, 'a list from before the delete does not resurrect it')
+  store.putObject(CM, 'a', 'x', '13', cm('a', 'x', '13'))
+  t.equal(store.getObject(CM, 'a', 'x')?.rv, '13', 're-created later: stored again')
+})
+
+t.test('a committed list drops what it no longer holds, keeps what is newer, and records its version', async (t) => {
+  const { store } = await open()
+  t.teardown(() => store.close())
+  for (const [name, rv] of [['keep', '5'], ['gone', '6'], ['newer', '30']] as const) store.putObject(CM, 'a', name, rv, cm('a', name, rv))
+  store.putObject(CM, 'b', 'other-ns', '7', cm('b', 'other-ns', '7'))
+  store.putObject(CM, 'a', 'keep', '8', cm('a', 'keep', '8'))
+  store.commitList({ ...scope('a'), kind: 'ConfigMap', apiVersion: 'v1', rv: '20' }, new Set(['a/keep']), (o) => rowCovers(scope('a'), o))
+  t.same(store.scopeObjects(CM, 'a').map((o) => o.name), ['keep', 'newer'], '"gone" pruned; "newer" (rv 30 > 20) kept')
+  t.same(store.scopeObjects(CM, 'b').map((o) => o.name), ['other-ns'], 'other namespaces untouched')
+  t.match(store.getList(scope('a')), { rv: '20', changedRv: '20', kind: 'ConfigMap' })
+
+  store.advanceList(scope('a'), '25', false)
+  t.match(store.getList(scope('a')), { rv: '25', changedRv: '20' }, 'a bookmark moves the version, not the last change')
+  store.advanceList(scope('a'), '27', true)
+  store.advanceList(scope('a'), '26', true)
+  t.match(store.getList(scope('a')), { rv: '27', changedRv: '27' }, 'never backwards')
+  store.advanceList(scope('zzz'), '40', true)
+  t.equal(store.getList(scope('zzz')), undefined, 'a watch alone does not make a list complete')
+})
+
+t.test('a list under a selector prunes only objects the selector covers', async (t) => {
+  const { store } = await open()
+  t.teardown(() => store.close())
+  store.putObject(CM, 'a', 'x1', '5', cm('a', 'x1', '5', { app: 'x' }))
+  store.putObject(CM, 'a', 'y1', '5', cm('a', 'y1', '5', { app: 'y' }))
+  const s = scope('a', 'app=x')
+  store.commitList({ ...s, kind: 'ConfigMap', apiVersion: 'v1', rv: '10' }, new Set(), (o) => rowCovers(s, o))
+  t.same(store.scopeObjects(CM, 'a').map((o) => o.name), ['y1'])
+})
+
+t.test('over the size limit: least recently used lists go first, objects another list covers stay', async (t) => {
+  const pad = 'p'.repeat(1000)
+  const { store } = await open(6_000)
+  t.teardown(() => store.close())
+  const list = (s: Scope, rv: string, objects: Array<[string, Record<string, string>]>): void => {
+    for (const [name, labels] of objects) store.putObject(CM, s.namespace, name, rv, cm(s.namespace, name, rv, labels, pad))
+    store.commitList({ ...s, kind: 'ConfigMap', apiVersion: 'v1', rv }, new Set(objects.map(([n]) => `${s.namespace}/${n}`)), (o) => rowCovers(s, o))
+  }
+  const objects: Array<[string, Record<string, string>]> = [['x1', { app: 'x' }], ['x2', { app: 'x' }], ['y1', { app: 'y' }], ['y2', { app: 'y' }]]
+  store.enqueue(() => list(scope('a'), '1', objects))
+  store.flush()
+  store.enqueue(() => list(scope('a', 'app=x'), '1', objects.slice(0, 2)))
+  store.flush()
+  t.ok(store.sizeBytes <= 6_000, `within the limit so far (${store.sizeBytes} bytes)`)
+  store.enqueue(() => list(scope('b'), '2', [['z1', {}], ['z2', {}]]))
+  store.flush()
+  t.ok(store.sizeBytes <= 6_000, `back within the limit (${store.sizeBytes} bytes)`)
+  t.equal(store.getList(scope('a')), undefined, 'the least recently used list was evicted')
+  t.same(store.scopeObjects(CM, 'a').map((o) => o.name), ['x1', 'x2'], 'its objects that the app=x list covers stayed')
+  t.ok(store.getList(scope('a', 'app=x')), 'the more recently used list is intact')
+  t.same(store.scopeObjects(CM, 'b').map((o) => o.name), ['z1', 'z2'])
+})
+
+t.test('a file from another schema version, or a corrupt one, is moved aside and the cache starts empty', async (t) => {
+  const { store, dir } = await open()
+  store.setState('k', 'v')
+  store.close()
+  const db = new Database(join(dir, CACHE_FILE))
+  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
+  db.close()
+  const reopened = (await open(1 << 20, dir)).store
+  t.equal(reopened.getState('k'), undefined, 'started empty')
+  t.ok(existsSync(join(dir, `${CACHE_FILE}.broken`)), 'the old file kept aside for inspection')
+  reopened.close()
+
+  writeFileSync(join(dir, CACHE_FILE), 'this is not a database'.repeat(200))
+  const fresh = (await open(1 << 20, dir)).store
+  fresh.setState('k', 'again')
+  t.equal(fresh.getState('k'), 'again')
+  fresh.close()
+})
+
+t.test('state and sizes survive a reopen exactly', async (t) => {
+  const { store, dir } = await open()
+  store.setState('control/jwks', '{"keys":[]}')
+  store.putObject(CM, 'a', 'x', '1', cm('a', 'x', '1'))
+  store.putDocument('/version', 'application/json', '', Buffer.from('{"major":"1"}'))
+  const size = store.sizeBytes
+  t.equal(size, Buffer.byteLength(cm('a', 'x', '1')) + 13)
+  store.close()
+  const again = (await open(1 << 20, dir)).store
+  t.teardown(() => again.close())
+  t.equal(again.getState('control/jwks'), '{"keys":[]}')
+  t.equal(again.sizeBytes, size)
+  t.ok(again.warm, 'a document makes the cache warm')
+})
