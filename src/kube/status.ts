@@ -69,7 +69,7 @@ export const internalError = (message: string): Status =>
 export const tooManyRequests = (message: string, retryAfterSeconds: number): Status =>
   status('TooManyRequests', message, { retryAfterSeconds })
 
-export const notFound = (message: string): Status => status('NotFound', message)
+export const notFound = (message: string, details?: StatusDetails): Status => status('NotFound', message, details)
 
 export const badRequest = (message: string): Status => status('BadRequest', message)
 

@@ -7,7 +7,7 @@ import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-tok
 import { contentTypeFor, negotiateList } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
-import { badRequest, serviceUnavailable, status, statusBody, type Status } from '../../kube/status.js'
+import { badRequest, notFound, serviceUnavailable, status, statusBody, type Status } from '../../kube/status.js'
 import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable } from '../../kube/table.js'
 import { chooseDocument, isDocumentPath } from './documents.js'
 import type { HeldWatches } from './held-watch.js'
@@ -58,7 +58,16 @@ export class OfflineServer {
     if (as === undefined) return send(res, notAcceptable())
     const scope = scopeOf(info, query)
     const stored = this.store.getObject(scope.resource, info.namespace, info.name)
-    if (stored === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
+    if (stored === undefined) {
+      // A complete list without selectors that does not hold it is as good an answer as the list itself.
+      const unfiltered = { ...scope, labelSelector: '', fieldSelector: '' }
+      if (coveringList(unfiltered, this.store.listsOf(scope.resource)) !== undefined) {
+        const group = info.apiGroup === '' ? {} : { group: info.apiGroup }
+        const qualified = info.apiGroup === '' ? info.resource : `${info.resource}.${info.apiGroup}`
+        return send(res, notFound(`${qualified} "${info.name}" not found`, { name: info.name, ...group, kind: info.resource }), offlineWarning(since))
+      }
+      return send(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
+    }
     if (as === 'json') return sendJson(res, since, contentTypeFor('json'), stored.body)
     const obj = JSON.parse(stored.body)
     if (as === 'partial-metadata') return sendJson(res, since, contentTypeFor('partial-metadata-object'), JSON.stringify(toPartialObjectMetadata(obj)))
@@ -142,8 +151,8 @@ function sendJson (res: ServerResponse, since: number, contentType: string, body
   return 200
 }
 
-export function send (res: ServerResponse, s: Status): number {
+export function send (res: ServerResponse, s: Status, warning?: string): number {
   const { code, headers, body } = statusBody(s)
-  if (!res.headersSent && !res.destroyed) res.writeHead(code, headers).end(body)
+  if (!res.headersSent && !res.destroyed) res.writeHead(code, warning === undefined ? headers : { ...headers, warning }).end(body)
   return code
 }

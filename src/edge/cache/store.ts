@@ -139,6 +139,11 @@ export class CacheStore {
     this.sql.upsertObject.run(resource, namespace, name, rv, body, Buffer.byteLength(body), this.now())
   }
 
+  /** Removes an object whose deletion version is unknown (no tombstone). */
+  dropObject (resource: string, namespace: string, name: string): void {
+    this.sql.deleteObject.run(resource, namespace, name)
+  }
+
   deleteObject (resource: string, namespace: string, name: string, rv: string): void {
     this.sql.deleteObject.run(resource, namespace, name)
     this.sql.upsertTombstone.run(resource, namespace, name, rv, this.now())

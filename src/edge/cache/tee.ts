@@ -1,5 +1,5 @@
-// Fills the cache from answers the cloud gives anyway: GETs, LISTs (every chunk), WATCH events and
-// discovery/openapi/version bodies. The client's bytes are never touched or delayed: the tee only
+// Fills the cache from answers the cloud gives anyway: GETs, LISTs (every chunk), WATCH events,
+// the objects the pod's own writes returned, and discovery/openapi/version bodies. The client's bytes are never touched or delayed: the tee only
 // listens to the same stream, and parsing and storing happen after the data has been passed on.
 // Anything it cannot follow exactly (a body over the bound, a torn event, an unknown framing)
 // makes it stop following rather than claim more than it saw.
@@ -10,7 +10,7 @@ import { gunzip } from 'node:zlib'
 import { isOrderableRv, rvAtLeast } from '../../kube/resource-version.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
-import { compileScope, rowCovers, scopeOf } from './scope.js'
+import { compileScope, resourceKey, rowCovers, scopeOf } from './scope.js'
 import type { CacheStore, Scope } from './store.js'
 import { isDocumentPath } from './documents.js'
 
@@ -21,6 +21,7 @@ export interface TeeOptions {
 
 interface PendingList { scope: Scope, kind: string, apiVersion: string, present: Set<string>, expires: number }
 
+const WRITES = new Set(['create', 'update', 'patch', 'delete'])
 const PENDING_LIST_TTL_MS = 5 * 60_000
 const MAX_PENDING_LISTS = 256
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
@@ -33,9 +34,18 @@ export class CacheTee {
 
   /** Looks at a relayed 200 answer and, when it is something the cache keeps, follows its body. */
   observe (info: RequestInfo, url: string, headers: IncomingHttpHeaders, body: Readable): void {
-    if (Number(headers[':status']) !== 200) return
+    const code = Number(headers[':status'])
     const contentType = String(headers['content-type'] ?? '')
     const gzipped = headers['content-encoding'] === 'gzip'
+    if (WRITES.has(info.verb)) {
+      // The pod's own writes: what the apiserver answered is the object as of that write.
+      if ((code === 200 || code === 201) && info.isResourceRequest && (info.subresource === '' || info.subresource === 'status') && isPlainJson(contentType)) {
+        const resource = resourceKey(info)
+        this.collect(body, gzipped, (bytes) => this.storeWritten(resource, info, bytes))
+      }
+      return
+    }
+    if (code !== 200) return
     if (!info.isResourceRequest) {
       if (info.verb !== 'get' || !isDocumentPath(info.path)) return
       const etag = String(headers.etag ?? '')
@@ -76,6 +86,13 @@ export class CacheTee {
 
   private guard (work: () => void): void {
     try { work() } catch (err) { this.logger.warn({ err: (err as Error).message }, 'edge cache could not store an answer') }
+  }
+
+  private storeWritten (resource: string, info: RequestInfo, bytes: Buffer): void {
+    const obj = JSON.parse(bytes.toString('utf8'))
+    if (obj?.kind !== 'Status') { this.storeObject({ resource, namespace: info.namespace, labelSelector: '', fieldSelector: '' }, bytes); return }
+    // A delete answered with a Status: gone now (its deletion version is not known, so no tombstone).
+    if (info.verb === 'delete' && obj.status === 'Success') this.store.enqueue(() => this.store.dropObject(resource, info.namespace, info.name))
   }
 
   private storeObject (scope: Scope, bytes: Buffer): void {
