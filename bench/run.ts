@@ -1,7 +1,10 @@
 // npm run bench — GET and LIST latency (p50/p99) and throughput at concurrency 1 and 32, through
 // edge → tunnel → shim versus straight to kube-apiserver, in the same run on the same cluster,
-// printed as ratios; plus the edge's and the shim's memory. Both roles run as real CLI processes
-// (dist/, built by the npm script) so their RSS is their own. Not a test: nothing here asserts.
+// printed as ratios; plus the edge's and the shim's memory. Then what the edge cache costs online
+// (the same load through a second edge with the cache off) and what it gives offline (the shim is
+// killed; the edge answers from SQLite, compared with the apiserver answering directly). All roles
+// run as real CLI processes (dist/, built by the npm script) so their RSS is their own. Not a
+// test: nothing here asserts.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join, dirname } from 'node:path'
@@ -16,6 +19,7 @@ import { tunnelRoundTrip } from './tunnel-roundtrip.js'
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..')
 const cli = join(repo, 'dist', 'src', 'cli.js')
 const NODE = 'bench-node'
+const NODE_NO_CACHE = 'bench-node-no-cache'
 const LIST_SIZE = 50
 
 interface Sample { p50: number, p99: number, rps: number }
@@ -25,25 +29,26 @@ async function main (): Promise<void> {
   const children: ChildProcess[] = []
   try {
     const files = await prepareStackFiles(cluster)
-    const [tunnelPort, healthPort, edgePort] = [await freePort(), await freePort(), await freePort()]
+    const [tunnelPort, healthPort, edgePort, plainEdgePort] = [await freePort(), await freePort(), await freePort(), await freePort()]
     const cloudFile = await writeCloudConfig(cluster, files, { address: `127.0.0.1:${tunnelPort}`, healthzAddress: `127.0.0.1:${healthPort}`, logLevel: 'warn' })
     const edgeFile = await writeEdgeConfig(cluster, files, NODE, { server: `127.0.0.1:${edgePort}`, tunnelPort, logLevel: 'warn' })
+    const plainEdgeFile = await writeEdgeConfig(cluster, files, NODE_NO_CACHE, {
+      server: `127.0.0.1:${plainEdgePort}`, tunnelPort, logLevel: 'warn', extraYaml: ['  cache:', '    enable: false'],
+    })
     const fx = new Fixtures(cluster.admin)
     const ns = await fx.namespace('bench')
-    const me = await fx.podIdentity(ns, NODE, { rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] })
+    const rules = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }]
+    const me = await fx.podIdentity(ns, NODE, { rules })
+    const plainMe = await fx.podIdentity(ns, NODE_NO_CACHE, { rules })
     for (let i = 0; i < LIST_SIZE; i++) await fx.configMap(ns, `cm-${i}`, { payload: 'x'.repeat(1024) })
 
     const cloud = spawn(process.execPath, [cli, 'cloud', '--config', cloudFile], { stdio: ['ignore', 'inherit', 'inherit'] })
     const edge = spawn(process.execPath, [cli, 'edge', '--config', edgeFile], { stdio: ['ignore', 'inherit', 'inherit'] })
-    children.push(cloud, edge)
+    const plainEdge = spawn(process.execPath, [cli, 'edge', '--config', plainEdgeFile], { stdio: ['ignore', 'inherit', 'inherit'] })
+    children.push(cloud, edge, plainEdge)
     const edgeUrl = `https://127.0.0.1:${edgePort}`
-    const probe = new Pool(edgeUrl, { connect: { ca: cluster.pki.caPem } })
-    await waitFor('edge /readyz', async () => {
-      const res = await probe.request({ path: '/readyz', method: 'GET' })
-      await res.body.text()
-      return res.statusCode === 200 ? true : undefined
-    }, { timeoutMs: 30_000 })
-    await probe.close()
+    const plainEdgeUrl = `https://127.0.0.1:${plainEdgePort}`
+    for (const url of [edgeUrl, plainEdgeUrl]) await waitReady(url, cluster.pki.caPem)
 
     const targets = { direct: cluster.url, edge: edgeUrl }
     const ops = { GET: `/api/v1/namespaces/${ns}/configmaps/cm-0`, LIST: `/api/v1/namespaces/${ns}/configmaps` }
@@ -61,7 +66,30 @@ async function main (): Promise<void> {
       rows.push(`| ${op} | ${concurrency} | ${ms(d.p50)} / ${ms(d.p99)} | ${ms(e.p50)} / ${ms(e.p99)} | ` +
         `${(e.p50 / d.p50).toFixed(2)} | ${(e.p99 / d.p99).toFixed(2)} | ${d.rps.toFixed(0)} | ${e.rps.toFixed(0)} | ${(e.rps / d.rps).toFixed(2)} |`)
     }
+    // Online, the cache tees every answer: the same load through an edge without it.
+    const teeRows: string[] = []
+    for (const [op, concurrency, count] of plan) {
+      const withCache = await load(edgeUrl, ops[op], me.token, cluster.pki.caPem, concurrency, count)
+      const without = await load(plainEdgeUrl, ops[op], plainMe.token, cluster.pki.caPem, concurrency, count)
+      teeRows.push(`| ${op} | ${concurrency} | ${ms(without.p50)} / ${ms(without.p99)} | ${ms(withCache.p50)} / ${ms(withCache.p99)} | ` +
+        `${(withCache.p50 / without.p50).toFixed(2)} | ${(withCache.p99 / without.p99).toFixed(2)} | ${(withCache.rps / without.rps).toFixed(2)} |`)
+    }
     const [edgeMem, cloudMem] = [await memory(edge.pid!), await memory(cloud.pid!)]
+
+    // Offline: the cloud shim dies; the edge answers from its cache.
+    cloud.kill('SIGKILL')
+    await waitFor('the edge to answer from its cache', async () => {
+      const res = await fetchWarning(edgeUrl, ops.GET, me.token, cluster.pki.caPem)
+      return res ? true : undefined
+    }, { timeoutMs: 30_000 })
+    const offlineRows: string[] = []
+    for (const [op, concurrency, count] of plan) {
+      const direct = await load(cluster.url, ops[op], me.token, cluster.pki.caPem, concurrency, count)
+      const cached = await load(edgeUrl, ops[op], me.token, cluster.pki.caPem, concurrency, count)
+      offlineRows.push(`| ${op} | ${concurrency} | ${ms(direct.p50)} / ${ms(direct.p99)} | ${ms(cached.p50)} / ${ms(cached.p99)} | ` +
+        `${(cached.p50 / direct.p50).toFixed(2)} | ${(cached.p99 / direct.p99).toFixed(2)} | ${(cached.rps / direct.rps).toFixed(2)} |`)
+    }
+    const offlineMem = await memory(edge.pid!)
     const tunnel = await tunnelRoundTrip(3000)
     process.stdout.write([
       '',
@@ -73,6 +101,20 @@ async function main (): Promise<void> {
       '',
       `edge RSS ${edgeMem.rss} MiB (peak ${edgeMem.peak} MiB); cloud shim RSS ${cloudMem.rss} MiB (peak ${cloudMem.peak} MiB)`,
       `tunnel round trip alone (edge TunnelClient ↔ cloud TunnelServer in one process, 1 KiB answer): p50 ${ms(tunnel.p50)} ms, p99 ${ms(tunnel.p99)} ms`,
+      '',
+      'Online cost of the cache tee (edge with cache vs edge without, same run):',
+      '',
+      '| op | concurrency | cache off p50 / p99 (ms) | cache on p50 / p99 (ms) | p50 ratio | p99 ratio | throughput ratio |',
+      '|---|---|---|---|---|---|---|',
+      ...teeRows,
+      '',
+      'Offline (cloud shim killed): edge answering from its cache vs kube-apiserver answering directly:',
+      '',
+      '| op | concurrency | direct p50 / p99 (ms) | edge cache p50 / p99 (ms) | p50 ratio | p99 ratio | throughput ratio |',
+      '|---|---|---|---|---|---|---|',
+      ...offlineRows,
+      '',
+      `edge RSS after the offline runs ${offlineMem.rss} MiB (peak ${offlineMem.peak} MiB)`,
       '',
     ].join('\n'))
   } finally {
@@ -107,6 +149,28 @@ async function load (origin: string, path: string, token: string, ca: string, co
   await pool.close()
   const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
   return { p50: pick(0.5), p99: pick(0.99), rps: latencies.length / seconds }
+}
+
+async function waitReady (url: string, ca: string): Promise<void> {
+  const probe = new Pool(url, { connect: { ca } })
+  await waitFor(`${url}/readyz`, async () => {
+    const res = await probe.request({ path: '/readyz', method: 'GET' })
+    await res.body.text()
+    return res.statusCode === 200 ? true : undefined
+  }, { timeoutMs: 30_000 })
+  await probe.close()
+}
+
+/** Whether a GET is answered (200) from the edge cache, i.e. with the offline Warning. */
+async function fetchWarning (url: string, path: string, token: string, ca: string): Promise<boolean> {
+  const pool = new Pool(url, { connect: { ca } })
+  try {
+    const res = await pool.request({ path, method: 'GET', headers: { authorization: `Bearer ${token}`, accept: 'application/json' } })
+    await res.body.text()
+    return res.statusCode === 200 && String(res.headers.warning ?? '').includes('served from edge cache')
+  } finally {
+    await pool.close()
+  }
 }
 
 async function memory (pid: number): Promise<{ rss: number, peak: number }> {

@@ -58,7 +58,7 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
   t.equal(h.reconnectBackoffInitial, 500)
   t.equal(h.reconnectBackoffMax, 30_000)
   t.equal(h.connectTimeout, 10_000)
-  t.same(c.modules.cache, { enable: true, maxSizeBytes: 256 * 1024 * 1024 })
+  t.same(c.modules.cache, { enable: true, maxSizeBytes: 256 * 1024 * 1024, watchBookmarkInterval: 60_000, offlineWatchTimeout: 1_800_000 })
   t.equal(c.logging.level, 'info')
 
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.modules) && Object.isFrozen(m) && Object.isFrozen(m.server))

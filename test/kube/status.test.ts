@@ -4,7 +4,7 @@ import { forbidden, serviceUnavailable, status, STATUS_REASONS, statusBody, unau
 t.test('every reason maps to the HTTP code kube-apiserver uses', async (t) => {
   // The table is the single source; this enumerates it so a change is deliberate.
   t.same(STATUS_REASONS, {
-    Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405, RequestEntityTooLarge: 413,
+    Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405, NotAcceptable: 406, RequestEntityTooLarge: 413,
     UnsupportedMediaType: 415, BadRequest: 400, TooManyRequests: 429, InternalError: 500, ServiceUnavailable: 503,
     Timeout: 504, Gone: 410, Expired: 410,
   })

@@ -4,7 +4,7 @@
 // leaves the last committed transaction; a file that does not open cleanly, or that another schema
 // version wrote, is moved aside and rebuilt, because everything in it can be fetched again.
 import Database, { type Database as Db, type Statement } from 'better-sqlite3'
-import { renameSync, rmSync } from 'node:fs'
+import { chmodSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../../obs/logger.js'
 import { isNewerRv, maxRv } from '../../kube/resource-version.js'
@@ -278,6 +278,8 @@ export class CacheStore {
 function openChecked (path: string): Db {
   const db = new Database(path)
   try {
+    // It holds objects pods were allowed to read and the policy; SQLite gives -wal/-shm the same mode.
+    chmodSync(path, 0o600)
     db.pragma('journal_mode = WAL')
     // NORMAL in WAL mode: a power cut may lose the last transactions, never consistency.
     db.pragma('synchronous = NORMAL')

@@ -1,0 +1,140 @@
+import t from 'tap'
+import { EventEmitter } from 'node:events'
+import { mkdtemp } from 'node:fs/promises'
+import type { ServerResponse } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { HeldWatches } from '../../../src/edge/cache/held-watch.js'
+import { OfflineServer } from '../../../src/edge/cache/offline.js'
+import { rowCovers } from '../../../src/edge/cache/scope.js'
+import { CacheStore } from '../../../src/edge/cache/store.js'
+import type { CacheTee } from '../../../src/edge/cache/tee.js'
+import { requestInfo } from '../../../src/kube/request-info.js'
+import type { TunnelClient } from '../../../src/tunnel/client.js'
+
+const logger = pino({ level: 'silent' })
+const SINCE = Date.parse('2026-11-26T06:00:00Z')
+const CM = '/v1/configmaps'
+
+/** Records what a handler writes, like a ServerResponse would send it. */
+class FakeResponse extends EventEmitter {
+  code = 0
+  headers: Record<string, string> = {}
+  body = ''
+  headersSent = false
+  destroyed = false
+  writableEnded = false
+  writeHead (code: number, headers: Record<string, string>): this { this.code = code; this.headers = headers; this.headersSent = true; return this }
+  flushHeaders (): void {}
+  write (chunk: string): boolean { this.body += chunk; return true }
+  end (chunk?: string | Buffer): this { if (chunk !== undefined) this.body += chunk.toString(); this.writableEnded = true; this.emit('close'); return this }
+  json (): any { return JSON.parse(this.body) }
+  lines (): any[] { return this.body.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) }
+}
+
+async function setup (): Promise<{ store: CacheStore, server: OfflineServer, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
+  const store = CacheStore.open(await mkdtemp(join(tmpdir(), 'offline-')), { maxSizeBytes: 1 << 24, logger, covers: rowCovers })
+  const tunnel = Object.assign(new EventEmitter(), { state: { connected: false, since: SINCE, lastError: 'cut' } }) as unknown as TunnelClient
+  const watches = new HeldWatches({ store, tee: {} as CacheTee, tunnel, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 60_000 })
+  const server = new OfflineServer(store, watches)
+  const serve = (url: string, headers: Record<string, string> = {}, method = 'GET'): FakeResponse => {
+    const parsed = requestInfo(method, url)
+    if (!parsed.ok) throw new Error(parsed.message)
+    const res = new FakeResponse()
+    server.serve(parsed.info, url, headers, res as unknown as ServerResponse, SINCE)
+    return res
+  }
+  const present = new Set<string>()
+  for (const [ns, name, app, rv] of [['a', 'c1', 'x', '11'], ['a', 'c2', 'y', '12'], ['a', 'c3', 'x', '13'], ['b', 'c1', 'x', '14']] as const) {
+    store.putObject(CM, ns, name, rv, JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', metadata: { name, namespace: ns, resourceVersion: rv, labels: { app }, creationTimestamp: '2026-11-26T05:00:00Z' } }))
+    present.add(`${ns}/${name}`)
+  }
+  const all = { resource: CM, namespace: '', labelSelector: '', fieldSelector: '' }
+  store.commitList({ ...all, kind: 'ConfigMap', apiVersion: 'v1', rv: '20' }, present, (o) => rowCovers(all, o))
+  t.teardown(() => store.close())
+  return { store, server, serve }
+}
+
+const WARNING = '299 - "edge-metaserver: cloud unreachable since 2026-11-26T06:00:00Z; served from edge cache"'
+
+t.test('LIST: selectors evaluated locally, pages with continue tokens, the warning on every answer', async (t) => {
+  const { serve } = await setup()
+  const all = serve('/api/v1/configmaps')
+  t.equal(all.code, 200)
+  t.equal(all.headers.warning, WARNING)
+  t.match(all.json(), { kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '20' } })
+  t.same(all.json().items.map((i: any) => `${i.metadata.namespace}/${i.metadata.name}`), ['a/c1', 'a/c2', 'a/c3', 'b/c1'])
+
+  t.same(serve('/api/v1/namespaces/a/configmaps?labelSelector=app%3Dx').json().items.map((i: any) => i.metadata.name), ['c1', 'c3'])
+  t.same(serve('/api/v1/namespaces/a/configmaps?fieldSelector=metadata.name%3Dc2').json().items.map((i: any) => i.metadata.name), ['c2'])
+  t.equal(serve('/api/v1/namespaces/a/configmaps?fieldSelector=data.x%3D1').code, 400, 'a field kube-apiserver does not support')
+  t.equal(serve('/api/v1/namespaces/a/configmaps?labelSelector=%3D%3D').code, 400)
+
+  const first = serve('/api/v1/configmaps?limit=3').json()
+  t.same(first.items.map((i: any) => i.metadata.name), ['c1', 'c2', 'c3'])
+  t.equal(first.metadata.remainingItemCount, 1)
+  const second = serve(`/api/v1/configmaps?limit=3&continue=${encodeURIComponent(first.metadata.continue)}`).json()
+  t.same(second.items.map((i: any) => `${i.metadata.namespace}/${i.metadata.name}`), ['b/c1'])
+  t.equal(second.metadata.continue, undefined)
+  t.equal(serve('/api/v1/configmaps?continue=bm90LWpzb24').code, 400, 'a malformed token')
+})
+
+t.test('LIST as Table and as PartialObjectMetadataList; nothing acceptable is a 406', async (t) => {
+  const { serve } = await setup()
+  const table = serve('/api/v1/namespaces/a/configmaps', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' }).json()
+  t.match(table, { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '20' } })
+  t.same(table.columnDefinitions.map((c: any) => c.name), ['Name', 'Created At'])
+  t.same(table.rows.map((r: any) => r.cells), [['c1', '2026-11-26T05:00:00Z'], ['c2', '2026-11-26T05:00:00Z'], ['c3', '2026-11-26T05:00:00Z']])
+  const meta = serve('/api/v1/namespaces/b/configmaps', { accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io' }).json()
+  t.match(meta, { kind: 'PartialObjectMetadataList', items: [{ kind: 'PartialObjectMetadata', metadata: { name: 'c1' } }] })
+  t.equal(serve('/api/v1/configmaps', { accept: 'application/vnd.kubernetes.protobuf' }).code, 406)
+})
+
+t.test('GET: the stored object; absent from a complete list is 404; nothing known is 503; writes are 503', async (t) => {
+  const { serve } = await setup()
+  const got = serve('/api/v1/namespaces/a/configmaps/c2')
+  t.equal(got.code, 200)
+  t.match(got.json(), { metadata: { name: 'c2', resourceVersion: '12' } })
+  const missing = serve('/api/v1/namespaces/a/configmaps/nope')
+  t.equal(missing.code, 404)
+  t.equal(missing.headers.warning, WARNING)
+  t.equal(serve('/api/v1/namespaces/a/secrets/s').code, 503, 'no list of secrets: unknown, not absent')
+  t.equal(serve('/api/v1/namespaces/a/secrets').code, 503, 'never an empty list')
+  const write = serve('/api/v1/namespaces/a/configmaps', {}, 'POST')
+  t.equal(write.code, 503)
+  t.equal(write.headers['retry-after'], '1')
+  t.match(write.json().message, /writes are not accepted offline/)
+  t.equal(serve('/version').code, 503, 'no /version cached')
+})
+
+t.test('WATCH: initial ADDED events from scratch, held at the current version, 410 for an older one, bookmarks when asked', async (t) => {
+  const { serve } = await setup()
+  const fresh = serve('/api/v1/namespaces/a/configmaps?watch=1&labelSelector=app%3Dx')
+  t.equal(fresh.code, 200)
+  t.same(fresh.lines().map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED c1', 'ADDED c3'])
+  t.notOk(fresh.writableEnded, 'held open')
+  fresh.end()
+
+  const stale = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=12')
+  t.match(stale.lines(), [{ type: 'ERROR', object: { code: 410, reason: 'Expired', message: 'too old resource version: 12 (20)' } }])
+  t.ok(stale.writableEnded)
+
+  const held = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=20&allowWatchBookmarks=true')
+  await new Promise((resolve) => setTimeout(resolve, 70))
+  held.end()
+  const bookmarks = held.lines()
+  t.ok(bookmarks.length >= 2, `${bookmarks.length} bookmarks`)
+  t.ok(bookmarks.every((e) => e.type === 'BOOKMARK' && e.object.metadata.resourceVersion === '20' && e.object.kind === 'ConfigMap'))
+
+  const quiet = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=20')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  quiet.end()
+  t.equal(quiet.body, '', 'no bookmarks for a client that did not ask')
+
+  const list = serve('/api/v1/namespaces/a/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true')
+  list.end()
+  const events = list.lines()
+  t.same(events.slice(0, 3).map((e) => e.type), ['ADDED', 'ADDED', 'ADDED'])
+  t.match(events[3], { type: 'BOOKMARK', object: { metadata: { resourceVersion: '20', annotations: { 'k8s.io/initial-events-end': 'true' } } } })
+})
