@@ -37,7 +37,7 @@ async function main (): Promise<void> {
     })
     const fx = new Fixtures(cluster.admin)
     const ns = await fx.namespace('bench')
-    const rules = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }]
+    const rules = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create'] }]
     const me = await fx.podIdentity(ns, NODE, { rules })
     const plainMe = await fx.podIdentity(ns, NODE_NO_CACHE, { rules })
     for (let i = 0; i < LIST_SIZE; i++) await fx.configMap(ns, `cm-${i}`, { payload: 'x'.repeat(1024) })
@@ -89,6 +89,8 @@ async function main (): Promise<void> {
       offlineRows.push(`| ${op} | ${concurrency} | ${ms(direct.p50)} / ${ms(direct.p99)} | ${ms(cached.p50)} / ${ms(cached.p99)} | ` +
         `${(cached.p50 / direct.p50).toFixed(2)} | ${(cached.p99 / direct.p99).toFixed(2)} | ${(cached.rps / direct.rps).toFixed(2)} |`)
     }
+    const offlineWrite = await load(edgeUrl, ops.LIST, me.token, cluster.pki.caPem, 1, 300,
+      { body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'w-' } }), expect: 503 })
     const offlineMem = await memory(edge.pid!)
     const tunnel = await tunnelRoundTrip(3000)
     process.stdout.write([
@@ -114,6 +116,7 @@ async function main (): Promise<void> {
       '|---|---|---|---|---|---|---|',
       ...offlineRows,
       '',
+      `offline write (POST, answered 503 + Retry-After), concurrency 1: p50 ${ms(offlineWrite.p50)} ms, p99 ${ms(offlineWrite.p99)} ms`,
       `edge RSS after the offline runs ${offlineMem.rss} MiB (peak ${offlineMem.peak} MiB)`,
       '',
     ].join('\n'))
@@ -123,15 +126,16 @@ async function main (): Promise<void> {
   }
 }
 
-/** `count` GETs of `path` with `concurrency` keep-alive connections; latency percentiles and req/s. */
-async function load (origin: string, path: string, token: string, ca: string, concurrency: number, count: number): Promise<Sample> {
+/** `count` requests (GETs unless `write`) with `concurrency` keep-alive connections; latency percentiles and req/s. */
+async function load (origin: string, path: string, token: string, ca: string, concurrency: number, count: number,
+  write?: { body: string, expect: number }): Promise<Sample> {
   const pool = new Pool(origin, { connections: concurrency, connect: { ca } })
-  const headers = { authorization: `Bearer ${token}`, accept: 'application/json' }
+  const headers = { authorization: `Bearer ${token}`, accept: 'application/json', ...(write === undefined ? {} : { 'content-type': 'application/json' }) }
   const one = async (): Promise<number> => {
     const started = process.hrtime.bigint()
-    const res = await pool.request({ path, method: 'GET', headers })
+    const res = await pool.request({ path, method: write === undefined ? 'GET' : 'POST', headers, ...(write === undefined ? {} : { body: write.body }) })
     await res.body.arrayBuffer()
-    if (res.statusCode !== 200) throw new Error(`${origin}${path}: HTTP ${res.statusCode}`)
+    if (res.statusCode !== (write?.expect ?? 200)) throw new Error(`${origin}${path}: HTTP ${res.statusCode}`)
     return Number(process.hrtime.bigint() - started) / 1e6
   }
   const run = async (n: number): Promise<number[]> => {

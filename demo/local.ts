@@ -1,9 +1,10 @@
 // The local demo: a real cluster (etcd + kube-apiserver + kube-controller-manager), the cloud shim,
 // an edge daemon for node "edge-demo", and kubectl in in-cluster mode — exactly as a pod on that
-// node runs it — going pod → edge → HTTP/2 mTLS tunnel → shim → kube-apiserver.
+// node runs it — going pod → edge → HTTP/2 mTLS tunnel → shim → kube-apiserver; then the cloud goes
+// away and the edge answers reads from its cache and refuses writes.
 // Run: npm run demo   (needs root for `unshare --mount`; see README)
-import { kubectl } from '../test/cluster/clients.js'
-import { Stack } from '../test/e2e/stack.js'
+import { clientGo, kubectl } from '../test/cluster/clients.js'
+import { Stack, waitUntil } from '../test/e2e/stack.js'
 
 const say = (line: string): void => { process.stdout.write(`\n\x1b[1m==> ${line}\x1b[0m\n`) }
 
@@ -38,6 +39,25 @@ try {
   const cm = await stack.admin.must('GET', `/api/v1/namespaces/${ns}/configmaps/hello`)
   process.stdout.write(`configmap ${ns}/hello data.greeting = ${JSON.stringify(cm.data.greeting)}\n`)
   failed = cm.data.greeting !== 'hello from the edge'
+
+  say('an app in the pod lists configmaps with client-go (JSON): the edge keeps the answer in its cache')
+  const listed = await clientGo(pod, ['list', '--resource', 'configmaps'])
+  process.stdout.write(listed.stdout + listed.stderr)
+  say('the cloud goes away (the cloud shim stops)')
+  await stack.cloud.close()
+  await waitUntil(() => !edge.tunnel.state.connected, 10_000, 'the edge to notice')
+  const offline: Array<[string, string[], string?]> = [
+    ['kubectl get configmaps (offline: answered from the edge cache, with a warning)', ['get', 'configmaps']],
+    ['kubectl apply (offline: a clear 503, nothing changed or queued; client-go retries it for ~10 s first)', ['apply', '-f', '-'],
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: offline\ndata:\n  k: v\n`],
+  ]
+  for (const [title, args, stdin] of offline) {
+    say(title)
+    const r = await kubectl(pod, args, stdin === undefined ? {} : { stdin })
+    process.stdout.write(r.stdout + r.stderr)
+    if (args[0] === 'get') failed ||= r.code !== 0 || !r.stderr.includes('served from edge cache')
+    else failed ||= r.code === 0
+  }
 } catch (err) {
   failed = true
   process.stderr.write(`demo failed: ${(err as Error).stack}\n`)

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { EdgeConfig } from '../config/index.js'
 import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { createRegistry, requestMetrics } from '../obs/metrics.js'
+import { cacheSizeGauge, createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameFromSubject } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -114,7 +114,11 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
     const state = policy = new PolicyState(store, nodeName, log)
     state.load()
-    if (config.modules.cache.enable) cache = startCache(store, tunnel, config, log)
+    if (config.modules.cache.enable) {
+      cache = startCache(store, tunnel, config, log)
+      const db = store
+      cacheSizeGauge(registry, 'edge_metaserver', () => db.sizeBytes)
+    }
     stopControl = startControlChannel(tunnel, state, log)
     const gateOptions = { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences, leewaySeconds: JWT_LEEWAY_SECONDS }
     gate = (info, headers) => admit(state, gateOptions, info, headers)

@@ -14,11 +14,16 @@ export interface RequestMetrics {
   inflight: Gauge<'kind'>
 }
 
-/** Requests answered, by Kubernetes verb, HTTP code and who answered (`cloud`, `edge`). */
+/** Requests answered, by Kubernetes verb, HTTP code and who answered (`cloud`, `edge`, `cache`). */
 export function requestMetrics (registry: Registry, prefix: string): RequestMetrics {
   return {
-    requests: new Counter({ name: `${prefix}_requests_total`, help: 'Requests answered, by verb, code and source (cloud: relayed; edge: answered locally)', labelNames: ['verb', 'code', 'source'], registers: [registry] }),
+    requests: new Counter({ name: `${prefix}_requests_total`, help: 'Requests answered, by verb, code and source (cloud: relayed; edge: answered locally; cache: answered from the edge cache while the cloud was unreachable)', labelNames: ['verb', 'code', 'source'], registers: [registry] }),
     duration: new Histogram({ name: `${prefix}_request_duration_seconds`, help: 'Time to response headers of non-long-running requests', labelNames: ['verb'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] }),
     inflight: new Gauge({ name: `${prefix}_inflight_requests`, help: 'Requests in flight (kind: long-running or short)', labelNames: ['kind'], registers: [registry] }),
   }
+}
+
+/** The edge cache's size, read when scraped. */
+export function cacheSizeGauge (registry: Registry, prefix: string, bytes: () => number): void {
+  new Gauge({ name: `${prefix}_cache_bytes`, help: 'Bytes of objects and documents held in the edge cache', registers: [registry], collect () { this.set(bytes()) } })
 }

@@ -125,18 +125,26 @@ export class CacheStore {
       this.db.transaction(() => { for (const w of writes) w() })()
       this.evictIfFull()
     } catch (err) {
-      this.opts.logger.error({ err: (err as Error).message, writes: writes.length }, 'edge cache write failed; those updates are lost to the cache')
+      // The batch is gone, so no list may claim to be complete any more: later events would move
+      // a list past the changes that were just lost. Lists are rebuilt from the next online LISTs.
+      let forgotten = false
+      try { this.db.exec('DELETE FROM lists'); forgotten = true } catch {}
+      this.opts.logger.error({ err: (err as Error).message, writes: writes.length, listsForgotten: forgotten }, 'edge cache write failed; those updates are lost to the cache')
     }
   }
 
-  /** Stores an object unless the cache holds a newer version or saw it deleted later. */
-  putObject (resource: string, namespace: string, name: string, rv: string, body: string): void {
+  /**
+   * Stores an object unless the cache holds this version or a newer one, or saw it deleted later.
+   * `body` may be a function: re-lists mostly repeat what is stored, and are then not serialised.
+   */
+  putObject (resource: string, namespace: string, name: string, rv: string, body: string | (() => string)): void {
+    const existing = this.sql.getObjectRv.get(resource, namespace, name) as { rv: string } | undefined
+    if (existing !== undefined && (existing.rv === rv || isNewerRv(existing.rv, rv))) return
     const tomb = this.sql.getTombstone.get(resource, namespace, name) as { rv: string } | undefined
     if (tomb !== undefined && !isNewerRv(rv, tomb.rv)) return
-    const existing = this.sql.getObjectRv.get(resource, namespace, name) as { rv: string } | undefined
-    if (existing !== undefined && isNewerRv(existing.rv, rv)) return
     if (tomb !== undefined) this.sql.deleteTombstone.run(resource, namespace, name)
-    this.sql.upsertObject.run(resource, namespace, name, rv, body, Buffer.byteLength(body), this.now())
+    const text = typeof body === 'string' ? body : body()
+    this.sql.upsertObject.run(resource, namespace, name, rv, text, Buffer.byteLength(text), this.now())
   }
 
   /** Removes an object whose deletion version is unknown (no tombstone). */
@@ -155,9 +163,11 @@ export class CacheStore {
    * dropped, and the scope is known as of `rv`.
    */
   commitList (row: Omit<ListRow, 'changedRv'>, present: ReadonlySet<string>, inScope: (o: StoredObject) => boolean): void {
-    for (const stored of this.scopeObjects(row.resource, row.namespace)) {
-      if (present.has(`${stored.namespace}/${stored.name}`) || isNewerRv(stored.rv, row.rv) || !inScope(stored)) continue
-      this.sql.deleteObject.run(row.resource, stored.namespace, stored.name)
+    const keys = (row.namespace === '' ? this.sql.allKeys.all(row.resource) : this.sql.namespaceKeys.all(row.resource, row.namespace)) as Array<Omit<StoredObject, 'body'>>
+    for (const k of keys) {
+      if (present.has(`${k.namespace}/${k.name}`) || isNewerRv(k.rv, row.rv)) continue
+      const stored = this.sql.getObject.get(row.resource, k.namespace, k.name) as StoredObject
+      if (inScope(stored)) this.sql.deleteObject.run(row.resource, k.namespace, k.name)
     }
     const old = this.getList(row)
     const rv = old === undefined ? row.rv : maxRv(old.rv, row.rv)
@@ -306,6 +316,8 @@ function prepare (db: Db): Record<string, Statement> {
     getObject: db.prepare(`SELECT ${OBJECT} FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
     getObjectRv: db.prepare('SELECT rv FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
     allObjects: db.prepare(`SELECT ${OBJECT} FROM objects WHERE resource = ? ORDER BY namespace, name`),
+    allKeys: db.prepare('SELECT namespace, name, rv FROM objects WHERE resource = ?'),
+    namespaceKeys: db.prepare('SELECT namespace, name, rv FROM objects WHERE resource = ? AND namespace = ?'),
     namespaceObjects: db.prepare(`SELECT ${OBJECT} FROM objects WHERE resource = ? AND namespace = ? ORDER BY name`),
     upsertObject: db.prepare(`INSERT INTO objects (resource, namespace, name, rv, body, size, used_at) VALUES (?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (resource, namespace, name) DO UPDATE SET rv = excluded.rv, body = excluded.body, size = excluded.size, used_at = excluded.used_at`),

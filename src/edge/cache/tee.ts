@@ -141,7 +141,7 @@ export class CacheTee {
   private putParsed (resource: string, obj: any): void {
     const meta = obj.metadata
     if (typeof meta?.name !== 'string' || typeof meta.resourceVersion !== 'string') return
-    this.store.putObject(resource, meta.namespace ?? '', meta.name, meta.resourceVersion, JSON.stringify(obj))
+    this.store.putObject(resource, meta.namespace ?? '', meta.name, meta.resourceVersion, () => JSON.stringify(obj))
   }
 
   /**
