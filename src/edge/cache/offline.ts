@@ -16,14 +16,17 @@ import type { CacheStore, ListRow, StoredObject } from './store.js'
 
 export const RETRY_AFTER_SECONDS = 1
 
+/** RFC 3339 in whole seconds, as Kubernetes prints times. */
+function rfc3339 (ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
 export function offlineWarning (since: number): string {
-  const at = new Date(since).toISOString().replace(/\.\d{3}Z$/, 'Z')
-  return `299 - "edge-metaserver: cloud unreachable since ${at}; served from edge cache"`
+  return `299 - "edge-metaserver: cloud unreachable since ${rfc3339(since)}; served from edge cache"`
 }
 
 export function cloudUnreachable (since: number, what: string): Status {
-  const at = new Date(since).toISOString()
-  return serviceUnavailable(`edge-metaserver: the cloud is unreachable (since ${at}) ${what}`, RETRY_AFTER_SECONDS)
+  return serviceUnavailable(`edge-metaserver: the cloud is unreachable (since ${rfc3339(since)}) ${what}`, RETRY_AFTER_SECONDS)
 }
 
 export class OfflineServer {
