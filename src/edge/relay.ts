@@ -132,13 +132,14 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     if (res.headersSent || res.destroyed) return
     res.writeHead(code, endToEndHeaders(headers))
     deps.cache?.tee.observe(info, url, headers, stream)
+    // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
+    if (longRunning) res.flushHeaders()
     if (info.verb !== 'watch') {
       pipeline(stream, res).catch(() => { if (!res.destroyed) res.destroy() })
       return
     }
-    // Watch clients must see the headers at once, before the first event. A watch cut by a lost
-    // tunnel ends cleanly, so the client re-watches from its last resourceVersion (then from the cache).
-    res.flushHeaders()
+    // A watch cut by a lost tunnel ends cleanly, so the client re-watches from its last
+    // resourceVersion (then from the cache) instead of seeing a broken response.
     stream.pipe(res)
     stream.once('close', () => { if (!res.writableEnded) res.end() })
   })

@@ -4,10 +4,11 @@
 import { X509Certificate } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
+import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
 import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheSizeGauge, createRegistry, requestMetrics } from '../obs/metrics.js'
+import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameFromSubject } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -114,11 +115,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
     const state = policy = new PolicyState(store, nodeName, log)
     state.load()
-    if (config.modules.cache.enable) {
-      cache = startCache(store, tunnel, config, log)
-      const db = store
-      cacheSizeGauge(registry, 'edge_metaserver', () => db.sizeBytes)
-    }
+    if (config.modules.cache.enable) cache = startCache(store, tunnel, config, log, registry)
     stopControl = startControlChannel(tunnel, state, log)
     const gateOptions = { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences, leewaySeconds: JWT_LEEWAY_SECONDS }
     gate = (info, headers) => admit(state, gateOptions, info, headers)
@@ -187,12 +184,13 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 }
 
-function startCache (store: CacheStore, tunnel: TunnelClient, config: EdgeConfig, log: Logger): NonNullable<RelayDeps['cache']> {
+function startCache (store: CacheStore, tunnel: TunnelClient, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<RelayDeps['cache']> {
   const c = config.modules.cache
   const tee = new CacheTee(store, log, { maxBodyBytes: Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4)) })
   const watches = new HeldWatches({
     store, tee, tunnel, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
   })
+  cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, heldWatches: () => watches.count })
   log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
   return { tee, offline: new OfflineServer(store, watches) }
 }

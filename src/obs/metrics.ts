@@ -23,7 +23,8 @@ export function requestMetrics (registry: Registry, prefix: string): RequestMetr
   }
 }
 
-/** The edge cache's size, read when scraped. */
-export function cacheSizeGauge (registry: Registry, prefix: string, bytes: () => number): void {
-  new Gauge({ name: `${prefix}_cache_bytes`, help: 'Bytes of objects and documents held in the edge cache', registers: [registry], collect () { this.set(bytes()) } })
+/** The edge cache's size and the watches it holds open, read when scraped. */
+export function cacheGauges (registry: Registry, prefix: string, read: { bytes: () => number, heldWatches: () => number }): void {
+  new Gauge({ name: `${prefix}_cache_bytes`, help: 'Bytes of objects and documents held in the edge cache', registers: [registry], collect () { this.set(read.bytes()) } })
+  new Gauge({ name: `${prefix}_held_watches`, help: 'Watches held open from the edge cache while the cloud is unreachable', registers: [registry], collect () { this.set(read.heldWatches()) } })
 }

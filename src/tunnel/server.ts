@@ -46,6 +46,9 @@ export class TunnelServer {
     this.server.on('connection', (socket: Socket) => socket.setNoDelay(true))
     this.server.on('session', (session) => this.accept(session))
     this.server.on('stream', (stream, headers) => {
+      // An edge that dies (kill -9, power cut) resets every stream it had open, possibly while the
+      // handler still waits for kube-apiserver: that must never be an unhandled 'error' event.
+      stream.on('error', (err) => opts.logger.debug({ err: err.message }, 'tunnel stream error'))
       const node = this.sessions.get(stream.session as ServerHttp2Session)
       if (node === undefined) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return }
       opts.onStream(stream, headers, node)

@@ -212,6 +212,10 @@ t.test('an edge restarted while the cloud is unreachable serves reads from its c
   const ready = await anon.get('/readyz?verbose')
   t.equal(ready.status, 200, 'ready: the cache answers while the cloud is away')
   t.match(ready.body, /\[\+\]tunnel ok \(offline since .*: reads are served from the edge cache\)/)
+  const metrics = String((await anon.get('/metrics')).body)
+  const sample = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? 'NaN')
+  t.ok(sample(/^edge_metaserver_cache_bytes\{[^}]*\} (\d+)$/m) > 0, 'the cache size is exported')
+  t.ok(sample(/^edge_metaserver_requests_total\{[^}]*source="cache"[^}]*\} (\d+)$/m) >= 1, 'answers from the cache are counted')
 })
 
 t.test('a held watch: BOOKMARKs while offline, the missed events in order after the partition, 410 for a version the cache cannot replay', async (t) => {
