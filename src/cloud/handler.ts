@@ -86,6 +86,9 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
   if (typeof client === 'string') {
     upstreamHeaders['x-forwarded-for'] = [upstreamHeaders['x-forwarded-for'], client].filter(Boolean).join(', ')
   }
+  // The edge may have gone while the token was being reviewed: a watch started now would run
+  // against kube-apiserver for nobody (and hold the upstream pool open at shutdown).
+  if (stream.closed || stream.destroyed) return
   const upgrade = headers[HEADER_UPGRADE]
   if (typeof upgrade === 'string') {
     await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })

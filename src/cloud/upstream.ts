@@ -83,7 +83,8 @@ export class Upstream {
     return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) }
   }
 
-  close (): Promise<void> { return this.agent.close() }
+  /** Called once the tunnel is closed: whatever still runs upstream answers nobody, so it is cut, not awaited. */
+  close (): Promise<void> { return this.agent.destroy() }
 }
 
 /**

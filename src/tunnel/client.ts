@@ -191,7 +191,7 @@ function serverIdentity (host: string, name: string): { servername?: string, che
 export async function closeGracefully (session: http2.Http2Session, graceMs: number): Promise<void> {
   if (session.destroyed) return
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => session.destroy(), graceMs)
+    const timer = setTimeout(() => { session.destroy(); resolve() }, graceMs)
     session.once('close', () => { clearTimeout(timer); resolve() })
     session.close()
   })

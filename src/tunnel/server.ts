@@ -29,6 +29,7 @@ const CONNECTION_WINDOW = 16 << 20
 export class TunnelServer {
   private readonly server: http2.Http2SecureServer
   private readonly sessions = new Map<ServerHttp2Session, string>()
+  private readonly sockets = new Set<Socket>()
 
   constructor (private readonly opts: TunnelServerOptions) {
     this.server = http2.createSecureServer({
@@ -42,8 +43,13 @@ export class TunnelServer {
       allowHTTP1: false,
       settings: { maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false },
     })
-    // Small frames must not wait for ACKs (Nagle): see client.ts.
-    this.server.on('connection', (socket: Socket) => socket.setNoDelay(true))
+    // Small frames must not wait for ACKs (Nagle): see client.ts. Every connection is tracked, with
+    // or without a session, so close() can end the ones that never finish on their own.
+    this.server.on('connection', (socket: Socket) => {
+      socket.setNoDelay(true)
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+    })
     this.server.on('session', (session) => this.accept(session))
     this.server.on('stream', (stream, headers) => {
       // An edge that dies (kill -9, power cut) resets every stream it had open, possibly while the
@@ -74,6 +80,10 @@ export class TunnelServer {
   async close (graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     await Promise.all([...this.sessions.keys()].map((s) => closeGracefully(s, graceMs)))
+    // What is left (a handshake that never completed, a session the peer never closed) is cut:
+    // a rolling update must not wait for a dead edge.
+    if (this.sockets.size > 0) this.opts.logger.info({ connections: this.sockets.size }, 'closing tunnel connections that did not drain')
+    for (const socket of this.sockets) socket.destroy()
     await closed
   }
 
