@@ -84,7 +84,8 @@ export class TunnelServer {
     // a rolling update must not wait for a dead edge.
     if (this.sockets.size > 0) this.opts.logger.info({ connections: this.sockets.size }, 'closing tunnel connections that did not drain')
     for (const socket of this.sockets) socket.destroy()
-    await closed
+    // The server's own 'close' follows its connection count; never let a miscount hold a shutdown.
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())])
   }
 
   private accept (session: ServerHttp2Session): void {
