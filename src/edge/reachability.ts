@@ -12,8 +12,6 @@ export class CloudReachability {
 
   upstreamAnswered (): void { this.upstreamDownSince = undefined }
 
-  get reachable (): boolean { return this.tunnel.state.connected && this.upstreamDownSince === undefined }
-
   /** When the current outage began (now, if there is none). */
   get since (): number {
     const t = this.tunnel.state

@@ -35,7 +35,8 @@ export interface RelayDeps {
   cache: { tee: CacheTee, offline: OfflineServer } | undefined
 }
 
-const RETRY_AFTER_SECONDS = 1
+/** What every 429/503 of the edge tells clients (client-go honours it, up to 10 retries). */
+export const RETRY_AFTER_SECONDS = 1
 
 export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET'
@@ -155,11 +156,11 @@ function logRelayError (logger: Logger, info: RequestInfo, err: Error): void {
   logger.debug({ verb: info.verb, path: info.path, err: err.message }, 'tunnel stream error')
 }
 
-export function sendStatus (res: ServerResponse, s: Status): void {
-  if (res.headersSent || res.destroyed) return
+/** Answers with a Status (plus `extraHeaders`, e.g. the offline Warning); returns its HTTP code. */
+export function sendStatus (res: ServerResponse, s: Status, extraHeaders: Record<string, string> = {}): number {
   const { code, headers, body } = statusBody(s)
-  res.writeHead(code, headers)
-  res.end(body)
+  if (!res.headersSent && !res.destroyed) res.writeHead(code, { ...headers, ...extraHeaders }).end(body)
+  return code
 }
 
 class BodyTooLargeError extends Error {}

@@ -13,7 +13,8 @@ import { badRequest, status, type Status } from '../../kube/status.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
 import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../../tunnel/protocol.js'
-import { cloudUnreachable, offlineWarning, selectObjects, send } from './offline.js'
+import { sendStatus } from '../relay.js'
+import { cloudUnreachable, offlineWarning, selectObjects } from './offline.js'
 import { compileScope, coveringList, scopeOf } from './scope.js'
 import type { CacheStore, ListRow, Scope } from './store.js'
 import type { CacheTee } from './tee.js'
@@ -46,13 +47,13 @@ export class HeldWatches {
   hold (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     if (negotiateList(headers.accept) !== 'json') {
-      return send(res, status('NotAcceptable', 'only application/json watches are served while the cloud is unreachable'))
+      return sendStatus(res, status('NotAcceptable', 'only application/json watches are served while the cloud is unreachable'))
     }
     const scope = scopeOf(info, query)
     const selection = compileScope(scope)
-    if (!selection.ok) return send(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
+    if (!selection.ok) return sendStatus(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
     const row = coveringList(scope, this.opts.store.listsOf(scope.resource))
-    if (row === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path} to watch from`))
+    if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path} to watch from`))
 
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', warning: offlineWarning(since) })
     res.flushHeaders()

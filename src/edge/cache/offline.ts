@@ -7,14 +7,13 @@ import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-tok
 import { contentTypeFor, negotiateList } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
-import { badRequest, notFound, serviceUnavailable, status, statusBody, type Status } from '../../kube/status.js'
+import { badRequest, notFound, serviceUnavailable, status, type Status } from '../../kube/status.js'
+import { RETRY_AFTER_SECONDS, sendStatus } from '../relay.js'
 import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable } from '../../kube/table.js'
 import { chooseDocument, isDocumentPath } from './documents.js'
 import type { HeldWatches } from './held-watch.js'
 import { compileScope, coveringList, scopeOf } from './scope.js'
 import type { CacheStore, ListRow, StoredObject } from './store.js'
-
-export const RETRY_AFTER_SECONDS = 1
 
 /** RFC 3339 in whole seconds, as Kubernetes prints times. */
 function rfc3339 (ms: number): string {
@@ -36,9 +35,9 @@ export class OfflineServer {
   serve (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     const reads = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch'
-    if (!reads) return send(res, cloudUnreachable(since, 'and writes are not accepted offline: nothing was changed or queued'))
+    if (!reads) return sendStatus(res, cloudUnreachable(since, 'and writes are not accepted offline: nothing was changed or queued'))
     if (!info.isResourceRequest) return this.document(info.path, headers, res, since)
-    if (info.subresource !== '') return send(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
+    if (info.subresource !== '') return sendStatus(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
     if (info.verb === 'watch') return this.watches.hold(info, url, headers, res, since)
     if (info.verb === 'get') return this.object(info, query, headers, res, since)
     return this.list(info, query, headers, res, since)
@@ -46,7 +45,7 @@ export class OfflineServer {
 
   private document (path: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const doc = isDocumentPath(path) ? chooseDocument(headers.accept, this.store.documents(path)) : undefined
-    if (doc === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no copy of ${path} in an acceptable content type`))
+    if (doc === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no copy of ${path} in an acceptable content type`))
     const common = { 'cache-control': 'no-cache, private', warning: offlineWarning(since), ...(doc.etag === '' ? {} : { etag: doc.etag }) }
     if (doc.etag !== '' && headers['if-none-match'] === doc.etag) {
       res.writeHead(304, common).end()
@@ -58,7 +57,7 @@ export class OfflineServer {
 
   private object (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const as = negotiateList(headers.accept, true)
-    if (as === undefined) return send(res, notAcceptable())
+    if (as === undefined) return sendStatus(res, notAcceptable())
     const scope = scopeOf(info, query)
     const stored = this.store.getObject(scope.resource, info.namespace, info.name)
     if (stored === undefined) {
@@ -67,29 +66,29 @@ export class OfflineServer {
       if (coveringList(unfiltered, this.store.listsOf(scope.resource)) !== undefined) {
         const group = info.apiGroup === '' ? {} : { group: info.apiGroup }
         const qualified = info.apiGroup === '' ? info.resource : `${info.resource}.${info.apiGroup}`
-        return send(res, notFound(`${qualified} "${info.name}" not found`, { name: info.name, ...group, kind: info.resource }), offlineWarning(since))
+        return sendStatus(res, notFound(`${qualified} "${info.name}" not found`, { name: info.name, ...group, kind: info.resource }), { warning: offlineWarning(since) })
       }
-      return send(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
+      return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
     }
     if (as === 'json') return sendJson(res, since, contentTypeFor('json'), stored.body)
     const obj = JSON.parse(stored.body)
     if (as === 'partial-metadata') return sendJson(res, since, contentTypeFor('partial-metadata-object'), JSON.stringify(toPartialObjectMetadata(obj)))
     const table = toTable([obj], { resourceVersion: stored.rv }, query.get('includeObject'))
-    if ('error' in table) return send(res, badRequest(table.error))
+    if ('error' in table) return sendStatus(res, badRequest(table.error))
     return sendJson(res, since, contentTypeFor('table'), JSON.stringify(table))
   }
 
   private list (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const as = negotiateList(headers.accept)
-    if (as === undefined) return send(res, notAcceptable())
+    if (as === undefined) return sendStatus(res, notAcceptable())
     const scope = scopeOf(info, query)
     const selection = compileScope(scope)
-    if (!selection.ok) return send(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
+    if (!selection.ok) return sendStatus(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
     const row = coveringList(scope, this.store.listsOf(scope.resource))
-    if (row === undefined) return send(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path}`))
+    if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path}`))
     const wanted = query.get('resourceVersion') ?? ''
     if (isOrderableRv(wanted) && isNewerRv(wanted, row.rv)) {
-      return send(res, cloudUnreachable(since, `and the edge cache (resourceVersion ${row.rv}) is older than the requested ${wanted}`))
+      return sendStatus(res, cloudUnreachable(since, `and the edge cache (resourceVersion ${row.rv}) is older than the requested ${wanted}`))
     }
     this.store.touchList(row)
 
@@ -102,8 +101,8 @@ export class OfflineServer {
     const token = query.get('continue') ?? ''
     if (token !== '') {
       const decoded = decodeContinue(token)
-      if (!decoded.ok) return send(res, badRequest(decoded.message))
-      if (decoded.rv !== row.rv) return send(res, status('Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'))
+      if (!decoded.ok) return sendStatus(res, badRequest(decoded.message))
+      if (decoded.rv !== row.rv) return sendStatus(res, status('Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'))
       while (from < selected.length && selected[from]!.key < decoded.start) from++
     }
     const limit = Number.parseInt(query.get('limit') ?? '0', 10)
@@ -118,7 +117,7 @@ export class OfflineServer {
     const objects = page.map((o) => o.parsed ?? JSON.parse(o.body))
     if (as === 'partial-metadata') return sendJson(res, since, contentTypeFor('partial-metadata'), JSON.stringify(toPartialObjectMetadataList(objects, listMeta)))
     const table = toTable(objects, listMeta, query.get('includeObject'))
-    if ('error' in table) return send(res, badRequest(table.error))
+    if ('error' in table) return sendStatus(res, badRequest(table.error))
     return sendJson(res, since, contentTypeFor('table'), JSON.stringify(table))
   }
 }
@@ -154,8 +153,3 @@ function sendJson (res: ServerResponse, since: number, contentType: string, body
   return 200
 }
 
-export function send (res: ServerResponse, s: Status, warning?: string): number {
-  const { code, headers, body } = statusBody(s)
-  if (!res.headersSent && !res.destroyed) res.writeHead(code, warning === undefined ? headers : { ...headers, warning }).end(body)
-  return code
-}

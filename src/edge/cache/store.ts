@@ -183,10 +183,6 @@ export class CacheStore {
       maxRv(old.rv, rv), changed ? maxRv(old.changedRv, rv) : old.changedRv, this.now())
   }
 
-  forgetList (scope: Scope): void {
-    this.sql.deleteList.run(scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector)
-  }
-
   putDocument (path: string, contentType: string, etag: string, body: Buffer): void {
     this.sql.upsertDocument.run(path, contentType, etag, body, body.length, this.now())
   }
