@@ -90,6 +90,9 @@ export class OfflineServer {
     if (isOrderableRv(wanted) && isNewerRv(wanted, row.rv)) {
       return sendStatus(res, cloudUnreachable(since, `and the edge cache (resourceVersion ${row.rv}) is older than the requested ${wanted}`))
     }
+    if (query.get('resourceVersionMatch') === 'Exact' && wanted !== row.rv) {
+      return sendStatus(res, cloudUnreachable(since, `and the edge cache holds resourceVersion ${row.rv}, not exactly ${wanted}`))
+    }
     this.store.touchList(row)
 
     const selected = selectObjects(this.store.scopeObjects(scope.resource, scope.namespace), scope.labelSelector === '' && scope.fieldSelector === ''

@@ -78,6 +78,9 @@ t.test('LIST: selectors evaluated locally, pages with continue tokens, the warni
   t.same(second.items.map((i: any) => `${i.metadata.namespace}/${i.metadata.name}`), ['b/c1'])
   t.equal(second.metadata.continue, undefined)
   t.equal(serve('/api/v1/configmaps?continue=bm90LWpzb24').code, 400, 'a malformed token')
+  t.equal(serve('/api/v1/configmaps?resourceVersion=21').code, 503, 'newer than the cache knows')
+  t.equal(serve('/api/v1/configmaps?resourceVersion=15&resourceVersionMatch=Exact').code, 503, 'an exact older snapshot is not in the cache')
+  t.equal(serve('/api/v1/configmaps?resourceVersion=20&resourceVersionMatch=Exact').code, 200)
 })
 
 t.test('LIST as Table and as PartialObjectMetadataList; nothing acceptable is a 406', async (t) => {
