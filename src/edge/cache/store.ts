@@ -289,6 +289,10 @@ function openChecked (path: string): Db {
     db.pragma('journal_mode = WAL')
     // NORMAL in WAL mode: a power cut may lose the last transactions, never consistency.
     db.pragma('synchronous = NORMAL')
+    // Small boards: a 4 MiB page cache (better-sqlite3 builds with 16 MiB), and the WAL file cut
+    // back to 16 MiB after each checkpoint instead of keeping its largest size.
+    db.pragma('cache_size = -4096')
+    db.pragma('journal_size_limit = 16777216')
     const check = db.pragma('quick_check', { simple: true })
     if (check !== 'ok') throw new UnusableCacheError(`integrity check failed: ${String(check)}`)
     const version = db.pragma('user_version', { simple: true }) as number
