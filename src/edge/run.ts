@@ -186,7 +186,8 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
 function startCache (store: CacheStore, tunnel: TunnelClient, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<RelayDeps['cache']> {
   const c = config.modules.cache
-  const tee = new CacheTee(store, log, { maxBodyBytes: Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4)) })
+  const maxBodyBytes = Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4))
+  const tee = new CacheTee(store, log, { maxBodyBytes, maxCollectingBytes: 2 * maxBodyBytes })
   const watches = new HeldWatches({
     store, tee, tunnel, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
   })

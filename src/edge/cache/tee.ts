@@ -17,6 +17,8 @@ import { isDocumentPath } from './documents.js'
 export interface TeeOptions {
   /** Largest body (and largest single watch event) the tee reads; bigger ones pass through uncached. */
   maxBodyBytes: number
+  /** Bytes held by all bodies being collected at once; past it, further answers pass through uncached. */
+  maxCollectingBytes: number
 }
 
 interface PendingList { scope: Scope, kind: string, apiVersion: string, present: Set<string>, expires: number }
@@ -29,6 +31,7 @@ const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
 export class CacheTee {
   /** Chunked lists in progress, by the continue token their last chunk handed out. */
   private readonly pendingLists = new Map<string, PendingList>()
+  private collecting = 0
 
   constructor (private readonly store: CacheStore, private readonly logger: Logger, private readonly opts: TeeOptions) {}
 
@@ -70,18 +73,29 @@ export class CacheTee {
   private collect (body: Readable, gzipped: boolean, done: (bytes: Buffer) => void): void {
     const chunks: Buffer[] = []
     let size = 0
+    const release = (): void => { this.collecting -= size; size = 0; chunks.length = 0 }
     const onData = (chunk: Buffer): void => {
       size += chunk.length
-      if (size > this.opts.maxBodyBytes) { body.off('data', onData); body.off('end', onEnd); chunks.length = 0; return }
+      this.collecting += chunk.length
+      if (size > this.opts.maxBodyBytes || this.collecting > this.opts.maxCollectingBytes) {
+        body.off('data', onData)
+        body.off('end', onEnd)
+        body.off('close', release)
+        release()
+        return
+      }
       chunks.push(chunk)
     }
     const onEnd = (): void => {
+      body.off('close', release)
       const bytes = Buffer.concat(chunks)
+      release()
       if (!gzipped) { setImmediate(() => this.guard(() => done(bytes))); return }
       gunzip(bytes, { maxOutputLength: this.opts.maxBodyBytes }, (err, plain) => { if (err === null) this.guard(() => done(plain)) })
     }
     body.on('data', onData)
     body.once('end', onEnd)
+    body.once('close', release) // ended without 'end' (cut off): nothing to store
   }
 
   private guard (work: () => void): void {

@@ -1,0 +1,113 @@
+import t from 'tap'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { gzipSync } from 'node:zlib'
+import { pino } from 'pino'
+import { rowCovers } from '../../../src/edge/cache/scope.js'
+import { CacheStore } from '../../../src/edge/cache/store.js'
+import { CacheTee } from '../../../src/edge/cache/tee.js'
+import { requestInfo } from '../../../src/kube/request-info.js'
+
+const logger = pino({ level: 'silent' })
+const CM = '/v1/configmaps'
+const cm = (name: string, rv: string, labels: Record<string, string> = {}): any =>
+  ({ metadata: { name, namespace: 'a', resourceVersion: rv, labels } })
+
+async function setup (opts: { maxBodyBytes?: number, maxCollectingBytes?: number } = {}): Promise<{ store: CacheStore, answer: (url: string, body: string | Buffer, headers?: Record<string, string>) => Promise<void>, watch: (url: string) => PassThrough }> {
+  const store = CacheStore.open(await mkdtemp(join(tmpdir(), 'tee-')), { maxSizeBytes: 1 << 24, logger, covers: rowCovers })
+  t.teardown(() => store.close())
+  const tee = new CacheTee(store, logger, { maxBodyBytes: opts.maxBodyBytes ?? 1 << 20, maxCollectingBytes: opts.maxCollectingBytes ?? 1 << 21 })
+  const observe = (url: string, headers: Record<string, string>): PassThrough => {
+    const parsed = requestInfo('GET', url)
+    if (!parsed.ok) throw new Error(parsed.message)
+    const body = new PassThrough()
+    tee.observe(parsed.info, url, { ':status': 200 as any, 'content-type': 'application/json', ...headers }, body)
+    body.resume()
+    return body
+  }
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setTimeout(resolve, 20)) // gunzip runs on the thread pool
+    store.flush()
+  }
+  return {
+    store,
+    answer: async (url, body, headers = {}) => {
+      const stream = observe(url, headers)
+      // Several chunks, split inside the JSON, as the tunnel delivers them.
+      const bytes = Buffer.from(body)
+      for (let i = 0; i < bytes.length; i += 7) stream.write(bytes.subarray(i, i + 7))
+      stream.end()
+      await settle()
+    },
+    watch: (url) => observe(url, {}),
+  }
+}
+
+t.test('a LIST in chunks (limit/continue) becomes one complete list, pruning what vanished', async (t) => {
+  const { store, answer } = await setup()
+  store.putObject(CM, 'a', 'gone', '3', JSON.stringify(cm('gone', '3')))
+  await answer('/api/v1/namespaces/a/configmaps?limit=2', JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '10', continue: 'tok1' }, items: [cm('c1', '5'), cm('c2', '6')] }))
+  t.equal(store.getList({ resource: CM, namespace: 'a', labelSelector: '', fieldSelector: '' }), undefined, 'not complete after the first chunk')
+  await answer('/api/v1/namespaces/a/configmaps?limit=2&continue=tok1', JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [cm('c3', '7')] }))
+  t.match(store.getList({ resource: CM, namespace: 'a', labelSelector: '', fieldSelector: '' }), { rv: '10', kind: 'ConfigMap', apiVersion: 'v1' })
+  t.same(store.scopeObjects(CM, 'a').map((o) => o.name), ['c1', 'c2', 'c3'])
+  t.match(JSON.parse(store.getObject(CM, 'a', 'c1')!.body), { kind: 'ConfigMap', apiVersion: 'v1' }, 'list items get their kind back')
+})
+
+t.test('gzip bodies are read; a chunk that follows an unknown token is ignored', async (t) => {
+  const { store, answer } = await setup()
+  await answer('/api/v1/namespaces/a/configmaps/z', gzipSync(JSON.stringify({ kind: 'ConfigMap', apiVersion: 'v1', ...cm('z', '9') })), { 'content-encoding': 'gzip' })
+  t.equal(store.getObject(CM, 'a', 'z')?.rv, '9')
+  await answer('/api/v1/namespaces/a/configmaps?continue=never-seen', JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [cm('late', '8')] }))
+  t.equal(store.getObject(CM, 'a', 'late'), undefined)
+  t.equal(store.getList({ resource: CM, namespace: 'a', labelSelector: '', fieldSelector: '' }), undefined)
+})
+
+t.test('bodies over the bound, or over the budget for all bodies at once, pass through uncached', async (t) => {
+  const big = JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [{ ...cm('c1', '5'), data: { x: 'x'.repeat(2000) } }] })
+  const small = await setup({ maxBodyBytes: 1000 })
+  await small.answer('/api/v1/namespaces/a/configmaps', big)
+  t.equal(small.store.getObject(CM, 'a', 'c1'), undefined)
+  const busy = await setup({ maxBodyBytes: 1 << 20, maxCollectingBytes: 1000 })
+  await busy.answer('/api/v1/namespaces/a/configmaps', big)
+  t.equal(busy.store.getObject(CM, 'a', 'c1'), undefined)
+  const fine = await setup()
+  await fine.answer('/api/v1/namespaces/a/configmaps', big)
+  t.equal(fine.store.getObject(CM, 'a', 'c1')?.rv, '5', 'the same body within the bounds is stored')
+})
+
+t.test('watch events move a list forward only when the watch started inside what the cache knew', async (t) => {
+  const { store, answer, watch } = await setup()
+  await answer('/api/v1/namespaces/a/configmaps?labelSelector=app%3Dx', JSON.stringify({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [cm('x1', '5', { app: 'x' }), cm('x2', '6', { app: 'x' })] }))
+  const scope = { resource: CM, namespace: 'a', labelSelector: 'app=x', fieldSelector: '' }
+  const events = watch('/api/v1/namespaces/a/configmaps?watch=1&labelSelector=app%3Dx&resourceVersion=10')
+  const send = (type: string, object: any): void => { events.write(JSON.stringify({ type, object: { kind: 'ConfigMap', apiVersion: 'v1', ...object } }) + '\n') }
+  send('ADDED', cm('x3', '11', { app: 'x' }))
+  send('DELETED', cm('x1', '12', { app: 'x' }))
+  send('DELETED', cm('x2', '13', { app: 'y' })) // relabelled: left the selection, still exists
+  events.write('{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"20"}}}\n{"type":"MODI')
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.match(store.getList(scope), { rv: '20', changedRv: '13' })
+  t.same(store.scopeObjects(CM, 'a').map((o) => `${o.name}@${o.rv}`), ['x2@13', 'x3@11'])
+  t.match(JSON.parse(store.getObject(CM, 'a', 'x2')!.body).metadata.labels, { app: 'y' })
+
+  const late = watch('/api/v1/namespaces/a/configmaps?watch=1&labelSelector=app%3Dx&resourceVersion=30')
+  late.write(JSON.stringify({ type: 'ADDED', object: { kind: 'ConfigMap', apiVersion: 'v1', ...cm('x4', '31', { app: 'x' }) } }) + '\n')
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(store.getObject(CM, 'a', 'x4')?.rv, '31', 'the object is stored')
+  t.match(store.getList(scope), { rv: '20' }, 'but the list does not jump over 20..30, which the cache never saw')
+})
+
+t.test('a watch-list stream (sendInitialEvents) commits a complete list at its initial-events-end bookmark', async (t) => {
+  const { store, watch } = await setup()
+  store.putObject(CM, 'a', 'stale', '2', JSON.stringify(cm('stale', '2')))
+  const events = watch('/api/v1/namespaces/a/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true')
+  events.write(JSON.stringify({ type: 'ADDED', object: { kind: 'ConfigMap', apiVersion: 'v1', ...cm('c1', '5') } }) + '\n')
+  events.write('{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"9","annotations":{"k8s.io/initial-events-end":"true"}}}}\n')
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.match(store.getList({ resource: CM, namespace: 'a', labelSelector: '', fieldSelector: '' }), { rv: '9', kind: 'ConfigMap' })
+  t.same(store.scopeObjects(CM, 'a').map((o) => o.name), ['c1'], 'what the initial state did not hold is gone')
+})
