@@ -73,11 +73,16 @@ export const notFound = (message: string, details?: StatusDetails): Status => st
 
 export const badRequest = (message: string): Status => status('BadRequest', message)
 
+/** JSON as Go's encoding/json writes it: it also escapes <, >, &, U+2028 and U+2029. */
+export function goJson (value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 /** The serialised body plus headers every Status response carries. */
 export function statusBody (s: Status): { code: number, headers: Record<string, string>, body: string } {
   // Byte identity with kube-apiserver: Go's encoding/json escapes <, >, &, U+2028 and U+2029,
   // and its serializer ends every body with a newline.
-  const body = JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n'
+  const body = goJson(s) + '\n'
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'cache-control': 'no-cache, private',
