@@ -38,8 +38,6 @@ export interface EdgeDaemon {
   tunnel: TunnelClient
   /** The keys and policy the edge authorizes with (requireAuthorization); undefined when the gate is off. */
   policy: PolicyState | undefined
-  /** The SQLite file (requireAuthorization on); undefined when the gate is off. */
-  store: CacheStore | undefined
   /** host:port of every listener that is up, keyed by config key (`server`, `dummyServer`). */
   listening: Record<string, { host: string, port: number }>
   close: () => Promise<void>
@@ -168,7 +166,6 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     stateDir: config.stateDir,
     tunnel,
     policy,
-    store,
     listening,
     close: async () => {
       shuttingDown = true
