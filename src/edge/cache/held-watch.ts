@@ -100,8 +100,7 @@ class HeldWatch {
   private readonly deadline: number
 
   constructor (private readonly opts: HeldWatchOptions, private readonly w: WatchRequest) {
-    const timeoutSeconds = Number(w.query.get('timeoutSeconds') ?? '')
-    const timeoutMs = timeoutSeconds > 0 ? timeoutSeconds * 1000 : opts.timeoutMs * (1 + Math.random())
+    const timeoutMs = heldWatchTimeoutMs(w.query.get('timeoutSeconds'), opts.timeoutMs)
     this.deadline = Date.now() + timeoutMs
     this.timers.push(setTimeout(() => w.res.end(), timeoutMs))
     if (queryBool(w.query.getAll('allowWatchBookmarks'))) {
@@ -167,6 +166,15 @@ class HeldWatch {
       this.w.res.end(event('ERROR', s))
     })
   }
+}
+
+/**
+ * How long a held watch lasts: the client's timeoutSeconds when it set one, else a random time in
+ * [base, 2 × base) — kube-apiserver's own spread — so the watches of a node do not all end together.
+ */
+export function heldWatchTimeoutMs (timeoutSeconds: string | null, baseMs: number, random: () => number = Math.random): number {
+  const seconds = Number(timeoutSeconds ?? '')
+  return seconds > 0 ? seconds * 1000 : baseMs * (1 + random())
 }
 
 function event (type: string, object: unknown): string {

@@ -5,7 +5,7 @@ import type { ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { HeldWatches } from '../../../src/edge/cache/held-watch.js'
+import { heldWatchTimeoutMs, HeldWatches } from '../../../src/edge/cache/held-watch.js'
 import { OfflineServer } from '../../../src/edge/cache/offline.js'
 import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CacheStore } from '../../../src/edge/cache/store.js'
@@ -140,4 +140,14 @@ t.test('WATCH: initial ADDED events from scratch, held at the current version, 4
   const events = list.lines()
   t.same(events.slice(0, 3).map((e) => e.type), ['ADDED', 'ADDED', 'ADDED'])
   t.match(events[3], { type: 'BOOKMARK', object: { metadata: { resourceVersion: '20', annotations: { 'k8s.io/initial-events-end': 'true' } } } })
+})
+
+t.test('a held watch ends at the client\'s timeoutSeconds, else at a random time in [base, 2 x base)', async (t) => {
+  t.equal(heldWatchTimeoutMs('30', 60_000, () => 0.9), 30_000)
+  t.equal(heldWatchTimeoutMs(null, 60_000, () => 0), 60_000)
+  t.equal(heldWatchTimeoutMs(null, 60_000, () => 0.5), 90_000)
+  t.equal(heldWatchTimeoutMs('0', 60_000, () => 0.25), 75_000, 'timeoutSeconds=0 means none')
+  const spread = new Set(Array.from({ length: 20 }, () => heldWatchTimeoutMs(null, 60_000)))
+  t.ok(spread.size > 1, 'different watches get different deadlines')
+  t.ok([...spread].every((ms) => ms >= 60_000 && ms < 120_000))
 })
