@@ -46,15 +46,6 @@ function answerFor (params: Map<string, string>, object: boolean): ListAnswer | 
 }
 
 /**
- * The Content-Type kube-apiserver sends with each answer: plain application/json for all of them.
- * Resource responses are written with listGVKInContentType=false
- * (handlers/response.go transformResponseObject); only aggregated discovery names as/g/v.
- */
-export function contentTypeFor (_answer: ListAnswer | 'partial-metadata-object'): string {
-  return 'application/json'
-}
-
-/**
  * Of the content types cached for one path (in order of preference), the one this Accept header
  * selects, or undefined. A range matches a stored type when type/subtype match (or are
  * wildcards), every range parameter but q equals the stored one's, and the stored type has no

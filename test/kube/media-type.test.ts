@@ -1,5 +1,5 @@
 import t from 'tap'
-import { contentTypeFor, negotiateList, pickStored } from '../../src/kube/media-type.js'
+import { negotiateList, pickStored } from '../../src/kube/media-type.js'
 
 const TABLE_V1 = 'application/json;as=Table;v=v1;g=meta.k8s.io'
 
@@ -54,12 +54,6 @@ t.test('q=0 rejects when it is the most specific range', async (t) => {
   t.equal(negotiateList('*/*, application/json;q=0'), undefined)
   t.equal(negotiateList('*/*;q=0, application/json'), 'json')
   t.equal(negotiateList(`${TABLE_V1}, application/json;q=0`), 'table', 'of equally specific ranges the first decides')
-})
-
-t.test('the apiserver answers every transform as plain application/json', async (t) => {
-  t.equal(contentTypeFor('json'), 'application/json')
-  t.equal(contentTypeFor('table'), 'application/json')
-  t.equal(contentTypeFor('partial-metadata'), 'application/json')
 })
 
 t.test('pickStored', async (t) => {

@@ -4,12 +4,12 @@
 // Requests only get here after the edge authorized them (requireAuthorization).
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-token.js'
-import { contentTypeFor, negotiateList } from '../../kube/media-type.js'
+import { negotiateList, type ListAnswer } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
 import { badRequest, notFound, serviceUnavailable, status, type Status } from '../../kube/status.js'
 import { RETRY_AFTER_SECONDS, sendStatus } from '../relay.js'
-import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable } from '../../kube/table.js'
+import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable, type ListMeta } from '../../kube/table.js'
 import { chooseDocument, isDocumentPath } from './documents.js'
 import type { HeldWatches } from './held-watch.js'
 import { compileScope, coveringList, scopeOf } from './scope.js'
@@ -70,12 +70,7 @@ export class OfflineServer {
       }
       return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
     }
-    if (as === 'json') return sendJson(res, since, contentTypeFor('json'), stored.body)
-    const obj = JSON.parse(stored.body)
-    if (as === 'partial-metadata') return sendJson(res, since, contentTypeFor('partial-metadata-object'), JSON.stringify(toPartialObjectMetadata(obj)))
-    const table = toTable([obj], { resourceVersion: stored.rv }, query.get('includeObject'))
-    if ('error' in table) return sendStatus(res, badRequest(table.error))
-    return sendJson(res, since, contentTypeFor('table'), JSON.stringify(table))
+    return represent(res, since, as, query, { resourceVersion: stored.rv }, () => stored.body, () => [JSON.parse(stored.body)], true)
   }
 
   private list (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
@@ -95,9 +90,9 @@ export class OfflineServer {
     }
     this.store.touchList(row)
 
-    const selected = selectObjects(this.store.scopeObjects(scope.resource, scope.namespace), scope.labelSelector === '' && scope.fieldSelector === ''
-      ? undefined
-      : selection.match).map((o) => ({ ...o, key: listKey(scope.namespace, o.namespace, o.name) }))
+    const unfiltered = scope.labelSelector === '' && scope.fieldSelector === ''
+    const selected = selectObjects(this.store.scopeObjects(scope.resource, scope.namespace), unfiltered ? undefined : selection.match)
+      .map((o) => ({ ...o, key: listKey(scope.namespace, o.namespace, o.name) }))
     selected.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 
     let from = 0
@@ -111,18 +106,25 @@ export class OfflineServer {
     const limit = Number.parseInt(query.get('limit') ?? '0', 10)
     const to = limit > 0 ? Math.min(from + limit, selected.length) : selected.length
     const page = selected.slice(from, to)
-    const listMeta: { resourceVersion: string, continue?: string, remainingItemCount?: number } = { resourceVersion: row.rv }
+    const listMeta: ListMeta = { resourceVersion: row.rv }
     if (to < selected.length) {
       listMeta.continue = encodeContinue(row.rv, page[page.length - 1]!.key)
       listMeta.remainingItemCount = selected.length - to
     }
-    if (as === 'json') return sendJson(res, since, contentTypeFor('json'), listBody(row, listMeta, page))
-    const objects = page.map((o) => o.parsed ?? JSON.parse(o.body))
-    if (as === 'partial-metadata') return sendJson(res, since, contentTypeFor('partial-metadata'), JSON.stringify(toPartialObjectMetadataList(objects, listMeta)))
-    const table = toTable(objects, listMeta, query.get('includeObject'))
-    if ('error' in table) return sendStatus(res, badRequest(table.error))
-    return sendJson(res, since, contentTypeFor('table'), JSON.stringify(table))
+    return represent(res, since, as, query, listMeta, () => listBody(row, listMeta, page), () => page.map((o) => o.parsed ?? JSON.parse(o.body)), false)
   }
+}
+
+/** The answer in the negotiated representation; plain JSON is the stored text, not re-encoded. */
+function represent (res: ServerResponse, since: number, as: ListAnswer, query: URLSearchParams, listMeta: ListMeta,
+  json: () => string, objects: () => any[], single: boolean): number {
+  if (as === 'json') return sendJson(res, since, json())
+  const parsed = objects()
+  if (as === 'partial-metadata') {
+    return sendJson(res, since, JSON.stringify(single ? toPartialObjectMetadata(parsed[0]) : toPartialObjectMetadataList(parsed, listMeta)))
+  }
+  const table = toTable(parsed, listMeta, query.get('includeObject'))
+  return 'error' in table ? sendStatus(res, badRequest(table.error)) : sendJson(res, since, JSON.stringify(table))
 }
 
 /** Objects passing `match` (all when undefined), parsed only when a selector needs it. */
@@ -145,10 +147,11 @@ function notAcceptable (): Status {
   return status('NotAcceptable', 'only the following media types are accepted while the cloud is unreachable: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io')
 }
 
-function sendJson (res: ServerResponse, since: number, contentType: string, body: string): number {
+function sendJson (res: ServerResponse, since: number, body: string): number {
   const text = body.endsWith('\n') ? body : body + '\n'
   res.writeHead(200, {
-    'content-type': contentType,
+    // kube-apiserver labels Table and PartialObjectMetadata answers plain application/json too.
+    'content-type': 'application/json',
     'cache-control': 'no-cache, private',
     warning: offlineWarning(since),
     'content-length': String(Buffer.byteLength(text)),

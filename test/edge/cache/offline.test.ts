@@ -85,7 +85,9 @@ t.test('LIST: selectors evaluated locally, pages with continue tokens, the warni
 
 t.test('LIST as Table and as PartialObjectMetadataList; nothing acceptable is a 406', async (t) => {
   const { serve } = await setup()
-  const table = serve('/api/v1/namespaces/a/configmaps', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' }).json()
+  const tableAnswer = serve('/api/v1/namespaces/a/configmaps', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' })
+  t.equal(tableAnswer.headers['content-type'], 'application/json', 'labelled plain JSON, as kube-apiserver does')
+  const table = tableAnswer.json()
   t.match(table, { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '20' } })
   t.same(table.columnDefinitions.map((c: any) => c.name), ['Name', 'Created At'])
   t.same(table.rows.map((r: any) => r.cells), [['c1', '2026-11-26T05:00:00Z'], ['c2', '2026-11-26T05:00:00Z'], ['c3', '2026-11-26T05:00:00Z']])
