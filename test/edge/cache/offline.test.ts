@@ -2,6 +2,7 @@ import t from 'tap'
 import { EventEmitter } from 'node:events'
 import { mkdtemp } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
+import { PassThrough } from 'node:stream'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -9,7 +10,7 @@ import { heldWatchTimeoutMs, HeldWatches } from '../../../src/edge/cache/held-wa
 import { OfflineServer } from '../../../src/edge/cache/offline.js'
 import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CacheStore } from '../../../src/edge/cache/store.js'
-import type { CacheTee } from '../../../src/edge/cache/tee.js'
+import { CacheTee } from '../../../src/edge/cache/tee.js'
 import { requestInfo } from '../../../src/kube/request-info.js'
 import type { TunnelClient } from '../../../src/tunnel/client.js'
 
@@ -33,10 +34,44 @@ class FakeResponse extends EventEmitter {
   lines (): any[] { return this.body.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) }
 }
 
-async function setup (): Promise<{ store: CacheStore, server: OfflineServer, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
+/** An upstream stream the test answers by hand (what TunnelClient.open returns). */
+class FakeStream extends PassThrough {
+  close (): void { this.destroy() }
+  answer (headers: Record<string, string | number>, body: string): void {
+    this.emit('response', headers)
+    this.end(body)
+  }
+}
+
+/** The tunnel as held watches see it: a state, 'connected' events, and streams the test answers. */
+class FakeTunnel extends EventEmitter {
+  state: { connected: boolean, since: number, lastError?: string } = { connected: false, since: SINCE, lastError: 'cut' }
+  readonly opened: Array<{ headers: Record<string, unknown>, stream: FakeStream }> = []
+  open (headers: Record<string, unknown>): FakeStream {
+    const stream = new FakeStream()
+    this.opened.push({ headers, stream })
+    return stream
+  }
+
+  reconnect (): void {
+    this.state = { connected: true, since: Date.now() }
+    this.emit('connected')
+  }
+}
+
+async function until (what: string, predicate: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+async function setup (): Promise<{ store: CacheStore, server: OfflineServer, tunnel: FakeTunnel, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
   const store = CacheStore.open(await mkdtemp(join(tmpdir(), 'offline-')), { maxSizeBytes: 1 << 24, logger, covers: rowCovers })
-  const tunnel = Object.assign(new EventEmitter(), { state: { connected: false, since: SINCE, lastError: 'cut' } }) as unknown as TunnelClient
-  const watches = new HeldWatches({ store, tee: {} as CacheTee, tunnel, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 60_000 })
+  const tunnel = new FakeTunnel()
+  const tee = new CacheTee(store, logger, { maxBodyBytes: 1 << 20, maxCollectingBytes: 1 << 21 })
+  const watches = new HeldWatches({ store, tee, tunnel: tunnel as unknown as TunnelClient, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 30 })
   const server = new OfflineServer(store, watches)
   const serve = (url: string, headers: Record<string, string> = {}, method = 'GET'): FakeResponse => {
     const parsed = requestInfo(method, url)
@@ -53,7 +88,7 @@ async function setup (): Promise<{ store: CacheStore, server: OfflineServer, ser
   const all = { resource: CM, namespace: '', labelSelector: '', fieldSelector: '' }
   store.commitList({ ...all, kind: 'ConfigMap', apiVersion: 'v1', rv: '20' }, present, (o) => rowCovers(all, o))
   t.teardown(() => store.close())
-  return { store, server, serve }
+  return { store, server, tunnel, serve }
 }
 
 const WARNING = '299 - "edge-metaserver: cloud unreachable since 2026-11-26T06:00:00Z; served from edge cache"'
@@ -125,16 +160,13 @@ t.test('WATCH: initial ADDED events from scratch, held at the current version, 4
   t.match(stale.lines(), [{ type: 'ERROR', object: { code: 410, reason: 'Expired', message: 'too old resource version: 12 (20)' } }])
   t.ok(stale.writableEnded)
 
+  // Two watches held side by side; only the one that asked for bookmarks gets them.
   const held = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=20&allowWatchBookmarks=true')
-  await new Promise((resolve) => setTimeout(resolve, 70))
-  held.end()
-  const bookmarks = held.lines()
-  t.ok(bookmarks.length >= 2, `${bookmarks.length} bookmarks`)
-  t.ok(bookmarks.every((e) => e.type === 'BOOKMARK' && e.object.metadata.resourceVersion === '20' && e.object.kind === 'ConfigMap'))
-
   const quiet = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=20')
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await until('two bookmarks', () => held.lines().length >= 2)
+  held.end()
   quiet.end()
+  t.ok(held.lines().every((e) => e.type === 'BOOKMARK' && e.object.metadata.resourceVersion === '20' && e.object.kind === 'ConfigMap'), 'bookmarks at the last known version')
   t.equal(quiet.body, '', 'no bookmarks for a client that did not ask')
 
   const list = serve('/api/v1/namespaces/a/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true')
@@ -152,4 +184,47 @@ t.test('a held watch ends at the client\'s timeoutSeconds, else at a random time
   const spread = new Set(Array.from({ length: 20 }, () => heldWatchTimeoutMs(null, 60_000)))
   t.ok(spread.size > 1, 'different watches get different deadlines')
   t.ok([...spread].every((ms) => ms >= 60_000 && ms < 120_000))
+})
+
+t.test('when the cloud is back a held watch resumes upstream from its version and the missed events flow (and are cached)', async (t) => {
+  const { store, tunnel, serve } = await setup()
+  const watch = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=20&labelSelector=app%3Dx', { authorization: 'Bearer pod-token' })
+  t.teardown(() => watch.end())
+  tunnel.reconnect()
+  await until('the resume', () => tunnel.opened.length === 1)
+  const { headers, stream } = tunnel.opened[0]!
+  t.match(headers, { ':method': 'GET', accept: 'application/json', authorization: 'Bearer pod-token' })
+  const query = new URLSearchParams(String(headers[':path']).split('?')[1])
+  t.equal(query.get('resourceVersion'), '20', 'from the version the client holds')
+  t.equal(query.get('labelSelector'), 'app=x', 'the same selection')
+  stream.answer({ ':status': 200, 'content-type': 'application/json' },
+    '{"type":"ADDED","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c9","namespace":"a","resourceVersion":"21","labels":{"app":"x"}}}}\n')
+  await until('the event at the client', () => watch.lines().length === 1)
+  t.match(watch.lines(), [{ type: 'ADDED', object: { metadata: { name: 'c9', resourceVersion: '21' } } }])
+  await until('the event in the cache', () => store.getObject(CM, 'a', 'c9') !== undefined)
+  t.equal(store.getObject(CM, 'a', 'c9')?.rv, '21')
+})
+
+t.test('a resume kube-apiserver refuses ends the watch with that Status as an ERROR event', async (t) => {
+  const { tunnel, serve } = await setup()
+  const watch = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=20')
+  tunnel.reconnect()
+  await until('the resume', () => tunnel.opened.length === 1)
+  const gone = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version: 20 (35)', reason: 'Expired', code: 410 }
+  tunnel.opened[0]!.stream.answer({ ':status': 410, 'content-type': 'application/json' }, JSON.stringify(gone))
+  await until('the end of the watch', () => watch.writableEnded)
+  t.same(watch.lines(), [{ type: 'ERROR', object: gone }])
+})
+
+t.test('a resume the cloud shim cannot carry out (apiserver unreachable) leaves the watch held and is tried again', async (t) => {
+  const { tunnel, serve } = await setup()
+  const watch = serve('/api/v1/namespaces/a/configmaps?watch=1&resourceVersion=20')
+  t.teardown(() => watch.end())
+  tunnel.reconnect()
+  await until('the resume', () => tunnel.opened.length === 1)
+  tunnel.opened[0]!.stream.answer({ ':status': 503, 'x-ems-error': 'upstream-unreachable' }, '{"kind":"Status"}')
+  await until('a second attempt', () => tunnel.opened.length === 2)
+  t.notOk(watch.writableEnded, 'still held')
+  t.equal(watch.body, '', 'nothing was sent to the client')
+  t.ok(tunnel.opened[0]!.stream.closed, 'the refused stream was cancelled')
 })
