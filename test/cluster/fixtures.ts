@@ -7,6 +7,12 @@ export function uniqueName (prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`
 }
 
+/** RBAC rules granting `verbs` on ConfigMaps: what most test pods are given. */
+export const configMapRules = (verbs: string[]): unknown[] => [{ apiGroups: [''], resources: ['configmaps'], verbs }]
+
+/** The REST path of a namespace's ConfigMaps, or of one of them. */
+export const configMapPath = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/configmaps${name === '' ? '' : `/${name}`}`
+
 export class Fixtures {
   constructor (private readonly admin: RestClient) {}
 

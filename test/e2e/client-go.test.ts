@@ -5,6 +5,7 @@
 // kube-apiserver (stack.directPodEnv) to show that the edge changes nothing.
 import t from 'tap'
 import { clientGo, jsonLines } from '../cluster/clients.js'
+import { configMapPath, configMapRules } from '../cluster/fixtures.js'
 import { Stack, waitUntil } from './stack.js'
 
 const NODE = 'client-go-edge'
@@ -13,19 +14,15 @@ t.teardown(() => stack.stop())
 const edge = await stack.startEdge(NODE)
 t.comment(`cluster started in ${stack.cluster.startMs} ms`)
 
-const CONFIGMAPS = (verbs: string[]) => [{ apiGroups: [''], resources: ['configmaps'], verbs }]
-
 const podWith = (prefix: string, rules: unknown[]) => stack.podWith(edge, prefix, rules)
 
-const cmPath = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/configmaps${name === '' ? '' : `/${name}`}`
-
 t.test('list --limit 10 pages through 55 ConfigMaps', async (t) => {
-  const { ns, pod, direct } = await podWith('cg-list', CONFIGMAPS(['list']))
+  const { ns, pod, direct } = await podWith('cg-list', configMapRules(['list']))
   const created = Array.from({ length: 55 }, (_, i) => `cm-${String(i).padStart(2, '0')}`)
   for (let i = 0; i < created.length; i += 11) {
     await Promise.all(created.slice(i, i + 11).map((name) => stack.fixtures.configMap(ns, name, { i: name })))
   }
-  const onServer = await stack.admin.must('GET', cmPath(ns))
+  const onServer = await stack.admin.must('GET', configMapPath(ns))
   const serverNames: string[] = onServer.items.map((i: any) => i.metadata.name)
   t.equal(serverNames.length, 56, '55 + kube-root-ca.crt on the apiserver')
 
@@ -56,9 +53,9 @@ t.test('list --limit 10 pages through 55 ConfigMaps', async (t) => {
 })
 
 t.test('get returns the object kube-apiserver has', async (t) => {
-  const { ns, pod } = await podWith('cg-get', CONFIGMAPS(['get']))
+  const { ns, pod } = await podWith('cg-get', configMapRules(['get']))
   await stack.fixtures.configMap(ns, 'wanted', { key: 'value', 'with.dot': 'x' }, { app: 'demo' })
-  const server = await stack.admin.must('GET', cmPath(ns, 'wanted'))
+  const server = await stack.admin.must('GET', configMapPath(ns, 'wanted'))
 
   const r = await clientGo(pod, ['get', '--resource', 'configmaps', '--name', 'wanted'])
   t.equal(r.code, 0, r.stderr)
@@ -72,7 +69,7 @@ t.test('get returns the object kube-apiserver has', async (t) => {
 })
 
 t.test('create, then read it back on kube-apiserver', async (t) => {
-  const { ns, pod } = await podWith('cg-create', CONFIGMAPS(['create']))
+  const { ns, pod } = await podWith('cg-create', configMapRules(['create']))
   const manifest = JSON.stringify({
     apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'made-at-the-edge', labels: { origin: 'edge' } },
     data: { greeting: 'hello', empty: '' },
@@ -82,7 +79,7 @@ t.test('create, then read it back on kube-apiserver', async (t) => {
   const created = jsonLines(r.stdout)[0]
   t.equal(created.metadata.namespace, ns)
 
-  const server = await stack.admin.must('GET', cmPath(ns, 'made-at-the-edge'))
+  const server = await stack.admin.must('GET', configMapPath(ns, 'made-at-the-edge'))
   t.same(server.data, { greeting: 'hello', empty: '' })
   t.same(server.metadata.labels, { origin: 'edge' })
   t.equal(server.metadata.uid, created.metadata.uid)
@@ -141,14 +138,14 @@ t.test('update-status writes the pods/status subresource', async (t) => {
 })
 
 t.test('watch from a resourceVersion delivers exactly the later events', async (t) => {
-  const { ns, pod, direct } = await podWith('cg-watch', CONFIGMAPS(['list', 'watch']))
+  const { ns, pod, direct } = await podWith('cg-watch', configMapRules(['list', 'watch']))
   const list = jsonLines((await clientGo(pod, ['list', '--resource', 'configmaps'])).stdout).at(-1)
   t.equal(list.type, 'list')
   const listRv: string = list.resourceVersion
 
   const first = await stack.fixtures.configMap(ns, 'w-1', { v: '1' })
   const second = await stack.fixtures.configMap(ns, 'w-2', { v: '1' })
-  const third = await stack.admin.must('PATCH', cmPath(ns, 'w-1'), {
+  const third = await stack.admin.must('PATCH', configMapPath(ns, 'w-1'), {
     body: { data: { v: '2' } }, contentType: 'application/merge-patch+json',
   })
   const rv = (o: any): string => o.metadata.resourceVersion
@@ -176,7 +173,7 @@ t.test('watch from a resourceVersion delivers exactly the later events', async (
 })
 
 t.test('a watch with --bookmarks gets a BOOKMARK before the server ends it', async (t) => {
-  const { pod, direct } = await podWith('cg-bookmark', CONFIGMAPS(['list', 'watch']))
+  const { pod, direct } = await podWith('cg-bookmark', configMapRules(['list', 'watch']))
   const elsewhere = await stack.fixtures.namespace('cg-elsewhere')
   const list = jsonLines((await clientGo(pod, ['list', '--resource', 'configmaps'])).stdout).at(-1)
   const args = ['watch', '--resource', 'configmaps', '--resource-version', list.resourceVersion,

@@ -9,6 +9,7 @@ import { freePort } from '../cluster/processes.js'
 import { RestClient } from '../cluster/rest.js'
 import { writeEdgeConfig } from './configs.js'
 import { startCli, type CliProcess } from './process.js'
+import { configMapRules } from '../cluster/fixtures.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -16,7 +17,7 @@ t.teardown(() => stack.stop())
 
 const NODE = 'edge-crash'
 const ROUNDS = 20
-const READ_RULES = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }]
+const READ_RULES = configMapRules(['get', 'list', 'watch'])
 
 t.test(`kill -9 during a write burst, ${ROUNDS} times: the cache opens cleanly and holds only real versions`, async (t) => {
   await stack.fixtures.node(NODE)

@@ -5,6 +5,7 @@ import t from 'tap'
 import { CoreV1Api, makeInformer, type V1ConfigMap } from '@kubernetes/client-node'
 import { clientNodeConfig, jsonLines, python, spawnPython } from '../cluster/clients.js'
 import { RestClient } from '../cluster/rest.js'
+import { configMapRules } from '../cluster/fixtures.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -12,7 +13,7 @@ t.teardown(() => stack.stop())
 const NODE = 'edge-informers'
 const edge = await stack.startEdge(NODE)
 
-const READ_RULES = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }]
+const READ_RULES = configMapRules(['get', 'list', 'watch'])
 
 t.test('a client-node informer converges to the apiserver\'s exact state after 100 mixed writes', async (t) => {
   const ns = await stack.fixtures.namespace('informer')

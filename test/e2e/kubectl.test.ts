@@ -5,6 +5,7 @@ import t from 'tap'
 import type { ChildProcess } from 'node:child_process'
 import { parse as parseYaml } from 'yaml'
 import { kubectl, spawnKubectl } from '../cluster/clients.js'
+import { configMapPath, configMapRules } from '../cluster/fixtures.js'
 import { Stack, waitUntil } from './stack.js'
 
 const NODE = 'kubectl-edge'
@@ -13,18 +14,14 @@ t.teardown(() => stack.stop())
 const edge = await stack.startEdge(NODE)
 t.comment(`cluster started in ${stack.cluster.startMs} ms`)
 
-const CONFIGMAPS = (verbs: string[]) => [{ apiGroups: [''], resources: ['configmaps'], verbs }]
-
 const podWith = (prefix: string, rules: unknown[]) => stack.podWith(edge, prefix, rules)
 
-const cmPath = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/configmaps${name === '' ? '' : `/${name}`}`
-
 async function adminConfigMap (ns: string, name: string): Promise<any> {
-  return stack.admin.must('GET', cmPath(ns, name))
+  return stack.admin.must('GET', configMapPath(ns, name))
 }
 
 async function adminConfigMapNames (ns: string): Promise<string[]> {
-  const list = await stack.admin.must('GET', cmPath(ns))
+  const list = await stack.admin.must('GET', configMapPath(ns))
   return list.items.map((i: any) => i.metadata.name).sort()
 }
 
@@ -34,11 +31,11 @@ function tableRows (text: string): string[][] {
 }
 
 t.test('get: the default Table output shows the columns kube-apiserver computed', async (t) => {
-  const { ns, pod } = await podWith('kc-table', CONFIGMAPS(['get', 'list']))
+  const { ns, pod } = await podWith('kc-table', configMapRules(['get', 'list']))
   await stack.fixtures.configMap(ns, 'three-keys', { a: '1', b: '2', c: '3' })
 
   // What the server itself computes for `as=Table` (the edge relays kubectl's Accept header as is).
-  const table = await stack.admin.call('GET', cmPath(ns), {
+  const table = await stack.admin.call('GET', configMapPath(ns), {
     headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
   })
   t.equal(table.status, 200)
@@ -59,7 +56,7 @@ t.test('get: the default Table output shows the columns kube-apiserver computed'
 })
 
 t.test('get -o yaml returns the object as stored on kube-apiserver', async (t) => {
-  const { ns, pod } = await podWith('kc-yaml', CONFIGMAPS(['get']))
+  const { ns, pod } = await podWith('kc-yaml', configMapRules(['get']))
   await stack.fixtures.configMap(ns, 'as-yaml', { greeting: 'hello', multi: 'line one\nline two\n' }, { tier: 'edge' })
   const direct = await adminConfigMap(ns, 'as-yaml')
 
@@ -79,7 +76,7 @@ t.test('get -o yaml returns the object as stored on kube-apiserver', async (t) =
 })
 
 t.test('apply (client-side) creates, then updates a ConfigMap', async (t) => {
-  const { ns, pod } = await podWith('kc-apply', CONFIGMAPS(['get', 'create', 'patch']))
+  const { ns, pod } = await podWith('kc-apply', configMapRules(['get', 'create', 'patch']))
   const manifest = (data: Record<string, string>): string =>
     ['apiVersion: v1', 'kind: ConfigMap', 'metadata:', '  name: applied', 'data:',
       ...Object.entries(data).map(([k, v]) => `  ${k}: "${v}"`), ''].join('\n')
@@ -108,7 +105,7 @@ t.test('apply (client-side) creates, then updates a ConfigMap', async (t) => {
 })
 
 t.test('apply --server-side: kube-apiserver records kubectl as an Apply manager', async (t) => {
-  const { ns, pod } = await podWith('kc-ssa', CONFIGMAPS(['get', 'create', 'patch']))
+  const { ns, pod } = await podWith('kc-ssa', configMapRules(['get', 'create', 'patch']))
   const manifest = (v: string): string =>
     `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  owned: "${v}"\n`
 
@@ -132,11 +129,11 @@ t.test('apply --server-side: kube-apiserver records kubectl as an Apply manager'
 })
 
 t.test('patch --type json, --type merge and the default strategic merge', async (t) => {
-  const { ns, pod } = await podWith('kc-patch', CONFIGMAPS(['get', 'patch']))
-  const cm = await stack.admin.must('POST', cmPath(ns), {
+  const { ns, pod } = await podWith('kc-patch', configMapRules(['get', 'patch']))
+  const cm = await stack.admin.must('POST', configMapPath(ns), {
     body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'patched', finalizers: ['example.com/a'] }, data: { k: 'v' } },
   })
-  t.teardown(() => stack.admin.patch(cmPath(ns, 'patched'), { metadata: { finalizers: null } }))
+  t.teardown(() => stack.admin.patch(configMapPath(ns, 'patched'), { metadata: { finalizers: null } }))
 
   const json = await kubectl(pod, ['patch', 'configmap', 'patched', '--type', 'json', '-p',
     JSON.stringify([{ op: 'replace', path: '/data/k', value: 'from-json' }, { op: 'add', path: '/data/j', value: '1' }])])
@@ -167,20 +164,20 @@ t.test('patch --type json, --type merge and the default strategic merge', async 
   const invalid = await kubectl(pod, ['patch', 'configmap', 'patched', '--type', 'json', '-p', JSON.stringify(failing)])
   t.equal(invalid.code, 1, 'a failing JSON-patch test op is rejected')
   t.equal(invalid.stderr.trim(), 'The request is invalid: the server rejected our request due to an error in our request')
-  const raw = await stack.admin.call('PATCH', cmPath(ns, 'patched'), { body: failing, contentType: 'application/json-patch+json' })
+  const raw = await stack.admin.call('PATCH', configMapPath(ns, 'patched'), { body: failing, contentType: 'application/json-patch+json' })
   t.match(raw, { status: 422, body: { kind: 'Status', reason: 'Invalid', code: 422 } }, 'the apiserver\'s own answer to that patch')
   t.equal((await adminConfigMap(ns, 'patched')).metadata.resourceVersion, now.metadata.resourceVersion, 'nothing changed')
 })
 
 t.test('delete one object', async (t) => {
-  const { ns, pod } = await podWith('kc-delete', CONFIGMAPS(['get', 'list', 'delete']))
+  const { ns, pod } = await podWith('kc-delete', configMapRules(['get', 'list', 'delete']))
   await stack.fixtures.configMap(ns, 'doomed')
   await stack.fixtures.configMap(ns, 'kept')
 
   const r = await kubectl(pod, ['delete', 'configmap', 'doomed'])
   t.equal(r.code, 0, r.stderr)
   t.match(r.stdout, /configmap "doomed" deleted/)
-  t.equal((await stack.admin.get(cmPath(ns, 'doomed'))).status, 404, 'gone on the apiserver')
+  t.equal((await stack.admin.get(configMapPath(ns, 'doomed'))).status, 404, 'gone on the apiserver')
   t.same(await adminConfigMapNames(ns), ['kept', 'kube-root-ca.crt'])
 
   const missing = await kubectl(pod, ['delete', 'configmap', 'doomed'])
@@ -189,7 +186,7 @@ t.test('delete one object', async (t) => {
 })
 
 t.test('delete configmaps --all (kubectl lists, then deletes each one)', async (t) => {
-  const { ns, pod } = await podWith('kc-delall', CONFIGMAPS(['get', 'list', 'delete']))
+  const { ns, pod } = await podWith('kc-delall', configMapRules(['get', 'list', 'delete']))
   for (const name of ['x1', 'x2', 'x3']) await stack.fixtures.configMap(ns, name)
   const rootCa = await adminConfigMap(ns, 'kube-root-ca.crt')
 
@@ -200,8 +197,8 @@ t.test('delete configmaps --all (kubectl lists, then deletes each one)', async (
 
   // The apiserver's truth: our three are gone for good; kube-root-ca.crt was deleted as well and
   // kube-controller-manager's root-ca publisher re-creates it (a new object, new uid).
-  for (const name of ['x1', 'x2', 'x3']) t.equal((await stack.admin.get(cmPath(ns, name))).status, 404, `${name} is gone`)
-  await waitUntil(async () => (await stack.admin.get(cmPath(ns, 'kube-root-ca.crt'))).status === 200, 20_000,
+  for (const name of ['x1', 'x2', 'x3']) t.equal((await stack.admin.get(configMapPath(ns, name))).status, 404, `${name} is gone`)
+  await waitUntil(async () => (await stack.admin.get(configMapPath(ns, 'kube-root-ca.crt'))).status === 200, 20_000,
     'kube-root-ca.crt to be re-published')
   const republished = await adminConfigMap(ns, 'kube-root-ca.crt')
   t.not(republished.metadata.uid, rootCa.metadata.uid, 'kube-root-ca.crt is a new object: the old one was deleted')
@@ -209,12 +206,12 @@ t.test('delete configmaps --all (kubectl lists, then deletes each one)', async (
 })
 
 t.test('delete --raw on the collection URL is a real deletecollection', async (t) => {
-  const { ns, pod } = await podWith('kc-delcoll', CONFIGMAPS(['deletecollection']))
+  const { ns, pod } = await podWith('kc-delcoll', configMapRules(['deletecollection']))
   for (const name of ['c1', 'c2']) await stack.fixtures.configMap(ns, name, {}, { batch: 'yes' })
   await stack.fixtures.configMap(ns, 'c3', {}, { batch: 'no' })
 
   // The SA may only deletecollection: a successful answer proves the verb kube-apiserver saw.
-  const r = await kubectl(pod, ['delete', '--raw', `${cmPath(ns)}?labelSelector=batch%3Dyes`])
+  const r = await kubectl(pod, ['delete', '--raw', `${configMapPath(ns)}?labelSelector=batch%3Dyes`])
   t.equal(r.code, 0, r.stderr)
   const body = JSON.parse(r.stdout)
   t.equal(body.kind, 'ConfigMapList')
@@ -227,7 +224,7 @@ t.test('delete --raw on the collection URL is a real deletecollection', async (t
 })
 
 t.test('get --watch through the edge sees a change made on kube-apiserver', async (t) => {
-  const { ns, pod } = await podWith('kc-watch', CONFIGMAPS(['get', 'list', 'watch']))
+  const { ns, pod } = await podWith('kc-watch', configMapRules(['get', 'list', 'watch']))
   await stack.fixtures.configMap(ns, 'before', { v: '0' })
 
   // -o name ignores --output-watch-events; a jsonpath over the WatchEvent prints type and name.
@@ -241,9 +238,9 @@ t.test('get --watch through the edge sees a change made on kube-apiserver', asyn
 
   await stack.fixtures.configMap(ns, 'after', { v: '1' })
   await out.waitFor((lines) => lines.includes('ADDED after'), 20_000, 'ADDED after')
-  await stack.admin.must('PATCH', cmPath(ns, 'before'), { body: { data: { v: 'changed' } }, contentType: 'application/merge-patch+json' })
+  await stack.admin.must('PATCH', configMapPath(ns, 'before'), { body: { data: { v: 'changed' } }, contentType: 'application/merge-patch+json' })
   await out.waitFor((lines) => lines.includes('MODIFIED before'), 20_000, 'MODIFIED before')
-  await stack.admin.must('DELETE', cmPath(ns, 'after'))
+  await stack.admin.must('DELETE', configMapPath(ns, 'after'))
   await out.waitFor((lines) => lines.includes('DELETED after'), 20_000, 'DELETED after')
 
   t.equal(child.exitCode, null, 'kubectl is still watching')
@@ -253,7 +250,7 @@ t.test('get --watch through the edge sees a change made on kube-apiserver', asyn
 })
 
 t.test('discovery, openapi v3, access reviews and version through the edge', async (t) => {
-  const { ns, pod, token } = await podWith('kc-disc', CONFIGMAPS(['get']))
+  const { ns, pod, token } = await podWith('kc-disc', configMapRules(['get']))
   const direct = await stack.directPodEnv(token, ns)
 
   t.test('api-resources', async (t) => {

@@ -109,10 +109,7 @@ export class Stack {
 
   /** A counter of the cloud shim's /metrics, summed over all its label sets (0 when absent). */
   async cloudMetric (name: string): Promise<number> {
-    const text = await fetch(`http://127.0.0.1:${this.cloud.healthPort}/metrics`).then((r) => r.text())
-    let sum = 0
-    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))) sum += Number(m[1])
-    return sum
+    return metricSum(await fetch(`http://127.0.0.1:${this.cloud.healthPort}/metrics`).then((r) => r.text()), name)
   }
 
   /** The same pod pointed straight at kube-apiserver (for side-by-side comparisons). */
@@ -136,4 +133,13 @@ export async function waitUntil (predicate: () => boolean | Promise<boolean>, ti
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+/** A metric in Prometheus text, summed over the label sets that contain `label` (all when omitted); 0 when absent. */
+export function metricSum (text: string, name: string, label = ''): number {
+  let sum = 0
+  for (const m of text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\d+)`, 'gm'))) {
+    if ((m[1] ?? '').includes(label)) sum += Number(m[2])
+  }
+  return sum
 }
