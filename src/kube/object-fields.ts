@@ -108,17 +108,21 @@ const BUILT_IN_GROUPS = new Set(['', 'admissionregistration.k8s.io', 'apiextensi
 const UNCONFIRMED = new Set(['certificates.k8s.io/clustertrustbundles', 'certificates.k8s.io/podcertificaterequests'])
 
 /**
- * The fields the apiserver would match a field selector against for `obj`, or undefined when the
- * (group, resource) is not one whose selectable fields we know (custom resources, aggregated APIs),
- * in which case the selector cannot be answered offline.
+ * Whether the edge knows every field this (group, resource) can be selected on. It does not for
+ * custom resources (their CRD may declare selectableFields) and aggregated APIs: there only
+ * metadata.name and metadata.namespace can be evaluated, and a field the edge does not know must
+ * not be refused as the apiserver would refuse it.
  */
-export function selectableFields (group: string, resource: string, obj: unknown): Fields | undefined {
-  const key = `${group}/${resource}`
-  if (!BUILT_IN_GROUPS.has(group) || UNCONFIRMED.has(key)) return undefined
+export function knowsFields (group: string, resource: string): boolean {
+  return BUILT_IN_GROUPS.has(group) && !UNCONFIRMED.has(`${group}/${resource}`)
+}
+
+/** The fields the apiserver would match a field selector against for `obj` (metadata only for kinds the edge does not know). */
+export function selectableFields (group: string, resource: string, obj: unknown): Fields {
   const fields: Fields = { 'metadata.name': str(obj, 'metadata.name') }
   const namespace = str(obj, 'metadata.namespace')
   if (namespace !== '') fields['metadata.namespace'] = namespace
-  return { ...fields, ...KINDS[key]?.fields(obj) }
+  return knowsFields(group, resource) ? { ...fields, ...KINDS[`${group}/${resource}`]?.fields(obj) } : fields
 }
 
 /** Whether kube-apiserver accepts `field` in a field selector on this (group, resource). */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { fieldNotSupported, fieldSupported, selectableFields } from '../../src/kube/object-fields.js'
+import { fieldNotSupported, fieldSupported, knowsFields, selectableFields } from '../../src/kube/object-fields.js'
 import { fieldsMatch, parseFieldSelector } from '../../src/kube/selectors.js'
 
 /** Whether the apiserver would list `obj` for `selector` on (group, resource); throws on a selector it would refuse. */
@@ -8,7 +8,7 @@ function selects (group: string, resource: string, selector: string, obj: unknow
   if (!parsed.ok) throw new Error(parsed.message)
   const refused = parsed.value.find((r) => !fieldSupported(group, resource, r.field))
   if (refused !== undefined) throw new Error(fieldNotSupported(group, resource, refused.field))
-  return fieldsMatch(parsed.value, selectableFields(group, resource, obj)!)
+  return fieldsMatch(parsed.value, selectableFields(group, resource, obj))
 }
 
 const pod = {
@@ -94,8 +94,11 @@ t.test('other groups', async (t) => {
 })
 
 t.test('kinds we do not know', async (t) => {
-  t.equal(selectableFields('example.com', 'widgets', { metadata: { name: 'w' } }), undefined, 'custom resources may declare selectable fields')
-  t.equal(selectableFields('certificates.k8s.io', 'clustertrustbundles', { metadata: { name: 'b' } }), undefined)
+  t.equal(knowsFields('example.com', 'widgets'), false, 'custom resources may declare selectable fields')
+  t.equal(knowsFields('certificates.k8s.io', 'clustertrustbundles'), false)
+  t.equal(knowsFields('', 'pods'), true)
+  t.same(selectableFields('example.com', 'widgets', { metadata: { name: 'w', namespace: 'n' }, spec: { color: 'red' } }),
+    { 'metadata.name': 'w', 'metadata.namespace': 'n' }, 'metadata only')
   t.equal(fieldSupported('example.com', 'widgets', 'metadata.name'), true)
   t.equal(fieldSupported('example.com', 'widgets', 'spec.color'), false)
 })

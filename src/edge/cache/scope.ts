@@ -1,7 +1,7 @@
 // Which cached objects a request is about: the resource key (group/version/resource), the namespace,
 // and its label and field selectors compiled into one predicate. Lists cached for one selector
 // answer only that selector; a list cached without selectors answers any (evaluated here).
-import { fieldSupported, fieldNotSupported, selectableFields } from '../../kube/object-fields.js'
+import { fieldNotSupported, fieldSupported, knowsFields, selectableFields } from '../../kube/object-fields.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../kube/selectors.js'
 import type { ListRow, Scope, StoredObject } from './store.js'
@@ -22,7 +22,6 @@ export function scopeOf (info: RequestInfo, query: URLSearchParams): Scope {
 export type ObjectPredicate = (object: any) => boolean
 /** Not ok: a selector kube-apiserver would refuse (`refused`, a 400), or one the edge cannot evaluate for this resource. */
 export type Compiled = { ok: true, match: ObjectPredicate } | { ok: false, message: string, refused: boolean }
-const META_FIELDS = new Set(['metadata.name', 'metadata.namespace'])
 
 const compiled = new Map<string, Compiled>()
 const MAX_COMPILED = 512
@@ -45,15 +44,13 @@ function compile (scope: Scope): Compiled {
   if (!labels.ok) return { ...labels, refused: true }
   const fields = parseFieldSelector(scope.fieldSelector)
   if (!fields.ok) return { ...fields, refused: true }
-  // Custom resources, aggregated APIs: the edge knows only the metadata fields every kind has.
-  const knownKind = selectableFields(group, resource, { metadata: {} }) !== undefined
-  for (const r of fields.value) {
-    if (knownKind && !fieldSupported(group, resource, r.field)) {
-      return { ok: false, message: fieldNotSupported(group, resource, r.field, version), refused: true }
-    }
-    if (!knownKind && !META_FIELDS.has(r.field)) {
-      return { ok: false, message: `the edge cannot evaluate the field selector "${r.field}" for ${resource}`, refused: false }
-    }
+  const unsupported = fields.value.find((r) => !fieldSupported(group, resource, r.field))
+  if (unsupported !== undefined) {
+    // For kinds the edge knows this is the apiserver's 400; for custom resources it may be a field
+    // their CRD declares, which the edge cannot evaluate.
+    return knowsFields(group, resource)
+      ? { ok: false, message: fieldNotSupported(group, resource, unsupported.field, version), refused: true }
+      : { ok: false, message: `the edge cannot evaluate the field selector "${unsupported.field}" for ${resource}`, refused: false }
   }
   const labelReqs = labels.value
   const fieldReqs = fields.value
@@ -62,7 +59,7 @@ function compile (scope: Scope): Compiled {
     match: (object) => {
       if (labelReqs.length > 0 && !labelsMatch(labelReqs, object?.metadata?.labels)) return false
       if (fieldReqs.length === 0) return true
-      return fieldsMatch(fieldReqs, selectableFields(group, resource, object) ?? metadataFields(object))
+      return fieldsMatch(fieldReqs, selectableFields(group, resource, object))
     },
   }
 }
@@ -86,9 +83,4 @@ export function coveringList (scope: Scope, rows: ListRow[]): ListRow | undefine
     rows.find((r) => r.namespace === scope.namespace && unfiltered(r)) ??
     rows.find((r) => r.namespace === '' && sameSelectors(r)) ??
     rows.find((r) => r.namespace === '' && unfiltered(r))
-}
-
-function metadataFields (object: any): Record<string, string> {
-  const namespace = object?.metadata?.namespace
-  return { 'metadata.name': String(object?.metadata?.name ?? ''), ...(typeof namespace === 'string' && namespace !== '' ? { 'metadata.namespace': namespace } : {}) }
 }

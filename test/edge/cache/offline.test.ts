@@ -118,6 +118,20 @@ t.test('LIST: selectors evaluated locally, pages with continue tokens, the warni
   t.equal(serve('/api/v1/configmaps?resourceVersion=20&resourceVersionMatch=Exact').code, 200)
 })
 
+t.test('custom resources: metadata field selectors are evaluated, others (maybe CRD selectableFields) are a 503, not a 400', async (t) => {
+  const { store, serve } = await setup()
+  const W = 'example.com/v1/widgets'
+  for (const name of ['w1', 'w2']) store.putObject(W, 'a', name, '30', JSON.stringify({ kind: 'Widget', apiVersion: 'example.com/v1', metadata: { name, namespace: 'a', resourceVersion: '30' }, spec: { color: 'red' } }))
+  const scope = { resource: W, namespace: 'a', labelSelector: '', fieldSelector: '' }
+  store.commitList({ ...scope, kind: 'Widget', apiVersion: 'example.com/v1', rv: '30' }, new Set(['a/w1', 'a/w2']), (o) => rowCovers(scope, o))
+  const byName = serve('/apis/example.com/v1/namespaces/a/widgets?fieldSelector=metadata.name%3Dw2')
+  t.equal(byName.code, 200)
+  t.same(byName.json().items.map((i: any) => i.metadata.name), ['w2'])
+  const byColor = serve('/apis/example.com/v1/namespaces/a/widgets?fieldSelector=spec.color%3Dred')
+  t.equal(byColor.code, 503)
+  t.match(byColor.json().message, /cannot evaluate the field selector "spec.color"/)
+})
+
 t.test('LIST as Table and as PartialObjectMetadataList; nothing acceptable is a 406', async (t) => {
   const { serve } = await setup()
   const tableAnswer = serve('/api/v1/namespaces/a/configmaps', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' })
