@@ -53,7 +53,7 @@ t.test('connectivity failures go to the cache: REFUSED_STREAM, GOAWAY below the 
   bench.shim = (stream) => { stream.respond({ ':status': 503, 'x-ems-error': 'upstream-unreachable' }); stream.end('{}') }
   t.equal((await request(bench, {})).headers['x-offline-stand-in'], 'yes', 'the shim cannot reach kube-apiserver')
   // (A last-stream-id of 0 would mean "the last one processed" to Node; earlier streams have lower ids.)
-  bench.shim = (stream) => { stream.session!.goaway(0, stream.id - 2) }
+  bench.shim = (stream) => { stream.session!.goaway(0, stream.id! - 2) }
   t.equal((await request(bench, {})).headers['x-offline-stand-in'], 'yes', 'GOAWAY with a last-stream-id below the stream')
   await waitConnected(bench)
   bench.shim = (stream) => { stream.session!.destroy() }
