@@ -45,6 +45,8 @@ export interface MetaServerConfig {
   /** Milliseconds; applies to non-watch requests. */
   readonly requestTimeout: number
   readonly maxInflightRequests: number
+  /** Watches and other long-running requests open at once (each holds a tunnel stream). */
+  readonly maxLongRunningRequests: number
   /** Milliseconds. */
   readonly shutdownGracePeriod: number
 }
@@ -117,6 +119,7 @@ const metaServerField = obj<MetaServerConfig>(
     maxRequestBodyBytes: size({ default: '3Mi', positive: true }),
     requestTimeout: duration({ default: '60s', positive: true }),
     maxInflightRequests: int({ default: 400, min: 1, max: 100_000 }),
+    maxLongRunningRequests: int({ default: 3000, min: 1, max: 100_000 }),
     shutdownGracePeriod: duration({ default: '30s' }),
   },
   (v, issue) => {

@@ -42,6 +42,8 @@ export interface RelayDeps {
   requestTimeoutMs: number
   /** Short requests in flight at once (kube-apiserver's --max-requests-inflight); watches don't count. */
   maxInflight: number
+  /** Watches and other long-running requests open at once (each holds a tunnel stream). */
+  maxLongRunning: number
   /** requireAuthorization: authenticate and authorize before relaying; undefined when the gate is off. */
   gate: ((info: RequestInfo, headers: IncomingMessage['headers']) => Promise<GateVerdict>) | undefined
   reachability: CloudReachability
@@ -64,7 +66,11 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source })
     sendStatus(res, s)
   }
-  if (!longRunning && deps.inflight.shortCount >= deps.maxInflight) {
+  const full = longRunning
+    ? deps.inflight.longCount >= deps.maxLongRunning || !deps.tunnel.hasStreamCapacity()
+    : deps.inflight.shortCount >= deps.maxInflight
+  if (full) {
+    // A request past the tunnel's stream limit would be queued by HTTP/2 without an answer: refuse it now.
     refuseEarly(req, res, tooManyRequests('Too many requests, please try again later.', RETRY_AFTER_SECONDS))
     deps.metrics.requests.inc({ verb: info.verb, code: '429', source: 'edge' })
     return

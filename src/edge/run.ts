@@ -139,7 +139,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   log.info('5. starting listeners')
   const relay: RelayDeps = {
     tunnel, logger: log, metrics, inflight, gate, reachability, cache,
-    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests,
+    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests,
   }
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {

@@ -41,6 +41,8 @@ export class TunnelUnavailableError extends Error {
 // high-latency link. Each stream still has its own window, so one slow watcher stalls only itself.
 const STREAM_WINDOW = 1 << 20
 const CONNECTION_WINDOW = 16 << 20
+// Streams kept free for short requests when long-running ones fill the shim's per-node limit.
+const SHORT_REQUEST_HEADROOM = 50
 
 export class TunnelClient extends EventEmitter {
   private active: ClientHttp2Session | undefined
@@ -50,6 +52,7 @@ export class TunnelClient extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined
   private closing = false
   private dialing = false
+  private streamsOpen = 0
   /** The last-stream-id of each GOAWAY received: streams above it were never processed by the shim. */
   private readonly goaways = new WeakMap<http2.Http2Session, number>()
 
@@ -71,8 +74,26 @@ export class TunnelClient extends EventEmitter {
       const s = this.current
       throw new TunnelUnavailableError(s.since, s.connected ? undefined : s.lastError)
     }
-    return session.request(headers, { endStream: options.endStream ?? false })
+    const stream = session.request(headers, { endStream: options.endStream ?? false })
+    this.streamsOpen++
+    stream.once('close', () => { this.streamsOpen-- })
+    return stream
   }
+
+  /**
+   * False when the active connection already carries as many streams as the shim allows: HTTP/2
+   * would queue another one silently (no answer, no error), so the caller refuses it instead.
+   * Short requests keep headroom: only long-running ones are checked against this.
+   */
+  hasStreamCapacity (): boolean {
+    const session = this.active
+    if (session === undefined || session.destroyed) return true // open() will report the outage
+    const limit = session.remoteSettings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY
+    return this.streamsOpen < limit - SHORT_REQUEST_HEADROOM
+  }
+
+  /** Streams this client has open on any of its connections. */
+  get openStreams (): number { return this.streamsOpen }
 
   /** True when the shim refused this stream by a GOAWAY before processing it (safe to answer elsewhere). */
   refusedByGoaway (stream: ClientHttp2Stream): boolean {
