@@ -38,6 +38,8 @@ export class OfflineServer {
     if (!reads) return sendStatus(res, cloudUnreachable(since, 'and writes are not accepted offline: nothing was changed or queued'))
     if (!info.isResourceRequest) return this.document(info.path, headers, res, since)
     if (info.subresource !== '') return sendStatus(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
+    // kube-apiserver's list handler refuses ListOptions it cannot decode (limit=abc, a bad selector).
+    if (info.listOptionsError !== undefined) return sendStatus(res, badRequest(info.listOptionsError))
     if (info.verb === 'watch') return this.watches.hold(info, url, headers, res, since)
     if (info.verb === 'get') return this.object(info, query, headers, res, since)
     return this.list(info, query, headers, res, since)
