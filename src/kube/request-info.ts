@@ -6,6 +6,7 @@
 // and cache keys then agree with kube-apiserver's. Pure: no I/O.
 
 import { parseQuery, requestTarget, type GoQuery } from './request-target.js'
+import { badRequest, status, type Status } from './status.js'
 import { parseFieldSelector, parseInt64, parseLabelSelector, requiresExactMatch, type FieldRequirement } from './selectors.js'
 
 export interface RequestInfo {
@@ -51,6 +52,11 @@ const METHOD_VERBS: Record<string, string> = {
  */
 export type RequestInfoResult = { ok: true, info: RequestInfo } | { ok: false, message: string, code: 400 | 500 }
 
+/** The Status to answer a request kube-apiserver would refuse before authorization (kube-apiserver's own 500 is plain text; the edge's is a Status). */
+export function requestInfoRefusal (refused: { message: string, code: 400 | 500 }): Status {
+  return refused.code === 500 ? status('InternalError', refused.message) : badRequest(refused.message)
+}
+
 /** Parses a request the way kube-apiserver does. `url` is the request target as received (origin- or absolute-form). */
 export function requestInfo (method: string, url: string): RequestInfoResult {
   const parsed = requestTarget(url)
@@ -78,7 +84,9 @@ export function requestInfo (method: string, url: string): RequestInfoResult {
   let verbViaPath = false
   if (SPECIAL_VERBS.has(parts[0]!)) {
     if (parts.length < 2) {
-      return { ok: false, code: 500, message: `Internal error occurred: failed to create RequestInfo: unable to determine kind and namespace from url, ${originForm}` }
+      // responsewriters.InternalError: `Internal Server Error: %q: %v` of RequestURI and the error, HTML-escaped.
+      const message = `Internal Server Error: ${JSON.stringify(url)}: failed to create RequestInfo: unable to determine kind and namespace from url, ${originForm}`
+      return { ok: false, code: 500, message: message.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;') }
     }
     info.verb = parts[0]!
     verbViaPath = true

@@ -102,6 +102,13 @@ export function parseQuery (rawQuery: string): Map<string, string[]> {
   return m
 }
 
+/** url.Values as URLSearchParams, for code written against that API (get = Values.Get: the first value). */
+export function searchParams (query: GoQuery): URLSearchParams {
+  const out = new URLSearchParams()
+  for (const [key, values] of query) for (const v of values) out.append(key, v)
+  return out
+}
+
 function countOf (s: string, c: string): number {
   let n = 0
   for (let i = s.indexOf(c); i !== -1; i = s.indexOf(c, i + 1)) n++

@@ -5,7 +5,7 @@
 // apiserver refuses is refused). Ports, not look-alikes: spaces are significant in field selectors,
 // field terms are sorted before use, the label lexer's quirks (NUL ends a token) are kept. Pure.
 
-import { goCompare } from './request-target.js'
+import { goBytes, goCompare } from './request-target.js'
 
 export type LabelOperator = 'exists' | '!' | '=' | '!=' | 'in' | 'notin' | 'gt' | 'lt'
 export interface LabelRequirement { key: string, operator: LabelOperator, values: string[] }
@@ -259,27 +259,54 @@ class LabelParser {
 
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8')
+// Go's len() counts bytes.
+const byteLength = (s: string): number => goBytes(s).length
 
-/** content.IsLabelKey (validation.IsQualifiedName). */
-function validateLabelKey (k: string): void {
+// Messages of k8s.io/apimachinery/pkg/util/validation (v0.34, the test bed's): RegexError, MaxLenError.
+const regexError = (msg: string, re: string, ...examples: string[]): string =>
+  `${msg} (e.g. ${examples.map((e) => `'${e}'`).join(',  or ')}, regex used for validation is '${re}')`
+const QUALIFIED_NAME_ERR = 'must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character'
+const QUALIFIED_NAME_FMT = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'
+const DNS1123_SUBDOMAIN_ERR = 'a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character'
+const DNS1123_SUBDOMAIN_FMT = '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'
+const LABEL_VALUE_ERR = 'a valid label must be an empty string or consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character'
+const LABEL_VALUE_FMT = '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?'
+
+/** field.Invalid(path, value, detail).Error(). */
+const invalid = (path: string, value: string, detail: string): string => `${path}: Invalid value: ${JSON.stringify(value)}: ${detail}`
+
+/** validation.IsQualifiedName (content.IsLabelKey): the messages, none when valid. */
+function labelKeyErrors (k: string): string[] {
   const parts = k.split('/')
-  const invalid = (why: string): Error => new Error(`Invalid value: ${JSON.stringify(k)}: ${why}`)
-  if (parts.length > 2) throw invalid('a valid label key must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and \'/\'')
+  if (parts.length > 2) return [`a qualified name ${regexError(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`]
+  const errs: string[] = []
   const name = parts[parts.length - 1]!
   if (parts.length === 2) {
     const prefix = parts[0]!
-    if (prefix === '') throw invalid('prefix part must be non-empty')
-    if (byteLength(prefix) > 253 || !DNS1123_SUBDOMAIN.test(prefix)) throw invalid('prefix part must be a lowercase RFC 1123 subdomain')
+    if (prefix === '') errs.push('prefix part must be non-empty')
+    else {
+      if (byteLength(prefix) > 253) errs.push('prefix part must be no more than 253 characters')
+      if (!DNS1123_SUBDOMAIN.test(prefix)) errs.push(`prefix part ${regexError(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, 'example.com')}`)
+    }
   }
-  if (name === '') throw invalid('name part must be non-empty')
-  if (byteLength(name) > 63) throw invalid('name part must be no more than 63 bytes')
-  if (!LABEL_NAME.test(name)) throw invalid('name part must consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character')
+  if (name === '') errs.push('name part must be non-empty')
+  else if (byteLength(name) > 63) errs.push('name part must be no more than 63 characters')
+  if (!LABEL_NAME.test(name)) errs.push(`name part ${regexError(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, 'MyName', 'my.name', '123-abc')}`)
+  return errs
 }
 
-/** validation.IsValidLabelValue. */
-function validLabelValue (v: string): boolean {
-  return v === '' || (byteLength(v) <= 63 && LABEL_NAME.test(v))
+/** The parser's validateLabelKey: its path is nil, printed "<nil>". */
+function validateLabelKey (k: string): void {
+  const errs = labelKeyErrors(k)
+  if (errs.length > 0) throw new Error(invalid('<nil>', k, errs.join('; ')))
+}
+
+/** validation.IsValidLabelValue: the messages, none when valid. */
+function labelValueErrors (v: string): string[] {
+  const errs: string[] = []
+  if (byteLength(v) > 63) errs.push('must be no more than 63 characters')
+  if (v !== '' && !LABEL_NAME.test(v)) errs.push(regexError(LABEL_VALUE_ERR, LABEL_VALUE_FMT, 'MyValue', 'my_value', '12345'))
+  return errs
 }
 
 const INT64_MIN = -(2n ** 63n)
@@ -292,16 +319,24 @@ export function parseInt64 (s: string): bigint | undefined {
   return v < INT64_MIN || v > INT64_MAX ? undefined : v
 }
 
-/** labels.NewRequirement's validation. */
+/** labels.NewRequirement's validation; several errors come out as utilerrors' aggregate "[a, b]". */
 function newRequirement (key: string, operator: LabelOperator, values: string[]): LabelRequirement {
-  validateLabelKey(key)
-  if ((operator === 'in' || operator === 'notin') && values.length === 0) throw new Error('for \'in\', \'notin\' operators, values set can\'t be empty')
-  if ((operator === '=' || operator === '!=') && values.length !== 1) throw new Error('exact-match compatibility requires one single value')
+  const errs: string[] = []
+  const keyErrs = labelKeyErrors(key)
+  if (keyErrs.length > 0) errs.push(invalid('key', key, keyErrs.join('; ')))
+  const list = `[${values.join(' ')}]` // %v of a []string
+  if ((operator === 'in' || operator === 'notin') && values.length === 0) errs.push(`values: Invalid value: ${JSON.stringify(list)}: for 'in', 'notin' operators, values set can't be empty`)
+  if ((operator === '=' || operator === '!=') && values.length !== 1) errs.push(`values: Invalid value: ${JSON.stringify(list)}: exact-match compatibility requires one single value`)
   if (operator === 'gt' || operator === 'lt') {
-    if (values.length !== 1) throw new Error('for \'Gt\', \'Lt\' operators, exactly one value is required')
-    for (const v of values) if (parseInt64(v) === undefined) throw new Error(`Invalid value: ${JSON.stringify(v)}: for 'Gt', 'Lt' operators, the value must be an integer`)
+    if (values.length !== 1) errs.push(`values: Invalid value: ${JSON.stringify(list)}: for 'Gt', 'Lt' operators, exactly one value is required`)
+    values.forEach((v, i) => { if (parseInt64(v) === undefined) errs.push(invalid(`values[${i}]`, v, 'for \'Gt\', \'Lt\' operators, the value must be an integer')) })
   }
-  for (const v of values) if (!validLabelValue(v)) throw new Error(`Invalid value: ${JSON.stringify(v)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`)
+  values.forEach((v, i) => {
+    const e = labelValueErrors(v)
+    if (e.length > 0) errs.push(invalid(`values[${i}][${key}]`, v, e.join('; ')))
+  })
+  if (errs.length === 1) throw new Error(errs[0])
+  if (errs.length > 1) throw new Error(`[${[...new Set(errs)].join(', ')}]`)
   return { key, operator, values }
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isLongRunning, queryBool, requestInfo, type RequestInfo } from '../../src/kube/request-info.js'
+import { isLongRunning, queryBool, requestInfo, requestInfoRefusal, type RequestInfo } from '../../src/kube/request-info.js'
 
 function info (method: string, url: string): RequestInfo {
   const r = requestInfo(method, url)
@@ -95,7 +95,9 @@ t.test('targets Go refuses are a 400, the bare special verb a 500, as kube-apise
   const bad = requestInfo('GET', `${CM}/%zz`)
   t.same(bad.ok ? undefined : bad.code, 400)
   const watch = requestInfo('GET', '/api/v1/watch')
-  t.same(watch.ok ? undefined : [watch.code, watch.message], [500, 'Internal error occurred: failed to create RequestInfo: unable to determine kind and namespace from url, /api/v1/watch'])
+  t.same(watch.ok ? undefined : [watch.code, watch.message], [500, 'Internal Server Error: "/api/v1/watch": failed to create RequestInfo: unable to determine kind and namespace from url, /api/v1/watch'])
+  t.match(watch.ok ? undefined : requestInfoRefusal(watch), { kind: 'Status', code: 500, reason: 'InternalError' })
+  t.match(bad.ok ? undefined : requestInfoRefusal(bad), { kind: 'Status', code: 400, reason: 'BadRequest', message: /invalid URL escape "%zz"/ })
 })
 
 t.test('metadata.name pins a list/watch only when ListOptions decode and fields.ParseSelector says so', async (t) => {
