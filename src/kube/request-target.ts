@@ -171,9 +171,12 @@ function checkHost (host: string): string | undefined {
       if (!h.ok) return h.message
       unescaped = h.value
     }
-    // netip.ParseAddr must accept it as an IPv6 address (an IPv4 one is refused too).
-    if (isIPv4(unescaped)) return 'invalid IP-literal'
-    if (!isIPv6(unescaped)) return `invalid host: ParseAddr(${goQuote(unescaped)}): invalid IP address`
+    // netip.ParseAddr must accept it as an IPv6 address (an IPv4 one is refused too); its zone
+    // may be any non-empty string.
+    const pct = unescaped.indexOf('%')
+    const addr = pct === -1 ? unescaped : unescaped.slice(0, pct)
+    if (pct === -1 && isIPv4(addr)) return 'invalid IP-literal'
+    if (!isIPv6(addr) || pct === unescaped.length - 1) return `invalid host: ParseAddr(${goQuote(unescaped)}): invalid IP address`
     return undefined
   }
   let i = host.indexOf(':')

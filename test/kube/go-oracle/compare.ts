@@ -30,7 +30,10 @@ function target (): string {
   const n = 2 + Math.floor(rnd() * 6)
   let p = ''
   for (let i = 0; i < n; i++) p += '/' + pick(segs)
-  if (rnd() < 0.1) p = pick(['https://h:6443', 'http://h', 'foo://u@h:1', 'http://[::1]:8', 'http://a:b:c', 'http://h%41']) + p
+  if (rnd() < 0.1) p = pick(['https://h:6443', 'http://h', 'foo://u@h:1', 'http://[::1]:8', 'http://a:b:c', 'http://h%41', 'http://[fe80::1%25en0]:1',
+    'http://[::1', 'http://h:x', 'http://u:p@h', 'http://u@@h', 'http://h%C3%A9', 'http://h%20', 'HTTP://H', 'http://[::ffff:1.2.3.4]',
+    'http://[1.2.3.4]', 'x-y+z.w://h', '1http://h', 'http://h:', 'http://:80', 'http://h^', "http://h'", 'http://u%zz@h', 'http://é@h',
+    'http://[fe80::1%25%41]', 'http://[fe80::1%25%20]', 'http://[fe80::1%25%2F]', 'http://a[b]', 'http://[::1]x', 'http://h#', 'http:', 'http://[::1.02.3.4]', 'http://[::1.2.3.4]', 'http://[0001::1]', 'http://[1::2::3]', 'http://[fe80::1%25]', 'http://[::1%25x%25y]', 'http://[1.2.3.4%25x]', 'http://[::ffff:1.2.3.4]:0']) + p
   if (rnd() < 0.1) p = pick(['//', '', '/api/v1/']) + p
   if (rnd() < 0.7) {
     const k = 1 + Math.floor(rnd() * 3)
