@@ -42,9 +42,10 @@ const SPECIAL_VERBS_NO_SUBRESOURCES = new Set(['proxy'])
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize'])
 const VERBS_WITH_SELECTORS = new Set(['list', 'watch', 'deletecollection'])
 
-const METHOD_VERBS: Record<string, string> = {
-  POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete',
-}
+// A Map: an HTTP/2 :method can be any token, "constructor" included.
+const METHOD_VERBS: ReadonlyMap<string, string> = new Map([
+  ['POST', 'create'], ['GET', 'get'], ['HEAD', 'get'], ['PUT', 'update'], ['PATCH', 'patch'], ['DELETE', 'delete'],
+])
 
 /**
  * Not ok: kube-apiserver never reaches authorization. `code` 400: Go's HTTP server refuses the
@@ -93,7 +94,7 @@ export function requestInfo (method: string, url: string): RequestInfoResult {
     parts = parts.slice(1)
   } else {
     // Go switches on req.Method as sent: methods are case-sensitive.
-    info.verb = METHOD_VERBS[method] ?? ''
+    info.verb = METHOD_VERBS.get(method) ?? ''
   }
 
   if (parts[0] === 'namespaces') {

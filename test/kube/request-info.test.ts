@@ -129,3 +129,9 @@ t.test('watch survives a ListOptions decode failure; list/watch/deletecollection
   t.equal(info('GET', '/api/v1/watch/namespaces/ns/configmaps?fieldSelector=a%3Db').fieldSelector, undefined, 'not via the /watch/ path')
   t.equal(info('GET', `${CM}?limit=abc`).listOptionsError, 'strconv.ParseInt: parsing "abc": invalid syntax')
 })
+
+t.test('methods: case-sensitive, and any token is just a verb-less request', async (t) => {
+  t.equal(info('get', `${CM}/x`).verb, '', 'switch req.Method is case-sensitive')
+  t.equal(info('constructor', `${CM}/x`).verb, '', 'not an object property')
+  t.equal(info('OPTIONS', '/healthz').verb, 'options', 'non-resource: the lower-cased method')
+})
