@@ -6,6 +6,7 @@
 // answers what the apiserver answers, and is never more permissive.
 import t, { type Test } from 'tap'
 import { request } from 'node:https'
+import { Partition } from './partition.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -105,4 +106,52 @@ t.test('a RoleBinding ServiceAccount subject without namespace grants at the edg
     10_000, 'the namespace-less binding to reach the edge')
   await compare(t, () => `${CM}/n2`, 200, 'granted by the binding', { token: other.token })
   await compare(t, () => `${CM}/n1`, 403, 'nothing else', { token: other.token })
+})
+
+t.test('offline, the cache answers only what kube-apiserver would allow (the tunnel cut)', async (t) => {
+  const NODE2 = 'edge-parsing-offline'
+  const partition = await Partition.between(stack.cloud.tunnelPort)
+  t.teardown(() => partition.close())
+  const cached = await stack.startEdge(NODE2, { tunnelPort: partition.port, extraYaml: ['  cache:', '    watchBookmarkInterval: 1s'] })
+  const at = cached.listening.server!
+  const ns2 = await stack.fixtures.namespace('parse-off')
+  const id = await stack.fixtures.podIdentity(ns2, NODE2, {
+    rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'], resourceNames: ['n1'] }],
+  })
+  const lister = await stack.fixtures.podIdentity(ns2, NODE2, {
+    serviceAccount: 'lister', rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }],
+  })
+  await stack.fixtures.configMap(ns2, 'n1', { k: 'v' })
+  await stack.fixtures.configMap(ns2, 'n2', { k: 'v' })
+  const CM2 = `/api/v1/namespaces/${ns2}/configmaps`
+  // Online: the pinned list, the object and the whole list reach the cache.
+  t.equal((await send(at.host, at.port, `${CM2}?fieldSelector=metadata.name%3Dn1`, id.token)).status, 200)
+  t.equal((await send(at.host, at.port, CM2, lister.token)).status, 200)
+  t.equal((await send(at.host, at.port, `${CM2}/n1`, id.token)).status, 200)
+  partition.cut()
+  await waitUntil(() => !cached.tunnel.state.connected, 10_000, 'the edge to notice the partition')
+  const cases: Array<[string, number]> = [
+    [`${CM2}?fieldSelector=metadata.name%3Dn1`, 200],
+    [`${CM2}%2Fn1`, 200],
+    [`${CM2}?fieldSelector=metadata.name%3Dn1&limit=abc`, 403],
+    [`${CM2}?fieldSelector=metadata.name%3Dn1&labelSelector=%3D%3D%3D`, 403],
+    [`${CM2}?fieldSelector=metadata.name%3D+n1`, 403],
+    [`${CM2}?fieldSelector=metadata.name%3Dn1,metadata.name%3Dm`, 403],
+    [`${CM2}%2Fn2`, 403],
+  ]
+  // Allowed to list everything: what kube-apiserver's list handler refuses, the cache refuses.
+  const listerCases: Array<[string, number]> = [
+    [`${CM2}?limit=abc`, 400],
+    [`${CM2}?labelSelector=%3D%3D%3D`, 400],
+    [`${CM2}?fieldSelector=+metadata.name%3Dn1`, 400],
+    [`${CM2}?fieldSelector=metadata.name%3D+n1`, 200],
+  ]
+  for (const [target, code, token] of [...cases.map(([a, b]) => [a, b, id.token] as const), ...listerCases.map(([a, b]) => [a, b, lister.token] as const)]) {
+    const offline = await send(at.host, at.port, target, token)
+    const atApiserver = await direct(target, token)
+    t.equal(atApiserver.status, code, `${target}: kube-apiserver answers ${code}`)
+    t.ok(offline.status >= 300 || atApiserver.status < 300, `${target}: offline, never more permissive (edge ${offline.status})`)
+    t.equal(offline.status, code, `${target}: the edge answers ${code} offline (${offline.body.slice(0, 120)})`)
+  }
+  partition.restore()
 })
