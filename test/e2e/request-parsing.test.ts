@@ -98,6 +98,16 @@ t.test('targets Go refuses are refused at the edge too', async (t) => {
   }
 })
 
+t.test('targets Go serves with an empty path (no origin form) are refused at the edge, never more permissive', async (t) => {
+  for (const target of [(a: string) => `https://${a}`, (a: string) => `https://${a}?x=1`, () => 'http:api']) {
+    const atEdge = await viaEdge(target(`${edgeAddress.host}:${edgeAddress.port}`))
+    const atApiserver = await direct(target(`${apiserver.hostname}:${apiserver.port}`))
+    t.comment(`${target('host')}: edge ${atEdge.status}, kube-apiserver ${atApiserver.status}`)
+    t.equal(atEdge.status, 400, `${target('host')}: the edge answers 400`)
+    t.ok(atApiserver.status >= 300, `${target('host')}: kube-apiserver does not serve it either`)
+  }
+})
+
 t.test('a RoleBinding ServiceAccount subject without namespace grants at the edge (item 4)', async (t) => {
   const other = await stack.fixtures.podIdentity(ns, NODE, { serviceAccount: 'unqualified' })
   await stack.fixtures.role(ns, 'read-n2', [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'], resourceNames: ['n2'] }])
