@@ -14,8 +14,8 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } 
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
-import { isLongRunning, requestInfo, type RequestInfo } from '../kube/request-info.js'
-import { badGateway, badRequest, gatewayTimeout, headersTooLarge, serviceUnavailable, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
+import { isLongRunning, requestInfo, requestInfoRefusal, type RequestInfo } from '../kube/request-info.js'
+import { badGateway, gatewayTimeout, headersTooLarge, serviceUnavailable, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
 import {
@@ -57,10 +57,12 @@ const READ_VERBS = new Set(['get', 'list', 'watch'])
 
 export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET'
-  const url = req.url ?? '/'
-  const parsed = requestInfo(method, url)
-  if (!parsed.ok) { refuseEarly(req, res, badRequest(parsed.message)); return }
+  const parsed = requestInfo(method, req.url ?? '/')
+  if (!parsed.ok) { refuseEarly(req, res, requestInfoRefusal(parsed)); return }
   const info = parsed.info
+  // What kube-apiserver serves: an absolute-form target (`GET https://host/api/...`) is relayed
+  // and cached as its origin form, the only form an HTTP/2 :path may take.
+  const url = info.originForm ?? req.url ?? '/'
   const longRunning = isLongRunning(info)
   const answer = (s: Status, source = 'edge'): void => {
     deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source })
