@@ -31,7 +31,7 @@ import { isIP } from 'node:net'
 import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
-import { ALPN } from './protocol.js'
+import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES } from './protocol.js'
 import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
 export interface TunnelClientOptions {
@@ -87,6 +87,8 @@ export class TunnelClient extends EventEmitter {
   private failure: { server: string, reason: string } | undefined
   /** When the last active connection was lost: a connection after it reports how long failover took. */
   private lostAt: number | undefined
+  /** The last-stream-id of each GOAWAY received: streams above it were never processed by the shim. */
+  private readonly goaways = new WeakMap<http2.Http2Session, number>()
 
   constructor (private readonly opts: TunnelClientOptions) {
     super()
@@ -110,6 +112,13 @@ export class TunnelClient extends EventEmitter {
       throw new TunnelUnavailableError(s.since, s.connected ? undefined : s.lastError)
     }
     return session.request(headers, { endStream: options.endStream ?? false })
+  }
+
+  /** True when the shim refused this stream by a GOAWAY before processing it (safe to answer elsewhere). */
+  refusedByGoaway (stream: ClientHttp2Stream): boolean {
+    const session = stream.session
+    const last = session === undefined ? undefined : this.goaways.get(session)
+    return last !== undefined && stream.id !== undefined && stream.id > last
   }
 
   /** Sends GOAWAY and waits up to graceMs for in-flight streams, then tears the connection down. */
@@ -159,7 +168,8 @@ export class TunnelClient extends EventEmitter {
     }
     const session = http2.connect(`https://${formatHostPort(target.name, target.port)}`, {
       createConnection: () => tls.connect(tlsOptions),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW, maxHeaderListSize: MAX_HEADER_LIST_BYTES },
+      ...HTTP2_HEADER_OPTIONS,
     })
     this.connecting = session
     const connectTimer = setTimeout(() => session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)),
@@ -186,7 +196,8 @@ export class TunnelClient extends EventEmitter {
         this.backoff.reset()
       })
     })
-    session.on('goaway', (errorCode: number) => {
+    session.on('goaway', (errorCode: number, lastStreamID: number) => {
+      this.goaways.set(session, lastStreamID)
       if (this.active !== session) return // Node reports a GOAWAY again when the session closes
       // The cloud is draining this connection: move new streams to a fresh one while these drain.
       logger.info({ errorCode, server: target.label }, 'tunnel received GOAWAY; dialling the next server while in-flight streams drain')
