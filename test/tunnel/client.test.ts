@@ -114,15 +114,16 @@ function client (servers: ServerEntry[], opts: Partial<TunnelClientOptions> & { 
     servers, ca: caPem,
     heartbeatPeriodMs: 200, heartbeatTimeoutMs: 400, connectTimeoutMs: 2000, backoffInitialMs: 50, backoffMaxMs: 400,
     logger, ...opts,
-    cert: readFileSyncCache.get(keyPair.certFile)!, key: readFileSyncCache.get(keyPair.keyFile)!,
+    cert: pems.get(keyPair.certFile)!, key: pems.get(keyPair.keyFile)!,
   })
   t.teardown(() => tunnel.close(0))
   return { tunnel, logs }
 }
-const readFileSyncCache = new Map<string, string>()
+/** The client key pairs' PEM text, by file. */
+const pems = new Map<string, string>()
 for (const kp of [node, stranger]) {
-  readFileSyncCache.set(kp.certFile, await read(kp.certFile))
-  readFileSyncCache.set(kp.keyFile, await read(kp.keyFile))
+  pems.set(kp.certFile, await read(kp.certFile))
+  pems.set(kp.keyFile, await read(kp.keyFile))
 }
 
 /** Resolves on the next 'connected' event (bounded). */
