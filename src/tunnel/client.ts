@@ -142,7 +142,15 @@ export class TunnelClient extends EventEmitter {
       return
     }
     for (const u of picked.unresolved) this.opts.logger.warn({ server: u.entry, err: u.error }, 'tunnel server name does not resolve; trying the others')
-    this.connect(picked.candidate)
+    try {
+      this.connect(picked.candidate)
+    } catch (err) {
+      // A dial that throws (bad address or key material) is a failed dial like any other, never an
+      // unhandled rejection that ends the daemon.
+      this.connecting = undefined
+      this.dialing = false
+      this.failed(picked.candidate.label, (err as Error).message)
+    }
   }
 
   private connect (target: Candidate): void {
