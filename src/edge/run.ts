@@ -57,7 +57,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   log.info({ server: hub.server }, '2. dialling the tunnel to the cloud shim')
   const tunnel = new TunnelClient({
-    host: hub.server!.host, port: hub.server!.port, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
+    servers: hub.server, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
     ca: tunnelCa!, cert: nodeCert!, key: nodeKey!,
     heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
     backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
@@ -126,7 +126,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       const down = `disconnected since ${new Date(s.since).toISOString()}: ${s.lastError ?? 'unknown'}`
       return cache !== undefined && store!.warm ? undefined : down
     },
-    note: () => tunnel.state.connected ? undefined : `offline since ${new Date(tunnel.state.since).toISOString()}: reads are served from the edge cache`,
+    note: () => tunnel.state.connected ? `connected to ${tunnel.state.server}` : `offline since ${new Date(tunnel.state.since).toISOString()}: reads are served from the edge cache`,
   })
   if (policy !== undefined) {
     const state = policy
