@@ -50,6 +50,7 @@ export class TunnelClient extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined
   private closing = false
   private dialing = false
+  private live = 0
 
   constructor (private readonly opts: TunnelClientOptions) {
     super()
@@ -57,6 +58,9 @@ export class TunnelClient extends EventEmitter {
   }
 
   get state (): TunnelState { return this.current }
+
+  /** Streams opened and not yet closed: a stream that never emits 'close' is a leak this shows. */
+  get openStreams (): number { return this.live }
 
   start (): void {
     this.dial()
@@ -69,7 +73,10 @@ export class TunnelClient extends EventEmitter {
       const s = this.current
       throw new TunnelUnavailableError(s.since, s.connected ? undefined : s.lastError)
     }
-    return session.request(headers, { endStream: options.endStream ?? false })
+    const stream = session.request(headers, { endStream: options.endStream ?? false })
+    this.live++
+    stream.once('close', () => { this.live-- })
+    return stream
   }
 
   /** Sends GOAWAY and waits up to graceMs for in-flight streams, then tears the connection down. */
