@@ -171,13 +171,27 @@ class HeldWatch {
         cancelStream(stream) // 'close' follows and clears this.upstream for the next attempt
         return
       }
-      this.resumed = true
       this.opts.reachability.upstreamAnswered() // the other held watches need not wait for their retry
-      if (Number(headers[':status']) !== 200) { this.endWithUpstreamError(stream, Number(headers[':status'])); return }
+      const code = Number(headers[':status'])
+      if (code === 429) {
+        // kube-apiserver is back but not ready to serve this watch yet (its watch cache initialising
+        // after a restart): the client is held anyway, so it waits here instead of getting an ERROR.
+        cancelStream(stream)
+        this.retryAfter(Number(headers['retry-after']))
+        return
+      }
+      this.resumed = true
+      if (code !== 200) { this.endWithUpstreamError(stream, code); return }
       this.opts.logger.debug({ path: this.w.info.path, from: this.w.at }, 'held watch resumed upstream')
       this.opts.tee.followResumedWatch(this.w.scope, this.w.at, stream)
       stream.pipe(this.w.res)
     })
+  }
+
+  private retryAfter (seconds: number): void {
+    const ms = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000
+    clearTimeout(this.resumeTimer)
+    this.resumeTimer = setTimeout(() => this.resume(), Math.min(Math.max(ms, 200), this.opts.retryMs))
   }
 
   /** kube-apiserver refused to resume (410, 401 for an expired token, ...): the client gets its Status as an ERROR event. */

@@ -172,3 +172,17 @@ t.test('one held watch getting through resumes the others at once', async (t) =>
   second.end()
   await until('no stream left', () => tunnel.openStreams === 0)
 })
+
+t.test('a 429 from kube-apiserver (not ready yet) keeps the watch held and retries after Retry-After, no ERROR to the client', async (t) => {
+  const busy: Answer = (s) => { s.respond({ ':status': 429, 'retry-after': '1', 'content-type': 'application/json' }); s.end('{"kind":"Status","code":429,"reason":"TooManyRequests"}') }
+  const ok: Answer = (s) => { s.respond({ ':status': 200, 'content-type': 'application/json' }); s.write(event('c9', '21')) }
+  const { tunnel, watches, hold } = await setup(t, 600_000, [busy, ok])
+  const watch = hold('20')
+  tunnel.reconnect()
+  await until('the resume after Retry-After', () => watch.lines().length === 1)
+  t.equal(tunnel.opened, 2)
+  t.match(watch.lines(), [{ type: 'ADDED', object: { metadata: { name: 'c9' } } }], 'no ERROR event, the missed event')
+  t.equal(watches.count, 0)
+  watch.end()
+  await until('no stream left', () => tunnel.openStreams === 0)
+})
