@@ -188,7 +188,8 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   stream.once('close', () => {
     clearTimeout(timer)
     if (answered) {
-      if (info.verb === 'watch' && !res.writableEnded) res.end()
+      // A cancelled stream ends nothing: its client is gone, or the cache answers it now (held watch).
+      if (info.verb === 'watch' && !cancelled && !res.writableEnded) res.end()
       return
     }
     if (cancelled || bodyTooLarge || res.headersSent || res.destroyed) return

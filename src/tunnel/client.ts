@@ -132,7 +132,7 @@ export class TunnelClient extends EventEmitter {
     return this.streamsOpen < limit - SHORT_REQUEST_HEADROOM
   }
 
-  /** Streams this client has open on any of its connections. */
+  /** Streams opened and not yet closed, on any connection: a stream that never emits 'close' is a leak this shows. */
   get openStreams (): number { return this.streamsOpen }
 
   /** True when the shim refused this stream by a GOAWAY before processing it (safe to answer elsewhere). */
