@@ -8,13 +8,13 @@
 // cache answers — only requests the edge authorized itself (stage 4), see `mayUseCache`.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isLongRunning, requestInfo, requestInfoRefusal, type RequestInfo } from '../kube/request-info.js'
-import { headersTooLarge, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
+import { headersTooLarge, tooLarge, type Status } from '../kube/status.js'
 import type { Logger } from '../obs/logger.js'
 import type { TunnelClient } from '../tunnel/client.js'
 import {
   endToEndHeaders, HEADER_CLIENT_ADDRESS, headerListBytes, MAX_HEADER_FIELDS, MAX_HEADER_LIST_BYTES, MAX_REQUEST_HEADER_BYTES,
 } from '../tunnel/protocol.js'
-import { RETRY_AFTER_SECONDS } from './answers.js'
+import { edgeAnswers } from './answers.js'
 import type { GateVerdict } from './gate.js'
 import type { InflightTracker } from './inflight.js'
 
@@ -68,7 +68,7 @@ export async function admitRequest (deps: AdmissionDeps, req: IncomingMessage, r
   const full = longRunning
     ? inflight.longCount >= limits.maxLongRunning || !deps.tunnel.hasStreamCapacity()
     : inflight.shortCount >= limits.maxInflight
-  if (full) return refuse(tooManyRequests('Too many requests, please try again later.', RETRY_AFTER_SECONDS), 'in-flight limit')
+  if (full) return refuse(edgeAnswers.tooManyRequests(), 'in-flight limit')
   inflight.begin(req, res, longRunning)
 
   const declaredLength = Number(req.headers['content-length'] ?? 0)

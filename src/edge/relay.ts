@@ -14,12 +14,12 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } 
 import { pipeline } from 'node:stream/promises'
 import type { RequestMetrics } from '../obs/metrics.js'
 import type { RequestInfo } from '../kube/request-info.js'
-import { badGateway, gatewayTimeout, headersTooLarge, serviceUnavailable, tooLarge, type Status } from '../kube/status.js'
+import { headersTooLarge, tooLarge, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
 import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR, MAX_REQUEST_HEADER_BYTES } from '../tunnel/protocol.js'
 import { admitRequest, type AdmissionDeps } from './admission.js'
-import { RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
+import { edgeAnswers, RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
 import type { CacheTee } from './cache/tee.js'
 import type { CloudReachability } from './reachability.js'
 
@@ -57,7 +57,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   const offline = mayUseCache ? deps.cache?.offline : undefined
   const unreachable = (why: string): void => {
     closeAfterAnswer(req, res)
-    if (offline === undefined) { answer(serviceUnavailable(`edge-metaserver: ${why}`, RETRY_AFTER_SECONDS)); return }
+    if (offline === undefined) { answer(edgeAnswers.unreachable(why)); return }
     const code = offline.serve(info, url, req.headers, res, deps.reachability.since)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cache' })
   }
@@ -67,7 +67,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     stream = deps.tunnel.open(forwarded, { endStream: !hasBody })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    unreachable(`the cloud is unreachable (${err.message})`)
+    unreachable(edgeAnswers.tunnelDown(err.message))
     return
   }
   const session = stream.session
@@ -82,7 +82,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   if (!longRunning) {
     timer = setTimeout(() => {
       cancel()
-      if (!res.headersSent) answer(gatewayTimeout(`edge-metaserver: the request did not complete within ${deps.requestTimeoutMs / 1000}s`))
+      if (!res.headersSent) answer(edgeAnswers.timeout(deps.requestTimeoutMs))
       else res.destroy()
     }, deps.requestTimeoutMs)
   }
@@ -112,7 +112,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
       deps.reachability.upstreamUnreachable()
       cancel()
-      if (!res.headersSent && !res.destroyed) unreachable('the cloud shim cannot reach kube-apiserver')
+      if (!res.headersSent && !res.destroyed) unreachable(edgeAnswers.shimCannotReachApiserver)
       return
     }
     deps.reachability.upstreamAnswered()
@@ -151,18 +151,17 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
         answer(headersTooLarge(MAX_REQUEST_HEADER_BYTES))
         return
       case 'refused':
-        unreachable('the cloud shim did not accept the request (its connection is closing)')
+        unreachable(edgeAnswers.refusedByShim)
         return
       case 'tunnel-lost':
         // Nothing came back, but the shim may have started it: only a read is safe to answer locally.
-        if (READ_VERBS.has(info.verb)) { unreachable('the tunnel to the cloud was lost during the request'); return }
+        if (READ_VERBS.has(info.verb)) { unreachable(edgeAnswers.tunnelLostDuringRead); return }
         closeAfterAnswer(req, res)
-        answer(serviceUnavailable('edge-metaserver: the tunnel to the cloud was lost during the request; ' +
-          'it may or may not have been carried out', RETRY_AFTER_SECONDS))
+        answer(edgeAnswers.tunnelLostDuringWrite())
         return
       default:
         closeAfterAnswer(req, res)
-        answer(badGateway(`edge-metaserver: the cloud shim reset the request (HTTP/2 error code ${stream.rstCode})`))
+        answer(edgeAnswers.streamReset(stream.rstCode))
     }
   })
 }

@@ -5,9 +5,9 @@ import type { IncomingMessage } from 'node:http'
 import type { IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { serviceUnavailable, statusBody, type Status } from '../kube/status.js'
+import { statusBody, type Status } from '../kube/status.js'
 import { admitRequest } from './admission.js'
-import { RETRY_AFTER_SECONDS } from './answers.js'
+import { edgeAnswers } from './answers.js'
 import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError } from '../tunnel/client.js'
 import { cancelStream } from '../tunnel/streams.js'
@@ -24,7 +24,7 @@ export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socke
     stream = deps.tunnel.open({ ...admission.request.forwarded, [HEADER_UPGRADE]: String(req.headers.upgrade ?? '') })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    refuse(socket, serviceUnavailable(`edge-metaserver: the cloud is unreachable (${err.message})`, RETRY_AFTER_SECONDS))
+    refuse(socket, edgeAnswers.unreachable(edgeAnswers.tunnelDown(err.message)))
     return
   }
   socket.once('close', () => cancelStream(stream))
