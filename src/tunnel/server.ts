@@ -146,7 +146,12 @@ export class TunnelServer {
     let pingOutstanding = false
     const timer = setInterval(() => {
       if (session.destroyed) { clearInterval(timer); return } // see client.ts
-      if (pingOutstanding) { this.refuse(session, 'heartbeat-timeout'); return }
+      if (pingOutstanding) {
+        // Judged after the poll phase: if this process itself was stalled, the PING's ACK may be
+        // sitting unread in the socket, and a healthy edge must not be cut for our own pause.
+        setImmediate(() => { if (pingOutstanding && !session.destroyed) this.refuse(session, 'heartbeat-timeout') })
+        return
+      }
       pingOutstanding = true
       try {
         session.ping((err) => {
