@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { closeGracefully } from './client.js'
-import { ALPN, nodeNameFromSubject } from './protocol.js'
+import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES, nodeNameFromSubject } from './protocol.js'
 
 export interface TunnelServerOptions {
   host: string
@@ -37,13 +37,6 @@ export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'h
 const STREAM_WINDOW = 1 << 20
 const CONNECTION_WINDOW = 16 << 20
 /**
- * kube-apiserver accepts up to 1 MiB of request headers (Go's http.DefaultMaxHeaderBytes), and
- * pods' requests cross the tunnel with all of theirs: accept at least as much (bytes and pairs;
- * Node's defaults are 64 KiB and 128 pairs). The edge's end must accept as much in responses.
- */
-export const MAX_HEADER_LIST_BYTES = (1 << 20) + (64 << 10)
-export const MAX_HEADER_LIST_PAIRS = 16_384
-/**
  * After the edge's own GOAWAY (it is shutting down or moving to another replica), its streams may
  * finish for this long; then the connection is cut. Longer than the edge's shutdownGracePeriod
  * default (30 s): the edge, not the shim, decides how long a graceful close takes.
@@ -67,13 +60,9 @@ export class TunnelServer {
       ALPNProtocols: [ALPN],
       allowHTTP1: false,
       settings: {
-        maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false,
-        maxHeaderListSize: MAX_HEADER_LIST_BYTES,
+        maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false, maxHeaderListSize: MAX_HEADER_LIST_BYTES,
       },
-      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
-      // nghttp2's per-session memory cap (default 10 MB) counts header blocks and queued frames of
-      // every stream: thousands of watches of one node must not hit it and get ENHANCE_YOUR_CALM.
-      maxSessionMemory: 64,
+      ...HTTP2_HEADER_OPTIONS,
     })
     // Small frames must not wait for ACKs (Nagle): see client.ts. Every connection is tracked, with
     // or without a session, so close() can end the ones that never finish on their own.
