@@ -126,12 +126,12 @@ async function timed<T> (fn: () => Promise<T>): Promise<{ value: T, ms: number }
 }
 
 t.test('the shim\'s limits answer 429 with Retry-After, never a hang, and slots come back', async (t) => {
-  const file = await cloudConfigWith(['maxLongRunningRequests: 3', 'maxInflightRequests: 50'], 'debug')
+  const file = await cloudConfigWith(['maxLongRunningRequests: 3', 'maxInflightRequests: 2'], 'debug')
   const shim = await runCloud(await loadCloudConfig(file),
     createLogger({ level: 'debug', role: 'cloud', destination: destination({ dest: join(stack.cluster.dir, 'cloud-limits.log'), sync: false }) }))
   t.teardown(() => shim.close())
   const edge = await stack.startEdge('limits', { tunnelPort: shim.tunnelPort })
-  const { ns, token } = await stack.podWith(edge, 'limits', configMapRules(['get', 'list', 'watch']))
+  const { ns, token } = await stack.podWith(edge, 'limits', configMapRules(['get', 'list', 'watch', 'create']))
   const port = edge.listening.server!.port
   const client = new RestClient(`https://127.0.0.1:${port}`, stack.cluster.pki.caPem, token)
   t.teardown(() => client.close())
@@ -144,11 +144,30 @@ t.test('the shim\'s limits answer 429 with Retry-After, never a hang, and slots 
   const refused = await client.get(path)
   t.equal(refused.status, 429, 'the fourth watch is refused at once')
   t.equal(refused.headers['retry-after'], '1', 'with Retry-After')
-  t.equal(refused.body.kind, 'Status')
-  t.equal(refused.body.reason, 'TooManyRequests')
+  t.equal(refused.body.kind, 'Status', 'a Status')
+  t.equal(refused.body.reason, 'TooManyRequests', 'reason TooManyRequests')
   t.equal(refused.headers['x-ems-error'], undefined, 'no tunnel marker reaches the pod')
   t.notMatch(String(refused.headers.warning ?? ''), /edge cache/, 'not answered from the edge cache')
   t.equal((await client.get(configMapPath(ns, 'kube-root-ca.crt'))).status, 200, 'short requests are not counted against watches')
+
+  // Two creates whose bodies never finish hold both short-request slots (upstream, the shim waits
+  // for the rest of the body); the next short request is refused at once, watches are not affected.
+  const partial = [0, 1].map(() => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: stack.cluster.pki.caPem })
+    socket.on('error', () => {})
+    socket.once('secureConnect', () => socket.write(`POST ${configMapPath(ns)} HTTP/1.1\r\nHost: kubernetes.default.svc\r\n` +
+      `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"apiVersion":"v1",`))
+    return socket
+  })
+  t.teardown(() => { for (const s of partial) s.destroy() })
+  await waitUntil(async () => (await client.get(configMapPath(ns, 'kube-root-ca.crt'))).status === 429, 20_000, 'the short-request slots to fill')
+  const busy = await client.get(configMapPath(ns, 'kube-root-ca.crt'))
+  t.equal(busy.status, 429, 'a short request beyond maxInflightRequests is refused at once')
+  t.equal(busy.headers['retry-after'], '1', 'with Retry-After')
+  t.equal(busy.body.reason, 'TooManyRequests')
+  for (const s of partial) s.destroy()
+  await waitUntil(async () => (await client.get(configMapPath(ns, 'kube-root-ca.crt'))).status === 200, 20_000, 'the abandoned creates to return their slots')
+  t.pass('abandoned requests returned their short-request slots')
 
   held.pop()!.socket.destroy()
   await waitUntil(async () => {
