@@ -107,14 +107,6 @@ export class TunnelClient extends EventEmitter {
     void this.dial()
   }
 
-  /**
-   * The shim's SETTINGS_MAX_CONCURRENT_STREAMS for the current connection (undefined when there is
-   * none). nghttp2 queues streams beyond it silently, so the relay answers 429 at the limit instead.
-   */
-  peerMaxConcurrentStreams (): number | undefined {
-    return this.active?.remoteSettings.maxConcurrentStreams
-  }
-
   /** Opens a stream for one pod request; throws TunnelUnavailableError when there is no connection. */
   open (headers: OutgoingHttpHeaders, options: { endStream?: boolean } = {}): ClientHttp2Stream {
     const session = this.active
