@@ -11,22 +11,10 @@ import t from 'tap'
 import { randomInt } from 'node:crypto'
 import { binaries } from '../cluster/cluster.js'
 import { generate } from '../kube/go-oracle/generate.js'
-import { askOracle, compareAll, describe, type Mismatch } from '../kube/go-oracle/oracle.js'
+import { askOracle, compareAll, describe, knownStricter, type Mismatch } from '../kube/go-oracle/oracle.js'
 
 const seed = process.env.REQUEST_ORACLE_SEED !== undefined ? Number(process.env.REQUEST_ORACLE_SEED) : randomInt(2 ** 32)
 const count = Math.max(5000, Number(process.env.REQUEST_ORACLE_CASES ?? 5000))
-
-/**
- * Deliberate, stricter-than-kube-apiserver differences: the edge refuses them before authorizing
- * anything, so it is never more permissive. An opaque absolute-form target (`mailto:x/…`, no `//`)
- * has no path for Go (URL.Path "", a non-resource request kube-apiserver then refuses); the edge
- * answers 400 instead of relaying a target it cannot put in origin form.
- */
-function knownStricter (m: Mismatch): string | undefined {
-  if (m.kind === 'request' && m.diff === 'refusal' && m.go === 'accepted' && typeof m.ts === 'string' &&
-    m.ts.startsWith('400 ') && m.ts.endsWith('an opaque request target has no origin form')) return 'opaque absolute-form target refused (400)'
-  return undefined
-}
 
 t.test(`kube/request-info and selectors parse as kube-apiserver's Go code (seed ${seed}, ${count} requests)`, async (t) => {
   t.comment(`seed ${seed} (replay: REQUEST_ORACLE_SEED=${seed} npx tap test/e2e/request-parsing-oracle.test.ts)`)
