@@ -134,9 +134,10 @@ export function compareLabel (s: string, index: number, goAnswer: unknown): Mism
 /**
  * Deliberate, stricter-than-kube-apiserver differences: the edge refuses them before authorizing
  * anything, so it is never more permissive. An absolute-form target with no path — opaque
- * (`mailto:x/…`) or bare (`http://h`) — has URL.Path "" for Go, a non-resource request
- * kube-apiserver then refuses (403/404); the edge answers 400 rather than relay a target it cannot
- * put in origin form. Checked on Go's side too: the oracle must have found an empty path.
+ * (`mailto:x/…`) or bare (`http://h`) — has URL.Path "" for Go: a non-resource request for the
+ * empty path, which no RBAC rule short of `*` names and no kube-apiserver handler serves; the edge
+ * answers 400 rather than relay a target it cannot put in origin form. Checked on Go's side too:
+ * the oracle must have found an empty path.
  */
 export function knownStricter (m: Mismatch): string | undefined {
   if (m.kind !== 'request' || m.diff !== 'refusal' || m.go !== 'accepted, URL.Path ""' || typeof m.ts !== 'string') return undefined
