@@ -8,12 +8,10 @@
 // cache answers — only requests the edge authorized itself (stage 4), see `mayUseCache`.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isLongRunning, requestInfo, requestInfoRefusal, type RequestInfo } from '../kube/request-info.js'
-import { headersTooLarge, tooLarge, type Status } from '../kube/status.js'
+import { tooLarge, type Status } from '../kube/status.js'
 import type { Logger } from '../obs/logger.js'
 import type { TunnelClient } from '../tunnel/client.js'
-import {
-  endToEndHeaders, HEADER_CLIENT_ADDRESS, headerListBytes, MAX_HEADER_FIELDS, MAX_HEADER_LIST_BYTES, MAX_REQUEST_HEADER_BYTES,
-} from '../tunnel/protocol.js'
+import { endToEndHeaders, HEADER_CLIENT_ADDRESS, headersFitTunnel, impersonationHeaders } from '../tunnel/protocol.js'
 import { edgeAnswers } from './answers.js'
 import type { GateVerdict } from './gate.js'
 import type { InflightTracker } from './inflight.js'
@@ -75,15 +73,13 @@ export async function admitRequest (deps: AdmissionDeps, req: IncomingMessage, r
   if (declaredLength > limits.maxRequestBodyBytes) return refuse(tooLarge(limits.maxRequestBodyBytes), 'body limit')
   const forwarded = {
     ...endToEndHeaders(req.headers),
+    ...impersonationHeaders(req.rawHeaders),
     ':method': method,
     ':path': url,
     [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
   }
-  // The listener bounds the header bytes (as kube-apiserver does); the number of fields is bounded by the tunnel.
-  const list = headerListBytes(forwarded)
-  if (list.fields > MAX_HEADER_FIELDS || list.bytes > MAX_HEADER_LIST_BYTES) {
-    return refuse(headersTooLarge(MAX_REQUEST_HEADER_BYTES), 'header limit')
-  }
+  // The listener bounds the header bytes as kube-apiserver does; the tunnel carries less (protocol.ts).
+  if (!headersFitTunnel(forwarded)) return refuse(edgeAnswers.headersTooLargeForTunnel(), 'header limit')
 
   let mayUseCache = false
   if (deps.gate !== undefined) {
@@ -97,3 +93,4 @@ export async function admitRequest (deps: AdmissionDeps, req: IncomingMessage, r
   const hasBody = declaredLength > 0 || req.headers['transfer-encoding'] !== undefined
   return { ok: true, request: { info, url, longRunning, hasBody, forwarded, mayUseCache } }
 }
+

@@ -2,7 +2,8 @@
 // messages that say why the cloud did not answer. Pods (and kubectl users) read these; keeping
 // them together keeps them consistent.
 import type { ServerResponse } from 'node:http'
-import { badGateway, gatewayTimeout, serviceUnavailable, statusBody, tooManyRequests, type Status } from '../kube/status.js'
+import { badGateway, gatewayTimeout, serviceUnavailable, status, statusBody, tooManyRequests, type Status } from '../kube/status.js'
+import { MAX_TUNNEL_FIELD_BYTES, MAX_TUNNEL_HEADER_BLOCK_BYTES } from '../tunnel/protocol.js'
 
 /** What every 429/503 of the edge tells clients (client-go honours it, up to 10 retries). */
 export const RETRY_AFTER_SECONDS = 1
@@ -48,5 +49,8 @@ export const edgeAnswers = {
   streamReset: (rstCode: number | undefined): Status =>
     badGateway(`edge-metaserver: the cloud shim reset the request (HTTP/2 error code ${rstCode ?? 'unknown'})`),
   timeout: (timeoutMs: number): Status => gatewayTimeout(`edge-metaserver: the request did not complete within ${timeoutMs / 1000}s`),
+  /** Headers within kube-apiserver's limit that the tunnel cannot carry (src/tunnel/protocol.ts). */
+  headersTooLargeForTunnel: (): Status => status('RequestHeaderFieldsTooLarge', 'edge-metaserver: the request headers are too large ' +
+    `for the tunnel to the cloud: at most ${MAX_TUNNEL_FIELD_BYTES} bytes per field and ${MAX_TUNNEL_HEADER_BLOCK_BYTES} bytes in all`),
   noPolicyYet: (): Status => serviceUnavailable('edge-metaserver: the node policy has not been received from the cloud yet', RETRY_AFTER_SECONDS),
 }

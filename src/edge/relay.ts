@@ -14,10 +14,10 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } 
 import { pipeline } from 'node:stream/promises'
 import type { RequestMetrics } from '../obs/metrics.js'
 import type { RequestInfo } from '../kube/request-info.js'
-import { headersTooLarge, tooLarge, type Status } from '../kube/status.js'
+import { tooLarge, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
-import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR, MAX_REQUEST_HEADER_BYTES } from '../tunnel/protocol.js'
+import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../tunnel/protocol.js'
 import { admitRequest, type AdmissionDeps } from './admission.js'
 import { edgeAnswers, RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
 import type { CacheTee } from './cache/tee.js'
@@ -148,7 +148,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     switch (failure) {
       case 'header-block-too-large':
         closeAfterAnswer(req, res)
-        answer(headersTooLarge(MAX_REQUEST_HEADER_BYTES))
+        answer(edgeAnswers.headersTooLargeForTunnel())
         return
       case 'refused':
         unreachable(edgeAnswers.refusedByShim)

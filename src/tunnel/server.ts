@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
-import { ALPN, nodeNameFromSubject } from './protocol.js'
+import { ALPN, impersonationHeaders, nodeNameFromSubject } from './protocol.js'
 import { closeGracefully, openConnectionWindow, sessionOptions } from './session.js'
 
 export interface TunnelServerOptions {
@@ -67,13 +67,13 @@ export class TunnelServer {
       socket.once('close', () => this.sockets.delete(socket))
     })
     this.server.on('session', (session) => this.accept(session))
-    this.server.on('stream', (stream, headers) => {
+    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       // An edge that dies (kill -9, power cut) resets every stream it had open, possibly while the
       // handler still waits for kube-apiserver: that must never be an unhandled 'error' event.
-      stream.on('error', (err) => opts.logger.debug({ err: err.message }, 'tunnel stream error'))
+      stream.on('error', (err: Error) => opts.logger.debug({ err: err.message }, 'tunnel stream error'))
       const node = this.sessions.get(stream.session as ServerHttp2Session)
       if (node === undefined) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return }
-      opts.onStream(stream, headers, node)
+      opts.onStream(stream, { ...headers, ...impersonationHeaders(rawHeaders) }, node)
     })
     this.server.on('tlsClientError', (err, socket) => {
       opts.onHandshakeFailure?.()

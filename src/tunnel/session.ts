@@ -7,6 +7,11 @@ import { HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES } from './protocol.js'
 // high-latency link. Each stream still has its own window, so one slow watcher stalls only itself.
 const STREAM_WINDOW = 1 << 20
 const CONNECTION_WINDOW = 16 << 20
+// The largest frame either end accepts. nghttp2 tears the whole session down (GOAWAY) when a header
+// block arrives in more than a few CONTINUATION frames (a CVE-2024-27983 guard); at HTTP/2's
+// default 16 KiB frames, one pod request with ~150 KiB of headers would cut every pod's tunnel.
+// With frames this large every header block the edge lets through fits in one or two frames.
+const MAX_FRAME_SIZE = (1 << 24) - 1
 
 /** Session options for either end; the shim adds its per-node stream limit. */
 export function sessionOptions (maxConcurrentStreams?: number): Pick<http2.SecureServerOptions, 'settings' | 'maxHeaderListPairs' | 'maxSendHeaderBlockLength' | 'maxSessionMemory'> {
@@ -15,6 +20,7 @@ export function sessionOptions (maxConcurrentStreams?: number): Pick<http2.Secur
       enablePush: false,
       initialWindowSize: STREAM_WINDOW,
       maxHeaderListSize: MAX_HEADER_LIST_BYTES,
+      maxFrameSize: MAX_FRAME_SIZE,
       ...(maxConcurrentStreams === undefined ? {} : { maxConcurrentStreams }),
     },
     ...HTTP2_HEADER_OPTIONS,

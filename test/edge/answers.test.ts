@@ -15,6 +15,7 @@ t.test('every answer the edge composes on the request path, pinned', async (t) =
   t.match(edgeAnswers.tunnelLostDuringWrite(), { code: 503, message: 'edge-metaserver: the tunnel to the cloud was lost during the request; it may or may not have been carried out' })
   t.match(edgeAnswers.streamReset(11), { code: 502, reason: 'BadGateway', message: 'edge-metaserver: the cloud shim reset the request (HTTP/2 error code 11)' })
   t.match(edgeAnswers.timeout(60_000), { code: 504, reason: 'Timeout', message: 'edge-metaserver: the request did not complete within 60s' })
+  t.match(edgeAnswers.headersTooLargeForTunnel(), { code: 431, message: 'edge-metaserver: the request headers are too large for the tunnel to the cloud: at most 65472 bytes per field and 143360 bytes in all' })
   t.match(edgeAnswers.noPolicyYet(), { code: 503, message: 'edge-metaserver: the node policy has not been received from the cloud yet', details: { retryAfterSeconds: 1 } })
 })
 
