@@ -4,6 +4,7 @@
 // looked up (its nodeName and uid never change once bound, so the answer is cached).
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { unauthorized, type Status } from '../kube/status.js'
+import { splitServiceAccountUsername } from '../kube/users.js'
 import { ExpiringLru } from '../util/expiring-lru.js'
 import type { TokenReviewer, ReviewedUser } from './token-reviews.js'
 import type { Upstream } from './upstream.js'
@@ -15,7 +16,6 @@ export type Verdict =
 const EXTRA_NODE_NAME = 'authentication.kubernetes.io/node-name'
 const EXTRA_POD_NAME = 'authentication.kubernetes.io/pod-name'
 const EXTRA_POD_UID = 'authentication.kubernetes.io/pod-uid'
-const SA_PREFIX = 'system:serviceaccount:'
 const POD_BINDING_TTL_MS = 10 * 60_000
 
 export class NodeRestriction {
@@ -30,8 +30,9 @@ export class NodeRestriction {
     if (!review.authenticated) return { allowed: false, status: unauthorized(), reason: 'unauthenticated' }
     const { user } = review
     const deny = (why: string): Verdict => ({ allowed: false, reason: 'node-restriction', status: nodeBindingForbidden(user.username, node, why) })
-    if (!user.username.startsWith(SA_PREFIX)) return deny('only service account tokens of pods on this node are accepted')
-    const namespace = user.username.slice(SA_PREFIX.length).split(':')[0]!
+    const serviceAccount = splitServiceAccountUsername(user.username)
+    if (serviceAccount === undefined) return deny('only service account tokens of pods on this node are accepted')
+    const { namespace } = serviceAccount
     const podName = user.extra[EXTRA_POD_NAME]?.[0]
     const podUid = user.extra[EXTRA_POD_UID]?.[0]
     const nodeName = user.extra[EXTRA_NODE_NAME]?.[0]
