@@ -2,10 +2,10 @@
 // token of a pod bound to N. The edge cannot lie about N (it comes from its certificate); the
 // token proves the pod. Node claims in the token are used when present; otherwise the pod is
 // looked up (its nodeName and uid never change once bound, so the answer is cached).
+import { LRUCache } from 'lru-cache'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { unauthorized, type Status } from '../kube/status.js'
 import { splitServiceAccountUsername } from '../kube/users.js'
-import { ExpiringLru } from '../util/expiring-lru.js'
 import type { TokenReviewer, ReviewedUser } from './token-reviews.js'
 import type { Upstream } from './upstream.js'
 
@@ -19,10 +19,11 @@ const EXTRA_POD_UID = 'authentication.kubernetes.io/pod-uid'
 const POD_BINDING_TTL_MS = 10 * 60_000
 
 export class NodeRestriction {
-  private readonly podNodes: ExpiringLru<string, string | null>
+  /** The node each pod (namespace/name/uid) is bound to; only bindings are kept. */
+  private readonly podNodes: LRUCache<string, string>
 
   constructor (private readonly reviewer: TokenReviewer, private readonly upstream: Upstream, cacheSize: number) {
-    this.podNodes = new ExpiringLru(cacheSize)
+    this.podNodes = new LRUCache({ max: cacheSize, ttl: POD_BINDING_TTL_MS, ttlResolution: 0 })
   }
 
   async check (token: string, node: string): Promise<Verdict> {
@@ -64,7 +65,7 @@ export class NodeRestriction {
     const nodeName: string | undefined = res.body?.spec?.nodeName
     const bound = res.body?.metadata?.uid === uid && nodeName !== undefined && nodeName !== '' ? nodeName : null
     // Only a binding is stable; "not bound yet" may change, so it is not cached.
-    if (bound !== null) this.podNodes.set(key, bound, POD_BINDING_TTL_MS)
+    if (bound !== null) this.podNodes.set(key, bound)
     return bound
   }
 }

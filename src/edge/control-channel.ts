@@ -37,7 +37,7 @@ export function startControlChannel (tunnel: TunnelClient, state: ReceivedPolicy
         buffered = buffered.slice(nl + 1)
         const message = decodeControl(line)
         if (message === undefined) { logger.debug('unknown control message ignored'); continue }
-        try { state.update(message) } catch (err) { logger.error({ err: (err as Error).message }, 'cannot persist policy state') }
+        try { state.update(message) } catch (err) { logger.error({ err }, 'cannot persist policy state') }
       }
     })
     stream.on('error', () => {})
