@@ -2,7 +2,7 @@
 // JWT verified against the cluster's keys, or nobody) and may they do this (Kubernetes RBAC from
 // the node's policy bundle). A refusal is answered here, without a round trip; an admitted request
 // is still checked again by the shim and kube-apiserver (it carries the pod's own token).
-import { compactVerify, errors as joseErrors } from 'jose'
+import { compactVerify, decodeJwt, errors as joseErrors } from 'jose'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { forbiddenStatus } from '../kube/rbac.js'
@@ -47,8 +47,9 @@ export async function admit (state: ReceivedPolicy, opts: GateOptions, info: Req
   let payload = state.verifiedTokens.get(token)
   if (payload === undefined) {
     try {
-      const verified = await compactVerify(token, state.keys, { algorithms: ALGORITHMS })
-      payload = JSON.parse(new TextDecoder().decode(verified.payload)) as Record<string, unknown>
+      await compactVerify(token, state.keys, { algorithms: ALGORITHMS })
+      // The claims are judged below (judgeClaims), as kube-apiserver judges them, not by jose.
+      payload = decodeJwt(token)
     } catch (err) {
       return refuse(unauthorized(), err instanceof joseErrors.JWKSNoMatchingKey ? 'signing key not in the JWKS' : 'invalid signature or token')
     }
