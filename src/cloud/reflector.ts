@@ -50,7 +50,7 @@ export class Reflector<T extends KubeObject> {
       } catch (err) {
         if (this.stopped) return
         const delay = this.backoff.next()
-        this.logger.warn({ path: this.path, err: (err as Error).message, retryInMs: delay }, 'reflector failed; retrying')
+        this.logger.warn({ path: this.path, err, retryInMs: delay }, 'reflector failed; retrying')
         await new Promise((resolve) => setTimeout(resolve, delay))
       }
     }

@@ -13,7 +13,7 @@ import { startHealthServer } from './health-server.js'
 import { JwksSource } from './jwks-source.js'
 import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
-import { PolicySource } from './policy-source.js'
+import { PolicyBundleBuilder } from './policy-bundle-builder.js'
 import { TokenReviewer } from './token-reviews.js'
 import { Upstream } from './upstream.js'
 import { UpstreamSlots } from './upstream-slots.js'
@@ -87,11 +87,11 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   const probeTimer = setInterval(() => { void probe() }, UPSTREAM_PROBE_MS)
 
   let control: ControlHub | undefined
-  let policy: PolicySource | undefined
+  let policy: PolicyBundleBuilder | undefined
   let jwks: JwksSource | undefined
   if (config.featureGates.requireAuthorization) {
     logger.info('2. watching pods and RBAC for the edges\' policy bundles; fetching the signing keys')
-    policy = new PolicySource(upstream, logger)
+    policy = new PolicyBundleBuilder(upstream, logger)
     jwks = new JwksSource(upstream, JWKS_REFRESH_MS, logger)
     control = new ControlHub(policy, jwks, logger)
     policy.start()

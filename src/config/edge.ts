@@ -30,6 +30,7 @@ export const EDGE_KIND = 'EdgeMetaServer'
 
 /** The pods' API endpoint (KubeEdge: modules.metaManager.metaServer). */
 export interface MetaServerConfig {
+  /** Always true: accepted for KubeEdge-shaped files, `false` is refused. */
   readonly enable: boolean
   readonly server: Address
   /** Link-local listener on a dummy interface; null when disabled with "". */
@@ -128,6 +129,8 @@ const metaServerField = obj<MetaServerConfig>(
     shutdownGracePeriod: duration({ default: '30s' }),
   },
   (v, issue) => {
+    // Accepted so KubeEdge-shaped files load; `false` would leave a daemon that serves nothing.
+    if (!v.enable) issue('enable', 'must be true: serving the pods\' API is what edge-metaserver is for (to run without it, do not run the edge daemon)')
     // The daemon puts this address on an interface itself (`ip addr add <ip>/32`): a name won't do.
     if (v.dummyServer && isIP(v.dummyServer.host) !== 4) {
       issue('dummyServer', `must be an IPv4 address (it is added to an interface as a /32), got "${v.dummyServer.host}"`)

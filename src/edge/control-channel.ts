@@ -1,16 +1,16 @@
 // The edge end of the control stream: opened on every tunnel connection, it receives the JWKS and
-// this node's policy bundle as NDJSON lines and hands them to PolicyState. Reopened while the
+// this node's policy bundle as NDJSON lines and hands them to ReceivedPolicy. Reopened while the
 // tunnel stays up; lines are bounded.
 import http2, { type ClientHttp2Stream } from 'node:http2'
 import type { Logger } from '../obs/logger.js'
 import type { TunnelClient } from '../tunnel/client.js'
 import { decodeControl } from '../tunnel/control.js'
 import { CONTROL_PATH, HEADER_CONTROL, MAX_CONTROL_LINE_BYTES } from '../tunnel/protocol.js'
-import type { PolicyState } from './policy-state.js'
+import type { ReceivedPolicy } from './received-policy.js'
 
 const REOPEN_MS = 1000
 
-export function startControlChannel (tunnel: TunnelClient, state: PolicyState, logger: Logger): () => void {
+export function startControlChannel (tunnel: TunnelClient, state: ReceivedPolicy, logger: Logger): () => void {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let current: ClientHttp2Stream | undefined
@@ -37,7 +37,7 @@ export function startControlChannel (tunnel: TunnelClient, state: PolicyState, l
         buffered = buffered.slice(nl + 1)
         const message = decodeControl(line)
         if (message === undefined) { logger.debug('unknown control message ignored'); continue }
-        try { state.update(message) } catch (err) { logger.error({ err: (err as Error).message }, 'cannot persist policy state') }
+        try { state.update(message) } catch (err) { logger.error({ err }, 'cannot persist policy state') }
       }
     })
     stream.on('error', () => {})

@@ -19,7 +19,7 @@ import { ensureDummyAddress } from './dummy-address.js'
 import { admit } from './gate.js'
 import { InflightTracker } from './inflight.js'
 import { startListener, type Listener } from './listeners.js'
-import { PolicyState } from './policy-state.js'
+import { ReceivedPolicy } from './received-policy.js'
 import { CloudReachability } from './reachability.js'
 import type { RelayDeps } from './relay.js'
 
@@ -35,7 +35,7 @@ export interface EdgeDaemon {
   stateDir: string
   tunnel: TunnelClient
   /** The keys and policy the edge authorizes with (requireAuthorization); undefined when the gate is off. */
-  policy: PolicyState | undefined
+  policy: ReceivedPolicy | undefined
   /** host:port of every listener that is up, keyed by config key (`server`, `dummyServer`). */
   listening: Record<string, { host: string, port: number }>
   /** Watches answered from the cache and not (yet) resumed upstream (0 without the cache); also the held_watches gauge. */
@@ -104,7 +104,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   let stopControl = (): void => {}
   let gate: RelayDeps['gate']
-  let policy: PolicyState | undefined
+  let policy: ReceivedPolicy | undefined
   let store: CacheStore | undefined
   let cache: RelayDeps['cache']
   let held: HeldWatches | undefined
@@ -112,7 +112,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy; opening the control stream')
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
-    const state = policy = new PolicyState(store, nodeName, log)
+    const state = policy = new ReceivedPolicy(store, nodeName, log)
     state.load()
     if (config.modules.cache.enable) ({ held, ...cache } = startCache(store, tunnel, reachability, config, log, registry))
     stopControl = startControlChannel(tunnel, state, log)
@@ -134,7 +134,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     const state = policy
     health.readyz.push({
       name: 'policy',
-      check: () => state.policy !== undefined && state.keys !== undefined ? undefined : 'no signing keys or policy bundle received yet',
+      check: () => state.authorizer !== undefined && state.keys !== undefined ? undefined : 'no signing keys or policy bundle received yet',
     })
   }
 

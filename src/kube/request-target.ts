@@ -11,6 +11,7 @@
 // and never equal to a name read from JSON, as Go's byte strings never equal one either.
 
 import { isIPv4, isIPv6 } from 'node:net'
+import { goQuote as goQuoteString } from './go-quote.js'
 
 /** url.Values: every key with its values in the order they came. */
 export type GoQuery = ReadonlyMap<string, readonly string[]>
@@ -288,6 +289,7 @@ export function goCompare (a: string, b: string): number {
   return Buffer.compare(goBytes(a), goBytes(b))
 }
 
-function goQuote (s: string): string {
-  return JSON.stringify(goString(s))
+/** Go's %q of a Go byte string held as a binary (latin1) JS string, as url.Parse's errors quote it. */
+function goQuote (bytes: string): string {
+  return goQuoteString(goString(bytes))
 }

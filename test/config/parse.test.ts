@@ -149,6 +149,18 @@ t.test('unknown key is an error with a "did you mean" suggestion', async (t) => 
   })
 })
 
+t.test('modules.metaServer.enable: false is refused at its line (a daemon that serves nothing)', async (t) => {
+  const errs = errors(`${HEAD_EDGE}${EDGE_HUB}  metaServer:
+    enable: false
+`)
+  t.equal(errs.length, 1)
+  t.match(errs[0], {
+    line: 7,
+    path: 'modules.metaServer.enable',
+    message: /^must be true: serving the pods' API is what edge-metaserver is for/,
+  })
+})
+
 t.test('misplaced key points to where it belongs; unrelated key lists known keys', async (t) => {
   const errs = errors(`${HEAD_CLOUD}modules:
   shutdownGracePeriod: 10s

@@ -5,10 +5,12 @@
 import t from 'tap'
 import {
   aggregateClusterRoles, aggregateErrorMessage, compilePolicy, forbiddenMessage, forbiddenStatus, forbiddenStatusMessage,
-  goQuote, labelSelectorMatches, policyRulesEqual, ruleAllows, serviceAccountUser,
-  type ClusterRole, type ClusterRoleBinding, type LabelSelector, type PolicyRule, type RbacAttributes, type RbacPolicy,
-  type Role, type RoleBinding, type Subject, type UserInfo,
+  labelSelectorMatches, policyRulesEqual, ruleAllows, type RbacAttributes,
 } from '../../src/kube/rbac.js'
+import type {
+  ClusterRole, ClusterRoleBinding, LabelSelector, PolicyRule, RbacPolicy, Role, RoleBinding, Subject,
+} from '../../src/kube/rbac-objects.js'
+import { serviceAccountUser, type UserInfo } from '../../src/kube/users.js'
 import { requestInfo } from '../../src/kube/request-info.js'
 
 const RBAC = 'rbac.authorization.k8s.io'
@@ -337,18 +339,6 @@ t.test('forbiddenStatus is the whole Status, fields in the apiserver\'s order', 
     '"deployments.apps \\"web\\" is forbidden: User \\"u\\" cannot get resource \\"deployments\\" in API group \\"apps\\" in the namespace \\"ns\\"",' +
     '"reason":"Forbidden","details":{"name":"web","group":"apps","kind":"deployments"},"code":403}')
   t.same(forbiddenStatus(url('get', '/metrics'), { name: 'u' }, '').details, {})
-})
-
-t.test('goQuote is Go\'s %q', async (t) => {
-  const cases: Array<[string, string]> = [
-    ['plain', '"plain"'], ['', '""'], ['a"b', '"a\\"b"'], ['a\\b', '"a\\\\b"'], ['tab\there', '"tab\\there"'],
-    ['nl\n', '"nl\\n"'], ['\x00', '"\\x00"'], ['\x7f', '"\\x7f"'], ['\x07\b\f\r\v', '"\\a\\b\\f\\r\\v"'],
-    ['ünïcödé ✓', '"ünïcödé ✓"'], ['\u00a0', '"\\u00a0"'], ['\u0085', '"\\u0085"'], ['\u2028', '"\\u2028"'],
-    ['😀', '"😀"'], ['\u{e0001}', '"\\U000e0001"'],
-  ]
-  for (const [input, want] of cases) {
-    t.equal(goQuote(input), want, [...input].map((c) => `U+${c.codePointAt(0)!.toString(16)}`).join(' '))
-  }
 })
 
 t.test('a decision over hundreds of bindings takes microseconds', async (t) => {

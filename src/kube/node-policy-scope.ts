@@ -2,26 +2,11 @@
 // namespace, with a subject that matches a ServiceAccount that has a pod on the node (KubeEdge
 // syncs only the SA's own namespace — a bug: a RoleBinding in namespace B can grant to an SA of
 // namespace A), plus the Roles and ClusterRoles those bindings reference. Pure.
+import type { BoundPod } from './bound-pod.js'
+import type { RbacPolicy, RoleBinding, Subject } from './rbac-objects.js'
+import { ALL_AUTHENTICATED_GROUP, ALL_SERVICE_ACCOUNTS_GROUP, serviceAccountNamespaceGroup, splitServiceAccountUsername } from './users.js'
 
-export interface PodRef {
-  namespace: string
-  name: string
-  uid: string
-  serviceAccount: string
-}
-
-export interface Subject { kind: string, name: string, namespace?: string | null, apiGroup?: string }
-export interface Binding { metadata: { name: string, namespace?: string }, roleRef: { kind: string, name: string }, subjects?: Subject[] }
-export interface Role { metadata: { name: string, namespace?: string } }
-
-export interface RbacSet<R = unknown, B = unknown> {
-  roles: R[]
-  clusterRoles: R[]
-  roleBindings: B[]
-  clusterRoleBindings: B[]
-}
-
-const SA_USER = /^system:serviceaccount:([^:]+):([^:]+)$/
+const NAMESPACE_GROUP_PREFIX = serviceAccountNamespaceGroup('')
 
 /**
  * True when `subject` names one of the service accounts in `accounts` ("ns/name"), directly or by
@@ -38,21 +23,23 @@ export function subjectReaches (subject: Subject, accounts: ReadonlySet<string>,
       return ns !== '' && accounts.has(`${ns}/${subject.name}`)
     }
     case 'User': {
-      const m = SA_USER.exec(subject.name)
-      return m !== null && accounts.has(`${m[1]}/${m[2]}`)
+      const sa = splitServiceAccountUsername(subject.name)
+      return sa !== undefined && accounts.has(`${sa.namespace}/${sa.name}`)
     }
     case 'Group':
-      if (subject.name === 'system:authenticated' || subject.name === 'system:serviceaccounts') return accounts.size > 0
-      return subject.name.startsWith('system:serviceaccounts:') && namespaces.has(subject.name.slice('system:serviceaccounts:'.length))
+      if (subject.name === ALL_AUTHENTICATED_GROUP || subject.name === ALL_SERVICE_ACCOUNTS_GROUP) return accounts.size > 0
+      return subject.name.startsWith(NAMESPACE_GROUP_PREFIX) && namespaces.has(subject.name.slice(NAMESPACE_GROUP_PREFIX.length))
     default:
       return false
   }
 }
 
-export function scopePolicy<R extends Role, B extends Binding> (pods: readonly PodRef[], rbac: RbacSet<R, B>): RbacSet<R, B> {
+/** The part of the cluster's RBAC that can grant anything to the service accounts of `pods`. */
+export function scopePolicyToNode (pods: readonly BoundPod[], rbac: RbacPolicy): RbacPolicy {
   const accounts = new Set(pods.map((p) => `${p.namespace}/${p.serviceAccount}`))
   const namespaces = new Set(pods.map((p) => p.namespace))
-  const reaches = (b: B): boolean => (b.subjects ?? []).some((s) => subjectReaches(s, accounts, namespaces, b.metadata.namespace ?? ''))
+  const reaches = (b: RoleBinding): boolean =>
+    (b.subjects ?? []).some((s) => subjectReaches(s, accounts, namespaces, b.metadata.namespace ?? ''))
   const roleBindings = rbac.roleBindings.filter(reaches)
   const clusterRoleBindings = rbac.clusterRoleBindings.filter(reaches)
   const roleKeys = new Set(roleBindings.filter((b) => b.roleRef.kind === 'Role').map((b) => `${b.metadata.namespace}/${b.roleRef.name}`))

@@ -1,7 +1,9 @@
 import t from 'tap'
-import { scopePolicy, subjectReaches, type Binding, type PodRef, type Role, type Subject } from '../../src/kube/policy-scope.js'
+import type { BoundPod } from '../../src/kube/bound-pod.js'
+import { scopePolicyToNode, subjectReaches } from '../../src/kube/node-policy-scope.js'
+import type { RoleBinding, Subject } from '../../src/kube/rbac-objects.js'
 
-const pods: PodRef[] = [{ namespace: 'a', name: 'p', uid: 'u', serviceAccount: 'app' }]
+const pods: BoundPod[] = [{ namespace: 'a', name: 'p', uid: 'u', serviceAccount: 'app' }]
 const accounts = new Set(['a/app'])
 const namespaces = new Set(['a'])
 
@@ -27,7 +29,7 @@ t.test('bindings in any namespace are kept, with the roles they reference and no
   const rb = (ns: string, name: string, roleKind: string, roleName: string, subjects: Subject[]) =>
     ({ metadata: { name, namespace: ns }, roleRef: { kind: roleKind, name: roleName }, subjects })
   const sa = { kind: 'ServiceAccount', name: 'app', namespace: 'a' }
-  const scoped = scopePolicy<Role, Binding>(pods, {
+  const scoped = scopePolicyToNode(pods, {
     roles: [{ metadata: { name: 'r1', namespace: 'a' } }, { metadata: { name: 'r2', namespace: 'b' } }, { metadata: { name: 'unused', namespace: 'b' } }],
     clusterRoles: [{ metadata: { name: 'view' } }, { metadata: { name: 'edit' } }, { metadata: { name: 'admin' } }],
     roleBindings: [
@@ -48,9 +50,9 @@ t.test('bindings in any namespace are kept, with the roles they reference and no
 })
 
 t.test('every valid binding shape that reaches a pod of the node is kept (issue 9 item 4)', async (t) => {
-  const rb = (ns: string, name: string, roleKind: string, roleName: string, subjects: Subject[]): Binding =>
+  const rb = (ns: string, name: string, roleKind: string, roleName: string, subjects: Subject[]): RoleBinding =>
     ({ metadata: { name, namespace: ns }, roleRef: { kind: roleKind, name: roleName }, subjects })
-  const scoped = scopePolicy<Role, Binding>(pods, {
+  const scoped = scopePolicyToNode(pods, {
     roles: [{ metadata: { name: 'r', namespace: 'a' } }],
     clusterRoles: [{ metadata: { name: 'cr' } }],
     roleBindings: [
@@ -71,7 +73,7 @@ t.test('every valid binding shape that reaches a pod of the node is kept (issue 
   t.same(scoped.roles.map((r) => r.metadata.name), ['r'])
   t.same(scoped.clusterRoles.map((r) => r.metadata.name), ['cr'])
   t.same(scoped.clusterRoleBindings, [], 'a ClusterRoleBinding SA subject needs its namespace (validation requires it)')
-  const later = scopePolicy<Role, Binding>(pods, {
+  const later = scopePolicyToNode(pods, {
     roles: [{ metadata: { name: 'later', namespace: 'a' } }], clusterRoles: [{ metadata: { name: 'later' } }],
     roleBindings: scoped.roleBindings, clusterRoleBindings: [],
   })
