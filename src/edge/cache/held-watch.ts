@@ -12,7 +12,6 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { negotiateList } from '../../kube/media-type.js'
 import { queryBool, type RequestInfo } from '../../kube/request-info.js'
-import { isOrderableRv, maxRv, rvAtLeast } from '../../kube/resource-version.js'
 import { badRequest, status, type Status } from '../../kube/status.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
@@ -21,7 +20,8 @@ import { cancelStream } from '../../tunnel/streams.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
 import type { CloudReachability } from '../reachability.js'
 import { selectObjects } from './offline.js'
-import { compileScope, coveringList, scopeOf } from './scope.js'
+import { coveringList, watchResumesAt } from './completeness.js'
+import { compileScope, scopeOf } from './scope.js'
 import type { CacheStore, ListRow, Scope } from './store.js'
 import type { CacheTee } from './tee.js'
 
@@ -77,19 +77,16 @@ export class HeldWatches {
     res.flushHeaders()
     const clientRv = query.get('resourceVersion') ?? ''
     const fromScratch = clientRv === '' || clientRv === '0' || query.get('sendInitialEvents') === 'true'
-    let at: string
+    let at: string | undefined
     if (fromScratch) {
       const objects = selectObjects(this.opts.store.scopeObjects(scope.resource, scope.namespace), selection.match)
       for (const o of objects) res.write(`{"type":"ADDED","object":${o.body}}\n`)
       at = row.rv
       if (query.get('sendInitialEvents') === 'true') res.write(bookmark(row, at, true))
-    } else if (isOrderableRv(clientRv) && rvAtLeast(clientRv, row.changedRv)) {
-      // Nothing in the scope changed after the client's version as far as the cache knows.
-      at = maxRv(clientRv, row.rv)
     } else {
+      at = watchResumesAt(row, clientRv)
       // The cache cannot replay what happened between the client's version and its own.
-      res.end(event('ERROR', tooOld(clientRv, row.rv)))
-      return 200
+      if (at === undefined) { res.end(event('ERROR', tooOld(clientRv, row.rv))); return 200 }
     }
 
     const watch = new HeldWatch(this.opts, { info, url, query, headers, scope, row, at, res })

@@ -7,13 +7,13 @@ import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-tok
 import { negotiateList, type ListAnswer } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { searchParams } from '../../kube/request-target.js'
-import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
 import { badRequest, notFound, status, type Status } from '../../kube/status.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
 import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable, type ListMeta } from '../../kube/table.js'
 import { chooseDocument, isDocumentPath } from './documents.js'
 import type { HeldWatches } from './held-watch.js'
-import { compileScope, coveringList, scopeOf } from './scope.js'
+import { coveringList, listAnswerable } from './completeness.js'
+import { compileScope, scopeOf } from './scope.js'
 import type { CacheStore, ListRow, StoredObject } from './store.js'
 
 export class OfflineServer {
@@ -73,10 +73,11 @@ export class OfflineServer {
     const row = coveringList(scope, this.store.listsOf(scope.resource))
     if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path}`))
     const wanted = query.get('resourceVersion') ?? ''
-    if (isOrderableRv(wanted) && isNewerRv(wanted, row.rv)) {
+    const answerable = listAnswerable(row, wanted, query.get('resourceVersionMatch') ?? '')
+    if (!answerable.ok && answerable.reason === 'older') {
       return sendStatus(res, cloudUnreachable(since, `and the edge cache (resourceVersion ${row.rv}) is older than the requested ${wanted}`))
     }
-    if (query.get('resourceVersionMatch') === 'Exact' && wanted !== row.rv) {
+    if (!answerable.ok) {
       return sendStatus(res, cloudUnreachable(since, `and the edge cache holds resourceVersion ${row.rv}, not exactly ${wanted}`))
     }
     this.store.touchList(row)
