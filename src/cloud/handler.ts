@@ -8,8 +8,8 @@ import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
-import { requestInfo } from '../kube/request-info.js'
-import { badRequest, internalError, notFound, serviceUnavailable, statusBody, unauthorized, type Status } from '../kube/status.js'
+import { isLongRunning, requestInfo } from '../kube/request-info.js'
+import { badRequest, internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
 import {
   endToEndHeaders, ERROR_UNAUTHENTICATED, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN,
   HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
@@ -18,12 +18,19 @@ import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
 import { relayUpgrade } from './upgrade.js'
 import { isConnectivityError, type Upstream } from './upstream.js'
+import type { SlotKind, UpstreamSlots } from './upstream-slots.js'
+
+/** Marks a 429 of the shim's own limits: an answer, never a reason for the edge to serve its cache. */
+export const ERROR_SHIM_BUSY = 'too-many-requests'
+const RETRY_AFTER_SECONDS = 1
 
 export interface HandlerDeps {
   /** Serves edges' control streams (requireAuthorization); undefined when the gate is off. */
   control: ControlHub | undefined
   restriction: NodeRestriction
   upstream: Upstream
+  /** Per-shim limits on relayed requests (kubeAPIConfig.maxLongRunningRequests / maxInflightRequests). */
+  slots: UpstreamSlots
   logger: Logger
   metrics: RequestMetrics
 }
@@ -90,15 +97,31 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
   // against kube-apiserver for nobody (and hold the upstream pool open at shutdown).
   if (stream.closed || stream.destroyed) return
   const upgrade = headers[HEADER_UPGRADE]
-  if (typeof upgrade === 'string') {
-    await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
+  const longRunning = typeof upgrade === 'string' || isLongRunning(parsed.info)
+  // Counted after authentication, like kube-apiserver's own inflight limits: a 401/403 stays one.
+  const kind: SlotKind = longRunning ? 'longRunning' : 'short'
+  const release = deps.slots.tryAcquire(kind)
+  if (release === undefined) {
+    count(deps, verb, 429)
+    deps.logger.debug({ node, kind, limit: deps.slots.limit(kind) }, 'shim limit reached; answering 429')
+    respondStatus(stream, tooManyRequests(`edge-metaserver cloud shim: too many ${longRunning ? 'long-running' : 'concurrent'} requests (limit ${deps.slots.limit(kind)}), please try again later`, RETRY_AFTER_SECONDS), ERROR_SHIM_BUSY)
     return
   }
-  await forward(deps, stream, { method, path, verb, headers: upstreamHeaders })
+  // The slot lives as long as the tunnel stream (or the relay, whichever ends first).
+  stream.once('close', release)
+  try {
+    if (typeof upgrade === 'string') {
+      await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
+      return
+    }
+    await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning })
+  } finally {
+    release()
+  }
 }
 
 async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
-  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]> }): Promise<void> {
+  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]>, longRunning: boolean }): Promise<void> {
   const abort = new AbortController()
   let complete = false
   // The edge cancelling the stream (client gone, watch ended) must end the upstream call too.
@@ -110,6 +133,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
       method: req.method, path: req.path, headers: req.headers,
       body: stream.endAfterHeaders ? null : requestBody(stream),
       signal: abort.signal,
+      longRunning: req.longRunning,
     })
   } catch (err) {
     if (abort.signal.aborted) return

@@ -141,8 +141,8 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   log.info('5. starting listeners')
   const relay: RelayDeps = {
-    tunnel, logger: log, metrics, inflight, gate, reachability, cache,
-    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests,
+    tunnel, logger: log, metrics, inflight, gate, reachability, cache, requestTimeoutMs: ms.requestTimeout,
+    limits: { maxRequestBodyBytes: ms.maxRequestBodyBytes, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests },
   }
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {
