@@ -74,3 +74,14 @@ export function rowCovers (row: Scope, object: StoredObject): boolean {
   const c = compileScope(row)
   return c.ok && c.match(JSON.parse(object.body))
 }
+
+/** Objects passing `match` (all when undefined), parsed only when a selector needs it. */
+export function selectObjects (objects: StoredObject[], match: (ObjectPredicate) | undefined): Array<StoredObject & { parsed?: any }> {
+  if (match === undefined) return objects
+  const out: Array<StoredObject & { parsed?: any }> = []
+  for (const o of objects) {
+    const parsed = JSON.parse(o.body)
+    if (match(parsed)) out.push({ ...o, parsed })
+  }
+  return out
+}

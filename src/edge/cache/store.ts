@@ -220,14 +220,16 @@ export class CacheStore {
     return this.sql.documents.all(path) as StoredDocument[]
   }
 
-  /** True once anything an offline client could be served has been stored. */
+  // ---- probes (/readyz, metrics): what is committed, without committing anything (writes queued
+  // in this turn of the event loop count from the next), so a probe never writes to the file.
+
+  /** True once anything an offline client could be served has been committed. */
   get warm (): boolean {
-    this.flush()
     return this.sql.anyList.get() !== undefined || this.sql.anyDocument.get() !== undefined
   }
 
+  /** Bytes of objects and documents committed. */
   get sizeBytes (): number {
-    this.flush()
     return (this.sql.usage.get() as { bytes: number }).bytes
   }
 

@@ -1,17 +1,18 @@
 // Fills the cache from answers the cloud gives anyway: GETs, LISTs (every chunk), WATCH events,
-// the objects the pod's own writes returned, and discovery/openapi/version bodies. The client's bytes are never touched or delayed: the tee only
-// listens to the same stream, and parsing and storing happen after the data has been passed on.
-// Anything it cannot follow exactly (a body over the bound, a torn event, an unknown framing)
-// makes it stop following rather than claim more than it saw.
+// the objects the pod's own writes returned, and discovery/openapi/version bodies. The client's
+// bytes are never touched or delayed: the tee only listens to the same stream, and parsing and
+// storing happen after the data has been passed on. Reading bodies is framing.ts's; what a list
+// or a watch may claim is completeness.ts's. Anything it cannot follow exactly (a body over the
+// bound, a torn event, an unknown framing) makes it stop following rather than claim more than it saw.
 import type { IncomingHttpHeaders } from 'node:http2'
 import type { Readable } from 'node:stream'
 import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
 import { canBeCompleteAt, watchContinues } from './completeness.js'
+import { isDocumentPath } from './discovery-documents.js'
+import { BodyCollector, isPlainJson, readWatchEvents, type BodyBounds } from './framing.js'
 import { compileScope, resourceKey, rowCovers, scopeOf } from './scope.js'
 import type { CacheStore, Scope } from './store.js'
-import { isDocumentPath } from './documents.js'
-import { BodyCollector, isPlainJson, readWatchEvents, type BodyBounds } from './framing.js'
 
 /** Bodies over these bounds pass through uncached. */
 export type TeeOptions = BodyBounds
