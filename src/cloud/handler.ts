@@ -8,11 +8,11 @@ import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
-import { isLongRunning, requestInfo } from '../kube/request-info.js'
-import { badRequest, internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
+import { isLongRunning, requestInfo, requestInfoRefusal } from '../kube/request-info.js'
+import { internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
 import {
-  endToEndHeaders, ERROR_UNAUTHENTICATED, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN,
-  HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
+  endToEndHeaders, ERROR_BAD_REQUEST, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
+  ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
 import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
@@ -21,7 +21,6 @@ import { isConnectivityError, type Upstream } from './upstream.js'
 import type { SlotKind, UpstreamSlots } from './upstream-slots.js'
 
 /** Marks a 429 of the shim's own limits: an answer, never a reason for the edge to serve its cache. */
-export const ERROR_SHIM_BUSY = 'too-many-requests'
 const RETRY_AFTER_SECONDS = 1
 
 export interface HandlerDeps {
@@ -39,7 +38,7 @@ export function createStreamHandler (deps: HandlerDeps) {
   return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): void => {
     handle(deps, stream, headers, node).catch((err: Error) => {
       deps.logger.error({ node, err: err.message, path: headers[':path'] }, 'stream handler failed')
-      if (!stream.headersSent && !stream.destroyed) respondStatus(stream, internalError('edge-metaserver cloud shim failed'), 'internal')
+      if (!stream.headersSent && !stream.destroyed) respondStatus(stream, internalError('edge-metaserver cloud shim failed'), ERROR_INTERNAL)
       else stream.destroy()
     })
   }
@@ -48,14 +47,14 @@ export function createStreamHandler (deps: HandlerDeps) {
 async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): Promise<void> {
   // The edge's own control stream; a pod can never send this header (the edge strips x-ems-*).
   if (headers[HEADER_CONTROL] !== undefined) {
-    if (deps.control === undefined) respondStatus(stream, notFound('requireAuthorization is off on this cloud shim'), 'no-control')
+    if (deps.control === undefined) respondStatus(stream, notFound('requireAuthorization is off on this cloud shim'), ERROR_NO_CONTROL)
     else deps.control.attach(node, stream)
     return
   }
   const method = String(headers[':method'])
   const path = String(headers[':path'])
   const parsed = requestInfo(method, path)
-  if (!parsed.ok) { respondStatus(stream, badRequest(parsed.message), 'bad-request'); return }
+  if (!parsed.ok) { respondStatus(stream, requestInfoRefusal(parsed), ERROR_BAD_REQUEST); return }
   const verb = parsed.info.verb
 
   const upstreamHeaders = endToEndHeaders(headers)
@@ -143,7 +142,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
     respondStatus(stream, connectivity
       ? serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1)
       : internalError(`upstream request failed: ${(err as Error).message}`),
-    connectivity ? ERROR_UPSTREAM_UNREACHABLE : 'internal')
+    connectivity ? ERROR_UPSTREAM_UNREACHABLE : ERROR_INTERNAL)
     return
   }
   count(deps, req.verb, res.statusCode)

@@ -6,8 +6,8 @@ import { once } from 'node:events'
 import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
-import { closeGracefully } from './client.js'
-import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES, nodeNameFromSubject } from './protocol.js'
+import { ALPN, nodeNameFromSubject } from './protocol.js'
+import { closeGracefully, openConnectionWindow, sessionOptions } from './session.js'
 
 export interface TunnelServerOptions {
   host: string
@@ -34,8 +34,6 @@ export interface TunnelServerOptions {
  */
 export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout'
 
-const STREAM_WINDOW = 1 << 20
-const CONNECTION_WINDOW = 16 << 20
 /**
  * After the edge's own GOAWAY (it is shutting down or moving to another replica), its streams may
  * finish for this long; then the connection is cut. Longer than the edge's shutdownGracePeriod
@@ -59,10 +57,7 @@ export class TunnelServer {
       minVersion: 'TLSv1.3',
       ALPNProtocols: [ALPN],
       allowHTTP1: false,
-      settings: {
-        maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false, maxHeaderListSize: MAX_HEADER_LIST_BYTES,
-      },
-      ...HTTP2_HEADER_OPTIONS,
+      ...sessionOptions(opts.maxConcurrentStreamsPerNode),
     })
     // Small frames must not wait for ACKs (Nagle): see client.ts. Every connection is tracked, with
     // or without a session, so close() can end the ones that never finish on their own.
@@ -125,7 +120,7 @@ export class TunnelServer {
       return
     }
     this.sessions.set(session, node)
-    session.setLocalWindowSize(CONNECTION_WINDOW)
+    openConnectionWindow(session)
     const log = this.opts.logger.child({ node })
     log.info({ remote: socket.remoteAddress }, 'edge connected')
     // Our own keepalive: a dead edge behind NAT would otherwise hold its streams (watches) forever.
