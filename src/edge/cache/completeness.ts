@@ -52,6 +52,35 @@ export function watchResumesAt (known: Known, clientRv: string): string | undefi
   return maxRv(clientRv, known.rv)
 }
 
+/**
+ * How one followed watch may touch its scope's claim. A watch from a version continues the claim
+ * when it started inside it (decided on its first event, against the row as it is then, and kept
+ * until the stream ends). A watch-list (sendInitialEvents) first delivers a complete state, which
+ * becomes the claim at its initial-events-end BOOKMARK; its later events continue that. The tee
+ * stops following at the first event it cannot read, so "continues" also means none was lost.
+ */
+export class WatchClaim {
+  private continues: boolean | undefined
+
+  constructor (private readonly startRv: string, readonly sendsInitialEvents: boolean) {
+    this.continues = sendsInitialEvents ? false : undefined
+  }
+
+  /** Before applying an event: decides, on the first one, whether this watch continues `known()`. */
+  decide (known: () => Known | undefined): void {
+    if (this.continues === undefined) this.continues = watchContinues(known(), this.startRv)
+  }
+
+  /** Its events move the claim forward (afterEvent). */
+  get advances (): boolean { return this.continues === true }
+
+  /** Its events are the initial state, to be committed as a complete list at initial-events-end. */
+  get collectingInitialState (): boolean { return this.sendsInitialEvents && this.continues === false }
+
+  /** The initial state was committed as a complete list: the events after it continue that claim. */
+  initialStateCommitted (): void { this.continues = true }
+}
+
 export type ListVerdict = { ok: true } | { ok: false, reason: 'older' | 'not-exact' }
 
 /** Whether the cache's list answers a LIST asking for `resourceVersion` (with resourceVersionMatch `match`). */

@@ -57,6 +57,7 @@ export class BodyCollector {
  * An event over `maxEventBytes` or a line that is not JSON stops the reading (`onStop` says why):
  * what follows could not be trusted to be the next event.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON; the caller checks each field it reads
 export function readWatchEvents (body: Readable, maxEventBytes: number, onEvent: (event: any) => void, onStop: (why: string) => void): void {
   const lines = new LineSplitter(maxEventBytes)
   const stop = (why: string): void => {
@@ -68,7 +69,7 @@ export function readWatchEvents (body: Readable, maxEventBytes: number, onEvent:
     try { complete = lines.push(chunk) } catch { stop('event larger than the cache body limit'); return }
     for (const line of complete) {
       if (line.trim() === '') continue
-      let event: any
+      let event: unknown
       try { event = JSON.parse(line) } catch { stop('unparsable event'); return }
       onEvent(event)
     }

@@ -136,7 +136,7 @@ interface CachedAnswer {
   /** Plain JSON: the stored text, not re-encoded. */
   json: () => string
   /** The objects parsed, for Table and PartialObjectMetadata answers. */
-  objects: () => any[]
+  objects: () => unknown[]
 }
 
 /** Sends the answer in its negotiated representation; returns the HTTP status sent. */
@@ -170,4 +170,3 @@ function sendJson (res: ServerResponse, since: number, body: string): number {
   }).end(text)
   return 200
 }
-

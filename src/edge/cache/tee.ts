@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http2'
 import type { Readable } from 'node:stream'
 import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
-import { canBeCompleteAt, watchContinues } from './completeness.js'
+import { canBeCompleteAt, WatchClaim } from './completeness.js'
 import { isDocumentPath } from './discovery-documents.js'
 import { BodyCollector, isPlainJson, readWatchEvents, type BodyBounds } from './framing.js'
 import { compileScope, resourceKey, rowCovers, scopeOf } from './scope.js'
@@ -138,44 +138,42 @@ export class CacheTee {
    */
   private followWatch (scope: Scope, query: URLSearchParams, body: Readable): void {
     const startRv = query.get('resourceVersion') ?? ''
-    const initial = query.get('sendInitialEvents') === 'true' ? { present: new Set<string>(), kind: '', apiVersion: '' } : undefined
+    const claim = new WatchClaim(startRv, query.get('sendInitialEvents') === 'true')
+    const initial = { present: new Set<string>(), kind: '', apiVersion: '' }
     const selection = compileScope(scope)
     if (!selection.ok) return
-    // Decided on the first event (after earlier writes are in), kept until the stream ends.
-    let continuous: boolean | undefined = initial === undefined ? undefined : false
     const apply = (event: any): void => {
       const obj = event?.object
       const rv = obj?.metadata?.resourceVersion
       if (typeof rv !== 'string') return
-      if (continuous === undefined) {
-        continuous = watchContinues(this.store.getList(scope), startRv)
-      }
+      // Applied in the write queue, so the row it is decided against has every earlier write in.
+      claim.decide(() => this.store.getList(scope))
       switch (event.type) {
         case 'ADDED':
         case 'MODIFIED':
           this.putParsed(scope.resource, obj)
-          if (initial !== undefined && continuous === false) {
+          if (claim.collectingInitialState) {
             initial.present.add(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`)
             initial.kind = obj.kind ?? initial.kind
             initial.apiVersion = obj.apiVersion ?? initial.apiVersion
           }
-          if (continuous === true) this.store.advanceList(scope, rv, true)
+          if (claim.advances) this.store.advanceList(scope, rv, true)
           break
         case 'DELETED':
           // Under a selector, DELETED also means "no longer selected": the object then still exists.
           if (selection.match(obj)) this.store.deleteObject(scope.resource, obj.metadata.namespace ?? '', obj.metadata.name, rv)
           else this.putParsed(scope.resource, obj)
-          if (continuous === true) this.store.advanceList(scope, rv, true)
+          if (claim.advances) this.store.advanceList(scope, rv, true)
           break
         case 'BOOKMARK':
-          if (initial !== undefined && continuous === false && obj.metadata.annotations?.[INITIAL_EVENTS_END] === 'true') {
+          if (claim.collectingInitialState && obj.metadata.annotations?.[INITIAL_EVENTS_END] === 'true') {
             const kind = initial.kind !== '' ? initial.kind : String(obj.kind ?? '')
             const apiVersion = initial.apiVersion !== '' ? initial.apiVersion : String(obj.apiVersion ?? '')
             if (kind !== '' && canBeCompleteAt(rv)) {
               this.store.commitList({ ...scope, kind, apiVersion, rv }, initial.present, (o) => rowCovers(scope, o))
-              continuous = true
+              claim.initialStateCommitted()
             }
-          } else if (continuous === true) {
+          } else if (claim.advances) {
             this.store.advanceList(scope, rv, false)
           }
           break

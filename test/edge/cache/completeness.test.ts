@@ -1,5 +1,5 @@
 import t from 'tap'
-import { afterCompleteList, afterEvent, canBeCompleteAt, coveringList, listAnswerable, watchContinues, watchResumesAt } from '../../../src/edge/cache/completeness.js'
+import { afterCompleteList, afterEvent, canBeCompleteAt, coveringList, listAnswerable, WatchClaim, watchContinues, watchResumesAt } from '../../../src/edge/cache/completeness.js'
 
 t.test('a complete list sets the claim, and never moves it back', async (t) => {
   t.same(afterCompleteList(undefined, '10'), { rv: '10', changedRv: '10' })
@@ -69,4 +69,38 @@ t.test('the covering list is the most specific complete one', async (t) => {
   t.equal(coveringList(scope, [clusterAll]), clusterAll)
   t.equal(coveringList(scope, [row('b'), row('a', 'app=y'), row('a', '', 'metadata.name=n'), row('', 'app=y')]), undefined,
     'another namespace or another selector answers nothing')
+})
+
+t.test('a followed watch decides once, on its first event, whether it continues the claim', async (t) => {
+  let row: { rv: string, changedRv: string } | undefined = { rv: '10', changedRv: '10' }
+  let asked = 0
+  const known = (): typeof row => { asked++; return row }
+
+  const inside = new WatchClaim('9', false)
+  t.notOk(inside.advances, 'undecided before its first event')
+  inside.decide(known)
+  t.ok(inside.advances, 'started inside what the cache knew')
+  t.notOk(inside.collectingInitialState)
+  row = undefined
+  inside.decide(known)
+  t.ok(inside.advances, 'kept until the stream ends, whatever the row does later')
+  t.equal(asked, 1, 'the row is read only for the first event')
+
+  row = { rv: '10', changedRv: '10' }
+  const after = new WatchClaim('11', false)
+  after.decide(known)
+  t.notOk(after.advances, 'started after what the cache knew: never advances')
+  row = { rv: '12', changedRv: '12' }
+  after.decide(known)
+  t.notOk(after.advances, 'not even once the row caught up through another watch')
+})
+
+t.test('a watch-list advances only after its initial state was committed', async (t) => {
+  const claim = new WatchClaim('', true)
+  claim.decide(() => ({ rv: '10', changedRv: '10' }))
+  t.ok(claim.collectingInitialState, 'the row it finds does not matter: it delivers its own complete state')
+  t.notOk(claim.advances)
+  claim.initialStateCommitted()
+  t.notOk(claim.collectingInitialState)
+  t.ok(claim.advances, 'later events continue the committed list')
 })
