@@ -10,7 +10,7 @@ import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
-import { OfflineServer } from './cache/offline.js'
+import { OfflineCacheAnswers } from './cache/offline.js'
 import { rowCovers } from './cache/scope.js'
 import { CacheStore } from './cache/store.js'
 import { CacheTee } from './cache/tee.js'
@@ -191,5 +191,5 @@ function startCache (store: CacheStore, tunnel: TunnelClient, reachability: Clou
   })
   cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, heldWatches: () => watches.count })
   log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
-  return { tee, offline: new OfflineServer(store, watches), held: watches }
+  return { tee, offline: new OfflineCacheAnswers(store, watches), held: watches }
 }

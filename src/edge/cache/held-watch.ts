@@ -12,7 +12,6 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { negotiateList } from '../../kube/media-type.js'
 import { queryBool, type RequestInfo } from '../../kube/request-info.js'
-import { isOrderableRv, maxRv, rvAtLeast } from '../../kube/resource-version.js'
 import { badRequest, status, type Status } from '../../kube/status.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
@@ -20,8 +19,8 @@ import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../..
 import { cancelStream } from '../../tunnel/streams.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
 import type { CloudReachability } from '../reachability.js'
-import { selectObjects } from './offline.js'
-import { compileScope, coveringList, scopeOf } from './scope.js'
+import { coveringList, watchResumesAt } from './completeness.js'
+import { compileScope, scopeOf, selectObjects } from './scope.js'
 import type { CacheStore, ListRow, Scope } from './store.js'
 import type { CacheTee } from './tee.js'
 
@@ -46,7 +45,7 @@ export class HeldWatches {
   private readonly held = new Set<HeldWatch>()
 
   constructor (private readonly opts: HeldWatchOptions) {
-    const resumeAll = (): void => { for (const w of this.held) w.resumeSoon() }
+    const resumeAll = (): void => { for (const watch of this.held) watch.resumeSoon() }
     opts.tunnel.on('connected', resumeAll)
     opts.reachability.on('upstream-back', resumeAll)
   }
@@ -54,7 +53,7 @@ export class HeldWatches {
   /** Watches answered from the cache that have not (yet) been resumed upstream. */
   get count (): number {
     let n = 0
-    for (const w of this.held) if (!w.isResumed) n++
+    for (const watch of this.held) if (!watch.isResumed) n++
     return n
   }
 
@@ -77,19 +76,16 @@ export class HeldWatches {
     res.flushHeaders()
     const clientRv = query.get('resourceVersion') ?? ''
     const fromScratch = clientRv === '' || clientRv === '0' || query.get('sendInitialEvents') === 'true'
-    let at: string
+    let at: string | undefined
     if (fromScratch) {
       const objects = selectObjects(this.opts.store.scopeObjects(scope.resource, scope.namespace), selection.match)
       for (const o of objects) res.write(`{"type":"ADDED","object":${o.body}}\n`)
       at = row.rv
       if (query.get('sendInitialEvents') === 'true') res.write(bookmark(row, at, true))
-    } else if (isOrderableRv(clientRv) && rvAtLeast(clientRv, row.changedRv)) {
-      // Nothing in the scope changed after the client's version as far as the cache knows.
-      at = maxRv(clientRv, row.rv)
     } else {
+      at = watchResumesAt(row, clientRv)
       // The cache cannot replay what happened between the client's version and its own.
-      res.end(event('ERROR', tooOld(clientRv, row.rv)))
-      return 200
+      if (at === undefined) { res.end(event('ERROR', tooOld(clientRv, row.rv))); return 200 }
     }
 
     const watch = new HeldWatch(this.opts, { info, url, query, headers, scope, row, at, res })
@@ -105,7 +101,9 @@ interface WatchRequest {
   query: URLSearchParams
   headers: IncomingHttpHeaders
   scope: Scope
+  /** The complete list the watch is answered from. */
   row: ListRow
+  /** The version the watch is held at, and resumed upstream from. */
   at: string
   res: ServerResponse
 }
@@ -117,12 +115,12 @@ class HeldWatch {
   private resumed = false
   private readonly deadline: number
 
-  constructor (private readonly opts: HeldWatchOptions, private readonly w: WatchRequest) {
-    const timeoutMs = heldWatchTimeoutMs(w.query.get('timeoutSeconds'), opts.timeoutMs)
+  constructor (private readonly opts: HeldWatchOptions, private readonly request: WatchRequest) {
+    const timeoutMs = heldWatchTimeoutMs(request.query.get('timeoutSeconds'), opts.timeoutMs)
     this.deadline = Date.now() + timeoutMs
-    this.timers.push(setTimeout(() => w.res.end(), timeoutMs))
-    if (queryBool(w.query.getAll('allowWatchBookmarks'))) {
-      this.timers.push(setInterval(() => { if (!this.resumed) w.res.write(bookmark(w.row, w.at, false)) }, opts.bookmarkIntervalMs))
+    this.timers.push(setTimeout(() => request.res.end(), timeoutMs))
+    if (queryBool(request.query.getAll('allowWatchBookmarks'))) {
+      this.timers.push(setInterval(() => { if (!this.resumed) request.res.write(bookmark(request.row, request.at, false)) }, opts.bookmarkIntervalMs))
     }
     this.timers.push(setInterval(() => { if (opts.tunnel.state.connected) this.resume() }, opts.retryMs))
     if (opts.tunnel.state.connected) this.resumeSoon()
@@ -144,17 +142,17 @@ class HeldWatch {
   get isResumed (): boolean { return this.resumed }
 
   private resume (): void {
-    if (this.resumed || this.upstream !== undefined || this.w.res.destroyed) return
-    const query = new URLSearchParams(this.w.query)
-    query.set('resourceVersion', this.w.at)
+    if (this.resumed || this.upstream !== undefined || this.request.res.destroyed) return
+    const query = new URLSearchParams(this.request.query)
+    query.set('resourceVersion', this.request.at)
     query.delete('sendInitialEvents')
     query.delete('resourceVersionMatch')
     query.set('timeoutSeconds', String(Math.max(1, Math.round((this.deadline - Date.now()) / 1000))))
-    const queryAt = this.w.url.indexOf('?')
-    const path = (queryAt === -1 ? this.w.url : this.w.url.slice(0, queryAt)) + '?' + query.toString()
+    const queryAt = this.request.url.indexOf('?')
+    const path = (queryAt === -1 ? this.request.url : this.request.url.slice(0, queryAt)) + '?' + query.toString()
     let stream: ClientHttp2Stream
     try {
-      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.w.headers), accept: 'application/json', ':method': 'GET', ':path': path }, { endStream: true })
+      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.request.headers), accept: 'application/json', ':method': 'GET', ':path': path }, { endStream: true })
     } catch (err) {
       if (err instanceof TunnelUnavailableError) return
       throw err
@@ -163,7 +161,7 @@ class HeldWatch {
     stream.on('error', () => {}) // 'close' follows and decides
     stream.once('close', () => {
       if (!this.resumed) this.upstream = undefined // still held: the next attempt retries
-      else if (!this.w.res.writableEnded) this.w.res.end()
+      else if (!this.request.res.writableEnded) this.request.res.end()
     })
     stream.once('response', (headers: H2Headers) => {
       if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
@@ -182,9 +180,9 @@ class HeldWatch {
       }
       this.resumed = true
       if (code !== 200) { this.endWithUpstreamError(stream, code); return }
-      this.opts.logger.debug({ path: this.w.info.path, from: this.w.at }, 'held watch resumed upstream')
-      this.opts.tee.followResumedWatch(this.w.scope, this.w.at, stream)
-      stream.pipe(this.w.res)
+      this.opts.logger.debug({ path: this.request.info.path, from: this.request.at }, 'held watch resumed upstream')
+      this.opts.tee.followResumedWatch(this.request.scope, this.request.at, stream)
+      stream.pipe(this.request.res)
     })
   }
 
@@ -203,7 +201,7 @@ class HeldWatch {
       let s: Status | undefined
       try { s = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch {}
       if (s?.kind !== 'Status') s = status(code === 410 ? 'Expired' : 'InternalError', `resuming the watch failed with HTTP ${code}`)
-      this.w.res.end(event('ERROR', s))
+      this.request.res.end(event('ERROR', s))
     })
   }
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { heldWatchTimeoutMs, HeldWatches } from '../../../src/edge/cache/held-watch.js'
-import { OfflineServer } from '../../../src/edge/cache/offline.js'
+import { OfflineCacheAnswers } from '../../../src/edge/cache/offline.js'
 import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CacheStore } from '../../../src/edge/cache/store.js'
 import { CacheTee } from '../../../src/edge/cache/tee.js'
@@ -68,13 +68,13 @@ async function until (what: string, predicate: () => boolean): Promise<void> {
   }
 }
 
-async function setup (): Promise<{ store: CacheStore, server: OfflineServer, tunnel: FakeTunnel, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
+async function setup (): Promise<{ store: CacheStore, server: OfflineCacheAnswers, tunnel: FakeTunnel, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
   const store = CacheStore.open(await mkdtemp(join(tmpdir(), 'offline-')), { maxSizeBytes: 1 << 24, logger, covers: rowCovers })
   const tunnel = new FakeTunnel()
   const tee = new CacheTee(store, logger, { maxBodyBytes: 1 << 20, maxCollectingBytes: 1 << 21 })
   const reachability = new CloudReachability(tunnel as unknown as TunnelClient)
   const watches = new HeldWatches({ store, tee, tunnel: tunnel as unknown as TunnelClient, reachability, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 30 })
-  const server = new OfflineServer(store, watches)
+  const server = new OfflineCacheAnswers(store, watches)
   const serve = (url: string, headers: Record<string, string> = {}, method = 'GET'): FakeResponse => {
     const parsed = requestInfo(method, url)
     if (!parsed.ok) throw new Error(parsed.message)
