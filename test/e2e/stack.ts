@@ -14,6 +14,7 @@ import { Fixtures } from '../cluster/fixtures.js'
 import type { KeyPair } from '../cluster/pki.js'
 import type { RestClient } from '../cluster/rest.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig, type StackFiles, type TunnelPki } from './configs.js'
+import { waitUntil as waitUntilHelper } from '../helpers/wait.js'
 
 /**
  * Fixtures that also wait, after creating a pod identity, until every running edge of that node
@@ -126,13 +127,9 @@ export class Stack {
   }
 }
 
+/** The e2e files' spelling of test/helpers/wait.ts waitUntil (probes cost a request: every 50 ms). */
 export async function waitUntil (predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await predicate()) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+  await waitUntilHelper(predicate, { what, timeoutMs, intervalMs: 50 })
 }
 
 /** A metric in Prometheus text, summed over the label sets that contain `label` (all when omitted); 0 when absent. */
