@@ -14,6 +14,8 @@ import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from './configs.
 import { Fixtures } from '../cluster/fixtures.js'
 import { CertificateAuthority } from '../cluster/pki.js'
 import { repo, runCli, startCli, type CliProcess } from './process.js'
+import { metricSum } from './stack.js'
+import { waitForValue, waitUntil } from '../helpers/wait.js'
 
 const work = await mkdtemp(join(tmpdir(), 'ems-cli-'))
 t.teardown(() => rm(work, { recursive: true, force: true }))
@@ -230,14 +232,11 @@ function request (port: number, path: string, opts: { method?: string, token?: s
 }
 
 async function waitForReadyz (port: number, match: RegExp, timeoutMs = 15_000): Promise<Answer> {
-  const deadline = Date.now() + timeoutMs
   let last: Answer | Error | undefined
-  while (Date.now() < deadline) {
+  return await waitForValue(async () => {
     last = await request(port, '/readyz?verbose').catch((err: Error) => err)
-    if (!(last instanceof Error) && match.test(last.body)) return last
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`/readyz never matched ${match}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+    return !(last instanceof Error) && match.test(last.body) ? last : undefined
+  }, { timeoutMs, intervalMs: 100, what: () => `/readyz to match ${match}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}` })
 }
 
 const cloud = await startCloud()
@@ -296,11 +295,7 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
   let watchOut = ''
   watcher.stdout!.on('data', (d: Buffer | string) => { watchOut += d.toString() })
   const rawWatch = request(edge.port, `/api/v1/namespaces/${ns}/configmaps?watch=1`, { token: me.token })
-  const deadline = Date.now() + 20_000
-  while (!/^hello\s/m.test(watchOut)) {
-    if (Date.now() > deadline) throw new Error(`kubectl get -w printed nothing: ${watchOut}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await waitUntil(() => /^hello\s/m.test(watchOut), { timeoutMs: 20_000, intervalMs: 50, what: () => `kubectl get -w to print hello (printed: ${watchOut})` })
   t.equal(edge.proc.logLines().filter((l) => l.msg === 'signal received').length, 0)
 
   // A short request in flight across the signal: its body arrives in two halves, the second
@@ -317,8 +312,12 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
     })
     slow.once('error', reject)
   })
+  const inflightShort = async (): Promise<number> =>
+    metricSum((await request(edge.port, '/metrics')).body, 'edge_metaserver_inflight_requests', 'kind="short"')
+  const shortBefore = await inflightShort()
   slow.write(body.slice(0, 20))
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // SIGTERM only once the edge tracks the request as in flight (what the drain waits for).
+  await waitUntil(async () => await inflightShort() > shortBefore, { timeoutMs: 20_000, intervalMs: 50, what: 'the half-sent create to be in flight at the edge' })
 
   const sigterm = Date.now()
   const exit = edge.proc.signal('SIGTERM', (EDGE_GRACE_S + 20) * 1000)
@@ -339,6 +338,7 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
   t.equal(k.code, 0, `kubectl get -w exit code (stderr: ${k.stderr.trim()})`)
   t.notMatch(k.stderr, /unexpected EOF|INTERNAL_ERROR|connection reset/i, `kubectl stderr: ${k.stderr}`)
 
+  // An observation window, not an ordering sleep: no event marks "the edge did not exit early".
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.ok(edge.proc.running, 'still running while the short request is in flight')
   slow.end(body.slice(20))

@@ -3,8 +3,8 @@
 // for; the machine is shared and slow, so the bound is generous and never asserted as a timing.
 
 export interface WaitOptions {
-  /** Named in the timeout error: "timed out after N ms waiting for <what>". */
-  what: string
+  /** Named in the timeout error: "timed out after N ms waiting for <what>" (a function is read then, to show the last state). */
+  what: string | (() => string)
   /** Default 10 s. */
   timeoutMs?: number
   /** Default 10 ms: cheap probes; probes that cost a request pass a larger one. */
@@ -28,7 +28,7 @@ export async function waitForValue<T> (probe: () => T | undefined | Promise<T | 
   let lastError: unknown
   for (;;) {
     const failure = opts.failIf?.()
-    if (failure !== undefined) throw new Error(`${opts.what}: ${failure}`)
+    if (failure !== undefined) throw new Error(`${describe(opts.what)}: ${failure}`)
     try {
       const value = await probe()
       if (value !== undefined) return value
@@ -39,11 +39,15 @@ export async function waitForValue<T> (probe: () => T | undefined | Promise<T | 
     if (Date.now() >= deadline) break
     await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? DEFAULT_INTERVAL_MS))
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what}` +
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${describe(opts.what)}` +
     (lastError instanceof Error ? `: ${lastError.message}` : ''))
 }
 
 /** Polls `predicate` (sync or async) until it is true. */
 export async function waitUntil (predicate: () => boolean | Promise<boolean>, opts: WaitOptions): Promise<void> {
   await waitForValue(async () => (await predicate()) ? true : undefined, opts)
+}
+
+function describe (what: WaitOptions['what']): string {
+  return typeof what === 'string' ? what : what()
 }
