@@ -13,8 +13,9 @@ import { TestCluster } from '../cluster/cluster.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from './configs.js'
 import { Fixtures } from '../cluster/fixtures.js'
 import { CertificateAuthority } from '../cluster/pki.js'
-import { repo, runCli, startCli, type CliProcess } from './process.js'
+import { repo, runCli, type CliProcess } from './process.js'
 import { metricSum } from './stack.js'
+import { startCloudProcess, startEdgeProcess } from '../helpers/product.js'
 import { waitForValue, waitUntil } from '../helpers/wait.js'
 
 const work = await mkdtemp(join(tmpdir(), 'ems-cli-'))
@@ -190,11 +191,10 @@ const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1
 const nodeCert = await files.tunnelPki.node(NODE)
 
 async function startCloud (): Promise<{ proc: CliProcess, tunnelPort: number, healthPort: number }> {
-  const proc = startCli(['cloud', '--config', cloudConfig], { logFile: join(cluster.dir, 'cloud-cli.log') })
-  procs.push(proc)
-  labels.set(proc, 'cloud')
-  const ready = await proc.waitForLog((l) => l.msg === 'cloud shim ready', 'cloud shim ready')
-  return { proc, tunnelPort: ready.tunnelPort, healthPort: ready.healthPort }
+  const cloud = await startCloudProcess({ configFile: cloudConfig, logFile: join(cluster.dir, 'cloud-cli.log') })
+  procs.push(cloud.proc)
+  labels.set(cloud.proc, 'cloud')
+  return cloud
 }
 
 const EDGE_GRACE_S = 5
@@ -202,12 +202,10 @@ async function startEdge (tunnelPort: number, name: string): Promise<{ proc: Cli
   const file = await writeEdgeConfig(cluster, files, NODE, {
     server: '127.0.0.1:0', tunnelPort, tunnelCert: nodeCert, shutdownGracePeriod: `${EDGE_GRACE_S}s`,
   })
-  const proc = startCli(['edge', '--config', file], { logFile: join(cluster.dir, `${name}.log`) })
-  procs.push(proc)
-  labels.set(proc, name)
-  const listening = await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'server', 'listening (server)')
-  await proc.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected')
-  return { proc, port: listening.port }
+  const edge = await startEdgeProcess({ configFile: file, logFile: join(cluster.dir, `${name}.log`) })
+  procs.push(edge.proc)
+  labels.set(edge.proc, name)
+  return edge
 }
 
 interface Answer { status: number, body: string, complete: boolean }
