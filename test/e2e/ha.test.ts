@@ -98,7 +98,7 @@ function startWriter (): { stop: () => Promise<number> } {
     const deadline = Date.now() + 5 * 60_000
     while (running && Date.now() < deadline && writes - first < 3000) {
       await write().catch(() => { writeErrors++ })
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await new Promise((resolve) => setTimeout(resolve, 50)) // pacing: a steady stream of changes, not an ordering sleep
     }
   })()
   return { stop: async () => { running = false; await loop; return writes - first } }
@@ -191,6 +191,13 @@ async function liveWatch (fromRv: string): Promise<RawWatch> {
   return watch
 }
 
+/** Waits until the writer's changes reach a watch through the edge (several events past where it stood). */
+const EVENTS_FLOWING = 10
+async function eventsFlow (watch: RawWatch, via: string): Promise<void> {
+  const from = watch.events.length
+  await waitUntil(() => watch.events.length >= from + EVENTS_FLOWING, 30_000, `${EVENTS_FLOWING} writes to reach the watch through ${via}`)
+}
+
 async function listRv (): Promise<string> {
   const list = await client.get(`/api/v1/namespaces/${ns}/configmaps`)
   if (list.status !== 200) throw new Error(`list through the edge: ${list.status}`)
@@ -222,7 +229,7 @@ t.test('the informers start in sync with the apiserver, through the first shim',
 t.test('kill -9 of the active shim: the edge fails over to the other; the watch ends cleanly and is re-established; the informers converge', async (t) => {
   const watch = await liveWatch(await listRv())
   const writer = startWriter()
-  await new Promise((resolve) => setTimeout(resolve, 1000)) // some writes flow through the first shim
+  await eventsFlow(watch, 'the first shim')
   const next = nextConnection()
   const killed = Date.now()
   shims[0]!.child.kill('SIGKILL')
@@ -241,7 +248,7 @@ t.test('kill -9 of the active shim: the edge fails over to the other; the watch 
   const rewatch = await liveWatch(watch.lastRv()!)
   t.teardown(() => rewatch.close())
   t.pass(`the watch was re-established from resourceVersion ${watch.lastRv()} (${watch.events.length} events before the kill)`)
-  await new Promise((resolve) => setTimeout(resolve, 2000)) // more writes, now through the second shim
+  await eventsFlow(rewatch, 'the second shim')
 
   const n = await writer.stop()
   t.comment(`${n} writes during this test, ${writeErrors} failed on the apiserver`)
@@ -256,7 +263,7 @@ t.test('the killed shim is back; the active one freezes (SIGSTOP): within the he
   t.equal(edge.tunnel.state.connected && edge.tunnel.state.server, label(1), 'the edge stays on the shim that works (no fail-back)')
   const watch = await liveWatch(await listRv())
   const writer = startWriter()
-  await new Promise((resolve) => setTimeout(resolve, 1000))
+  await eventsFlow(watch, 'the second shim')
   const disconnected = once(edge.tunnel, 'disconnected')
   const next = nextConnection()
   const frozen = Date.now()
@@ -275,7 +282,7 @@ t.test('the killed shim is back; the active one freezes (SIGSTOP): within the he
   t.equal(r.headers.warning, undefined, 'answered by the cloud, not the cache')
   const rewatch = await liveWatch(watch.lastRv()!)
   t.teardown(() => rewatch.close())
-  await new Promise((resolve) => setTimeout(resolve, 2000)) // more writes, now through the first shim again
+  await eventsFlow(rewatch, 'the first shim again')
 
   const n = await writer.stop()
   t.comment(`${n} writes during this test, ${writeErrors} failed on the apiserver in total`)

@@ -2,6 +2,7 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { ENHANCE_YOUR_CALM, REFUSED_STREAM, startRelayBench, type RelayBench } from '../helpers/relay-bench.js'
+import { waitUntil as waitFor } from '../helpers/wait.js'
 
 interface Answer { code: number, headers: http.IncomingHttpHeaders, body: string }
 
@@ -243,9 +244,8 @@ t.test('watches over the long-running limit get 429 at once, not a stream HTTP/2
   t.equal(bench.tunnel.openStreams, 0, 'and their tunnel streams')
 })
 
-async function waitUntil (cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10))
+async function waitUntil (cond: () => boolean): Promise<void> {
+  await waitFor(cond, { what: String(cond) })
 }
 
 async function waitConnected (bench: RelayBench): Promise<void> {

@@ -13,6 +13,7 @@ import { TunnelClient, type TunnelClientOptions } from '../../src/tunnel/client.
 import { TunnelServer } from '../../src/tunnel/server.js'
 import type { Resolve, ServerEntry } from '../../src/tunnel/server-list.js'
 import { CertificateAuthority, type KeyPair } from '../cluster/pki.js'
+import { waitUntil } from '../helpers/wait.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'ems-tunnel-client-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -314,9 +315,5 @@ t.test('a single server given as host and port still works (the one-server API)'
 })
 
 async function waitFor (predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  await waitUntil(predicate, { what, timeoutMs, intervalMs: 20 })
 }

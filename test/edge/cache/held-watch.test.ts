@@ -18,6 +18,7 @@ import { CacheTee } from '../../../src/edge/cache/tee.js'
 import { CloudReachability } from '../../../src/edge/reachability.js'
 import { requestInfo } from '../../../src/kube/request-info.js'
 import type { TunnelClient } from '../../../src/tunnel/client.js'
+import { waitUntil } from '../../helpers/wait.js'
 
 const logger = pino({ level: 'silent' })
 const CM = '/v1/configmaps'
@@ -106,11 +107,7 @@ async function setup (t: Tap, retryMs: number, answers: Answer[]): Promise<{ tun
 interface Tap { teardown: (fn: () => void) => void }
 
 async function until (what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await waitUntil(predicate, { what, timeoutMs, intervalMs: 5 })
 }
 
 t.test('refused resumes free their streams and are retried until kube-apiserver answers; then nothing is left open', async (t) => {

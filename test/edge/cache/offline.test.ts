@@ -14,6 +14,7 @@ import { CacheTee } from '../../../src/edge/cache/tee.js'
 import { CloudReachability } from '../../../src/edge/reachability.js'
 import { requestInfo } from '../../../src/kube/request-info.js'
 import type { TunnelClient } from '../../../src/tunnel/client.js'
+import { waitUntil } from '../../helpers/wait.js'
 
 const logger = pino({ level: 'silent' })
 const SINCE = Date.parse('2026-11-26T06:00:00Z')
@@ -61,11 +62,7 @@ class FakeTunnel extends EventEmitter {
 }
 
 async function until (what: string, predicate: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await waitUntil(predicate, { what, timeoutMs: 5000, intervalMs: 5 })
 }
 
 async function setup (): Promise<{ store: CacheStore, server: OfflineCacheAnswers, tunnel: FakeTunnel, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
