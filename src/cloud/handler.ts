@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
+import { bearerToken } from '../kube/bearer-token.js'
 import { isLongRunning, requestInfo, requestInfoRefusal } from '../kube/request-info.js'
 import { internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
 import {
@@ -37,7 +38,7 @@ export interface HandlerDeps {
 export function createStreamHandler (deps: HandlerDeps) {
   return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): void => {
     handle(deps, stream, headers, node).catch((err: Error) => {
-      deps.logger.error({ node, err: err.message, path: headers[':path'] }, 'stream handler failed')
+      deps.logger.error({ node, err, path: headers[':path'] }, 'stream handler failed')
       if (!stream.headersSent && !stream.destroyed) respondStatus(stream, internalError('edge-metaserver cloud shim failed'), ERROR_INTERNAL)
       else stream.destroy()
     })
@@ -58,24 +59,26 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
   const verb = parsed.info.verb
 
   const upstreamHeaders = endToEndHeaders(headers)
-  const token = bearerToken(headers.authorization)
+  const token = bearerToken(typeof headers.authorization === 'string' ? headers.authorization : undefined)
   if (token === undefined) {
-    // No credentials: allowed only on discovery, version, openapi roots and health (DESIGN
-    // decision 4). kube-apiserver grants discovery to authenticated users only, so these
-    // non-sensitive documents are fetched as the shim.
-    if (headers.authorization !== undefined || !isAnonymousPath(parsed.info.path) || method !== 'GET') {
+    // No bearer token (none, or one kube-apiserver would not read — src/kube/bearer-token.ts):
+    // allowed only on discovery, version, openapi roots and health (DESIGN decision 4).
+    // kube-apiserver grants discovery to authenticated users only, so these non-sensitive
+    // documents are fetched as the shim.
+    if (!isAnonymousPath(parsed.info.path) || method !== 'GET') {
       count(deps, verb, 401)
       respondStatus(stream, unauthorized(), ERROR_UNAUTHENTICATED)
       return
     }
     const own = deps.upstream.ownAuthorization()
     if (own !== undefined) upstreamHeaders.authorization = own
+    else delete upstreamHeaders.authorization
   } else {
     let verdict
     try {
       verdict = await deps.restriction.check(token, node)
     } catch (err) {
-      deps.logger.warn({ node, err: (err as Error).message }, 'token review failed')
+      deps.logger.warn({ node, err }, 'token review failed')
       count(deps, verb, 503)
       respondStatus(stream, serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1), ERROR_UPSTREAM_UNREACHABLE)
       return
@@ -137,7 +140,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   } catch (err) {
     if (abort.signal.aborted) return
     const connectivity = isConnectivityError(err)
-    deps.logger.warn({ err: (err as Error).message, path: req.path, connectivity }, 'upstream request failed')
+    deps.logger.warn({ err, path: req.path, connectivity }, 'upstream request failed')
     count(deps, req.verb, connectivity ? 503 : 500)
     respondStatus(stream, connectivity
       ? serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1)
@@ -167,12 +170,6 @@ function requestBody (stream: ServerHttp2Stream): PassThrough {
 
 function count (deps: HandlerDeps, verb: string, code: number): void {
   deps.metrics.requests.inc({ verb, code: String(code), source: 'cloud' })
-}
-
-function bearerToken (authorization: string | string[] | undefined): string | undefined {
-  if (typeof authorization !== 'string') return undefined
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
-  return m?.[1]
 }
 
 export function respondStatus (stream: ServerHttp2Stream, s: Status, errorTag: string): void {

@@ -4,11 +4,13 @@
 // is still checked again by the shim and kube-apiserver (it carries the pod's own token).
 import { compactVerify, decodeJwt, errors as joseErrors } from 'jose'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
+import { bearerToken } from '../kube/bearer-token.js'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { forbiddenStatus } from '../kube/rbac.js'
 import type { RequestInfo } from '../kube/request-info.js'
 import { judgeClaims } from '../kube/sa-token-claims.js'
-import { serviceUnavailable, unauthorized, type Status } from '../kube/status.js'
+import { unauthorized, type Status } from '../kube/status.js'
+import { edgeAnswers } from './answers.js'
 import type { ReceivedPolicy } from './received-policy.js'
 
 export interface GateOptions {
@@ -31,19 +33,17 @@ const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256
 export async function admit (state: ReceivedPolicy, opts: GateOptions, info: RequestInfo,
   headers: Record<string, string | string[] | undefined>): Promise<GateVerdict> {
   const refuse = (status: Status, why: string): GateVerdict => ({ admitted: false, status, why })
-  const authorization = headers.authorization
-  if (authorization === undefined) {
+  // kube-apiserver reads the header this way; without a token it treats the request as anonymous.
+  const token = bearerToken(typeof headers.authorization === 'string' ? headers.authorization : undefined)
+  if (token === undefined) {
     return info.verb === 'get' && isAnonymousPath(info.path) ? { admitted: true, authorizedHere: true } : refuse(unauthorized(), 'anonymous')
   }
-  const m = typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null
-  if (m === null) return refuse(unauthorized(), 'not a bearer token')
   if (state.keys === undefined || state.authorizer === undefined) {
     // Never received from the cloud, nothing persisted: cannot decide here, and nothing is weaker
     // than refusing. (Once the tunnel delivers the bundle this clears within a second.)
-    return refuse(serviceUnavailable('edge-metaserver: the node policy has not been received from the cloud yet', 1), 'no policy yet')
+    return refuse(edgeAnswers.noPolicyYet(), 'no policy yet')
   }
 
-  const token = m[1]!
   let payload = state.verifiedTokens.get(token)
   if (payload === undefined) {
     try {

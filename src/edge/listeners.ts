@@ -37,6 +37,8 @@ export interface Listener {
   address: AddressInfo
   /** Stops accepting, closes idle keep-alive connections; in-flight requests are drained by the caller. */
   close: () => Promise<void>
+  /** After the drain: cuts every connection still open (a half-sent request, an unread body), so close() resolves. */
+  closeAllConnections: () => void
 }
 
 // kube-apiserver's ReadHeaderTimeout: a client that trickles its headers (slowloris) is cut then.
@@ -61,7 +63,7 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
   server.on('request', (req: IncomingMessage, res: ServerResponse) => route(opts, deps, req, res))
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     relayUpgrade(deps.relay, req, socket, head).catch((err: Error) => {
-      deps.relay.logger.error({ err: err.message }, 'upgrade relay failed')
+      deps.relay.logger.error({ err }, 'upgrade relay failed')
       socket.destroy()
     })
   })
@@ -76,13 +78,14 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() })
   })
-  server.on('error', (err) => deps.relay.logger.error({ err: err.message }, 'listener error'))
+  server.on('error', (err) => deps.relay.logger.error({ err }, 'listener error'))
   return {
     address: server.address() as AddressInfo,
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeIdleConnections()
     }),
+    closeAllConnections: () => server.closeAllConnections(),
   }
 }
 
@@ -110,7 +113,7 @@ function route (opts: ListenerOptions, deps: ListenerDeps, req: IncomingMessage,
     }
   }
   relayRequest(deps.relay, req, res).catch((err: Error) => {
-    deps.relay.logger.error({ err: err.message }, 'relay failed')
+    deps.relay.logger.error({ err }, 'relay failed')
     sendStatus(res, internalError('edge-metaserver failed to relay the request'))
   })
 }

@@ -40,12 +40,17 @@ export interface RelayDeps extends AdmissionDeps {
 export { RETRY_AFTER_SECONDS, sendStatus }
 
 const READ_VERBS = new Set(['get', 'list', 'watch'])
+const skipping = new WeakSet<IncomingMessage>()
+// How long an unread request body is skipped after an early answer before the connection is cut.
+const SKIP_TIMEOUT_MS = 10_000
 
 export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // An early answer skips up to twice the body limit of unread body (a body just over the limit still gets its 413).
+  const skipLimit = 2 * deps.limits.maxRequestBodyBytes
   const admission = await admitRequest(deps, req, res)
   if (!admission.ok) {
     deps.metrics.requests.inc({ verb: admission.verb, code: String(admission.status.code), source: 'edge' })
-    closeAfterAnswer(req, res)
+    skipUnreadBody(req, skipLimit)
     sendStatus(res, admission.status)
     return
   }
@@ -56,7 +61,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   }
   const offline = mayUseCache ? deps.cache?.offline : undefined
   const unreachable = (why: string): void => {
-    closeAfterAnswer(req, res)
+    skipUnreadBody(req, skipLimit)
     if (offline === undefined) { answer(edgeAnswers.unreachable(why)); return }
     const code = offline.serve(info, url, req.headers, res, deps.reachability.since)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cache' })
@@ -97,14 +102,13 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
       // Detected while streaming (chunked, or a lying Content-Length): nothing may reach kube-apiserver.
       bodyTooLarge = true
       cancel()
-      closeAfterAnswer(req, res)
       answer(tooLarge(deps.limits.maxRequestBodyBytes))
-    })
+    }, () => skipUnreadBody(req, skipLimit))
     : () => {}
 
   stream.once('frameError', () => { headerBlockRefused = true })
   stream.on('error', (err: Error) => {
-    deps.logger.debug({ verb: info.verb, path: info.path, err: err.message, rstCode: stream.rstCode }, 'tunnel stream error')
+    deps.logger.debug({ verb: info.verb, path: info.path, err, rstCode: stream.rstCode }, 'tunnel stream error')
   })
   stream.once('response', (headers: H2Headers) => {
     answered = true
@@ -147,7 +151,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     deps.logger.debug({ verb: info.verb, path: info.path, failure, rstCode: stream.rstCode }, 'tunnel stream ended without an answer')
     switch (failure) {
       case 'header-block-too-large':
-        closeAfterAnswer(req, res)
+        skipUnreadBody(req, skipLimit)
         answer(edgeAnswers.headersTooLargeForTunnel())
         return
       case 'refused':
@@ -156,11 +160,11 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
       case 'tunnel-lost':
         // Nothing came back, but the shim may have started it: only a read is safe to answer locally.
         if (READ_VERBS.has(info.verb)) { unreachable(edgeAnswers.tunnelLostDuringRead); return }
-        closeAfterAnswer(req, res)
+        skipUnreadBody(req, skipLimit)
         answer(edgeAnswers.tunnelLostDuringWrite())
         return
       default:
-        closeAfterAnswer(req, res)
+        skipUnreadBody(req, skipLimit)
         answer(edgeAnswers.streamReset(stream.rstCode))
     }
   })
@@ -184,41 +188,47 @@ function streamFailure (stream: ClientHttp2Stream, session: http2.Http2Session |
 /**
  * Forwards the request body under flow control: the pod's socket is paused while the tunnel
  * stream's window is full. Past `limit` bytes it stops and calls `onTooLarge`. Returns `stop`:
- * from then on the rest of the body is read and dropped (bounded by the limit), never written.
+ * from then on nothing more is written, and `skipRest` takes care of the rest of the body.
  */
-function forwardBody (req: IncomingMessage, stream: ClientHttp2Stream, limit: number, onTooLarge: () => void): () => void {
+function forwardBody (req: IncomingMessage, stream: ClientHttp2Stream, limit: number, onTooLarge: () => void, skipRest: () => void): () => void {
   let seen = 0
   let stopped = false
   const onDrain = (): void => { req.resume() }
+  const onData = (chunk: Buffer): void => {
+    seen += chunk.length
+    if (seen > limit) { stop(); onTooLarge(); return }
+    if (stream.destroyed || stream.closed) return
+    if (!stream.write(chunk)) req.pause()
+  }
   const stop = (): void => {
     if (stopped) return
     stopped = true
+    req.off('data', onData)
     stream.off('drain', onDrain)
-    req.resume()
+    skipRest()
   }
-  req.on('data', (chunk: Buffer) => {
-    seen += chunk.length
-    if (seen > limit) {
-      if (!stopped) { stop(); onTooLarge() } else req.destroy()
-      return
-    }
-    if (stopped || stream.destroyed || stream.closed) return
-    if (!stream.write(chunk)) req.pause()
-  })
+  req.on('data', onData)
   req.once('end', () => { if (!stopped && !stream.destroyed && !stream.closed) stream.end() })
   stream.on('drain', onDrain)
   return stop
 }
 
 /**
- * After an answer that did not read the request body: keep the connection only when there is no
- * body left to skip; otherwise close it once the answer is out (as Go's server does past a small
- * amount), so an unread body never has to be read at all.
+ * After an answer given without reading the whole request body: the rest of the body is read and
+ * dropped, so the answer reaches the client — closing a connection with unread data makes the
+ * kernel send a reset that can discard the answer before the client reads it (Go's server lingers
+ * for the same reason). Bounded: past `limitBytes` more, or SKIP_TIMEOUT_MS, the connection is cut.
  */
-function closeAfterAnswer (req: IncomingMessage, res: ServerResponse): void {
-  if (req.complete) return
-  if (!res.headersSent) res.shouldKeepAlive = false
-  const destroy = (): void => { req.socket.destroy() }
-  if (res.writableFinished) destroy()
-  else res.once('finish', destroy)
+function skipUnreadBody (req: IncomingMessage, limitBytes: number): void {
+  if (req.complete || skipping.has(req)) return
+  skipping.add(req)
+  let skipped = 0
+  const timer = setTimeout(() => { if (!req.complete) req.socket.destroy() }, SKIP_TIMEOUT_MS)
+  req.on('data', (chunk: Buffer) => {
+    skipped += chunk.length
+    if (skipped > limitBytes) req.socket.destroy()
+  })
+  req.once('end', () => clearTimeout(timer))
+  req.socket.once('close', () => clearTimeout(timer))
+  req.resume()
 }

@@ -153,7 +153,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       log.info({ listener: key, ...listening[key], tls: tls !== undefined }, 'listening')
     } catch (err) {
       // One listener failing (address missing, port taken) must not take the other down.
-      log.error({ listener: key, err: (err as Error).message }, 'listener failed to start')
+      log.error({ listener: key, err }, 'listener failed to start')
     }
   }
   if (listeners.length === 0) {
@@ -173,6 +173,8 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       log.info('shutting down: draining in-flight requests')
       const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)
+      // What the drain did not end (a request still arriving, a connection with no request yet) is cut.
+      for (const { listener } of listeners) listener.closeAllConnections()
       await Promise.all(closing)
       stopControl()
       await tunnel.close(Math.min(ms.shutdownGracePeriod, 5000))

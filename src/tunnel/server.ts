@@ -70,14 +70,14 @@ export class TunnelServer {
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       // An edge that dies (kill -9, power cut) resets every stream it had open, possibly while the
       // handler still waits for kube-apiserver: that must never be an unhandled 'error' event.
-      stream.on('error', (err: Error) => opts.logger.debug({ err: err.message }, 'tunnel stream error'))
+      stream.on('error', (err: Error) => opts.logger.debug({ err }, 'tunnel stream error'))
       const node = this.sessions.get(stream.session as ServerHttp2Session)
       if (node === undefined) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return }
       opts.onStream(stream, { ...headers, ...impersonationHeaders(rawHeaders) }, node)
     })
     this.server.on('tlsClientError', (err, socket) => {
       opts.onHandshakeFailure?.()
-      opts.logger.warn({ err: err.message, remote: socket.remoteAddress }, 'tunnel TLS handshake refused')
+      opts.logger.warn({ err, remote: socket.remoteAddress }, 'tunnel TLS handshake refused')
     })
   }
 
@@ -147,7 +147,7 @@ export class TunnelServer {
       }
     }, this.opts.heartbeatPeriodMs)
     session.on('error', (err) => {
-      log.debug({ err: err.message }, 'edge session error')
+      log.debug({ err }, 'edge session error')
       this.refuse(session, 'protocol-error')
     })
     session.on('goaway', (code: number) => {

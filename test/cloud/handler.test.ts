@@ -45,18 +45,23 @@ t.test('without a token only GET of an anonymous path passes, fetched with the s
   t.equal(b.forwards[0]!.headers.authorization, SHIM_OWN_AUTHORIZATION, 'as the shim (kube-apiserver grants discovery to authenticated users only)')
   t.equal(b.reviews.length, 0, 'no token review without a token')
 
+  // Credentials kube-apiserver does not read as a bearer token make the request anonymous there too:
+  // an anonymous path is served (as the shim), anything else refused.
+  const basic = await b.request(get('/version', { authorization: 'Basic dXNlcjpwYXNz' }))
+  t.equal(basic.status, 200, 'Basic credentials on /version: anonymous, as kube-apiserver reads them')
+  t.equal(b.forwards[1]!.headers.authorization, SHIM_OWN_AUTHORIZATION, 'fetched as the shim; the pod\'s credentials do not go upstream')
   const refusals: Array<[string, Record<string, string>]> = [
     ['a resource path', get(PODS)],
     ['a POST to an anonymous path', { ':method': 'POST', ':path': '/api' }],
-    ['credentials that are not a bearer token', get('/api', { authorization: 'Basic dXNlcjpwYXNz' })],
-    ['a bearer scheme without a token', get('/version', { authorization: 'Bearer' })],
+    ['credentials that are not a bearer token, on a resource path', get(PODS, { authorization: 'Basic dXNlcjpwYXNz' })],
+    ['a bearer scheme without a token, on a resource path', get(PODS, { authorization: 'Bearer' })],
   ]
   for (const [what, headers] of refusals) {
     const a = await b.request(headers)
     const body = assertShimStatus(t, a, 401, 'unauthenticated')
     t.equal(body.reason, 'Unauthorized', what)
   }
-  t.equal(b.forwards.length, 1, 'none of the refused requests went upstream')
+  t.equal(b.forwards.length, 2, 'none of the refused requests went upstream')
   t.equal(await countedRequests(b.registry, 401), refusals.length, 'each refusal counted as a 401')
 })
 

@@ -92,7 +92,7 @@ export class CacheStore {
     try {
       return new CacheStore(openChecked(path), opts)
     } catch (err) {
-      opts.logger.error({ path, err: (err as Error).message }, 'the edge cache cannot be used as it is; moving it aside and starting empty')
+      opts.logger.error({ path, err }, 'the edge cache cannot be used as it is; moving it aside and starting empty')
       for (const suffix of ['-wal', '-shm']) rmSync(path + suffix, { force: true })
       try { renameSync(path, `${path}.broken`) } catch { rmSync(path, { force: true }) }
       return new CacheStore(openChecked(path), opts)
@@ -128,7 +128,7 @@ export class CacheStore {
       // events would move a list past the changes that were just lost. Lists are rebuilt from the next online LISTs.
       let forgotten = false
       try { this.db.exec('DELETE FROM lists'); forgotten = true } catch {}
-      this.opts.logger.error({ err: (err as Error).message, writes: writes.length, listsForgotten: forgotten }, 'edge cache write failed; those updates are lost to the cache')
+      this.opts.logger.error({ err, writes: writes.length, listsForgotten: forgotten }, 'edge cache write failed; those updates are lost to the cache')
     }
   }
 

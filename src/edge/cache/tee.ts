@@ -71,7 +71,7 @@ export class CacheTee {
   /** Collects the body, then stores it; a body that is not what it claims is logged, never thrown. */
   private collect (body: Readable, gzipped: boolean, store: (bytes: Buffer) => void): void {
     this.bodies.collect(body, gzipped, (bytes) => {
-      try { store(bytes) } catch (err) { this.logger.warn({ err: (err as Error).message }, 'edge cache could not store an answer') }
+      try { store(bytes) } catch (err) { this.logger.warn({ err }, 'edge cache could not store an answer') }
     })
   }
 
