@@ -180,4 +180,17 @@ export const edgeSchema = obj<EdgeConfig>({
     cache: cacheField,
   }),
   logging: loggingField,
+}, (v, issue) => {
+  // Without the gate the edge serves plain HTTP with no authentication: anything that can reach
+  // the listener acts with whatever token it holds. That is tolerable on loopback only.
+  const server = v.modules.metaServer.server
+  if (!v.featureGates.requireAuthorization && !isLoopback(server.host)) {
+    issue('featureGates', `requireAuthorization: false serves plain HTTP without authentication, so modules.metaServer.server ` +
+      `must be a loopback address (127.0.0.1 or ::1), got "${formatAddress(server)}"`)
+  }
 })
+
+function isLoopback (host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true
+  return isIP(host) === 4 && host.startsWith('127.')
+}

@@ -19,7 +19,12 @@ export interface GateOptions {
   leewaySeconds: number
 }
 
-export type GateVerdict = { admitted: true } | { admitted: false, status: Status, why: string }
+/**
+ * `authorizedHere` says whether the edge itself decided (RBAC from the bundle, or an anonymous
+ * discovery path): only such requests may ever be answered from the cache. A request the edge
+ * leaves to kube-apiserver (impersonation) is admitted for relaying only.
+ */
+export type GateVerdict = { admitted: true, authorizedHere: boolean } | { admitted: false, status: Status, why: string }
 
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA']
 
@@ -28,7 +33,7 @@ export async function admit (state: PolicyState, opts: GateOptions, info: Reques
   const refuse = (status: Status, why: string): GateVerdict => ({ admitted: false, status, why })
   const authorization = headers.authorization
   if (authorization === undefined) {
-    return info.verb === 'get' && isAnonymousPath(info.path) ? { admitted: true } : refuse(unauthorized(), 'anonymous')
+    return info.verb === 'get' && isAnonymousPath(info.path) ? { admitted: true, authorizedHere: true } : refuse(unauthorized(), 'anonymous')
   }
   const m = typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null
   if (m === null) return refuse(unauthorized(), 'not a bearer token')
@@ -56,9 +61,10 @@ export async function admit (state: PolicyState, opts: GateOptions, info: Reques
   if (problem !== undefined) return refuse(nodeBindingForbidden(identity.user.name, opts.nodeName, problem), problem)
 
   // Impersonation is the apiserver's call (it checks the pod's `impersonate` permission): the
-  // edge never treats Impersonate-* as an identity, so it does not authorize such requests itself.
-  if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('impersonate-'))) return { admitted: true }
+  // edge never treats Impersonate-* as an identity, so it does not authorize such requests itself
+  // — and therefore never answers them from its cache.
+  if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('impersonate-'))) return { admitted: true, authorizedHere: false }
   const decision = state.policy.authorize(identity.user, info)
-  if (decision.allowed) return { admitted: true }
+  if (decision.allowed) return { admitted: true, authorizedHere: true }
   return refuse(forbiddenStatus(info, identity.user, decision.reason), 'rbac')
 }

@@ -1,6 +1,11 @@
-// In-flight requests, so a shutdown can drain: short requests get the grace period to finish,
-// watches are ended cleanly at once (clients re-watch from their last resourceVersion).
-import type { ServerResponse } from 'node:http'
+// In-flight requests: the short-request limit (kube-apiserver's --max-requests-inflight) and the
+// shutdown drain (short requests get the grace period to finish, watches are ended cleanly at once
+// and clients re-watch from their last resourceVersion).
+//
+// A slot is tied to the request's whole life, not to one event that may never come: Node emits no
+// 'close' for a pipelined response still queued when the client drops the connection, so a slot
+// is also returned when the request's socket closes, whichever happens first.
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Gauge } from 'prom-client'
 
 export class InflightTracker {
@@ -10,23 +15,27 @@ export class InflightTracker {
 
   constructor (private readonly gauge: Gauge<'kind'>) {}
 
-  /** Registers a response; call the returned function once it is finished (idempotent). */
-  begin (res: ServerResponse, longRunning: boolean): () => void {
+  /** Registers a request; its slot returns when the response closes or its connection does. */
+  begin (req: IncomingMessage, res: ServerResponse, longRunning: boolean): void {
     const set = longRunning ? this.long : this.short
     const kind = longRunning ? 'long-running' : 'short'
     set.add(res)
     this.gauge.inc({ kind })
-    let done = false
-    return () => {
-      if (done) return
-      done = true
-      set.delete(res)
+    const socket = req.socket
+    const done = (): void => {
+      res.off('close', done)
+      socket.off('close', done)
+      if (!set.delete(res)) return
       this.gauge.dec({ kind })
       if (this.short.size === 0) this.idle?.()
     }
+    res.once('close', done)
+    socket.once('close', done)
   }
 
   get shortCount (): number { return this.short.size }
+
+  get longCount (): number { return this.long.size }
 
   /** Ends every watch now, then waits up to graceMs for short requests; returns how many were cut off. */
   async drain (graceMs: number): Promise<number> {

@@ -1,13 +1,21 @@
-// The pod-facing listeners: fastify over HTTPS on `server` (127.0.0.1:10550) and `dummyServer`
+// The pod-facing listeners: plain node:https on `server` (127.0.0.1:10550) and `dummyServer`
 // (169.254.30.10:10550), the same routes on both. Health is answered locally and without
 // authentication; everything else goes to the relay with its body left unread (bodies are
 // streamed, never buffered). /metrics is only on the loopback listener.
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+//
+// No web framework: every byte a pod can send must end in a Kubernetes Status the edge composes
+// (a framework answers malformed requests, oversized headers and odd targets with its own bodies),
+// and the relay path does not need routing. The limits are kube-apiserver's (Go's net/http): up to
+// 1 MiB of request line plus headers, any number of header fields, 32 s to send them.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import https from 'node:https'
+import type { AddressInfo, Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Registry } from 'prom-client'
 import type { HealthCheck } from '../obs/health.js'
 import { renderHealth } from '../obs/health.js'
-import type { TunnelClient } from '../tunnel/client.js'
-import { badRequest, internalError, status, statusBody, type Status } from '../kube/status.js'
+import { badRequest, headersTooLarge, internalError, status, statusBody, type Status } from '../kube/status.js'
+import { MAX_REQUEST_HEADER_BYTES } from '../tunnel/protocol.js'
 import { relayRequest, sendStatus, type RelayDeps } from './relay.js'
 import { relayUpgrade } from './upgrade.js'
 
@@ -21,72 +29,112 @@ export interface ListenerOptions {
 
 export interface ListenerDeps {
   relay: RelayDeps
-  tunnel: TunnelClient
   health: { livez: HealthCheck[], readyz: HealthCheck[] }
   registry: Registry
 }
 
-const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+export interface Listener {
+  address: AddressInfo
+  /** Stops accepting, closes idle keep-alive connections; in-flight requests are drained by the caller. */
+  close: () => Promise<void>
+}
 
-export async function startListener (opts: ListenerOptions, deps: ListenerDeps): Promise<FastifyInstance> {
-  const app = Fastify({
-    ...(opts.tls === undefined ? {} : { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' as const } }),
-    logger: false,
+// kube-apiserver's ReadHeaderTimeout: a client that trickles its headers (slowloris) is cut then.
+const HEADERS_TIMEOUT_MS = 32_000
+const KEEP_ALIVE_TIMEOUT_MS = 65_000
+
+export async function startListener (opts: ListenerOptions, deps: ListenerDeps): Promise<Listener> {
+  const serverOptions: http.ServerOptions = {
+    // Go's http.Server counts the request line and headers against MaxHeaderBytes (1 MiB, +4 KiB slack).
+    maxHeaderSize: MAX_REQUEST_HEADER_BYTES,
     // Long watches must not be cut by the HTTP server; short requests have their own timeout in the relay.
     requestTimeout: 0,
-    connectionTimeout: 0,
-    keepAliveTimeout: 65_000,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    // A URL fastify cannot even route (bad percent-encoding) still gets a Kubernetes Status.
-    frameworkErrors: (error, _request, reply) => { sendStatusReply(reply, badRequest(error.message)) },
-  })
-  app.setNotFoundHandler((request, reply) => {
-    sendStatusReply(reply, status('MethodNotAllowed', `the server does not allow this method on the requested resource (${request.method})`))
-  })
-  app.setErrorHandler((error, request, reply) => {
-    deps.relay.logger.error({ err: (error as Error).message, path: request.url }, 'listener error')
-    sendStatusReply(reply, internalError('edge-metaserver failed to handle the request'))
-  })
-  // Leave every body unread: the relay streams it to the cloud with its own byte limit.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', (_req, _payload, done) => done(null))
-
-  for (const [path, checks] of [['/livez', deps.health.livez], ['/readyz', deps.health.readyz],
-    ['/healthz', [...deps.health.livez, ...deps.health.readyz]]] as const) {
-    app.get(path, async (request, reply) => {
-      const query = new URLSearchParams(request.url.split('?')[1] ?? '')
-      const { code, body } = renderHealth(path.slice(1), [...checks], query)
-      return reply.code(code).header('content-type', 'text/plain; charset=utf-8')
-        .header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache, private').send(body)
-    })
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    noDelay: true,
   }
-  if (opts.withMetrics) {
-    app.get('/metrics', async (_request, reply) =>
-      reply.header('content-type', deps.registry.contentType).send(await deps.registry.metrics()))
-  }
-  app.route({
-    method: [...ALL_METHODS],
-    url: '/*',
-    handler: (request, reply) => {
-      reply.hijack()
-      relayRequest(deps.relay, request.raw, reply.raw).catch((err: Error) => {
-        deps.relay.logger.error({ err: err.message, path: request.url }, 'relay failed')
-        sendStatus(reply.raw, internalError('edge-metaserver failed to relay the request'))
-      })
-    },
-  })
-  app.server.on('upgrade', (req, socket, head) => {
-    relayUpgrade(deps.tunnel, deps.relay.gate, req, socket, head).catch((err: Error) => {
-      deps.relay.logger.error({ err: err.message, path: req.url }, 'upgrade relay failed')
+  const server = opts.tls === undefined
+    ? http.createServer(serverOptions)
+    : https.createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' })
+  // Go has no limit on the number of header fields, only on their bytes (Node's default drops fields past 2 000).
+  server.maxHeadersCount = 0
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => route(opts, deps, req, res))
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    relayUpgrade(deps.relay, req, socket, head).catch((err: Error) => {
+      deps.relay.logger.error({ err: err.message }, 'upgrade relay failed')
       socket.destroy()
     })
   })
-  await app.listen({ host: opts.host, port: opts.port })
-  return app
+  // CONNECT is no Kubernetes verb; Node would otherwise drop the connection without an answer.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    writeRawStatus(socket, status('MethodNotAllowed', 'the server does not allow this method on the requested resource (CONNECT)'))
+  })
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket))
+  server.on('tlsClientError', () => {}) // a failed handshake is the client's problem; nothing to answer
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() })
+  })
+  server.on('error', (err) => deps.relay.logger.error({ err: err.message }, 'listener error'))
+  return {
+    address: server.address() as AddressInfo,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeIdleConnections()
+    }),
+  }
 }
 
-function sendStatusReply (reply: FastifyReply, s: Status): void {
+function route (opts: ListenerOptions, deps: ListenerDeps, req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/'
+  const queryAt = url.indexOf('?')
+  const path = queryAt === -1 ? url : url.slice(0, queryAt)
+  if (req.method === 'GET' || req.method === 'HEAD') {
+    const checks = path === '/livez'
+      ? deps.health.livez
+      : path === '/readyz' ? deps.health.readyz : path === '/healthz' ? [...deps.health.livez, ...deps.health.readyz] : undefined
+    if (checks !== undefined) {
+      const { code, body } = renderHealth(path.slice(1), checks, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)))
+      res.writeHead(code, {
+        'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', 'cache-control': 'no-cache, private',
+      }).end(req.method === 'HEAD' ? undefined : body)
+      req.resume()
+      return
+    }
+    if (opts.withMetrics && path === '/metrics') {
+      deps.registry.metrics().then((text) => { res.writeHead(200, { 'content-type': deps.registry.contentType }).end(text) },
+        () => sendStatus(res, internalError('metrics could not be collected')))
+      req.resume()
+      return
+    }
+  }
+  relayRequest(deps.relay, req, res).catch((err: Error) => {
+    deps.relay.logger.error({ err: err.message }, 'relay failed')
+    sendStatus(res, internalError('edge-metaserver failed to relay the request'))
+  })
+}
+
+/**
+ * A request Node's parser refused before there was a request object: malformed framing (400),
+ * headers over the limit (431). Answered like kube-apiserver
+ * would, but as a Status, then the connection is closed (its framing can no longer be trusted).
+ * Headers that were too slow get no answer (as from kube-apiserver): the connection is just closed.
+ */
+function answerClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
+  // Go's server closes a connection whose headers did not arrive in time without an answer, too.
+  if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable || (socket as Socket).bytesWritten > 0) {
+    socket.destroy()
+    return
+  }
+  writeRawStatus(socket, err.code === 'HPE_HEADER_OVERFLOW'
+    ? headersTooLarge(MAX_REQUEST_HEADER_BYTES)
+    : badRequest(`malformed HTTP request: ${err.code ?? 'parse error'}`))
+}
+
+function writeRawStatus (socket: Duplex, s: Status): void {
   const { code, headers, body } = statusBody(s)
-  void reply.code(code).headers(headers).send(body)
+  const head = [`HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? ''}`,
+    ...Object.entries({ ...headers, connection: 'close' }).map(([k, v]) => `${k}: ${v}`)].join('\r\n')
+  socket.end(`${head}\r\n\r\n${body}`)
 }

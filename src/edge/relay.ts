@@ -1,23 +1,37 @@
 // Relays one pod request over the tunnel and streams the answer back byte for byte (DESIGN
-// decision 7): no decoding, no re-encoding. Bodies are bounded, short requests time out, watches
-// run until either side ends them, and a client that goes away cancels its stream upstream.
-// Answers are teed into the edge cache; a connectivity failure — and only that, never an answer
-// of kube-apiserver's — hands the request to the cache (DESIGN decision 6).
-import type { IncomingMessage, ServerResponse } from 'node:http'
+// decision 7): no decoding, no re-encoding. The stages, in order:
+//   request info → in-flight limit → body and header bounds → admit (authn/authz) → relay over
+//   the tunnel | offline answer → tee into the cache
+// Bodies are bounded and read under flow control, short requests time out, watches run until
+// either side ends them, and a client that goes away cancels its stream upstream.
+//
+// The cache answers only what the edge itself authorized, and only when the cloud is unreachable
+// (DESIGN decision 11): the tunnel is down, the shim refused the stream before processing it
+// (REFUSED_STREAM, or GOAWAY below its id), the tunnel was lost during a read, or the shim says it
+// cannot reach kube-apiserver. Any other failure is an honest Status (413, 431, 502, 503, 504).
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
-import { Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
 import { isLongRunning, requestInfo, type RequestInfo } from '../kube/request-info.js'
-import { badRequest, gatewayTimeout, serviceUnavailable, statusBody, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
+import { badGateway, badRequest, gatewayTimeout, headersTooLarge, serviceUnavailable, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
+import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
-import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR } from '../tunnel/protocol.js'
-import type { OfflineServer } from './cache/offline.js'
+import {
+  endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, headerListBytes, MAX_HEADER_FIELDS,
+  MAX_HEADER_LIST_BYTES, MAX_REQUEST_HEADER_BYTES,
+} from '../tunnel/protocol.js'
+import { RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
 import type { CacheTee } from './cache/tee.js'
 import type { GateVerdict } from './gate.js'
 import type { InflightTracker } from './inflight.js'
 import type { CloudReachability } from './reachability.js'
+
+/** Answers a request from the cache while the cloud is unreachable; returns the HTTP status sent. */
+export interface OfflineAnswers {
+  serve: (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number) => number
+}
 
 export interface RelayDeps {
   tunnel: TunnelClient
@@ -32,73 +46,85 @@ export interface RelayDeps {
   gate: ((info: RequestInfo, headers: IncomingMessage['headers']) => Promise<GateVerdict>) | undefined
   reachability: CloudReachability
   /** The edge cache; undefined when it is off (then a connectivity failure is a plain 503). */
-  cache: { tee: CacheTee, offline: OfflineServer } | undefined
+  cache: { tee: CacheTee, offline: OfflineAnswers } | undefined
 }
 
-/** What every 429/503 of the edge tells clients (client-go honours it, up to 10 retries). */
-export const RETRY_AFTER_SECONDS = 1
+export { RETRY_AFTER_SECONDS, sendStatus }
+
+const READ_VERBS = new Set(['get', 'list', 'watch'])
 
 export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET'
   const url = req.url ?? '/'
   const parsed = requestInfo(method, url)
-  if (!parsed.ok) { sendStatus(res, badRequest(parsed.message)); return }
+  if (!parsed.ok) { refuseEarly(req, res, badRequest(parsed.message)); return }
   const info = parsed.info
   const longRunning = isLongRunning(info)
-  if (!longRunning && deps.inflight.shortCount >= deps.maxInflight) {
-    deps.metrics.requests.inc({ verb: info.verb, code: '429', source: 'edge' })
-    sendStatus(res, tooManyRequests('Too many requests, please try again later.', RETRY_AFTER_SECONDS))
-    req.resume()
-    return
-  }
-  const done = deps.inflight.begin(res, longRunning)
-  res.once('close', done)
-  const answer = (s: Status): void => {
-    deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source: 'edge' })
+  const answer = (s: Status, source = 'edge'): void => {
+    deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source })
     sendStatus(res, s)
   }
+  if (!longRunning && deps.inflight.shortCount >= deps.maxInflight) {
+    refuseEarly(req, res, tooManyRequests('Too many requests, please try again later.', RETRY_AFTER_SECONDS))
+    deps.metrics.requests.inc({ verb: info.verb, code: '429', source: 'edge' })
+    return
+  }
+  deps.inflight.begin(req, res, longRunning)
 
   const declaredLength = Number(req.headers['content-length'] ?? 0)
-  if (declaredLength > deps.maxRequestBodyBytes) { answer(tooLarge(deps.maxRequestBodyBytes)); req.resume(); return }
+  if (declaredLength > deps.maxRequestBodyBytes) { closeAfterAnswer(req, res); answer(tooLarge(deps.maxRequestBodyBytes)); return }
   const hasBody = declaredLength > 0 || req.headers['transfer-encoding'] !== undefined
+  const forwarded = {
+    ...endToEndHeaders(req.headers),
+    ':method': method,
+    ':path': url,
+    [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
+  }
+  // The pod listener bounds the header bytes; the number of fields is bounded by the tunnel.
+  const list = headerListBytes(forwarded)
+  if (list.fields > MAX_HEADER_FIELDS || list.bytes > MAX_HEADER_LIST_BYTES) {
+    closeAfterAnswer(req, res); answer(headersTooLarge(MAX_REQUEST_HEADER_BYTES)); return
+  }
 
+  let verdict: GateVerdict | undefined
   if (deps.gate !== undefined) {
-    const verdict = await deps.gate(info, req.headers)
+    verdict = await deps.gate(info, req.headers)
     if (!verdict.admitted) {
       deps.logger.debug({ verb: info.verb, path: info.path, why: verdict.why, code: verdict.status.code }, 'refused at the edge')
+      closeAfterAnswer(req, res)
       answer(verdict.status)
-      req.resume()
       return
     }
   }
-
-  // The cloud cannot be reached: the cache answers what it can, the rest is a 503 Status.
-  const fallBack = (why: string): void => {
-    req.resume()
-    if (deps.cache === undefined) { answer(serviceUnavailable(`edge-metaserver: ${why}`, RETRY_AFTER_SECONDS)); return }
-    const code = deps.cache.offline.serve(info, url, req.headers, res, deps.reachability.since)
+  // Only a request the edge authorized itself may be answered from the cache.
+  const offline = deps.cache !== undefined && verdict?.admitted === true && verdict.authorizedHere ? deps.cache.offline : undefined
+  const unreachable = (why: string): void => {
+    closeAfterAnswer(req, res)
+    if (offline === undefined) { answer(serviceUnavailable(`edge-metaserver: ${why}`, RETRY_AFTER_SECONDS)); return }
+    const code = offline.serve(info, url, req.headers, res, deps.reachability.since)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cache' })
   }
 
   let stream: ClientHttp2Stream
   try {
-    stream = deps.tunnel.open({
-      ...endToEndHeaders(req.headers),
-      ':method': method,
-      ':path': url,
-      [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
-    }, { endStream: !hasBody })
+    stream = deps.tunnel.open(forwarded, { endStream: !hasBody })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    fallBack(`the cloud is unreachable (${err.message})`)
+    unreachable(`the cloud is unreachable (${err.message})`)
     return
   }
+  const session = stream.session
+  let headerBlockRefused = false
+  let answered = false
+  let bodyTooLarge = false
+  let cancelled = false
+  const cancel = (): void => { cancelled = true; stopBody(); cancelStream(stream) }
 
   const started = process.hrtime.bigint()
   let timer: NodeJS.Timeout | undefined
   if (!longRunning) {
     timer = setTimeout(() => {
-      stream.close(http2.constants.NGHTTP2_CANCEL)
+      cancel()
       if (!res.headersSent) answer(gatewayTimeout(`edge-metaserver: the request did not complete within ${deps.requestTimeoutMs / 1000}s`))
       else res.destroy()
     }, deps.requestTimeoutMs)
@@ -106,35 +132,43 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   // The client going away (watch stopped, kubectl interrupted) cancels the stream and the upstream call.
   res.once('close', () => {
     clearTimeout(timer)
-    if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
+    if (!res.writableFinished) cancel()
   })
 
-  if (hasBody) {
-    pipeline(req, byteLimit(deps.maxRequestBodyBytes), stream).catch((err: Error) => {
-      if (err instanceof BodyTooLargeError) {
-        stream.close(http2.constants.NGHTTP2_CANCEL)
-        answer(tooLarge(deps.maxRequestBodyBytes))
-      }
+  const stopBody = hasBody
+    ? forwardBody(req, stream, deps.maxRequestBodyBytes, () => {
+      // Detected while streaming (chunked, or a lying Content-Length): nothing may reach kube-apiserver.
+      bodyTooLarge = true
+      cancel()
+      closeAfterAnswer(req, res)
+      answer(tooLarge(deps.maxRequestBodyBytes))
     })
-  }
+    : () => {}
 
+  stream.once('frameError', () => { headerBlockRefused = true })
+  stream.on('error', (err: Error) => {
+    deps.logger.debug({ verb: info.verb, path: info.path, err: err.message, rstCode: stream.rstCode }, 'tunnel stream error')
+  })
   stream.once('response', (headers: H2Headers) => {
+    answered = true
     if (!longRunning) clearTimeout(timer)
     if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
       deps.reachability.upstreamUnreachable()
-      stream.close(http2.constants.NGHTTP2_CANCEL)
-      if (!res.headersSent && !res.destroyed) fallBack('the cloud shim cannot reach kube-apiserver')
+      cancel()
+      if (!res.headersSent && !res.destroyed) unreachable('the cloud shim cannot reach kube-apiserver')
       return
     }
     deps.reachability.upstreamAnswered()
     const code = Number(headers[':status'])
     if (!longRunning) deps.metrics.duration.observe({ verb: info.verb }, Number(process.hrtime.bigint() - started) / 1e9)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cloud' })
-    if (res.headersSent || res.destroyed) return
+    if (res.headersSent || res.destroyed) { cancel(); return }
     res.writeHead(code, endToEndHeaders(headers))
     deps.cache?.tee.observe(info, url, headers, stream)
     // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
     if (longRunning) res.flushHeaders()
+    // Once the answer is complete, the rest of a body kube-apiserver did not read is not sent.
+    stream.once('end', stopBody)
     if (info.verb !== 'watch') {
       pipeline(stream, res).catch(() => { if (!res.destroyed) res.destroy() })
       return
@@ -142,37 +176,98 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     // A watch cut by a lost tunnel ends cleanly, so the client re-watches from its last
     // resourceVersion (then from the cache) instead of seeing a broken response.
     stream.pipe(res)
-    stream.once('close', () => { if (!res.writableEnded) res.end() })
   })
-  stream.once('error', (err: Error) => {
-    // The stream died before any answer (tunnel lost mid-request): a connectivity failure.
-    if (!res.headersSent) fallBack(`the tunnel to the cloud failed during the request (${err.message})`)
-    else if (info.verb !== 'watch' && !res.destroyed) res.destroy()
-    logRelayError(deps.logger, info, err)
+  stream.once('close', () => {
+    clearTimeout(timer)
+    if (answered) {
+      if (info.verb === 'watch' && !res.writableEnded) res.end()
+      return
+    }
+    if (cancelled || bodyTooLarge || res.headersSent || res.destroyed) return
+    stopBody()
+    const failure = streamFailure(stream, session, headerBlockRefused, deps.tunnel)
+    deps.logger.debug({ verb: info.verb, path: info.path, failure, rstCode: stream.rstCode }, 'tunnel stream ended without an answer')
+    switch (failure) {
+      case 'header-block-too-large':
+        closeAfterAnswer(req, res)
+        answer(headersTooLarge(MAX_REQUEST_HEADER_BYTES))
+        return
+      case 'refused':
+        unreachable('the cloud shim did not accept the request (its connection is closing)')
+        return
+      case 'tunnel-lost':
+        // Nothing came back, but the shim may have started it: only a read is safe to answer locally.
+        if (READ_VERBS.has(info.verb)) { unreachable('the tunnel to the cloud was lost during the request'); return }
+        closeAfterAnswer(req, res)
+        answer(serviceUnavailable('edge-metaserver: the tunnel to the cloud was lost during the request; ' +
+          'it may or may not have been carried out', RETRY_AFTER_SECONDS))
+        return
+      default:
+        closeAfterAnswer(req, res)
+        answer(badGateway(`edge-metaserver: the cloud shim reset the request (HTTP/2 error code ${stream.rstCode})`))
+    }
   })
 }
 
-function logRelayError (logger: Logger, info: RequestInfo, err: Error): void {
-  logger.debug({ verb: info.verb, path: info.path, err: err.message }, 'tunnel stream error')
+type StreamFailure = 'header-block-too-large' | 'refused' | 'tunnel-lost' | 'reset'
+
+/**
+ * Why a tunnel stream closed without an answer. Only `refused` (the shim never processed it) and
+ * `tunnel-lost` (the connection itself is gone) are connectivity failures.
+ */
+function streamFailure (stream: ClientHttp2Stream, session: http2.Http2Session | undefined,
+  headerBlockRefused: boolean, tunnel: TunnelClient): StreamFailure {
+  // Node refuses locally (REFUSED_STREAM, after a frameError) a header block it may not send.
+  if (headerBlockRefused) return 'header-block-too-large'
+  if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || tunnel.refusedByGoaway(stream)) return 'refused'
+  if (session === undefined || session.destroyed || session.closed) return 'tunnel-lost'
+  return 'reset'
 }
 
-/** Answers with a Status (plus `extraHeaders`, e.g. the offline Warning); returns its HTTP code. */
-export function sendStatus (res: ServerResponse, s: Status, extraHeaders: Record<string, string> = {}): number {
-  const { code, headers, body } = statusBody(s)
-  if (!res.headersSent && !res.destroyed) res.writeHead(code, { ...headers, ...extraHeaders }).end(body)
-  return code
-}
-
-class BodyTooLargeError extends Error {}
-
-/** Passes bytes through until `limit`, then fails: bodies are bounded even without Content-Length. */
-function byteLimit (limit: number): Transform {
+/**
+ * Forwards the request body under flow control: the pod's socket is paused while the tunnel
+ * stream's window is full. Past `limit` bytes it stops and calls `onTooLarge`. Returns `stop`:
+ * from then on the rest of the body is read and dropped (bounded by the limit), never written.
+ */
+function forwardBody (req: IncomingMessage, stream: ClientHttp2Stream, limit: number, onTooLarge: () => void): () => void {
   let seen = 0
-  return new Transform({
-    transform (chunk: Buffer, _enc, cb: TransformCallback) {
-      seen += chunk.length
-      if (seen > limit) cb(new BodyTooLargeError(`body exceeds ${limit} bytes`))
-      else cb(null, chunk)
-    },
+  let stopped = false
+  const onDrain = (): void => { req.resume() }
+  const stop = (): void => {
+    if (stopped) return
+    stopped = true
+    stream.off('drain', onDrain)
+    req.resume()
+  }
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length
+    if (seen > limit) {
+      if (!stopped) { stop(); onTooLarge() } else req.destroy()
+      return
+    }
+    if (stopped || stream.destroyed || stream.closed) return
+    if (!stream.write(chunk)) req.pause()
   })
+  req.once('end', () => { if (!stopped && !stream.destroyed && !stream.closed) stream.end() })
+  stream.on('drain', onDrain)
+  return stop
+}
+
+/** A refusal before the request was read: answered, and the body is not read. */
+function refuseEarly (req: IncomingMessage, res: ServerResponse, s: Status): void {
+  closeAfterAnswer(req, res)
+  sendStatus(res, s)
+}
+
+/**
+ * After an answer that did not read the request body: keep the connection only when there is no
+ * body left to skip; otherwise close it once the answer is out (as Go's server does past a small
+ * amount), so an unread body never has to be read at all.
+ */
+function closeAfterAnswer (req: IncomingMessage, res: ServerResponse): void {
+  if (req.complete) return
+  if (!res.headersSent) res.shouldKeepAlive = false
+  const destroy = (): void => { req.socket.destroy() }
+  if (res.writableFinished) destroy()
+  else res.once('finish', destroy)
 }

@@ -3,7 +3,6 @@
 // in-process exactly as the CLI does.
 import { X509Certificate } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
-import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
 import type { HealthCheck } from '../obs/health.js'
@@ -20,7 +19,7 @@ import { startControlChannel } from './control-channel.js'
 import { ensureDummyAddress } from './dummy-address.js'
 import { admit } from './gate.js'
 import { InflightTracker } from './inflight.js'
-import { startListener } from './listeners.js'
+import { startListener, type Listener } from './listeners.js'
 import { PolicyState } from './policy-state.js'
 import { CloudReachability } from './reachability.js'
 import type { RelayDeps } from './relay.js'
@@ -69,7 +68,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const metrics = requestMetrics(registry, 'edge_metaserver')
   const inflight = new InflightTracker(metrics.inflight)
   const reachability = new CloudReachability(tunnel)
-  const listeners: Array<{ key: string, app: FastifyInstance }> = []
+  const listeners: Array<{ key: string, listener: Listener }> = []
   let shuttingDown = false
   const health: { livez: HealthCheck[], readyz: HealthCheck[] } = {
     livez: [{ name: 'ping', check: () => undefined }],
@@ -145,11 +144,10 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {
     try {
-      const app = await startListener({ host: address.host, port: address.port, tls, withMetrics: key === 'server' },
-        { relay, tunnel, health, registry })
-      const bound = app.server.address()
-      listening[key] = { host: address.host, port: typeof bound === 'object' && bound !== null ? bound.port : address.port }
-      listeners.push({ key, app })
+      const listener = await startListener({ host: address.host, port: address.port, tls, withMetrics: key === 'server' },
+        { relay, health, registry })
+      listening[key] = { host: address.host, port: listener.address.port }
+      listeners.push({ key, listener })
       log.info({ listener: key, ...listening[key], tls: tls !== undefined }, 'listening')
     } catch (err) {
       // One listener failing (address missing, port taken) must not take the other down.
@@ -170,7 +168,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     close: async () => {
       shuttingDown = true
       log.info('shutting down: draining in-flight requests')
-      const closing = listeners.map(({ app }) => app.close())
+      const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)
       await Promise.all(closing)
       stopControl()

@@ -2,28 +2,30 @@
 // upgrade is carried over one tunnel stream; once the apiserver answers 101 the stream is a raw
 // byte pipe in both directions. Any other answer is written back as a plain HTTP/1.1 response.
 import type { IncomingMessage } from 'node:http'
-import http2, { type IncomingHttpHeaders as H2Headers } from 'node:http2'
+import type { IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { requestInfo } from '../kube/request-info.js'
-import { badRequest, serviceUnavailable, statusBody } from '../kube/status.js'
+import { badRequest, serviceUnavailable, statusBody, type Status } from '../kube/status.js'
+import { RETRY_AFTER_SECONDS } from './answers.js'
 import type { RelayDeps } from './relay.js'
-import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
+import { TunnelUnavailableError } from '../tunnel/client.js'
+import { cancelStream } from '../tunnel/streams.js'
 import { endToEndHeaders, HEADER_CLIENT_ADDRESS, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
 
-export async function relayUpgrade (tunnel: TunnelClient, gate: RelayDeps['gate'], req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-  if (gate !== undefined) {
-    const parsed = requestInfo(req.method ?? 'GET', req.url ?? '/')
-    const verdict = parsed.ok ? await gate(parsed.info, req.headers) : { admitted: false as const, status: badRequest(parsed.message) }
-    if (!verdict.admitted) {
-      const { code, headers, body } = statusBody(verdict.status)
-      socket.end(responseHead(code, { ...headers, connection: 'close' }) + body)
-      return
-    }
+// Upgrades are never answered from the cache (exec and port-forward need the node itself), so
+// every failure here is a plain Status and the connection is closed.
+export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  socket.on('error', () => socket.destroy())
+  const parsed = requestInfo(req.method ?? 'GET', req.url ?? '/')
+  if (!parsed.ok) { refuse(socket, badRequest(parsed.message)); return }
+  if (deps.gate !== undefined) {
+    const verdict = await deps.gate(parsed.info, req.headers)
+    if (!verdict.admitted) { refuse(socket, verdict.status); return }
   }
   let stream
   try {
-    stream = tunnel.open({
+    stream = deps.tunnel.open({
       ...endToEndHeaders(req.headers),
       ':method': req.method ?? 'GET',
       ':path': req.url ?? '/',
@@ -32,13 +34,12 @@ export async function relayUpgrade (tunnel: TunnelClient, gate: RelayDeps['gate'
     })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    const { code, headers, body } = statusBody(serviceUnavailable(`edge-metaserver: the cloud is unreachable (${err.message})`, 1))
-    socket.end(responseHead(code, { ...headers, connection: 'close' }) + body)
+    refuse(socket, serviceUnavailable(`edge-metaserver: the cloud is unreachable (${err.message})`, RETRY_AFTER_SECONDS))
     return
   }
-  socket.once('close', () => { if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL) })
-  socket.on('error', () => stream.destroy())
+  socket.once('close', () => cancelStream(stream))
   stream.on('error', () => socket.destroy())
+  stream.once('close', () => { if (!socket.destroyed && stream.rstCode !== 0) socket.destroy() })
   stream.once('response', (headers: H2Headers) => {
     const upgraded = headers[HEADER_UPGRADE_STATUS] === '101'
     const passed = endToEndHeaders(headers)
@@ -52,6 +53,11 @@ export async function relayUpgrade (tunnel: TunnelClient, gate: RelayDeps['gate'
       stream.pipe(socket)
     }
   })
+}
+
+function refuse (socket: Duplex, s: Status): void {
+  const { code, headers, body } = statusBody(s)
+  socket.end(responseHead(code, { ...headers, connection: 'close' }) + body)
 }
 
 function responseHead (code: number, headers: Record<string, string | string[]>): string {

@@ -29,6 +29,9 @@ export const STATUS_REASONS = {
   MethodNotAllowed: 405,
   NotAcceptable: 406,
   RequestEntityTooLarge: 413,
+  // Not metav1 reasons (kube-apiserver's Go server answers these in plain text); clients go by the code.
+  RequestHeaderFieldsTooLarge: 431,
+  BadGateway: 502,
   UnsupportedMediaType: 415,
   BadRequest: 400,
   TooManyRequests: 429,
@@ -60,6 +63,11 @@ export const serviceUnavailable = (message: string, retryAfterSeconds?: number):
 
 export const tooLarge = (limitBytes: number): Status =>
   status('RequestEntityTooLarge', `the request body is too large: limit is ${limitBytes} bytes`)
+
+export const headersTooLarge = (limitBytes: number): Status =>
+  status('RequestHeaderFieldsTooLarge', `the request line and headers are too large: limit is ${limitBytes} bytes`)
+
+export const badGateway = (message: string): Status => status('BadGateway', message)
 
 export const gatewayTimeout = (message: string): Status => status('Timeout', message)
 

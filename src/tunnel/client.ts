@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
-import { ALPN } from './protocol.js'
+import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES } from './protocol.js'
 
 export interface TunnelClientOptions {
   host: string
@@ -50,6 +50,8 @@ export class TunnelClient extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined
   private closing = false
   private dialing = false
+  /** The last-stream-id of each GOAWAY received: streams above it were never processed by the shim. */
+  private readonly goaways = new WeakMap<http2.Http2Session, number>()
 
   constructor (private readonly opts: TunnelClientOptions) {
     super()
@@ -70,6 +72,13 @@ export class TunnelClient extends EventEmitter {
       throw new TunnelUnavailableError(s.since, s.connected ? undefined : s.lastError)
     }
     return session.request(headers, { endStream: options.endStream ?? false })
+  }
+
+  /** True when the shim refused this stream by a GOAWAY before processing it (safe to answer elsewhere). */
+  refusedByGoaway (stream: ClientHttp2Stream): boolean {
+    const session = stream.session
+    const last = session === undefined ? undefined : this.goaways.get(session)
+    return last !== undefined && stream.id !== undefined && stream.id > last
   }
 
   /** Sends GOAWAY and waits up to graceMs for in-flight streams, then tears the connection down. */
@@ -100,7 +109,8 @@ export class TunnelClient extends EventEmitter {
     }
     const session = http2.connect(authority, {
       createConnection: () => tls.connect(tlsOptions),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW, maxHeaderListSize: MAX_HEADER_LIST_BYTES },
+      ...HTTP2_HEADER_OPTIONS,
     })
     const connectTimer = setTimeout(() => session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)),
       this.opts.connectTimeoutMs)
@@ -118,7 +128,8 @@ export class TunnelClient extends EventEmitter {
       this.emit('connected')
       this.keepalive(session)
     })
-    session.on('goaway', (errorCode: number) => {
+    session.on('goaway', (errorCode: number, lastStreamID: number) => {
+      this.goaways.set(session, lastStreamID)
       // The cloud is draining this connection: move new streams to a fresh one right away.
       logger.info({ errorCode }, 'tunnel received GOAWAY; redialling while in-flight streams drain')
       if (this.active === session) {

@@ -58,3 +58,35 @@ export const HEADER_CONTROL = 'x-ems-control'
 export const CONTROL_PATH = '/.edge-metaserver/v1/control'
 /** Control messages are NDJSON lines; one line never exceeds this. */
 export const MAX_CONTROL_LINE_BYTES = 32 << 20
+
+// Header limits, the same at every hop and at least kube-apiserver's: Go's net/http accepts a
+// request line plus headers of up to 1 MiB (http.DefaultMaxHeaderBytes, plus 4 KiB of slack) and
+// any number of fields. The pod listener enforces the byte limit; both tunnel ends accept a header
+// list that large (HTTP/2 counts 32 bytes of overhead per field, RFC 9113 §6.5.2), so nothing a
+// pod may send to kube-apiserver is refused between the hops.
+export const MAX_REQUEST_HEADER_BYTES = (1 << 20) + 4096
+/** Header fields one tunnel stream may carry; a pod request with more gets a 431 Status at the edge. */
+export const MAX_HEADER_FIELDS = 16_384
+/** HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE on both tunnel ends: the byte limit plus per-field overhead. */
+export const MAX_HEADER_LIST_BYTES = MAX_REQUEST_HEADER_BYTES + 32 * MAX_HEADER_FIELDS
+/** Node's own HTTP/2 limits that must follow: fields per header list, bytes per serialised header block. */
+export const HTTP2_HEADER_OPTIONS = {
+  maxHeaderListPairs: MAX_HEADER_FIELDS + 16,
+  maxSendHeaderBlockLength: MAX_HEADER_LIST_BYTES,
+  // nghttp2 keeps a whole header block in session memory while it is being received (MB).
+  maxSessionMemory: 64,
+}
+
+/** The size HTTP/2 accounts for a header list (name + value + 32 per field); what SETTINGS_MAX_HEADER_LIST_SIZE bounds. */
+export function headerListBytes (headers: Record<string, string | string[] | number | undefined>): { fields: number, bytes: number } {
+  let fields = 0
+  let bytes = 0
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue
+    for (const v of Array.isArray(value) ? value : [value]) {
+      fields++
+      bytes += name.length + Buffer.byteLength(String(v)) + 32
+    }
+  }
+  return { fields, bytes }
+}

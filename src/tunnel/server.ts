@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { closeGracefully } from './client.js'
-import { ALPN, nodeNameFromSubject } from './protocol.js'
+import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES, nodeNameFromSubject } from './protocol.js'
 
 export interface TunnelServerOptions {
   host: string
@@ -41,7 +41,10 @@ export class TunnelServer {
       minVersion: 'TLSv1.3',
       ALPNProtocols: [ALPN],
       allowHTTP1: false,
-      settings: { maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false },
+      settings: {
+        maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false, maxHeaderListSize: MAX_HEADER_LIST_BYTES,
+      },
+      ...HTTP2_HEADER_OPTIONS,
     })
     // Small frames must not wait for ACKs (Nagle): see client.ts. Every connection is tracked, with
     // or without a session, so close() can end the ones that never finish on their own.

@@ -384,3 +384,16 @@ t.test('dummyServer must be an IPv4 literal; ports out of range say so', async (
   const p = errors(HEAD_EDGE + 'modules:\n  metaServer:\n    server: 127.0.0.1:105500\n  edgeHub:\n    server: cloud:10560\n')
   t.match(p, [{ path: 'modules.metaServer.server', message: /port must be between 1 and 65535|port must be between 0 and 65535/ }])
 })
+
+t.test('requireAuthorization off binds loopback only: any other address is refused with the reason', async (t) => {
+  const gateOff = 'featureGates:\n  requireAuthorization: false\n'
+  for (const server of ['0.0.0.0:10550', '10.1.2.3:10550', '169.254.30.10:10550', '[::]:10550']) {
+    const errs = errors(HEAD_EDGE + gateOff + EDGE_HUB + `  metaServer:\n    server: "${server}"\n    dummyServer: ""\n`)
+    t.equal(errs.length, 1, `${server}: one error`)
+    t.match(errs, [{ path: 'featureGates', line: 4, message: /requireAuthorization: false serves plain HTTP without authentication, so modules\.metaServer\.server must be a loopback address/ }], server)
+  }
+  for (const server of ['127.0.0.1:10550', '127.0.0.2:10550', '[::1]:10550', 'localhost:10550']) {
+    t.equal(edge(HEAD_EDGE + gateOff + EDGE_HUB + `  metaServer:\n    server: "${server}"\n`).featureGates.requireAuthorization, false, server)
+  }
+  t.equal(edge(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    server: "0.0.0.0:10550"\n    dummyServer: ""\n').modules.metaServer.server.host, '0.0.0.0', 'with the gate on any address is fine')
+})

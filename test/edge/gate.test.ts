@@ -69,8 +69,8 @@ t.test('signing-key rotation: a token from a new key is accepted once the JWKS c
   const fromNew = await newKey.sign()
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: false, status: { code: 401 } })
   state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk, newKey.jwk] } })
-  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true })
-  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: true }, 'the old key still works')
+  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true, authorizedHere: true })
+  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: true, authorizedHere: true }, 'the old key still works')
   state.update({ type: 'jwks', jwks: { keys: [newKey.jwk] } })
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: false, status: { code: 401 } }, 'a retired key is refused')
 
@@ -80,7 +80,7 @@ t.test('signing-key rotation: a token from a new key is accepted once the JWKS c
   t.teardown(() => reopened.close())
   const reloaded = new PolicyState(reopened, 'edge-1', logger)
   reloaded.load()
-  t.same(await admit(reloaded, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true })
+  t.same(await admit(reloaded, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true, authorizedHere: true })
 })
 
 t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) => {
@@ -94,12 +94,12 @@ t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) =
     admitted: false,
     status: { code: 403, message: 'configmaps "c" is forbidden: User "system:serviceaccount:ns:app" cannot delete resource "configmaps" in API group "" in the namespace "ns"' },
   })
-  t.same(await admit(state, opts, del, { authorization: `Bearer ${token}`, 'impersonate-user': 'someone' }), { admitted: true },
-    'impersonation is authorized by kube-apiserver, not guessed here')
+  t.same(await admit(state, opts, del, { authorization: `Bearer ${token}`, 'impersonate-user': 'someone' }), { admitted: true, authorizedHere: false },
+    'impersonation is authorized by kube-apiserver, not guessed here, and so never answered from the cache')
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await k.sign({ 'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'app', uid: 'sa-uid' }, pod: { name: 'p', uid: 'other-uid' } } })}` }),
     { admitted: false, status: { code: 403 } }, 'a pod uid this node does not have')
   t.match(await admit(state, opts, getConfigMap, { authorization: 'Basic dXNlcjpwdw==' }), { admitted: false, status: { code: 401 } })
-  t.same(await admit(state, opts, info('GET', '/apis/apps/v1'), {}), { admitted: true }, 'anonymous discovery')
+  t.same(await admit(state, opts, info('GET', '/apis/apps/v1'), {}), { admitted: true, authorizedHere: true }, 'anonymous discovery')
   t.match(await admit(state, opts, getConfigMap, {}), { admitted: false, status: { code: 401 } })
 })
 

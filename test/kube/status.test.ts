@@ -5,7 +5,7 @@ t.test('every reason maps to the HTTP code kube-apiserver uses', async (t) => {
   // The table is the single source; this enumerates it so a change is deliberate.
   t.same(STATUS_REASONS, {
     Unauthorized: 401, Forbidden: 403, NotFound: 404, MethodNotAllowed: 405, NotAcceptable: 406, RequestEntityTooLarge: 413,
-    UnsupportedMediaType: 415, BadRequest: 400, TooManyRequests: 429, InternalError: 500, ServiceUnavailable: 503,
+    RequestHeaderFieldsTooLarge: 431, BadGateway: 502, UnsupportedMediaType: 415, BadRequest: 400, TooManyRequests: 429, InternalError: 500, ServiceUnavailable: 503,
     Timeout: 504, Gone: 410, Expired: 410,
   })
   for (const reason of Object.keys(STATUS_REASONS) as StatusReason[]) {

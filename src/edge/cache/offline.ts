@@ -7,26 +7,13 @@ import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-tok
 import { negotiateList, type ListAnswer } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
-import { badRequest, notFound, serviceUnavailable, status, type Status } from '../../kube/status.js'
-import { RETRY_AFTER_SECONDS, sendStatus } from '../relay.js'
+import { badRequest, notFound, status, type Status } from '../../kube/status.js'
+import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
 import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable, type ListMeta } from '../../kube/table.js'
 import { chooseDocument, isDocumentPath } from './documents.js'
 import type { HeldWatches } from './held-watch.js'
 import { compileScope, coveringList, scopeOf } from './scope.js'
 import type { CacheStore, ListRow, StoredObject } from './store.js'
-
-/** RFC 3339 in whole seconds, as Kubernetes prints times. */
-function rfc3339 (ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
-}
-
-export function offlineWarning (since: number): string {
-  return `299 - "edge-metaserver: cloud unreachable since ${rfc3339(since)}; served from edge cache"`
-}
-
-export function cloudUnreachable (since: number, what: string): Status {
-  return serviceUnavailable(`edge-metaserver: the cloud is unreachable (since ${rfc3339(since)}) ${what}`, RETRY_AFTER_SECONDS)
-}
 
 export class OfflineServer {
   constructor (private readonly store: CacheStore, private readonly watches: HeldWatches) {}

@@ -1,0 +1,185 @@
+import t from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import { ENHANCE_YOUR_CALM, REFUSED_STREAM, startRelayBench, type RelayBench } from '../helpers/relay-bench.js'
+
+interface Answer { code: number, headers: http.IncomingHttpHeaders, body: string }
+
+function request (bench: RelayBench, opts: { method?: string, path?: string, headers?: http.OutgoingHttpHeaders, body?: Buffer | string, chunks?: Buffer[] }): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: bench.port, method: opts.method ?? 'GET', path: opts.path ?? '/api/v1/namespaces/ns/configmaps/c', headers: opts.headers ?? {}, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (d: string) => { body += d }).once('end', () => resolve({ code: res.statusCode ?? 0, headers: res.headers, body }))
+    })
+    req.once('error', reject)
+    if (opts.chunks !== undefined) {
+      for (const c of opts.chunks) req.write(c)
+      req.end()
+    } else req.end(opts.body)
+  })
+}
+
+/** Sends raw bytes and returns everything the edge answers until it closes the connection. */
+function raw (bench: RelayBench, bytes: Buffer | string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(bench.port, '127.0.0.1')
+    let out = ''
+    socket.setEncoding('latin1').on('data', (d: string) => { out += d })
+    socket.once('close', () => resolve(out))
+    socket.once('error', () => {})
+    socket.end(bytes)
+  })
+}
+
+function statusOf (body: string): { kind?: string, code?: number, message?: string } {
+  return JSON.parse(body.slice(body.indexOf('{')))
+}
+
+const bench = await startRelayBench({ maxRequestBodyBytes: 64 * 1024, requestTimeoutMs: 2_000, maxInflight: 3 })
+t.teardown(() => bench.close())
+t.beforeEach(() => { bench.offlineCalls.length = 0; bench.verdict = { admitted: true, authorizedHere: true } })
+
+t.test('an answer of the cloud is relayed, never replaced by the cache', async (t) => {
+  bench.shim = (stream) => { stream.respond({ ':status': 403, 'content-type': 'application/json' }); stream.end('{"kind":"Status","code":403}') }
+  const a = await request(bench, {})
+  t.equal(a.code, 403)
+  t.equal(a.body, '{"kind":"Status","code":403}')
+  t.equal(bench.offlineCalls.length, 0)
+})
+
+t.test('connectivity failures go to the cache: REFUSED_STREAM, GOAWAY below the stream, upstream-unreachable, tunnel lost during a read', async (t) => {
+  bench.shim = (stream) => stream.close(REFUSED_STREAM)
+  t.equal((await request(bench, {})).headers['x-offline-stand-in'], 'yes', 'REFUSED_STREAM')
+  bench.shim = (stream) => { stream.respond({ ':status': 503, 'x-ems-error': 'upstream-unreachable' }); stream.end('{}') }
+  t.equal((await request(bench, {})).headers['x-offline-stand-in'], 'yes', 'the shim cannot reach kube-apiserver')
+  // (A last-stream-id of 0 would mean "the last one processed" to Node; earlier streams have lower ids.)
+  bench.shim = (stream) => { stream.session!.goaway(0, stream.id! - 2) }
+  t.equal((await request(bench, {})).headers['x-offline-stand-in'], 'yes', 'GOAWAY with a last-stream-id below the stream')
+  await waitConnected(bench)
+  bench.shim = (stream) => { stream.session!.destroy() }
+  t.equal((await request(bench, {})).headers['x-offline-stand-in'], 'yes', 'the connection vanished during a GET')
+  await waitConnected(bench)
+  t.equal(bench.offlineCalls.length, 4)
+})
+
+t.test('a write whose tunnel vanished is not answered offline: its outcome is unknown', async (t) => {
+  bench.shim = (stream) => { stream.session!.destroy() }
+  const a = await request(bench, { method: 'DELETE' })
+  t.equal(a.code, 503)
+  t.match(statusOf(a.body), { kind: 'Status', message: /lost during the request; it may or may not have been carried out/ })
+  t.equal(bench.offlineCalls.length, 0)
+  await waitConnected(bench)
+})
+
+t.test('a request the edge did not authorize itself (impersonation) is never answered from the cache', async (t) => {
+  bench.verdict = { admitted: true, authorizedHere: false }
+  bench.shim = (stream) => stream.close(REFUSED_STREAM)
+  const a = await request(bench, { headers: { 'impersonate-user': 'x' } })
+  t.equal(a.code, 503)
+  t.equal(a.headers['x-offline-stand-in'], undefined)
+  t.equal(bench.offlineCalls.length, 0)
+})
+
+t.test('a stream reset for any other reason is a 502 Status, not an outage', async (t) => {
+  bench.shim = (stream) => stream.close(ENHANCE_YOUR_CALM)
+  const a = await request(bench, {})
+  t.equal(a.code, 502)
+  t.match(statusOf(a.body), { kind: 'Status', code: 502 })
+  t.equal(bench.offlineCalls.length, 0)
+})
+
+t.test('bodies over the limit get 413: declared, and chunked (detected while streaming, never completed upstream)', async (t) => {
+  const upstream: Array<{ rstCode: number | undefined, bytes: number }> = []
+  bench.shim = (stream) => {
+    let bytes = 0
+    stream.on('data', (c: Buffer) => { bytes += c.length })
+    stream.once('close', () => upstream.push({ rstCode: stream.rstCode, bytes }))
+  }
+  const declared = await request(bench, { method: 'POST', path: '/api/v1/namespaces/ns/configmaps', headers: { 'content-length': 70 * 1024 }, body: Buffer.alloc(70 * 1024) })
+  t.equal(declared.code, 413)
+  const chunked = await request(bench, { method: 'POST', path: '/api/v1/namespaces/ns/configmaps', headers: { 'transfer-encoding': 'chunked' }, chunks: Array.from({ length: 10 }, () => Buffer.alloc(16 * 1024, 'a')) })
+  t.equal(chunked.code, 413)
+  t.match(statusOf(chunked.body), { kind: 'Status', reason: 'RequestEntityTooLarge' })
+  await waitUntil(() => upstream.length === 1)
+  t.equal(upstream.length, 1, 'only the chunked request reached the shim')
+  t.equal(upstream[0]!.rstCode, 8, 'the shim saw the stream cancelled (RST_STREAM CANCEL), never a complete body')
+  t.ok(upstream[0]!.bytes <= 64 * 1024, `the shim received at most the limit (${upstream[0]!.bytes} bytes)`)
+  t.equal(bench.offlineCalls.length, 0)
+})
+
+t.test('a body is forwarded under flow control and dropped once the answer is known', async (t) => {
+  let received = 0
+  bench.shim = (stream) => {
+    stream.on('data', (c: Buffer) => { received += c.length })
+    stream.respond({ ':status': 405, 'content-type': 'application/json' })
+    stream.end('{"kind":"Status","code":405}')
+  }
+  const a = await request(bench, { method: 'PUT', headers: { 'content-length': 60 * 1024 }, body: Buffer.alloc(60 * 1024) })
+  t.equal(a.code, 405, 'the early answer is relayed')
+  t.ok(received <= 60 * 1024)
+  t.equal(bench.inflight.shortCount, 0)
+})
+
+t.test('header fields: 200 reach the shim; more than 1 MiB of headers is a 431 Status', async (t) => {
+  let seen = 0
+  bench.shim = (stream, headers) => { seen = Object.keys(headers).filter((h) => h.startsWith('x-h-')).length; stream.respond({ ':status': 200 }); stream.end() }
+  const headers = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`x-h-${i}`, 'v']))
+  t.equal((await request(bench, { headers })).code, 200)
+  t.equal(seen, 200)
+  const big = await raw(bench, `GET /api/v1/namespaces/ns/configmaps HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat((1 << 20) + 8192)}\r\n\r\n`)
+  t.match(big, /^HTTP\/1\.1 431 /)
+  t.match(statusOf(big), { kind: 'Status', code: 431 })
+  const line = await request(bench, { path: `/api/v1/namespaces/ns/configmaps?x=${'a'.repeat(100 * 1024)}` })
+  t.equal(line.code, 200, 'a 100 KiB request line is within kube-apiserver\'s limit')
+})
+
+t.test('malformed requests get a Status from the listener itself', async (t) => {
+  const bad = await raw(bench, 'GET /api/v1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n')
+  t.match(bad, /^HTTP\/1\.1 400 /)
+  t.match(statusOf(bad), { kind: 'Status', code: 400 })
+  const garbage = await raw(bench, '\x16\x03\x01 not http at all\r\n\r\n')
+  t.match(garbage, /^HTTP\/1\.1 400 /)
+  t.match(statusOf(garbage), { kind: 'Status' })
+})
+
+t.test('a request that does not complete in time is a 504 Status; the stream is cancelled', async (t) => {
+  let cancelled = false
+  bench.shim = (stream) => { stream.once('close', () => { cancelled = true }) }
+  const a = await request(bench, {})
+  t.equal(a.code, 504)
+  t.match(statusOf(a.body), { kind: 'Status', reason: 'Timeout' })
+  await waitUntil(() => cancelled)
+  t.ok(cancelled)
+  t.equal(bench.offlineCalls.length, 0)
+})
+
+t.test('short requests over the in-flight limit get 429; slots return when pipelined requests are dropped with their connection', async (t) => {
+  const held: Array<() => void> = []
+  bench.shim = (stream) => { held.push(() => { if (!stream.destroyed) { stream.respond({ ':status': 200 }); stream.end() } }) }
+  const pending = [request(bench, {}), request(bench, {}), request(bench, {})]
+  await waitUntil(() => held.length === 3)
+  const over = await request(bench, {})
+  t.equal(over.code, 429)
+  t.equal(over.headers['retry-after'], '1')
+  for (const answer of held) answer()
+  await Promise.all(pending)
+  held.length = 0
+  // Pipelined GETs on connections that are dropped right after sending.
+  for (let i = 0; i < 20; i++) {
+    const socket = net.connect(bench.port, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.write('GET /api/v1/namespaces/ns/configmaps/a HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(5), () => socket.destroy())
+  }
+  await waitUntil(() => bench.inflight.shortCount === 0 && held.length > 0)
+  t.equal(bench.inflight.shortCount, 0, 'every slot returned')
+  for (const answer of held) answer()
+})
+
+async function waitUntil (cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10))
+}
+
+async function waitConnected (bench: RelayBench): Promise<void> {
+  await waitUntil(() => bench.tunnel.state.connected)
+}
