@@ -65,7 +65,12 @@ const RULE_RESOURCES = ['configmaps', 'secrets', 'pods', 'services', 'serviceacc
 export interface PolicyObjects {
   /** In creation order; some bindings come before the role they reference. */
   objects: Array<{ path: string, body: Record<string, unknown>, shape: string }>
+  /** What the policy grants to which pods, where ('' = every namespace): requests built from these are often allowed. */
+  grants: Grant[]
 }
+
+export interface Grant { ids: string[], namespace: string, rules: Rule[] }
+interface Rule { apiGroups?: string[], resources?: string[], verbs?: string[], resourceNames?: string[] }
 
 function randomRules (d: Dice): unknown[] {
   return Array.from({ length: d.int(1, 2) }, () => {
@@ -86,11 +91,15 @@ function narrowRules (d: Dice): unknown[] {
 
 export function generatePolicy (d: Dice): PolicyObjects {
   const objects: PolicyObjects['objects'] = []
+  const grants: Grant[] = []
+  const rulesOf = new Map<string, Rule[]>() // "ns/role" or "/clusterrole"
   let n = 0
   const role = (ns: string, name: string, rules: unknown[], shape: string): void => {
+    rulesOf.set(`${ns}/${name}`, rules as Rule[])
     objects.push({ path: `/apis/${RBAC}/v1/namespaces/${ns}/roles`, shape, body: { apiVersion: `${RBAC}/v1`, kind: 'Role', metadata: { name }, rules } })
   }
   const clusterRole = (name: string, rules: unknown[], shape: string): void => {
+    rulesOf.set(`/${name}`, rules as Rule[])
     objects.push({ path: `/apis/${RBAC}/v1/clusterroles`, shape, body: { apiVersion: `${RBAC}/v1`, kind: 'ClusterRole', metadata: { name }, rules } })
   }
   const roleBinding = (ns: string, roleRef: { kind: string, name: string }, subjects: unknown[], shape: string): void => {
@@ -183,7 +192,21 @@ export function generatePolicy (d: Dice): PolicyObjects {
     clusterRole('rd-impersonate-alice', [{ apiGroups: [''], resources: ['users'], verbs: ['impersonate'], resourceNames: ['alice'] }], 'impersonate')
     clusterRoleBinding('rd-impersonate-alice', [saSubject(j)], 'impersonate')
   }
-  return { objects }
+  // Who each binding reaches among the pods, and with which rules (roles may come after their binding).
+  for (const o of objects) {
+    const kind = o.body.kind as string
+    if (!kind.endsWith('Binding')) continue
+    const ns = kind === 'RoleBinding' ? o.path.split('/')[5]! : ''
+    const roleRef = o.body.roleRef as { kind: string, name: string }
+    const rules = rulesOf.get(roleRef.kind === 'Role' ? `${ns}/${roleRef.name}` : `/${roleRef.name}`)
+    if (rules === undefined) continue
+    const ids = IDENTITIES.filter((i) => (o.body.subjects as Array<{ kind: string, name: string, namespace?: string }>).some((sub) =>
+      (sub.kind === 'ServiceAccount' && sub.name === i.serviceAccount && (sub.namespace ?? ns) === i.namespace) ||
+      (sub.kind === 'User' && sub.name === saUser(i.namespace, i.serviceAccount)) ||
+      (sub.kind === 'Group' && ['system:serviceaccounts', 'system:authenticated', `system:serviceaccounts:${i.namespace}`].includes(sub.name)))).map((i) => i.id)
+    if (ids.length > 0) grants.push({ ids, namespace: ns, rules })
+  }
+  return { objects, grants }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,51 +380,83 @@ function authFor (d: Dice, tags: string[]): Auth {
   return { kind: 'two-pods', first: d.pick(IDENTITIES).id, second: d.pick(IDENTITIES).id }
 }
 
-/** One random request. */
-export function generateCase (d: Dice, index: number): RequestCase {
-  const tags: string[] = []
-  const headers: Array<[string, string]> = []
-  // Method.
+interface Base { method: string, path: string, listish: boolean, watchLike: boolean, params: string[], auth?: Auth }
+
+const VERB_METHODS: Record<string, string> = {
+  get: 'GET', list: 'GET', watch: 'GET', create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE', deletecollection: 'DELETE',
+}
+
+/** A request one of the policy's rules grants to one of its pods (before the mutations every case gets). */
+function grantedBase (d: Dice, grant: Grant, tags: string[]): Base {
+  tags.push('from-grant')
+  const rule = d.pick(grant.rules)
+  const verbs = (rule.verbs ?? []).includes('*') ? VERBS : rule.verbs ?? ['get']
+  const verb = d.pick(verbs)
+  const resources = (rule.resources ?? []).map((r) => r === '*' ? d.pick(['configmaps', 'secrets', 'pods']) : r)
+  const resource = d.pick(resources.length > 0 ? resources : ['configmaps'])
+  const group = (rule.apiGroups ?? ['']).includes('') || (rule.apiGroups ?? []).includes('*') ? '' : 'apps'
+  const base = group === '' ? '/api/v1' : '/apis/apps/v1'
+  const ns = grant.namespace !== '' ? grant.namespace : d.pick(NAMESPACES)
+  const collection = `${base}/namespaces/${ns}/${resource}`
+  const pool = resource === 'secrets' ? SECRETS : resource === 'configmaps' ? CONFIGMAPS : ['missing']
+  const name = rule.resourceNames !== undefined ? d.pick(rule.resourceNames) : d.pick(pool)
+  const params: string[] = []
+  const byName = rule.resourceNames !== undefined || d.chance(0.2)
+  switch (verb) {
+    case 'list': case 'watch': case 'deletecollection':
+      if (byName) params.push(`fieldSelector=metadata.name%3D${name}`)
+      if (verb === 'watch') params.push(d.pick(['watch=1', 'watch=true']), 'timeoutSeconds=1')
+      return { method: VERB_METHODS[verb]!, path: collection, listish: true, watchLike: verb === 'watch', params, auth: { kind: 'pod', id: d.pick(grant.ids) } }
+    case 'create':
+      return { method: 'POST', path: collection, listish: false, watchLike: false, params, auth: { kind: 'pod', id: d.pick(grant.ids) } }
+    default:
+      return { method: VERB_METHODS[verb] ?? 'GET', path: `${collection}/${name}`, listish: false, watchLike: false, params, auth: { kind: 'pod', id: d.pick(grant.ids) } }
+  }
+}
+
+/** A request anyone might send. */
+function randomBase (d: Dice, tags: string[]): Base {
   const m = d.rand()
   const method = m < 0.66 ? 'GET' : m < 0.7 ? 'HEAD' : m < 0.77 ? 'POST' : m < 0.82 ? 'PUT' : m < 0.88 ? 'PATCH' : m < 0.95 ? 'DELETE' : d.pick(ODD_METHODS)
   if (m >= 0.95) tags.push('method:odd')
-  const write = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method)
-
-  // Path.
-  let path: string
-  let listish = false
-  let watchLike = false
   if (d.chance(0.08)) {
-    path = d.pick(NON_RESOURCE)
     tags.push('path:non-resource')
-  } else {
-    const scope = resourceScope(d)
-    const ns = d.chance(0.9) ? d.pick([NS.a, NS.a, NS.b, NS.b, NS.c, 'default', 'rd-nowhere']) : ''
-    const named = d.chance(method === 'POST' ? 0.15 : 0.55)
-    const name = named ? d.pick(scope.names) : ''
-    const legacyWatch = method === 'GET' && d.chance(0.04)
-    if (legacyWatch) { tags.push('path:legacy-watch'); watchLike = true }
-    const prefix = `${scope.base}${legacyWatch ? '/watch' : ''}`
-    path = scope.namespaced && ns !== '' ? `${prefix}/namespaces/${ns}/${scope.resource}` : `${prefix}/${scope.resource}`
-    if (name !== '') {
-      path += `/${name}`
-      // Subresources only of objects that do not exist (no kubelet: log/exec/proxy must not wait).
-      if (d.chance(0.08)) {
-        const subs = SUBRESOURCES[scope.resource] ?? ['status']
-        const sub = d.pick(subs)
-        const missing = ['log', 'exec', 'proxy'].includes(sub) && !/missing/.test(name) ? null : sub
-        if (missing !== null) { path += `/${sub}`; tags.push('path:subresource') }
-      }
-    }
-    listish = name === ''
+    return { method, path: d.pick(NON_RESOURCE), listish: false, watchLike: false, params: [] }
   }
+  const scope = resourceScope(d)
+  const ns = d.chance(0.9) ? d.pick([NS.a, NS.a, NS.b, NS.b, NS.c, 'default', 'rd-nowhere']) : ''
+  const named = d.chance(method === 'POST' ? 0.15 : 0.55)
+  const name = named ? d.pick(scope.names) : ''
+  const legacyWatch = method === 'GET' && d.chance(0.04)
+  if (legacyWatch) tags.push('path:legacy-watch')
+  const prefix = `${scope.base}${legacyWatch ? '/watch' : ''}`
+  let path = scope.namespaced && ns !== '' ? `${prefix}/namespaces/${ns}/${scope.resource}` : `${prefix}/${scope.resource}`
+  if (name !== '') {
+    path += `/${name}`
+    // Subresources only of objects that do not exist (no kubelet: log/exec/proxy must not wait).
+    if (d.chance(0.08)) {
+      const sub = d.pick(SUBRESOURCES[scope.resource] ?? ['status'])
+      if (!(['log', 'exec', 'proxy'].includes(sub) && !/missing/.test(name))) { path += `/${sub}`; tags.push('path:subresource') }
+    }
+  }
+  return { method, path, listish: name === '', watchLike: legacyWatch, params: [] }
+}
+
+/** One random request; about `grantShare` of them built from what the policy grants. */
+export function generateCase (d: Dice, index: number, grants: Grant[] = [], grantShare = 0.45): RequestCase {
+  const tags: string[] = []
+  const headers: Array<[string, string]> = []
+  const base = grants.length > 0 && d.chance(grantShare) ? grantedBase(d, d.pick(grants), tags) : randomBase(d, tags)
+  const { method, listish } = base
+  let { path, watchLike } = base
+  const write = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method)
   path = mutatePath(d, path, tags, write)
 
   // Query.
   const params: string[] = []
   if (write) params.push('dryRun=All') // first, alone and never mutated: writes must not change the apiserver's state
-  params.push(...queryFor(d, listish || d.chance(0.1), write, tags))
-  if (method === 'GET' && listish && d.chance(0.12)) {
+  params.push(...d.some(base.params, base.params.length, base.params.length), ...queryFor(d, listish || d.chance(0.1), write, tags))
+  if (method === 'GET' && listish && !watchLike && d.chance(0.12)) {
     params.push(`watch=${d.pick(WATCH_VALUES)}`)
     if (d.chance(0.9)) params.push('timeoutSeconds=1')
     tags.push('query:watch')
@@ -415,8 +470,8 @@ export function generateCase (d: Dice, index: number): RequestCase {
   const absolute = abs < 0.04 ? 'self' : abs < 0.05 ? 'foreign' : 'no'
   if (absolute !== 'no') tags.push(`target:absolute-${absolute}`)
 
-  // Who.
-  const auth = authFor(d, tags)
+  // Who: the grant's pod, mostly.
+  const auth = base.auth !== undefined && d.chance(0.92) ? base.auth : authFor(d, tags)
 
   // Headers.
   if (d.chance(0.85)) headers.push(['Accept', d.pick(ACCEPTS)])

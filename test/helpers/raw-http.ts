@@ -4,6 +4,7 @@
 // status line and headers, then a bounded body (or stops after the headers), and gives up after a
 // timeout. One connection per request (TLS sessions are resumed to keep handshakes cheap).
 import tls from 'node:tls'
+import { parse as parseYaml } from 'yaml'
 
 export interface RawRequest {
   method: string
@@ -201,14 +202,68 @@ function dechunk (raw: Buffer): { body: Buffer, complete: boolean } {
   }
 }
 
-/** The answer's body as a Kubernetes Status, or undefined when it is not one. */
-export function asStatus (res: RawResponse): { kind: string, code: number, reason?: string, message?: string } | undefined {
+export interface StatusLike { kind: string, code: number, reason?: string, message?: string }
+
+/**
+ * The answer's body as a Kubernetes Status in any of the encodings kube-apiserver negotiates
+ * (JSON, YAML, protobuf), or undefined when it is not one.
+ */
+export function asStatus (res: RawResponse): StatusLike | undefined {
+  const body = res.body
+  if (body.subarray(0, 4).toString('latin1') === 'k8s\0') return protobufStatus(body.subarray(4))
+  const text = body.toString('utf8')
+  let parsed: any
   try {
-    const parsed = JSON.parse(res.body.toString('utf8'))
-    return parsed !== null && typeof parsed === 'object' && parsed.kind === 'Status' && parsed.apiVersion === 'v1' ? parsed : undefined
+    parsed = /^\s*\{/.test(text) ? JSON.parse(text) : parseYaml(text)
   } catch {
     return undefined
   }
+  return parsed !== null && typeof parsed === 'object' && parsed.kind === 'Status' && parsed.apiVersion === 'v1' ? parsed : undefined
+}
+
+/** runtime.Unknown{typeMeta(1), raw(2)} wrapping a metav1.Status{status(2), message(3), reason(4), code(6)}. */
+function protobufStatus (envelope: Buffer): StatusLike | undefined {
+  const unknown = protoFields(envelope)
+  const typeMeta = unknown?.get(1)
+  const raw = unknown?.get(2)
+  if (!Buffer.isBuffer(typeMeta) || !Buffer.isBuffer(raw)) return undefined
+  const meta = protoFields(typeMeta)
+  if (String(meta?.get(1)) !== 'v1' || String(meta?.get(2)) !== 'Status') return undefined
+  const status = protoFields(raw)
+  if (status === undefined || typeof status.get(6) !== 'number') return undefined
+  return { kind: 'Status', code: status.get(6) as number, reason: String(status.get(4) ?? ''), message: String(status.get(3) ?? '') }
+}
+
+/** The last value of each field of a protobuf message (varints as numbers, length-delimited as Buffers). */
+function protoFields (buf: Buffer): Map<number, number | Buffer> | undefined {
+  const out = new Map<number, number | Buffer>()
+  let at = 0
+  const varint = (): number => {
+    let value = 0
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (at >= buf.length) throw new Error('truncated varint')
+      const b = buf[at++]!
+      value += (b & 0x7f) * 2 ** shift
+      if ((b & 0x80) === 0) return value
+    }
+    throw new Error('varint too long')
+  }
+  try {
+    while (at < buf.length) {
+      const key = varint()
+      const field = Math.floor(key / 8)
+      switch (key & 7) {
+        case 0: out.set(field, varint()); break
+        case 2: { const n = varint(); if (at + n > buf.length) return undefined; out.set(field, buf.subarray(at, at + n)); at += n; break }
+        case 1: at += 8; break
+        case 5: at += 4; break
+        default: return undefined
+      }
+    }
+  } catch {
+    return undefined
+  }
+  return out
 }
 
 /** A request target for humans: printable ASCII as is, every other byte as \xNN. */
