@@ -16,6 +16,7 @@
 //
 // Replay a run with REQUEST_SEED=<seed> (printed first); REQUEST_CASES=<n> changes the count.
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import type { EdgeDaemon } from '../../src/edge/run.js'
 import { asStatus, header, printable, sendRaw, type RawRequest, type RawResponse, type RawTarget } from '../helpers/raw-http.js'
 import { Partition } from './partition.js'
@@ -346,6 +347,23 @@ t.test(`request differential: ${CASES} generated requests through the edge onlin
   t.ok(codes.direct2xx > CASES / 10 && codes.directRefused > CASES / 10, 'kube-apiserver both served and refused a good share of the requests')
   t.ok(codes.offlineCached > 0, 'the cache answered some requests offline (the offline phase exercised it)')
 })
+
+// After thousands of odd requests the edge must still stop within its grace period (2 s here):
+// a connection it forgot would keep its listener, and so the daemon, from ever closing.
+t.test('the edge shuts down within 20 s after the run', async (t) => {
+  const closed = await Promise.race([edge.close().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 20_000).unref())])
+  if (!closed) t.comment(`edge listener connections still open: ${tcpStates(edgeTarget.port)}`)
+  t.ok(closed, 'edge.close() resolved')
+})
+
+/** The TCP states of the connections on a local port, from ss(8) (diagnostics only). */
+function tcpStates (port: number): string {
+  try {
+    return execFileSync('ss', ['-tnHo', 'state', 'all', `sport = :${port}`], { encoding: 'utf8' }).trim().split('\n').slice(0, 20).join(' | ')
+  } catch (err) {
+    return `(ss failed: ${(err as Error).message})`
+  }
+}
 
 t.test('the cluster stayed healthy', async (t) => {
   t.equal(stack.cluster.healthy, true)
