@@ -31,6 +31,9 @@ export class InflightTracker {
     }
     res.once('close', done)
     socket.once('close', done)
+    // Node still parses pipelined requests buffered before their connection closed: such a
+    // request starts on a socket whose 'close' has already happened.
+    if (socket.destroyed) setImmediate(done)
   }
 
   get shortCount (): number { return this.short.size }

@@ -14,8 +14,8 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } 
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
-import { isLongRunning, requestInfo, type RequestInfo } from '../kube/request-info.js'
-import { badGateway, badRequest, gatewayTimeout, headersTooLarge, serviceUnavailable, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
+import { isLongRunning, requestInfo, requestInfoRefusal, type RequestInfo } from '../kube/request-info.js'
+import { badGateway, gatewayTimeout, headersTooLarge, serviceUnavailable, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
 import {
@@ -42,6 +42,8 @@ export interface RelayDeps {
   requestTimeoutMs: number
   /** Short requests in flight at once (kube-apiserver's --max-requests-inflight); watches don't count. */
   maxInflight: number
+  /** Watches and other long-running requests open at once (each holds a tunnel stream). */
+  maxLongRunning: number
   /** requireAuthorization: authenticate and authorize before relaying; undefined when the gate is off. */
   gate: ((info: RequestInfo, headers: IncomingMessage['headers']) => Promise<GateVerdict>) | undefined
   reachability: CloudReachability
@@ -55,16 +57,22 @@ const READ_VERBS = new Set(['get', 'list', 'watch'])
 
 export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET'
-  const url = req.url ?? '/'
-  const parsed = requestInfo(method, url)
-  if (!parsed.ok) { refuseEarly(req, res, badRequest(parsed.message)); return }
+  const parsed = requestInfo(method, req.url ?? '/')
+  if (!parsed.ok) { refuseEarly(req, res, requestInfoRefusal(parsed)); return }
   const info = parsed.info
+  // What kube-apiserver serves: an absolute-form target (`GET https://host/api/...`) is relayed
+  // and cached as its origin form, the only form an HTTP/2 :path may take.
+  const url = info.originForm ?? req.url ?? '/'
   const longRunning = isLongRunning(info)
   const answer = (s: Status, source = 'edge'): void => {
     deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source })
     sendStatus(res, s)
   }
-  if (!longRunning && deps.inflight.shortCount >= deps.maxInflight) {
+  const full = longRunning
+    ? deps.inflight.longCount >= deps.maxLongRunning || !deps.tunnel.hasStreamCapacity()
+    : deps.inflight.shortCount >= deps.maxInflight
+  if (full) {
+    // A request past the tunnel's stream limit would be queued by HTTP/2 without an answer: refuse it now.
     refuseEarly(req, res, tooManyRequests('Too many requests, please try again later.', RETRY_AFTER_SECONDS))
     deps.metrics.requests.inc({ verb: info.verb, code: '429', source: 'edge' })
     return
@@ -180,7 +188,8 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   stream.once('close', () => {
     clearTimeout(timer)
     if (answered) {
-      if (info.verb === 'watch' && !res.writableEnded) res.end()
+      // A cancelled stream ends nothing: its client is gone, or the cache answers it now (held watch).
+      if (info.verb === 'watch' && !cancelled && !res.writableEnded) res.end()
       return
     }
     if (cancelled || bodyTooLarge || res.headersSent || res.destroyed) return

@@ -39,6 +39,8 @@ export interface EdgeDaemon {
   policy: PolicyState | undefined
   /** host:port of every listener that is up, keyed by config key (`server`, `dummyServer`). */
   listening: Record<string, { host: string, port: number }>
+  /** Watches answered from the cache and not (yet) resumed upstream (0 without the cache); also the held_watches gauge. */
+  heldWatches: () => number
   close: () => Promise<void>
 }
 
@@ -57,7 +59,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   log.info({ server: hub.server }, '2. dialling the tunnel to the cloud shim')
   const tunnel = new TunnelClient({
-    host: hub.server!.host, port: hub.server!.port, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
+    servers: hub.server, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
     ca: tunnelCa!, cert: nodeCert!, key: nodeKey!,
     heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
     backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
@@ -106,13 +108,14 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   let policy: PolicyState | undefined
   let store: CacheStore | undefined
   let cache: RelayDeps['cache']
+  let held: HeldWatches | undefined
   if (gated) {
     log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy; opening the control stream')
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
     const state = policy = new PolicyState(store, nodeName, log)
     state.load()
-    if (config.modules.cache.enable) cache = startCache(store, tunnel, config, log, registry)
+    if (config.modules.cache.enable) ({ held, ...cache } = startCache(store, tunnel, reachability, config, log, registry))
     stopControl = startControlChannel(tunnel, state, log)
     const gateOptions = { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences, leewaySeconds: JWT_LEEWAY_SECONDS }
     gate = (info, headers) => admit(state, gateOptions, info, headers)
@@ -126,7 +129,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       const down = `disconnected since ${new Date(s.since).toISOString()}: ${s.lastError ?? 'unknown'}`
       return cache !== undefined && store!.warm ? undefined : down
     },
-    note: () => tunnel.state.connected ? undefined : `offline since ${new Date(tunnel.state.since).toISOString()}: reads are served from the edge cache`,
+    note: () => tunnel.state.connected ? `connected to ${tunnel.state.server}` : `offline since ${new Date(tunnel.state.since).toISOString()}: reads are served from the edge cache`,
   })
   if (policy !== undefined) {
     const state = policy
@@ -139,7 +142,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   log.info('5. starting listeners')
   const relay: RelayDeps = {
     tunnel, logger: log, metrics, inflight, gate, reachability, cache,
-    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests,
+    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests,
   }
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {
@@ -165,6 +168,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     tunnel,
     policy,
     listening,
+    heldWatches: () => held?.count ?? 0,
     close: async () => {
       shuttingDown = true
       log.info('shutting down: draining in-flight requests')
@@ -179,16 +183,16 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 }
 
-function startCache (store: CacheStore, tunnel: TunnelClient, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<RelayDeps['cache']> {
+function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<RelayDeps['cache']> & { held: HeldWatches } {
   const c = config.modules.cache
   const maxBodyBytes = Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4))
   const tee = new CacheTee(store, log, { maxBodyBytes, maxCollectingBytes: 2 * maxBodyBytes })
   const watches = new HeldWatches({
-    store, tee, tunnel, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
+    store, tee, tunnel, reachability, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
   })
   cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, heldWatches: () => watches.count })
   log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
-  return { tee, offline: new OfflineServer(store, watches) }
+  return { tee, offline: new OfflineServer(store, watches), held: watches }
 }
 
 function nodeNameOf (certPem: string): string {

@@ -5,8 +5,8 @@ import type { IncomingMessage } from 'node:http'
 import type { IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { requestInfo } from '../kube/request-info.js'
-import { badRequest, serviceUnavailable, statusBody, type Status } from '../kube/status.js'
+import { requestInfo, requestInfoRefusal } from '../kube/request-info.js'
+import { serviceUnavailable, statusBody, type Status } from '../kube/status.js'
 import { RETRY_AFTER_SECONDS } from './answers.js'
 import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError } from '../tunnel/client.js'
@@ -18,7 +18,7 @@ import { endToEndHeaders, HEADER_CLIENT_ADDRESS, HEADER_UPGRADE, HEADER_UPGRADE_
 export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => socket.destroy())
   const parsed = requestInfo(req.method ?? 'GET', req.url ?? '/')
-  if (!parsed.ok) { refuse(socket, badRequest(parsed.message)); return }
+  if (!parsed.ok) { refuse(socket, requestInfoRefusal(parsed)); return }
   if (deps.gate !== undefined) {
     const verdict = await deps.gate(parsed.info, req.headers)
     if (!verdict.admitted) { refuse(socket, verdict.status); return }
@@ -28,7 +28,7 @@ export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socke
     stream = deps.tunnel.open({
       ...endToEndHeaders(req.headers),
       ':method': req.method ?? 'GET',
-      ':path': req.url ?? '/',
+      ':path': parsed.info.originForm ?? req.url ?? '/',
       [HEADER_UPGRADE]: String(req.headers.upgrade ?? ''),
       [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
     })

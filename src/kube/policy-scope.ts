@@ -10,7 +10,7 @@ export interface PodRef {
   serviceAccount: string
 }
 
-export interface Subject { kind: string, name: string, namespace?: string, apiGroup?: string }
+export interface Subject { kind: string, name: string, namespace?: string | null, apiGroup?: string }
 export interface Binding { metadata: { name: string, namespace?: string }, roleRef: { kind: string, name: string }, subjects?: Subject[] }
 export interface Role { metadata: { name: string, namespace?: string } }
 
@@ -23,11 +23,20 @@ export interface RbacSet<R = unknown, B = unknown> {
 
 const SA_USER = /^system:serviceaccount:([^:]+):([^:]+)$/
 
-/** True when `subject` names one of the service accounts in `accounts` ("ns/name"), directly or by group. */
-export function subjectReaches (subject: Subject, accounts: ReadonlySet<string>, namespaces: ReadonlySet<string>): boolean {
+/**
+ * True when `subject` names one of the service accounts in `accounts` ("ns/name"), directly or by
+ * group — rbac's appliesToUser for the users those accounts' tokens authenticate as
+ * (system:serviceaccount:<ns>:<name>, groups system:serviceaccounts, system:serviceaccounts:<ns>,
+ * system:authenticated). `bindingNamespace` is the RoleBinding's namespace ("" for a
+ * ClusterRoleBinding): a ServiceAccount subject without a namespace means that one.
+ */
+export function subjectReaches (subject: Subject, accounts: ReadonlySet<string>, namespaces: ReadonlySet<string>, bindingNamespace = ''): boolean {
   switch (subject.kind) {
-    case 'ServiceAccount':
-      return subject.namespace !== undefined && subject.namespace !== '' && accounts.has(`${subject.namespace}/${subject.name}`)
+    case 'ServiceAccount': {
+      // appliesToUser: saNamespace defaults to the binding's namespace when blank.
+      const ns = subject.namespace !== undefined && subject.namespace !== null && subject.namespace !== '' ? subject.namespace : bindingNamespace
+      return ns !== '' && accounts.has(`${ns}/${subject.name}`)
+    }
     case 'User': {
       const m = SA_USER.exec(subject.name)
       return m !== null && accounts.has(`${m[1]}/${m[2]}`)
@@ -43,7 +52,7 @@ export function subjectReaches (subject: Subject, accounts: ReadonlySet<string>,
 export function scopePolicy<R extends Role, B extends Binding> (pods: readonly PodRef[], rbac: RbacSet<R, B>): RbacSet<R, B> {
   const accounts = new Set(pods.map((p) => `${p.namespace}/${p.serviceAccount}`))
   const namespaces = new Set(pods.map((p) => p.namespace))
-  const reaches = (b: B): boolean => (b.subjects ?? []).some((s) => subjectReaches(s, accounts, namespaces))
+  const reaches = (b: B): boolean => (b.subjects ?? []).some((s) => subjectReaches(s, accounts, namespaces, b.metadata.namespace ?? ''))
   const roleBindings = rbac.roleBindings.filter(reaches)
   const clusterRoleBindings = rbac.clusterRoleBindings.filter(reaches)
   const roleKeys = new Set(roleBindings.filter((b) => b.roleRef.kind === 'Role').map((b) => `${b.metadata.namespace}/${b.roleRef.name}`))

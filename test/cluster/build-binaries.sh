@@ -17,6 +17,11 @@ etcd_dir="$cache/etcd-$ETCD_VERSION"
 client_src="$here/../clients/go"
 client_hash=$(cat "$client_src"/*.go "$client_src"/go.mod "$client_src"/go.sum 2>/dev/null | sha256sum | cut -c1-16 || true)
 client_dir="$cache/client-go-$client_hash"
+# The same client sources built against the newest client-go (WatchList on by default there), with
+# an alternate module file, so both the test bed's client-go and the newest are exercised.
+client_latest_mod=go.0.37.mod
+client_latest_hash=$(cat "$client_src"/*.go "$client_src/$client_latest_mod" "$client_src/${client_latest_mod%.mod}.sum" 2>/dev/null | sha256sum | cut -c1-16 || true)
+client_latest_dir="$cache/client-go-latest-$client_latest_hash"
 
 # Go is often installed in /usr/local/go and put on PATH only by an interactive shell's profile.
 if ! command -v go >/dev/null 2>&1; then
@@ -63,6 +68,7 @@ build_one "$kube_dir/kube-controller-manager" "$here/kubebin" k8s.io/kubernetes/
 build_one "$kube_dir/kubectl" "$here/kubebin" k8s.io/kubernetes/cmd/kubectl "$ld"
 if [ -d "$here/../clients/go" ]; then
   build_one "$client_dir/inclusterclient" "$here/../clients/go" . 
+  GOFLAGS="$GOFLAGS -modfile=$client_latest_mod" build_one "$client_latest_dir/inclusterclient" "$here/../clients/go" .
 fi
 
 echo "ETCD=$etcd_dir/etcd"
@@ -70,3 +76,4 @@ echo "KUBE_APISERVER=$kube_dir/kube-apiserver"
 echo "KUBE_CONTROLLER_MANAGER=$kube_dir/kube-controller-manager"
 echo "KUBECTL=$kube_dir/kubectl"
 echo "CLIENT_GO=$client_dir/inclusterclient"
+echo "CLIENT_GO_LATEST=$client_latest_dir/inclusterclient"

@@ -48,8 +48,8 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
   t.equal(m.shutdownGracePeriod, 30_000)
   const h = c.modules.edgeHub
   t.equal(h.enable, true)
-  t.same(h.server, { host: 'cloud.example.com', port: 10560 })
-  t.equal(h.serverName, 'cloud.example.com', 'serverName defaults to the host of server')
+  t.same(h.server, [{ host: 'cloud.example.com', port: 10560 }], 'a single string is a list of one')
+  t.equal(h.serverName, null, 'no serverName: each server is verified against its own host')
   t.equal(h.tlsCaFile, '/etc/edge-metaserver/pki/tunnel-ca.crt')
   t.equal(h.tlsCertFile, '/etc/edge-metaserver/pki/node.crt')
   t.equal(h.tlsPrivateKeyFile, '/etc/edge-metaserver/pki/node.key')
@@ -323,8 +323,47 @@ t.test('edgeHub.server is required when edgeHub is enabled', async (t) => {
 
   const c = edge(`${HEAD_EDGE}modules:\n  edgeHub:\n    enable: false\n`)
   t.equal(c.modules.edgeHub.enable, false)
-  t.equal(c.modules.edgeHub.server, null)
+  t.same(c.modules.edgeHub.server, [])
   t.equal(c.modules.edgeHub.serverName, null)
+})
+
+t.test('edgeHub.server: a list of servers, in order; errors point at the item', async (t) => {
+  const hub = (server: string) => edge(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: ${server}\n`).modules.edgeHub
+  t.same(hub('[shim-a.example:10560, "10.0.0.2:10560", "[fd00::3]:443"]').server,
+    [{ host: 'shim-a.example', port: 10560 }, { host: '10.0.0.2', port: 10560 }, { host: 'fd00::3', port: 443 }])
+  const block = edge(`${HEAD_EDGE}modules:
+  edgeHub:
+    server:
+      - b.example:1
+      - a.example:2
+`).modules.edgeHub
+  t.same(block.server, [{ host: 'b.example', port: 1 }, { host: 'a.example', port: 2 }], 'configured order is kept')
+  t.ok(Object.isFrozen(block.server))
+
+  t.match(errors(`${HEAD_EDGE}modules:
+  edgeHub:
+    server:
+      - a.example:1
+      - a.example
+`), [{ line: 7, column: 9, path: 'modules.edgeHub.server[1]', message: 'expected "host:port", got "a.example"' }])
+  t.match(errors(`${HEAD_EDGE}modules:
+  edgeHub:
+    server:
+      - a.example:1
+      - A.example:1
+`), [{ line: 7, column: 9, path: 'modules.edgeHub.server[1]', message: 'duplicate of modules.edgeHub.server[0]' }])
+  t.match(errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: [a.example:0]\n`), [
+    { path: 'modules.edgeHub.server[0]', message: /port must be between 1 and 65535/ },
+  ])
+  t.match(errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: [[a.example:1]]\n`), [
+    { path: 'modules.edgeHub.server[0]', message: 'expected "host:port", got a list' },
+  ])
+  t.match(errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: {a: 1}\n`), [
+    { path: 'modules.edgeHub.server', message: 'expected "host:port" or a list of them, got a mapping' },
+  ])
+  const empty = errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: []\n`)
+  t.match(empty, [{ path: 'modules.edgeHub.server', message: /missing required key/ }], 'an empty list is no server')
+  t.equal(empty.length, 1)
 })
 
 t.test('relative paths resolve against the config file directory', async (t) => {

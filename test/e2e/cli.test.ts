@@ -255,7 +255,7 @@ t.test('edge and cloud as processes: health and in-cluster kubectl through the e
   // Ready once the tunnel is up (and, with requireAuthorization, the first policy bundle is in).
   const ready = await waitForReadyz(edge.port, /^readyz check passed$/m)
   t.equal(ready.status, 200)
-  t.match(ready.body, /^\[\+\]tunnel ok$/m)
+  t.match(ready.body, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
   t.match(ready.body, /^readyz check passed$/m)
   t.same(await request(edge.port, '/livez'), { status: 200, body: 'ok', complete: true })
 
@@ -355,7 +355,7 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
 
 t.test('SIGTERM on the cloud shim: GOAWAY to the edge, edge turns unready, shim exits 0', async (t) => {
   edge = await startEdge(cloud.tunnelPort, 'edge-2')
-  await waitForReadyz(edge.port, /^\[\+\]tunnel ok$/m)
+  await waitForReadyz(edge.port, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
   const direct = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps/hello`, { token: me.token })
   t.equal(direct.status, 200)
 

@@ -35,7 +35,7 @@ function statusOf (body: string): { kind?: string, code?: number, message?: stri
   return JSON.parse(body.slice(body.indexOf('{')))
 }
 
-const bench = await startRelayBench({ maxRequestBodyBytes: 64 * 1024, requestTimeoutMs: 2_000, maxInflight: 3 })
+const bench = await startRelayBench({ maxRequestBodyBytes: 64 * 1024, requestTimeoutMs: 2_000, maxInflight: 3, maxLongRunning: 4 })
 t.teardown(() => bench.close())
 t.beforeEach(() => { bench.offlineCalls.length = 0; bench.verdict = { admitted: true, authorizedHere: true } })
 
@@ -173,6 +173,29 @@ t.test('short requests over the in-flight limit get 429; slots return when pipel
   await waitUntil(() => bench.inflight.shortCount === 0 && held.length > 0)
   t.equal(bench.inflight.shortCount, 0, 'every slot returned')
   for (const answer of held) answer()
+})
+
+t.test('watches over the long-running limit get 429 at once, not a stream HTTP/2 would queue silently', async (t) => {
+  const held: Array<() => void> = []
+  bench.shim = (stream, headers) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/json' })
+    if (String(headers[':path']).includes('watch=1')) held.push(() => stream.end())
+    else stream.end('{}')
+  }
+  const watches = Array.from({ length: 4 }, () => new Promise<http.IncomingMessage>((resolve) => {
+    http.get({ host: '127.0.0.1', port: bench.port, path: '/api/v1/namespaces/ns/configmaps?watch=1', agent: false }, resolve)
+  }))
+  const open = await Promise.all(watches)
+  t.same(open.map((r) => r.statusCode), [200, 200, 200, 200])
+  const over = await request(bench, { path: '/api/v1/namespaces/ns/configmaps?watch=1' })
+  t.equal(over.code, 429)
+  t.match(statusOf(over.body), { kind: 'Status', reason: 'TooManyRequests', details: { retryAfterSeconds: 1 } })
+  t.equal((await request(bench, {})).code, 200, 'short requests still pass: they are limited separately')
+  for (const end of held) end()
+  await Promise.all(open.map((r) => new Promise((resolve) => r.resume().once('end', resolve))))
+  await waitUntil(() => bench.inflight.longCount === 0)
+  t.equal(bench.inflight.longCount, 0, 'ended watches return their slots')
+  t.equal(bench.tunnel.openStreams, 0, 'and their tunnel streams')
 })
 
 async function waitUntil (cond: () => boolean, timeoutMs = 10_000): Promise<void> {

@@ -40,6 +40,7 @@ export interface RelayBenchOptions {
   maxRequestBodyBytes?: number
   requestTimeoutMs?: number
   maxInflight?: number
+  maxLongRunning?: number
   connectTunnel?: boolean
 }
 
@@ -83,6 +84,7 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
     maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 1 << 20,
     requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
     maxInflight: opts.maxInflight ?? 400,
+    maxLongRunning: opts.maxLongRunning ?? 3000,
     gate: async () => bench.verdict,
     reachability: new CloudReachability(tunnel),
     cache: {

@@ -4,8 +4,12 @@
 // its randomised deadline (spreads the re-watches) — and resumed upstream from that version the
 // moment the cloud is back, so the missed events arrive in order. If kube-apiserver can no longer
 // serve that version it says 410, and the client gets exactly that as an ERROR event and re-lists.
+// "The cloud is back" is either the tunnel reconnecting or, with the tunnel up, kube-apiserver
+// answering again after the shim said it could not reach it; a periodic retry is the backstop.
+// Every upstream stream a held watch gives up on is cancelled *and freed* (cancelStream): a stream
+// cancelled with its body unread never emits 'close', and the watch would wait on it forever.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
-import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
+import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { negotiateList } from '../../kube/media-type.js'
 import { queryBool, type RequestInfo } from '../../kube/request-info.js'
 import { isOrderableRv, maxRv, rvAtLeast } from '../../kube/resource-version.js'
@@ -13,7 +17,9 @@ import { badRequest, status, type Status } from '../../kube/status.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
 import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../../tunnel/protocol.js'
+import { cancelStream } from '../../tunnel/streams.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
+import type { CloudReachability } from '../reachability.js'
 import { selectObjects } from './offline.js'
 import { compileScope, coveringList, scopeOf } from './scope.js'
 import type { CacheStore, ListRow, Scope } from './store.js'
@@ -23,6 +29,8 @@ export interface HeldWatchOptions {
   store: CacheStore
   tee: CacheTee
   tunnel: TunnelClient
+  /** Told when the shim says kube-apiserver is unreachable or a resume got through; says when kube-apiserver is back. */
+  reachability: CloudReachability
   logger: Logger
   bookmarkIntervalMs: number
   /** Held watches end after a random time in [timeout, 2 × timeout] unless the client set timeoutSeconds. */
@@ -38,10 +46,20 @@ export class HeldWatches {
   private readonly held = new Set<HeldWatch>()
 
   constructor (private readonly opts: HeldWatchOptions) {
-    opts.tunnel.on('connected', () => { for (const w of this.held) w.resumeSoon() })
+    const resumeAll = (): void => { for (const w of this.held) w.resumeSoon() }
+    opts.tunnel.on('connected', resumeAll)
+    opts.reachability.on('upstream-back', resumeAll)
   }
 
-  get count (): number { return this.held.size }
+  /** Watches answered from the cache that have not (yet) been resumed upstream. */
+  get count (): number {
+    let n = 0
+    for (const w of this.held) if (!w.isResumed) n++
+    return n
+  }
+
+  /** Every watch this edge answered offline and still serves, resumed upstream or not. */
+  get total (): number { return this.held.size }
 
   /** Starts answering a watch from the cache; returns the HTTP status sent. */
   hold (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
@@ -112,6 +130,7 @@ class HeldWatch {
 
   /** Spread over half a second, so a returning tunnel is not hit by every held watch at once. */
   resumeSoon (): void {
+    if (this.resumed || this.upstream !== undefined) return
     clearTimeout(this.resumeTimer)
     this.resumeTimer = setTimeout(() => this.resume(), Math.random() * 500)
   }
@@ -119,8 +138,10 @@ class HeldWatch {
   stop (): void {
     for (const t of this.timers) clearTimeout(t)
     clearTimeout(this.resumeTimer)
-    if (this.upstream !== undefined && !this.upstream.closed) this.upstream.close(http2.constants.NGHTTP2_CANCEL)
+    if (this.upstream !== undefined) cancelStream(this.upstream)
   }
+
+  get isResumed (): boolean { return this.resumed }
 
   private resume (): void {
     if (this.resumed || this.upstream !== undefined || this.w.res.destroyed) return
@@ -145,13 +166,32 @@ class HeldWatch {
       else if (!this.w.res.writableEnded) this.w.res.end()
     })
     stream.once('response', (headers: H2Headers) => {
-      if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) { stream.close(http2.constants.NGHTTP2_CANCEL); return }
+      if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
+        this.opts.reachability.upstreamUnreachable()
+        cancelStream(stream) // 'close' follows and clears this.upstream for the next attempt
+        return
+      }
+      this.opts.reachability.upstreamAnswered() // the other held watches need not wait for their retry
+      const code = Number(headers[':status'])
+      if (code === 429) {
+        // kube-apiserver is back but not ready to serve this watch yet (its watch cache initialising
+        // after a restart): the client is held anyway, so it waits here instead of getting an ERROR.
+        cancelStream(stream)
+        this.retryAfter(Number(headers['retry-after']))
+        return
+      }
       this.resumed = true
-      if (Number(headers[':status']) !== 200) { this.endWithUpstreamError(stream, Number(headers[':status'])); return }
+      if (code !== 200) { this.endWithUpstreamError(stream, code); return }
       this.opts.logger.debug({ path: this.w.info.path, from: this.w.at }, 'held watch resumed upstream')
       this.opts.tee.followResumedWatch(this.w.scope, this.w.at, stream)
       stream.pipe(this.w.res)
     })
+  }
+
+  private retryAfter (seconds: number): void {
+    const ms = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000
+    clearTimeout(this.resumeTimer)
+    this.resumeTimer = setTimeout(() => this.resume(), Math.min(Math.max(ms, 200), this.opts.retryMs))
   }
 
   /** kube-apiserver refused to resume (410, 401 for an expired token, ...): the client gets its Status as an ERROR event. */

@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-token.js'
 import { negotiateList, type ListAnswer } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
+import { searchParams } from '../../kube/request-target.js'
 import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
 import { badRequest, notFound, status, type Status } from '../../kube/status.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
@@ -20,11 +21,14 @@ export class OfflineServer {
 
   /** Answers one request from the cache; returns the HTTP status sent. */
   serve (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
-    const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
+    // The query as kube-apiserver parses it (url.ParseQuery drops pairs it cannot decode).
+    const query = info.query !== undefined ? searchParams(info.query) : new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     const reads = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch'
     if (!reads) return sendStatus(res, cloudUnreachable(since, 'and writes are not accepted offline: nothing was changed or queued'))
     if (!info.isResourceRequest) return this.document(info.path, headers, res, since)
     if (info.subresource !== '') return sendStatus(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
+    // kube-apiserver's list handler refuses ListOptions it cannot decode (limit=abc, a bad selector).
+    if (info.listOptionsError !== undefined) return sendStatus(res, badRequest(info.listOptionsError))
     if (info.verb === 'watch') return this.watches.hold(info, url, headers, res, since)
     if (info.verb === 'get') return this.object(info, query, headers, res, since)
     return this.list(info, query, headers, res, since)

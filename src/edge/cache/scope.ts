@@ -11,11 +11,14 @@ export function resourceKey (info: Pick<RequestInfo, 'apiGroup' | 'apiVersion' |
 }
 
 export function scopeOf (info: RequestInfo, query: URLSearchParams): Scope {
+  // The selectors exactly as kube-apiserver reads them (Go's query parsing, first value, no
+  // trimming: spaces are significant in field selectors); `query` serves infos built by hand.
+  const first = (key: string): string => info.query !== undefined ? (info.query.get(key)?.[0] ?? '') : (query.get(key) ?? '')
   return {
     resource: resourceKey(info),
     namespace: info.namespace,
-    labelSelector: (query.get('labelSelector') ?? '').trim(),
-    fieldSelector: (query.get('fieldSelector') ?? '').trim(),
+    labelSelector: first('labelSelector'),
+    fieldSelector: first('fieldSelector'),
   }
 }
 

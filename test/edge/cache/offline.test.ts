@@ -11,6 +11,7 @@ import { OfflineServer } from '../../../src/edge/cache/offline.js'
 import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CacheStore } from '../../../src/edge/cache/store.js'
 import { CacheTee } from '../../../src/edge/cache/tee.js'
+import { CloudReachability } from '../../../src/edge/reachability.js'
 import { requestInfo } from '../../../src/kube/request-info.js'
 import type { TunnelClient } from '../../../src/tunnel/client.js'
 
@@ -71,7 +72,8 @@ async function setup (): Promise<{ store: CacheStore, server: OfflineServer, tun
   const store = CacheStore.open(await mkdtemp(join(tmpdir(), 'offline-')), { maxSizeBytes: 1 << 24, logger, covers: rowCovers })
   const tunnel = new FakeTunnel()
   const tee = new CacheTee(store, logger, { maxBodyBytes: 1 << 20, maxCollectingBytes: 1 << 21 })
-  const watches = new HeldWatches({ store, tee, tunnel: tunnel as unknown as TunnelClient, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 30 })
+  const reachability = new CloudReachability(tunnel as unknown as TunnelClient)
+  const watches = new HeldWatches({ store, tee, tunnel: tunnel as unknown as TunnelClient, reachability, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 30 })
   const server = new OfflineServer(store, watches)
   const serve = (url: string, headers: Record<string, string> = {}, method = 'GET'): FakeResponse => {
     const parsed = requestInfo(method, url)
