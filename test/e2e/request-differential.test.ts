@@ -176,7 +176,9 @@ const EXCEPTIONS: Exception[] = [
   {
     name: 'unparseable-request-line',
     reason: 'Node\'s HTTP parser refuses request lines Go accepts (raw bytes >= 0x80 in the target, methods it does not know): the edge answers a 400 Status; only accepted where kube-apiserver refused the request too',
-    applies: (_c, direct, edge) => edge.status === 400 && /^malformed HTTP request/.test(asStatus(edge)?.message ?? '') && direct.status >= 400,
+    applies: (c, direct, edge) => edge.status === 400 && direct.status >= 400 &&
+      // A HEAD answer has no body to show the message; its request line tells.
+      (/^malformed HTTP request/.test(asStatus(edge)?.message ?? '') || (c.method === 'HEAD' && /[^\x21-\x7e]/.test(c.target))),
   },
   {
     name: 'connect-405',
