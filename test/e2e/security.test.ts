@@ -245,7 +245,43 @@ t.test('oversized headers, long request lines and raw bytes get what kube-apiser
   ]
   for (const [what, r] of cases) {
     const [theirs, ours] = [await direct(r), await viaEdge(r)]
-    t.equal(ours.status, theirs.status, `${what}: the edge answers ${theirs.status} like kube-apiserver (got ${say(ours)})`)
+    if (/raw/.test(what) && ours.status === 400 && theirs.status >= 400) {
+      // Node's parser refuses raw bytes >= 0x80 in the target, which Go accepts; kube-apiserver
+      // refused these too, so the edge's own 400 Status is what issue 9 asks for here.
+      t.match(asStatus(ours)?.message ?? '', /^malformed HTTP request/, `${what}: kube-apiserver refused (${theirs.status}), the edge's parser answers a 400 Status`)
+    } else {
+      t.equal(ours.status, theirs.status, `${what}: the edge answers ${theirs.status} like kube-apiserver (got ${say(ours)})`)
+    }
     assertStatus(t, ours, what)
   }
+})
+
+t.test('repeated Impersonate-Group headers reach kube-apiserver as separate values', async (t) => {
+  const token = await identity('impersonator')
+  const name = `sec-impersonate-${ns}`
+  await stack.fixtures.clusterRole(name, [{ apiGroups: [''], resources: ['users', 'groups'], verbs: ['impersonate'] }])
+  await stack.fixtures.clusterRoleBinding(name, name, [{ kind: 'ServiceAccount', name: 'impersonator', namespace: ns }])
+  const path = `/api/v1/namespaces/${ns}/configmaps/cm1`
+  const r = request('GET', path, token, [['Impersonate-User', 'nobody-in-particular'], ['Impersonate-Group', 'devs'], ['Impersonate-Group', 'system:masters']])
+  await waitUntil(async () => (await direct(r)).status === 200, 20_000, 'kube-apiserver to grant the impersonation')
+  const ours = await viaEdge(r)
+  t.equal(ours.status, 200, `the edge's answer is kube-apiserver's 200 for the group system:masters (got ${say(ours)})`)
+  const one = request('GET', path, token, [['Impersonate-User', 'nobody-in-particular'], ['Impersonate-Group', 'devs, system:masters']])
+  const [theirsJoined, oursJoined] = [await direct(one), await viaEdge(one)]
+  t.equal(oursJoined.status, theirsJoined.status, `one header "devs, system:masters" is one group name for both (${theirsJoined.status})`)
+})
+
+t.test('about 1 MiB of headers in many fields neither takes the tunnel down nor gets a cached answer', async (t) => {
+  const path = `/api/v1/namespaces/${ns}/configmaps/cm1`
+  t.equal((await viaEdge(request('GET', path, tokens.reader))).status, 200, 'cm1 is cached')
+  const before = edge.tunnel.state
+  // Varied values: HPACK cannot shrink them, the header block really is ~960 KiB.
+  const varied = (n: number, i: number): string => Array.from({ length: n }, (_, k) => 'abcdefghijklmnopqrstuvwxyz0123456789'[(k * 7919 + i * 31) % 36]).join('')
+  const r = request('GET', path, tokens.reader, Array.from({ length: 16 }, (_, i) => [`X-Sec-Big-${i}`, varied(60 * 1024, i)] as [string, string]))
+  const [theirs, ours] = [await direct(r), await viaEdge(r)]
+  t.equal(theirs.status, 200, 'kube-apiserver accepts it')
+  t.equal(ours.status, 200, `the edge answers 200 (got ${say(ours)})`)
+  t.notOk(fromCache(ours), 'from kube-apiserver, not from the cache')
+  const after = edge.tunnel.state
+  t.ok(after.connected && before.connected && after.since === before.since, 'the tunnel stayed up: the same connection before and after')
 })
