@@ -1,7 +1,6 @@
 // Wires the edge role from a validated config, in start-up order (each step logged, numbered):
 // identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
 // in-process exactly as the CLI does.
-import { X509Certificate } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
@@ -9,7 +8,7 @@ import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
-import { nodeNameFromSubject } from '../tunnel/protocol.js'
+import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
 import { OfflineServer } from './cache/offline.js'
 import { rowCovers } from './cache/scope.js'
@@ -51,7 +50,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   logger.info('1. loading the node identity from the tunnel client certificate')
   const [tunnelCa, nodeCert, nodeKey] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
-  const nodeName = nodeNameOf(nodeCert!)
+  const nodeName = nodeNameOfCertificate(nodeCert!)
   if (config.nodeName !== null && config.nodeName !== nodeName) {
     throw new Error(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
   }
@@ -141,8 +140,8 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   log.info('5. starting listeners')
   const relay: RelayDeps = {
-    tunnel, logger: log, metrics, inflight, gate, reachability, cache,
-    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests,
+    tunnel, logger: log, metrics, inflight, gate, reachability, cache, requestTimeoutMs: ms.requestTimeout,
+    limits: { maxRequestBodyBytes: ms.maxRequestBodyBytes, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests },
   }
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {
@@ -193,15 +192,4 @@ function startCache (store: CacheStore, tunnel: TunnelClient, reachability: Clou
   cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, heldWatches: () => watches.count })
   log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
   return { tee, offline: new OfflineServer(store, watches), held: watches }
-}
-
-function nodeNameOf (certPem: string): string {
-  const subject: Record<string, string[]> = {}
-  for (const line of new X509Certificate(certPem).subject.split('\n')) {
-    const at = line.indexOf('=')
-    if (at > 0) (subject[line.slice(0, at)] ??= []).push(line.slice(at + 1))
-  }
-  const name = nodeNameFromSubject({ CN: subject.CN ?? [], O: subject.O ?? [] })
-  if (name === undefined) throw new Error('the tunnel client certificate is not a node identity (need CN=system:node:<name>, O=system:nodes)')
-  return name
 }

@@ -5,36 +5,26 @@ import type { IncomingMessage } from 'node:http'
 import type { IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { requestInfo, requestInfoRefusal } from '../kube/request-info.js'
-import { serviceUnavailable, statusBody, type Status } from '../kube/status.js'
-import { RETRY_AFTER_SECONDS } from './answers.js'
+import { statusBody, type Status } from '../kube/status.js'
+import { admitRequest } from './admission.js'
+import { edgeAnswers } from './answers.js'
 import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError } from '../tunnel/client.js'
 import { cancelStream } from '../tunnel/streams.js'
-import { endToEndHeaders, HEADER_CLIENT_ADDRESS, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
+import { endToEndHeaders, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
 
 // Upgrades are never answered from the cache (exec and port-forward need the node itself), so
 // every failure here is a plain Status and the connection is closed.
 export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => socket.destroy())
-  const parsed = requestInfo(req.method ?? 'GET', req.url ?? '/')
-  if (!parsed.ok) { refuse(socket, requestInfoRefusal(parsed)); return }
-  if (deps.gate !== undefined) {
-    const verdict = await deps.gate(parsed.info, req.headers)
-    if (!verdict.admitted) { refuse(socket, verdict.status); return }
-  }
+  const admission = await admitRequest(deps, req, undefined)
+  if (!admission.ok) { refuse(socket, admission.status); return }
   let stream
   try {
-    stream = deps.tunnel.open({
-      ...endToEndHeaders(req.headers),
-      ':method': req.method ?? 'GET',
-      ':path': parsed.info.originForm ?? req.url ?? '/',
-      [HEADER_UPGRADE]: String(req.headers.upgrade ?? ''),
-      [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
-    })
+    stream = deps.tunnel.open({ ...admission.request.forwarded, [HEADER_UPGRADE]: String(req.headers.upgrade ?? '') })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    refuse(socket, serviceUnavailable(`edge-metaserver: the cloud is unreachable (${err.message})`, RETRY_AFTER_SECONDS))
+    refuse(socket, edgeAnswers.unreachable(edgeAnswers.tunnelDown(err.message)))
     return
   }
   socket.once('close', () => cancelStream(stream))

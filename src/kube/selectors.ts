@@ -30,6 +30,9 @@ export function parseFieldSelector (selector: string): Parsed<FieldRequirement[]
     if (split === undefined) return { ok: false, message: `invalid selector: '${selector}'; can't understand '${part}'` }
     const value = unescapeFieldValue(split.rhs)
     if (!value.ok) return value
+    // Go turns a term with neither field nor value (`=`, `==`, `!=`) into Everything(), which the
+    // and-term then drops.
+    if (split.lhs === '' && value.value === '') continue
     requirements.push({ field: split.lhs, operator: split.op === '!=' ? '!=' : '=', value: value.value })
   }
   return { ok: true, value: requirements }

@@ -31,7 +31,8 @@ import { isIP } from 'node:net'
 import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
-import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES } from './protocol.js'
+import { ALPN } from './protocol.js'
+import { closeGracefully, openConnectionWindow, sessionOptions } from './session.js'
 import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
 export interface TunnelClientOptions {
@@ -68,10 +69,6 @@ export class TunnelUnavailableError extends Error {
   }
 }
 
-// Bigger windows than HTTP/2's 64 KiB default: a LIST of a few MiB must not crawl over a
-// high-latency link. Each stream still has its own window, so one slow watcher stalls only itself.
-const STREAM_WINDOW = 1 << 20
-const CONNECTION_WINDOW = 16 << 20
 // Streams kept free for short requests when long-running ones fill the shim's per-node limit.
 const SHORT_REQUEST_HEADROOM = 50
 
@@ -197,8 +194,7 @@ export class TunnelClient extends EventEmitter {
     }
     const session = http2.connect(`https://${formatHostPort(target.name, target.port)}`, {
       createConnection: () => tls.connect(tlsOptions),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW, maxHeaderListSize: MAX_HEADER_LIST_BYTES },
-      ...HTTP2_HEADER_OPTIONS,
+      ...sessionOptions(),
     })
     this.connecting = session
     const connectTimer = setTimeout(() => session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)),
@@ -211,7 +207,7 @@ export class TunnelClient extends EventEmitter {
       this.connecting = undefined
       this.dialing = false
       if (this.closing) { session.close(); return }
-      session.setLocalWindowSize(CONNECTION_WINDOW)
+      openConnectionWindow(session)
       this.active = session
       this.failure = undefined
       this.current = { connected: true, since: Date.now(), server: target.label }
@@ -318,13 +314,4 @@ function serverIdentity (host: string, name: string): { servername?: string, che
   if (!isIp(name)) return { servername: name }
   if (name === host) return {}
   return { checkServerIdentity: (_host, cert) => checkServerIdentity(name, cert) }
-}
-
-export async function closeGracefully (session: http2.Http2Session, graceMs: number): Promise<void> {
-  if (session.destroyed) return
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => { session.destroy(); resolve() }, graceMs)
-    session.once('close', () => { clearTimeout(timer); resolve() })
-    session.close()
-  })
 }

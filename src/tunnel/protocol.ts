@@ -2,6 +2,7 @@
 // node's single mTLS connection: the original method and path (query included) become the
 // stream's :method and :path, end-to-end headers are copied, the body is the stream's body. The
 // response comes back the same way. Everything either end adds lives here, under `x-ems-`.
+import { X509Certificate } from 'node:crypto'
 
 /** ALPN id; the cloud refuses anything else. */
 export const ALPN = 'h2'
@@ -13,6 +14,14 @@ export const ORIGIN_SHIM = 'shim'
 export const HEADER_ERROR = 'x-ems-error'
 export const ERROR_UPSTREAM_UNREACHABLE = 'upstream-unreachable'
 export const ERROR_UNAUTHENTICATED = 'unauthenticated'
+/** The token is not a pod bound to the tunnel's node (node restriction). */
+export const ERROR_NODE_RESTRICTION = 'node-restriction'
+/** The shim is at its own in-flight limit: a 429, never a reason to answer from the cache. */
+export const ERROR_SHIM_BUSY = 'too-many-requests'
+export const ERROR_BAD_REQUEST = 'bad-request'
+export const ERROR_INTERNAL = 'internal'
+/** A control stream on a shim that runs without requireAuthorization. */
+export const ERROR_NO_CONTROL = 'no-control'
 /** Upgrade requests (exec/attach/port-forward): the client's Upgrade header, carried because HTTP/2 forbids it. */
 export const HEADER_UPGRADE = 'x-ems-upgrade'
 /** On an upgrade stream, the upstream's real status (101 when switched; then the stream carries raw bytes). */
@@ -38,6 +47,18 @@ export function endToEndHeaders (headers: Record<string, string | string[] | und
     out[lower] = value
   }
   return out
+}
+
+/** The node name of a tunnel client certificate (PEM); throws when it is not a node identity. */
+export function nodeNameOfCertificate (certPem: string): string {
+  const subject: Record<string, string[]> = {}
+  for (const line of new X509Certificate(certPem).subject.split('\n')) {
+    const at = line.indexOf('=')
+    if (at > 0) (subject[line.slice(0, at)] ??= []).push(line.slice(at + 1))
+  }
+  const name = nodeNameFromSubject({ CN: subject.CN ?? [], O: subject.O ?? [] })
+  if (name === undefined) throw new Error('the tunnel client certificate is not a node identity (need CN=system:node:<name>, O=system:nodes)')
+  return name
 }
 
 /** The node name from a tunnel client certificate subject, or undefined when it is not a node identity. */

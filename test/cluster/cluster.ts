@@ -25,6 +25,8 @@ export interface Binaries {
   CLIENT_GO: string
   /** The same client built against the newest client-go (test/clients/go/go.0.37.mod). */
   CLIENT_GO_LATEST: string
+  /** kube-apiserver's own request parsing at the test bed's versions (test/kube/go-oracle/main.go). */
+  REQUEST_ORACLE: string
 }
 
 let binariesPromise: Promise<Binaries> | undefined

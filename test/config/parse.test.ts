@@ -71,7 +71,7 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
 t.test('cloud defaults', async (t) => {
   const c = cloud(HEAD_CLOUD)
   t.equal(c.kind, 'CloudShim')
-  t.same(c.kubeAPIConfig, { kubeConfig: null, timeout: 60_000, maxConnections: 128 })
+  t.same(c.kubeAPIConfig, { kubeConfig: null, timeout: 60_000, maxConnections: 128, maxInflightRequests: 1000, maxLongRunningRequests: 10_000, http2MaxStreamsPerConnection: 100 })
   t.equal(c.featureGates.requireAuthorization, true)
   t.same(c.modules.cloudHub, {
     address: { host: '0.0.0.0', port: 10560 },
@@ -79,7 +79,7 @@ t.test('cloud defaults', async (t) => {
     tlsCertFile: '/etc/edge-metaserver/pki/cloud.crt',
     tlsPrivateKeyFile: '/etc/edge-metaserver/pki/cloud.key',
     heartbeatPeriod: 15_000,
-    maxConcurrentStreamsPerNode: 1000,
+    maxConcurrentStreamsPerNode: 4000,
     healthzAddress: { host: '0.0.0.0', port: 10561 },
     shutdownGracePeriod: 30_000,
   })

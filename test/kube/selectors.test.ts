@@ -119,3 +119,9 @@ t.test('gt/lt read labels with strconv.ParseInt', async (t) => {
   t.equal(labels('n>5', { n: '007' }), true)
   t.equal(labels('n<5', { n: '+1' }), true, 'ParseInt accepts a sign')
 })
+
+t.test('field terms with neither field nor value are dropped, as fields.ParseSelector does (found by the Go oracle)', async (t) => {
+  t.same(parseFieldSelector('='), { ok: true, value: [] })
+  t.same(parseFieldSelector('=,,!=A'), { ok: true, value: [{ field: '', operator: '!=', value: 'A' }] })
+  t.same(parseFieldSelector('!=,metadata.name=a'), { ok: true, value: [{ field: 'metadata.name', operator: '=', value: 'a' }] })
+})
