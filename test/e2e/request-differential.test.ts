@@ -366,8 +366,7 @@ t.test('the edge shuts down within 20 s after the run', async (t) => {
   // view, not the kernel's). They are destroyed after the failure is recorded, only so that the
   // file ends instead of hanging until tap's timeout.
   const handles = (process as unknown as { _getActiveHandles: () => unknown[] })._getActiveHandles()
-  const sockets = handles.filter((h): h is Socket => h instanceof Socket && !(h.remotePort === edgeTarget.port) &&
-    (h.localPort === edgeTarget.port || (h.localPort === undefined && (h as unknown as { server?: { address?: () => unknown } }).server !== undefined)))
+  const sockets = handles.filter((h): h is Socket => h instanceof Socket && h.localPort === edgeTarget.port && h.remotePort !== edgeTarget.port)
   t.comment(`live server-side sockets of the edge: ${sockets.length}: ${sockets.slice(0, 10).map((x) =>
     `${x.constructor.name} local=${x.localPort} remote=${x.remotePort} destroyed=${x.destroyed} readable=${x.readable} writable=${x.writable} bytesRead=${x.bytesRead} bytesWritten=${x.bytesWritten}`).join('; ')}`)
   for (const x of sockets) x.destroy()
