@@ -189,7 +189,7 @@ const EXCEPTIONS: Exception[] = [
   {
     name: 'anonymous-discovery',
     reason: 'discovery, /version and /openapi without a token are fetched by the shim with its own identity (README Decisions, DESIGN decision 4): the same documents for everyone, no resource data',
-    applies: (c, direct, edge) => c.auth.kind === 'none' && c.method === 'GET' && c.absolute === 'no' && ANONYMOUS_DOCUMENTS.has(c.target) &&
+    applies: (c, direct, edge) => c.auth.kind === 'none' && c.method === 'GET' && c.absolute === 'no' && ANONYMOUS_DOCUMENTS.has(c.target.split('?')[0]!) &&
       is2xx(edge.status) && (direct.status === 401 || direct.status === 403),
   },
 ]
