@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-token.js'
 import { negotiateGet, negotiateList, type Representation } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
+import { isOrderableRv, rvAtLeast } from '../../kube/resource-version.js'
 import { searchParams } from '../../kube/request-target.js'
 import { badRequest, notFound, status, type Status } from '../../kube/status.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
@@ -31,6 +32,8 @@ export class OfflineCacheAnswers implements OfflineAnswers {
     if (info.subresource !== '') return sendStatus(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
     // kube-apiserver's list handler refuses ListOptions it cannot decode (limit=abc, a bad selector).
     if (info.listOptionsError !== undefined) return sendStatus(res, badRequest(info.listOptionsError))
+    const unusual = notAnsweredOffline(info, query, res.req?.method)
+    if (unusual !== undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache does not answer ${unusual}`))
     if (info.verb === 'watch') return this.watches.hold(info, url, headers, res, since)
     if (info.verb === 'get') return this.object(info, query, headers, res, since)
     return this.list(info, query, headers, res, since)
@@ -53,6 +56,11 @@ export class OfflineCacheAnswers implements OfflineAnswers {
     if (as === undefined) return sendStatus(res, notAcceptable())
     const scope = scopeOf(info, query)
     const stored = this.store.getObject(scope.resource, info.namespace, info.name)
+    const wanted = query.get('resourceVersion') ?? ''
+    if (stored !== undefined && wanted !== '' && wanted !== '0' && !(isOrderableRv(wanted) && rvAtLeast(stored.rv, wanted))) {
+      // "Not older than" a version the cached copy does not reach: kube-apiserver would wait for it, or time out.
+      return sendStatus(res, cloudUnreachable(since, `and the edge cache holds ${info.path} at resourceVersion ${stored.rv}, older than the requested ${wanted}`))
+    }
     if (stored === undefined) {
       // A complete list without selectors that does not hold it is as good an answer as the list itself.
       const unfiltered = { ...scope, labelSelector: '', fieldSelector: '' }
@@ -169,4 +177,23 @@ function sendJson (res: ServerResponse, since: number, body: string): number {
     'content-length': String(Buffer.byteLength(text)),
   }).end(text)
   return 200
+}
+
+/**
+ * Requests kube-apiserver validates in ways the cache does not reproduce (ListOptions validation,
+ * HEAD handling): offline they get the 503 of an outage rather than an answer kube-apiserver might
+ * refuse. Returns what is unusual, or undefined.
+ */
+function notAnsweredOffline (info: RequestInfo, query: URLSearchParams, method: string | undefined): string | undefined {
+  if (method === 'HEAD') return 'HEAD requests'
+  const match = query.get('resourceVersionMatch')
+  // apimachinery's ValidateListOptions / validateWatchOptions, the rules it would refuse with 422.
+  if (info.verb === 'watch') {
+    if (query.has('sendInitialEvents') && match !== 'NotOlderThan') return 'sendInitialEvents without resourceVersionMatch=NotOlderThan'
+    if (match !== null && !query.has('sendInitialEvents')) return 'resourceVersionMatch on a watch without sendInitialEvents'
+    return undefined
+  }
+  if (match !== null && (query.get('resourceVersion') ?? '') === '') return 'resourceVersionMatch without resourceVersion'
+  if (query.has('sendInitialEvents')) return `sendInitialEvents on a ${info.verb}`
+  return undefined
 }

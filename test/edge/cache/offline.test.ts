@@ -76,6 +76,7 @@ async function setup (): Promise<{ store: CacheStore, server: OfflineCacheAnswer
     const parsed = requestInfo(method, url)
     if (!parsed.ok) throw new Error(parsed.message)
     const res = new FakeResponse()
+    ;(res as unknown as { req: { method: string } }).req = { method }
     server.serve(parsed.info, url, headers, res as unknown as ServerResponse, SINCE)
     return res
   }
@@ -159,6 +160,24 @@ t.test('GET: the stored object; absent from a complete list is 404; nothing know
   t.equal(write.headers['retry-after'], '1')
   t.match(write.json().message, /writes are not accepted offline/)
   t.equal(serve('/version').code, 503, 'no /version cached')
+})
+
+t.test('requests kube-apiserver would validate in ways the cache does not reproduce get the outage 503, never a cached 200', async (t) => {
+  const { serve } = await setup()
+  const cases: Array<[string, string]> = [
+    ['/api/v1/namespaces/a/configmaps?resourceVersionMatch=NotOlderThan', 'resourceVersionMatch without resourceVersion'],
+    ['/api/v1/namespaces/a/configmaps?sendInitialEvents=true', 'sendInitialEvents on a list'],
+    ['/api/v1/namespaces/a/configmaps?watch=1&sendInitialEvents=true', 'sendInitialEvents without resourceVersionMatch=NotOlderThan'],
+    ['/api/v1/namespaces/a/configmaps?watch=1&resourceVersionMatch=NotOlderThan', 'resourceVersionMatch on a watch without sendInitialEvents'],
+    ['/api/v1/namespaces/a/configmaps/c2?resourceVersion=999999', 'older than the requested 999999'],
+  ]
+  for (const [url, why] of cases) {
+    const a = serve(url)
+    t.equal(a.code, 503, url)
+    t.match(a.json().message, why)
+  }
+  t.equal(serve('/api/v1/namespaces/a/configmaps/c2', {}, 'HEAD').code, 503, 'HEAD is not answered offline')
+  t.equal(serve('/api/v1/namespaces/a/configmaps/c2?resourceVersion=12').code, 200, 'a version the cached copy reaches is served')
 })
 
 t.test('WATCH: initial ADDED events from scratch, held at the current version, 410 for an older one, bookmarks when asked', async (t) => {
