@@ -83,7 +83,7 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
       respondStatus(stream, serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1), ERROR_UPSTREAM_UNREACHABLE)
       return
     }
-    if (!verdict.allowed) {
+    if (!verdict.ok) {
       deps.logger.info({ node, path: parsed.info.path, verb, reason: verdict.reason, message: verdict.status.message }, 'request denied')
       count(deps, verb, verdict.status.code)
       respondStatus(stream, verdict.status, verdict.reason)

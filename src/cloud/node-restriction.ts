@@ -10,8 +10,8 @@ import type { TokenReviewer, ReviewedUser } from './token-reviews.js'
 import type { Upstream } from './upstream.js'
 
 export type Verdict =
-  | { allowed: true, user: ReviewedUser }
-  | { allowed: false, status: Status, reason: 'unauthenticated' | 'node-restriction' }
+  | { ok: true, user: ReviewedUser }
+  | { ok: false, status: Status, reason: 'unauthenticated' | 'node-restriction' }
 
 const EXTRA_NODE_NAME = 'authentication.kubernetes.io/node-name'
 const EXTRA_POD_NAME = 'authentication.kubernetes.io/pod-name'
@@ -28,9 +28,9 @@ export class NodeRestriction {
 
   async check (token: string, node: string): Promise<Verdict> {
     const review = await this.reviewer.review(token)
-    if (!review.authenticated) return { allowed: false, status: unauthorized(), reason: 'unauthenticated' }
+    if (!review.ok) return { ok: false, status: unauthorized(), reason: 'unauthenticated' }
     const { user } = review
-    const deny = (why: string): Verdict => ({ allowed: false, reason: 'node-restriction', status: nodeBindingForbidden(user.username, node, why) })
+    const deny = (why: string): Verdict => ({ ok: false, reason: 'node-restriction', status: nodeBindingForbidden(user.username, node, why) })
     const serviceAccount = splitServiceAccountUsername(user.username)
     if (serviceAccount === undefined) return deny('only service account tokens of pods on this node are accepted')
     const { namespace } = serviceAccount
@@ -51,7 +51,7 @@ export class NodeRestriction {
         ? podBindingProblem(claims, node, new Map())
         : podBindingProblem({ ...claims, node: { name: boundNode } }, node, undefined)
     }
-    return problem === undefined ? { allowed: true, user } : deny(problem)
+    return problem === undefined ? { ok: true, user } : deny(problem)
   }
 
   /** The node a pod is bound to, null when the pod (with that uid) is gone or unscheduled. */

@@ -14,7 +14,7 @@ export interface ReviewedUser {
   extra: Record<string, string[]>
 }
 
-export type Review = { authenticated: true, user: ReviewedUser } | { authenticated: false, error: string }
+export type Review = { ok: true, user: ReviewedUser } | { ok: false, error: string }
 
 export interface TokenReviewerOptions {
   cacheSize: number
@@ -40,7 +40,7 @@ export class TokenReviewer {
       ignoreFetchAbort: true,
       fetchMethod: async (_key, _stale, { options, context }) => {
         const review = await this.send(context.token)
-        const ttl = review.authenticated ? Math.min(this.opts.maxTtlMs, msUntilExpiry(context.token, this.now())) : this.opts.negativeTtlMs
+        const ttl = review.ok ? Math.min(this.opts.maxTtlMs, msUntilExpiry(context.token, this.now())) : this.opts.negativeTtlMs
         // lru-cache reads ttl 0 as "forever": an answer with no time left is handed out, then dropped.
         if (ttl > 0) options.ttl = ttl
         else context.keep = false
@@ -67,9 +67,9 @@ export class TokenReviewer {
       throw new Error(`TokenReview failed with HTTP ${res.status}: ${res.body?.message ?? ''}`)
     }
     const status = res.body?.status ?? {}
-    if (status.authenticated !== true) return { authenticated: false, error: String(status.error ?? 'token not authenticated') }
+    if (status.authenticated !== true) return { ok: false, error: String(status.error ?? 'token not authenticated') }
     const u = status.user ?? {}
-    return { authenticated: true, user: { username: String(u.username ?? ''), uid: String(u.uid ?? ''), groups: u.groups ?? [], extra: u.extra ?? {} } }
+    return { ok: true, user: { username: String(u.username ?? ''), uid: String(u.uid ?? ''), groups: u.groups ?? [], extra: u.extra ?? {} } }
   }
 }
 

@@ -84,7 +84,7 @@ export async function admitRequest (deps: AdmissionDeps, req: IncomingMessage, r
   let mayUseCache = false
   if (deps.gate !== undefined) {
     const verdict = await deps.gate(info, req.headers)
-    if (!verdict.admitted) {
+    if (!verdict.ok) {
       deps.logger.debug({ verb: info.verb, path: info.path, why: verdict.why, code: verdict.status.code }, 'refused at the edge')
       return refuse(verdict.status, verdict.why)
     }

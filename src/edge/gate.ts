@@ -26,17 +26,17 @@ export interface GateOptions {
  * discovery path): only such requests may ever be answered from the cache. A request the edge
  * leaves to kube-apiserver (impersonation) is admitted for relaying only.
  */
-export type GateVerdict = { admitted: true, authorizedHere: boolean } | { admitted: false, status: Status, why: string }
+export type GateVerdict = { ok: true, authorizedHere: boolean } | { ok: false, status: Status, why: string }
 
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA']
 
 export async function admit (state: ReceivedPolicy, opts: GateOptions, info: RequestInfo,
   headers: Record<string, string | string[] | undefined>): Promise<GateVerdict> {
-  const refuse = (status: Status, why: string): GateVerdict => ({ admitted: false, status, why })
+  const refuse = (status: Status, why: string): GateVerdict => ({ ok: false, status, why })
   // kube-apiserver reads the header this way; without a token it treats the request as anonymous.
   const token = bearerToken(typeof headers.authorization === 'string' ? headers.authorization : undefined)
   if (token === undefined) {
-    return info.verb === 'get' && isAnonymousPath(info.path) ? { admitted: true, authorizedHere: true } : refuse(unauthorized(), 'anonymous')
+    return info.verb === 'get' && isAnonymousPath(info.path) ? { ok: true, authorizedHere: true } : refuse(unauthorized(), 'anonymous')
   }
   if (state.keys === undefined || state.authorizer === undefined) {
     // Never received from the cloud, nothing persisted: cannot decide here, and nothing is weaker
@@ -64,8 +64,8 @@ export async function admit (state: ReceivedPolicy, opts: GateOptions, info: Req
   // Impersonation is the apiserver's call (it checks the pod's `impersonate` permission): the
   // edge never treats Impersonate-* as an identity, so it does not authorize such requests itself
   // — and therefore never answers them from its cache.
-  if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('impersonate-'))) return { admitted: true, authorizedHere: false }
+  if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('impersonate-'))) return { ok: true, authorizedHere: false }
   const decision = state.authorizer.authorize(identity.user, info)
-  if (decision.allowed) return { admitted: true, authorizedHere: true }
+  if (decision.ok) return { ok: true, authorizedHere: true }
   return refuse(forbiddenStatus(info, identity.user, decision.reason), 'rbac')
 }

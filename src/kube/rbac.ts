@@ -28,7 +28,7 @@ import { serviceAccountUsername, type UserInfo } from './users.js'
 export type RbacAttributes = Pick<RequestInfo,
   'verb' | 'apiGroup' | 'resource' | 'subresource' | 'name' | 'namespace' | 'path' | 'isResourceRequest'>
 
-export type Decision = { allowed: true, reason: string } | { allowed: false, reason: string }
+export type Decision = { ok: true, reason: string } | { ok: false, reason: string }
 
 /** One rule that allows a request, and the binding it came through (for explanations and tests). */
 export interface RuleMatch {
@@ -376,17 +376,17 @@ export function compilePolicy (policy: RbacPolicy, opts: CompileOptions = {}): R
   }
 
   const authorize = (user: UserInfo, attrs: RbacAttributes): Decision => {
-    if (isPrivileged(user)) return { allowed: true, reason: '' }
+    if (isPrivileged(user)) return { ok: true, reason: '' }
     const combined = attrs.subresource === '' ? attrs.resource : `${attrs.resource}/${attrs.subresource}`
     const anySub = attrs.subresource === '' ? undefined : `*/${attrs.subresource}`
     let errors: string[] | undefined
     for (const bindings of visit(user, attrs.namespace)) {
       for (const b of bindings) {
         if (b.error !== undefined) { (errors ??= []).push(b.error); continue }
-        if (rulesAllow(b.rules, attrs, combined, anySub)) return { allowed: true, reason: `RBAC: allowed by ${describe(b, user).source}` }
+        if (rulesAllow(b.rules, attrs, combined, anySub)) return { ok: true, reason: `RBAC: allowed by ${describe(b, user).source}` }
       }
     }
-    return { allowed: false, reason: errors === undefined ? '' : `RBAC: ${aggregateErrorMessage(errors)}` }
+    return { ok: false, reason: errors === undefined ? '' : `RBAC: ${aggregateErrorMessage(errors)}` }
   }
 
   const explain = (user: UserInfo, attrs: RbacAttributes): Explanation => {

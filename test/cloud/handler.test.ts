@@ -12,7 +12,7 @@ import {
 import { waitUntil } from '../helpers/wait.js'
 
 const POD_TOKEN = 'pod-token'
-const ALLOWED: Verdict = { allowed: true, user: { username: 'system:serviceaccount:default:app', uid: 'u1', groups: [], extra: {} } }
+const ALLOWED: Verdict = { ok: true, user: { username: 'system:serviceaccount:default:app', uid: 'u1', groups: [], extra: {} } }
 const PODS = '/api/v1/namespaces/default/pods'
 
 function get (path: string, headers: Record<string, string> = {}): Record<string, string> {
@@ -68,13 +68,13 @@ t.test('without a token only GET of an anonymous path passes, fetched with the s
 t.test('a token is reviewed for the tunnel\'s node; a denial is answered with its own Status and reason', async (t) => {
   const b = await bench(t)
   const denial = nodeBindingForbidden('system:serviceaccount:default:app', NODE, 'the pod is bound to another node')
-  b.review = async () => ({ allowed: false, status: denial, reason: 'node-restriction' })
+  b.review = async () => ({ ok: false, status: denial, reason: 'node-restriction' })
   const a = await b.request(get(PODS, withToken))
   const body = assertShimStatus(t, a, 403, 'node-restriction')
   t.equal(body.message, denial.message, 'the denial\'s own message')
   t.same(b.reviews, [[POD_TOKEN, NODE]], 'the pod\'s token reviewed for the node the tunnel proved')
 
-  b.review = async () => ({ allowed: false, status: unauthorized(), reason: 'unauthenticated' })
+  b.review = async () => ({ ok: false, status: unauthorized(), reason: 'unauthenticated' })
   assertShimStatus(t, await b.request(get(PODS, withToken)), 401, 'unauthenticated')
   t.equal(b.forwards.length, 0, 'nothing denied went upstream')
 })

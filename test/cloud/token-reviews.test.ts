@@ -37,7 +37,7 @@ t.test('identical concurrent reviews cost one apiserver call; the answer is kept
   const both = Promise.all([s.r.review(token), s.r.review(token)])
   await s.release()
   const [a, b] = await both
-  t.same(a, { authenticated: true, user: { username: 'system:serviceaccount:ns:app', uid: 'u', groups: ['g'], extra: {} } })
+  t.same(a, { ok: true, user: { username: 'system:serviceaccount:ns:app', uid: 'u', groups: ['g'], extra: {} } })
   t.same(b, a)
   t.equal(s.r.reviewsSent, 1, 'coalesced')
   s.advance(29_000)
@@ -54,9 +54,9 @@ t.test('positive answers are capped at maxTtlMs, negative ones kept for negative
   const s = reviewer((token) => token === 'bad' ? { status: 201, body: { status: { authenticated: false, error: 'nope' } } } : ok('u'))
   const first = Promise.all([s.r.review('opaque'), s.r.review('bad')])
   await s.release(); await s.release()
-  t.same((await first)[1], { authenticated: false, error: 'nope' })
+  t.same((await first)[1], { ok: false, error: 'nope' })
   s.advance(4_999)
-  t.same(await s.r.review('bad'), { authenticated: false, error: 'nope' })
+  t.same(await s.r.review('bad'), { ok: false, error: 'nope' })
   t.equal(s.r.reviewsSent, 2)
   s.advance(2)
   const bad = s.r.review('bad')
@@ -78,7 +78,7 @@ t.test('an answer for an already expired token and a failed review are not kept'
   const expired = jwt({ exp: s.nowS() - 1 })
   const p = s.r.review(expired)
   await s.release()
-  t.equal((await p).authenticated, true, 'the caller still gets the answer')
+  t.equal((await p).ok, true, 'the caller still gets the answer')
   const p2 = s.r.review(expired)
   await s.release()
   await p2
@@ -99,7 +99,7 @@ t.test('the cache is bounded; a review in flight when its slot is evicted still 
   const first = s.r.review('t0')
   const rest = [s.r.review('t1'), s.r.review('t2')]
   await s.release()
-  t.same((await first), { authenticated: true, user: { username: 't0', uid: 'u', groups: ['g'], extra: {} } })
+  t.same((await first), { ok: true, user: { username: 't0', uid: 'u', groups: ['g'], extra: {} } })
   await s.release(); await s.release()
   await Promise.all(rest)
   const again = s.r.review('t0')

@@ -478,16 +478,16 @@ t.test(`SubjectAccessReview and the local evaluator agree (${RANDOM_REQUESTS} ra
     const ours = compiled.authorize(user, attrs)
     split[kind][theirs.allowed ? 'allow' : 'deny']++
     const problems: string[] = []
-    if (theirs.allowed !== ours.allowed) problems.push('allowed differs')
+    if (theirs.allowed !== ours.ok) problems.push('allowed differs')
     if (theirs.denied) problems.push('apiserver says denied (RBAC never denies)')
     if (theirs.evaluationError !== '') problems.push(`evaluationError ${theirs.evaluationError}`)
     const explanation = compiled.explain(user, attrs)
-    if (theirs.allowed && ours.allowed && problems.length === 0) {
+    if (theirs.allowed && ours.ok && problems.length === 0) {
       // Several bindings may allow; the apiserver names the first in its informer's order.
       const possible = theirs.reason === '' ? [''] : explanation.matches.map((m) => `RBAC: allowed by ${m.source}`)
       if (ours.reason === '' ? theirs.reason !== '' : !possible.includes(theirs.reason)) problems.push('allow reason differs')
     }
-    if (!theirs.allowed && !ours.allowed && normalizeReason(theirs.reason) !== normalizeReason(ours.reason)) problems.push('deny reason differs')
+    if (!theirs.allowed && !ours.ok && normalizeReason(theirs.reason) !== normalizeReason(ours.reason)) problems.push('deny reason differs')
     if (!theirs.allowed && theirs.reason !== '') denyReasons++
     if (problems.length === 0) { reasonsChecked++; return }
     mismatches.push([
@@ -587,9 +587,9 @@ t.test(`real GETs under impersonation: 403 bodies are forbiddenStatus (${REAL_RE
     const res = await impersonated(user, 'GET', path)
     const theirsAllowed = res.status !== 403
     let problem: string | undefined
-    if (theirsAllowed !== ours.allowed) {
+    if (theirsAllowed !== ours.ok) {
       problem = 'allowed differs'
-    } else if (!ours.allowed) {
+    } else if (!ours.ok) {
       forbidden++
       if (ours.reason !== '') withReason++
       const want = forbiddenStatus(attrs, who, ours.reason)

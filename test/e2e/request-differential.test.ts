@@ -15,6 +15,7 @@
 //   4. every answer the edge composes is a Kubernetes Status with its code.
 //
 // Replay a run with REQUEST_SEED=<seed> (printed first); REQUEST_CASES=<n> changes the count.
+import http from 'node:http'
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { Socket } from 'node:net'
@@ -182,6 +183,16 @@ const EXCEPTIONS: Exception[] = [
       (/^malformed HTTP request/.test(asStatus(edge)?.message ?? '') || (c.method === 'HEAD' && /[^\x21-\x7e]/.test(c.target))),
   },
   {
+    name: 'tunnel-header-limit',
+    reason: 'the tunnel (Node\'s HTTP/2) carries at most 64 KiB per header field and 140 KiB of header block; a request with more gets 431 from the edge before a stream opens (README Reliability) — narrower than kube-apiserver\'s 1 MiB, never wider',
+    applies: (_c, _direct, edge) => edge.status === 431 && /too large for the tunnel/.test(asStatus(edge)?.message ?? ''),
+  },
+  {
+    name: 'method-node-does-not-know',
+    reason: 'Node\'s HTTP parser knows a fixed set of upper-case methods; any other token (`Get`, `FOO`) gets a 400 Status from the edge, where Go hands it to kube-apiserver (which authorizes the lower-cased method as the verb)',
+    applies: (c, _direct, edge) => edge.status === 400 && !http.METHODS.includes(c.method) && /^malformed HTTP request/.test(asStatus(edge)?.message ?? ''),
+  },
+  {
     name: 'connect-405',
     reason: 'CONNECT is answered 405 by the edge (a CONNECT never reaches a handler in Node\'s server); only accepted where kube-apiserver refused it too',
     applies: (c, direct, edge) => c.method === 'CONNECT' && edge.status === 405 && direct.status >= 400,
@@ -195,6 +206,11 @@ const EXCEPTIONS: Exception[] = [
 ]
 const OFFLINE_EXCEPTIONS: Exception[] = [
   ...EXCEPTIONS,
+  {
+    name: 'offline-404-from-a-complete-list',
+    reason: 'offline, an object a complete cached list (no selectors) does not hold is a 404 with the cache Warning (README Edge autonomy): the cache\'s view as of its version, not a refusal',
+    applies: (_c, direct, edge) => edge.status === 404 && is2xx(direct.status) && CACHE_WARNING.test(header(edge, 'warning') ?? ''),
+  },
   {
     name: 'offline-406',
     reason: 'offline, only JSON, Table and PartialObjectMetadata can be composed from the cache; other representations get 406 (README: Not available offline)',

@@ -56,7 +56,7 @@ const getConfigMap = info('GET', '/api/v1/namespaces/ns/configmaps/c')
 t.test('no keys or policy yet: 503, never a guess', async (t) => {
   const state = new ReceivedPolicy(memoryState(), 'edge-1', logger)
   const v = await admit(state, opts, getConfigMap, { authorization: 'Bearer a.b.c' })
-  t.match(v, { admitted: false, status: { code: 503 } })
+  t.match(v, { ok: false, status: { code: 503 } })
 })
 
 t.test('signing-key rotation: a token from a new key is accepted once the JWKS carries it', async (t) => {
@@ -67,12 +67,12 @@ t.test('signing-key rotation: a token from a new key is accepted once the JWKS c
   state.update({ type: 'policy', bundle })
   state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk] } })
   const fromNew = await newKey.sign()
-  t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: false, status: { code: 401 } })
+  t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { ok: false, status: { code: 401 } })
   state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk, newKey.jwk] } })
-  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true, authorizedHere: true })
-  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: true, authorizedHere: true }, 'the old key still works')
+  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { ok: true, authorizedHere: true })
+  t.same(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { ok: true, authorizedHere: true }, 'the old key still works')
   state.update({ type: 'jwks', jwks: { keys: [newKey.jwk] } })
-  t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { admitted: false, status: { code: 401 } }, 'a retired key is refused')
+  t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await oldKey.sign()}` }), { ok: false, status: { code: 401 } }, 'a retired key is refused')
 
   // Persisted: a fresh state over the reopened file loads the same keys and policy.
   store.close()
@@ -80,7 +80,7 @@ t.test('signing-key rotation: a token from a new key is accepted once the JWKS c
   t.teardown(() => reopened.close())
   const reloaded = new ReceivedPolicy(reopened, 'edge-1', logger)
   reloaded.load()
-  t.same(await admit(reloaded, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true, authorizedHere: true })
+  t.same(await admit(reloaded, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { ok: true, authorizedHere: true })
 })
 
 t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) => {
@@ -91,16 +91,16 @@ t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) =
   const token = await k.sign()
   const del = info('DELETE', '/api/v1/namespaces/ns/configmaps/c')
   t.match(await admit(state, opts, del, { authorization: `Bearer ${token}` }), {
-    admitted: false,
+    ok: false,
     status: { code: 403, message: 'configmaps "c" is forbidden: User "system:serviceaccount:ns:app" cannot delete resource "configmaps" in API group "" in the namespace "ns"' },
   })
-  t.same(await admit(state, opts, del, { authorization: `Bearer ${token}`, 'impersonate-user': 'someone' }), { admitted: true, authorizedHere: false },
+  t.same(await admit(state, opts, del, { authorization: `Bearer ${token}`, 'impersonate-user': 'someone' }), { ok: true, authorizedHere: false },
     'impersonation is authorized by kube-apiserver, not guessed here, and so never answered from the cache')
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await k.sign({ 'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'app', uid: 'sa-uid' }, pod: { name: 'p', uid: 'other-uid' } } })}` }),
-    { admitted: false, status: { code: 403 } }, 'a pod uid this node does not have')
-  t.match(await admit(state, opts, getConfigMap, { authorization: 'Basic dXNlcjpwdw==' }), { admitted: false, status: { code: 401 } })
-  t.same(await admit(state, opts, info('GET', '/apis/apps/v1'), {}), { admitted: true, authorizedHere: true }, 'anonymous discovery')
-  t.match(await admit(state, opts, getConfigMap, {}), { admitted: false, status: { code: 401 } })
+    { ok: false, status: { code: 403 } }, 'a pod uid this node does not have')
+  t.match(await admit(state, opts, getConfigMap, { authorization: 'Basic dXNlcjpwdw==' }), { ok: false, status: { code: 401 } })
+  t.same(await admit(state, opts, info('GET', '/apis/apps/v1'), {}), { ok: true, authorizedHere: true }, 'anonymous discovery')
+  t.match(await admit(state, opts, getConfigMap, {}), { ok: false, status: { code: 401 } })
 })
 
 t.test('a bundle for another node is ignored', async (t) => {

@@ -50,7 +50,7 @@ function statusOf (body: string): { kind?: string, code?: number, message?: stri
 
 const bench = await startRelayBench({ maxRequestBodyBytes: 64 * 1024, requestTimeoutMs: 2_000, maxInflight: 3, maxLongRunning: 4 })
 t.teardown(() => bench.close())
-t.beforeEach(() => { bench.offlineCalls.length = 0; bench.verdict = { admitted: true, authorizedHere: true } })
+t.beforeEach(() => { bench.offlineCalls.length = 0; bench.verdict = { ok: true, authorizedHere: true } })
 
 t.test('an answer of the cloud is relayed, never replaced by the cache', async (t) => {
   bench.shim = (stream) => { stream.respond({ ':status': 403, 'content-type': 'application/json' }); stream.end('{"kind":"Status","code":403}') }
@@ -85,7 +85,7 @@ t.test('a write whose tunnel vanished is not answered offline: its outcome is un
 })
 
 t.test('a request the edge did not authorize itself (impersonation) is never answered from the cache', async (t) => {
-  bench.verdict = { admitted: true, authorizedHere: false }
+  bench.verdict = { ok: true, authorizedHere: false }
   bench.shim = (stream) => stream.close(REFUSED_STREAM)
   const a = await request(bench, { headers: { 'impersonate-user': 'x' } })
   t.equal(a.code, 503)

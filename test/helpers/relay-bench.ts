@@ -57,7 +57,7 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
     tunnel: undefined as unknown as TunnelClient,
     inflight: undefined as unknown as InflightTracker,
     offlineCalls: [],
-    verdict: { admitted: true, authorizedHere: true },
+    verdict: { ok: true, authorizedHere: true },
     shim: (stream) => { stream.respond({ ':status': 200, 'content-type': 'application/json' }); stream.end('{}') },
     close: async () => {},
   }
