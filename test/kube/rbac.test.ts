@@ -166,7 +166,7 @@ t.test('authorization decisions (VisitRulesFor + appliesToUser)', async (t) => {
 
 t.test('privilegedGroups: [] gives pure RBAC', async (t) => {
   const p = compilePolicy(policy, { privilegedGroups: [] })
-  t.same(p.authorize(u('root', ['system:masters']), res('delete', 'nodes')), { allowed: false, reason: '' })
+  t.same(p.authorize(u('root', ['system:masters']), res('delete', 'nodes')), { ok: false, reason: '' })
 })
 
 t.test('a binding naming the user twice (by name and by group) is visited once', async (t) => {
