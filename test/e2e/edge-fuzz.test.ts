@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { configMapRules } from '../cluster/fixtures.js'
 import { writeEdgeConfig } from './configs.js'
 import { fuzzCase, playCase, runCases, type FuzzTarget } from './fuzz-cases.js'
-import { startCli } from './process.js'
+import { runCommand, startCli } from './process.js'
 import { metricSum, Stack, waitUntil } from './stack.js'
 
 // The edge's RSS must stay under this for the whole file. Measured on this machine (2 cores,
@@ -31,6 +31,8 @@ import { metricSum, Stack, waitUntil } from './stack.js'
 const RSS_BOUND_MIB = 512
 const KILL_AT_MIB = 1024
 const FUZZ_CASES = Number(process.env.FUZZ_CASES ?? 10_000)
+// FUZZ_CASE=<i> (with the run's FUZZ_SEED) replays that one case.
+const ONLY_CASE = process.env.FUZZ_CASE === undefined ? undefined : Number(process.env.FUZZ_CASE)
 const FUZZ_WORKERS = 32
 const PIPELINED_REQUESTS = 1500
 const PIPELINE_DEPTH = 15
@@ -38,7 +40,16 @@ const SEED = process.env.FUZZ_SEED === undefined ? randomInt(2 ** 31) : Number(p
 t.comment(`FUZZ_SEED=${SEED} (set it to replay this run's cases)`)
 
 const stack = await Stack.start()
-t.teardown(() => stack.stop())
+// The edge goes first: the shim's close waits for its tunnel connections.
+t.teardown(async () => {
+  const t0 = Date.now()
+  const exit = await edge.signal('SIGTERM', 10_000)
+  console.error(`teardown: edge stopped in ${Date.now() - t0} ms: ${JSON.stringify(exit)}`)
+  await stack.cloud.close()
+  console.error(`teardown: cloud closed in ${Date.now() - t0} ms`)
+  await stack.stop()
+  console.error(`teardown: stack stopped in ${Date.now() - t0} ms`)
+})
 const NODE = 'edge-fuzz'
 await stack.fixtures.node(NODE)
 const MAX_BODY = 4 << 20
@@ -47,15 +58,19 @@ const edgeConfig = await writeEdgeConfig(stack.cluster, stack.files, NODE, {
   metaServer: ['maxRequestBodyBytes: 4Mi'],
 })
 const edge = startCli(['edge', '--config', edgeConfig], { logFile: join(stack.cluster.dir, 'edge-fuzz.log') })
-t.teardown(() => edge.stop(3000))
 const port: number = (await edge.waitForLog((l) => l.msg === 'listening' && l.listener === 'server', 'listening (server)')).port
 await edge.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected')
 const caPem = stack.cluster.pki.caPem
 
+// The fuzzer's pod may do anything to ConfigMaps in its namespace (so its requests reach
+// kube-apiserver); the normal client is another pod, in a namespace the fuzzer cannot touch.
 const ns = await stack.fixtures.namespace('fuzz')
 const me = await stack.fixtures.podIdentity(ns, NODE, { rules: configMapRules(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) })
-await stack.fixtures.configMap(ns, 'probe', { greeting: 'hello' })
-const target: FuzzTarget = { token: me.token, namespace: ns, configMap: 'probe', maxBody: MAX_BODY }
+await stack.fixtures.configMap(ns, 'target', { greeting: 'fuzz me' })
+const target: FuzzTarget = { token: me.token, namespace: ns, configMap: 'target', maxBody: MAX_BODY }
+const probeNs = await stack.fixtures.namespace('fuzz-probe')
+const prober = await stack.fixtures.podIdentity(probeNs, NODE, { serviceAccount: 'prober', rules: configMapRules(['get']) })
+await stack.fixtures.configMap(probeNs, 'probe', { greeting: 'hello' })
 
 interface Answer { status: number, body: string }
 function get (path: string, token?: string, timeoutMs = 10_000): Promise<Answer> {
@@ -78,7 +93,7 @@ function get (path: string, token?: string, timeoutMs = 10_000): Promise<Answer>
 async function normalClient (): Promise<{ ok: boolean, detail: string }> {
   let last = ''
   for (let attempt = 0; attempt < 10; attempt++) {
-    const r = await get(`/api/v1/namespaces/${ns}/configmaps/probe`, me.token).catch((err: Error) => err)
+    const r = await get(`/api/v1/namespaces/${probeNs}/configmaps/probe`, prober.token).catch((err: Error) => err)
     if (r instanceof Error) return { ok: false, detail: r.message }
     if (r.status === 200 && JSON.parse(r.body).data?.greeting === 'hello') return { ok: true, detail: `200 after ${attempt} retries` }
     last = `${r.status} ${r.body.slice(0, 200)}`
@@ -102,11 +117,27 @@ async function inflight (): Promise<number> {
   return metricSum(r.body, 'edge_metaserver_inflight_requests')
 }
 
+/** The edge's TCP connections on its pod listener, by state (TIME-WAIT is the kernel's, not the edge's). */
+async function listenerSockets (peers?: number[]): Promise<Record<string, number>> {
+  const r = await runCommand('ss', ['-tanpH', 'state', 'all', `( sport = :${port} )`])
+  const states: Record<string, number> = {}
+  for (const line of r.stdout.trim().split('\n')) {
+    const [state, , , , peer] = line.split(/\s+/)
+    // Only sockets the edge still holds: an orphan (closed by the edge, FIN-WAIT-2 toward a peer
+    // that vanished) is the kernel's to reap (tcp_fin_timeout).
+    if (state === undefined || state === 'LISTEN' || !line.includes(`pid=${edge.pid},`)) continue
+    states[state] = (states[state] ?? 0) + 1
+    peers?.push(Number(peer?.split(':').pop()))
+  }
+  return states
+}
+const openSockets = (states: Record<string, number>): number => Object.values(states).reduce((a, b) => a + b, 0)
+
 /**
  * Runs `body` while sampling the edge's RSS every 100 ms and a normal client every 500 ms, then
  * checks the phase's promises. The sampler kills the edge past KILL_AT_MIB (see above).
  */
-async function phase (t: Test, name: string, body: () => Promise<void>): Promise<void> {
+async function phase (t: Test, name: string, body: () => Promise<void>, whoUsedPort?: (port: number) => string | undefined): Promise<void> {
   const started = Date.now()
   let peak = await rssMiB()
   const before = peak
@@ -151,7 +182,19 @@ async function phase (t: Test, name: string, body: () => Promise<void>): Promise
     await new Promise((resolve) => setTimeout(resolve, 200))
     left = await inflight()
   }
-  t.equal(left, 0, 'in-flight requests return to zero')
+  t.equal(left, 0, `in-flight requests return to zero (${left} left)`)
+  // Every connection the phase opened is closed by its client: the edge must close its end too
+  // (a socket it never reads again would hold a file descriptor, and the shutdown, forever).
+  let sockets = await listenerSockets()
+  while (openSockets(sockets) > 0 && Date.now() < deadline + 10_000) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    sockets = await listenerSockets()
+  }
+  const peers: number[] = []
+  sockets = await listenerSockets(peers)
+  t.same(sockets, {}, 'the edge holds no pod connection once the clients have gone')
+  for (const peer of peers.slice(0, 10)) t.comment(`left open: the connection from port ${peer}: ${whoUsedPort?.(peer) ?? 'not a fuzz case'}`)
+  if (peers.length > 0) t.comment((await runCommand('ss', ['-tanpH', 'state', 'all', `( dport = :${port} )`])).stdout)
   const after = await normalClient()
   t.ok(after.ok, `a normal client is served after the phase (${after.detail})`)
 }
@@ -202,28 +245,35 @@ t.test('(b) random malformed requests from a seeded fuzzer', async (t) => {
   const kinds = new Map<string, number>()
   const codes = new Map<string, number>()
   const leaks: string[] = []
+  const edgeErrors: string[] = []
+  const byPort = new Map<number, string>()
   await phase(t, `${FUZZ_CASES} fuzz cases (seed ${SEED})`, async () => {
-    await runCases(FUZZ_CASES, FUZZ_WORKERS, async (i) => {
+    await runCases(ONLY_CASE === undefined ? FUZZ_CASES : 1, FUZZ_WORKERS, async (n) => {
       if (!edge.running) return
+      const i = ONLY_CASE ?? n
       const c = fuzzCase(SEED, i, target)
       const r = await playCase(c, '127.0.0.1', port, caPem)
+      if (r.localPort !== undefined) byPort.set(r.localPort, `case ${i} (${c.kind}, ending ${c.ending}): ${c.what}`)
       kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1)
       const code = /^HTTP\/1\.[01] (\d{3})/.exec(r.statusLine)?.[1] ?? (r.bytesIn > 0 ? 'other' : 'none')
       codes.set(code, (codes.get(code) ?? 0) + 1)
+      // A 500 is the edge's own "failed to relay": a bug, never an answer kube-apiserver gave.
+      if (code === '500' && r.head.includes('edge-metaserver')) edgeErrors.push(`case ${i} (${c.kind}, ending ${c.ending}): ${c.what}: ${r.head.slice(r.head.indexOf('{'), r.head.indexOf('{') + 300)}`)
       // Whatever the edge answers, it never shows a stack trace or a framework's error body.
       if (/\n\s+at .+:\d+:\d+/.test(r.head) || /"statusCode":\d+,"(code|error)"/.test(r.head)) {
         leaks.push(`case ${i} (${c.kind}: ${c.what}): ${r.head.slice(0, 300)}`)
       }
     })
-  })
+  }, (peer) => byPort.get(peer))
   t.comment(`cases by kind: ${JSON.stringify(Object.fromEntries(kinds))}`)
   t.comment(`answers by status: ${JSON.stringify(Object.fromEntries([...codes].sort()))}`)
-  t.equal([...kinds.values()].reduce((a, b) => a + b, 0), FUZZ_CASES, 'every case was played')
+  t.equal([...kinds.values()].reduce((a, b) => a + b, 0), ONLY_CASE === undefined ? FUZZ_CASES : 1, 'every case was played')
   t.same(leaks.slice(0, 5), [], 'no answer carries a stack trace or a framework error body')
+  t.same(edgeErrors.slice(0, 5), [], 'the edge never failed to relay a request (500 of its own)')
 })
 
 t.test('(c) pipelined GETs on connections dropped right after sending', async (t) => {
-  const path = `/api/v1/namespaces/${ns}/configmaps/probe`
+  const path = `/api/v1/namespaces/${ns}/configmaps/target`
   const one = `GET ${path} HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer ${me.token}\r\nAccept: application/json\r\n\r\n`
   let sent = 0
   await phase(t, `${PIPELINED_REQUESTS} pipelined GETs`, async () => {

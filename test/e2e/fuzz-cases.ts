@@ -235,6 +235,8 @@ export interface CaseResult {
   head: string
   bytesIn: number
   error: string | undefined
+  /** The client's port: ties a socket the edge left open (ss) back to its case. */
+  localPort: number | undefined
 }
 
 /** Plays one case against host:port (TLS unless the case is plain), never longer than its budget. */
@@ -248,6 +250,8 @@ export function playCase (c: FuzzCase, host: string, port: number, ca: string): 
     const timers: NodeJS.Timeout[] = []
     // TLS runs over a TCP socket of our own, so a case can end with an RST (TLSSocket cannot).
     const raw = net.connect({ host, port })
+    let localPort: number | undefined
+    raw.once('connect', () => { localPort = raw.localPort })
     const socket: net.Socket = c.plain ? raw : tls.connect({ socket: raw, host, ca, ALPNProtocols: ['http/1.1'] })
     const finish = (): void => {
       if (finished) return
@@ -256,7 +260,7 @@ export function playCase (c: FuzzCase, host: string, port: number, ca: string): 
       for (const timer of timers) clearTimeout(timer)
       if (!raw.destroyed) raw.resetAndDestroy()
       if (!socket.destroyed) socket.destroy()
-      resolve({ statusLine: head.split('\r\n')[0] ?? '', head, bytesIn, error })
+      resolve({ statusLine: head.split('\r\n')[0] ?? '', head, bytesIn, error, localPort })
     }
     timers.push(setTimeout(finish, c.budgetMs))
     raw.on('error', (err: Error) => { error ??= err.message; finish() })
