@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream'
 import { requestInfo } from '../kube/request-info.js'
 import { badRequest, serviceUnavailable, statusBody, type Status } from '../kube/status.js'
 import { RETRY_AFTER_SECONDS } from './answers.js'
+import { lingerThenDestroy } from './linger.js'
 import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError } from '../tunnel/client.js'
 import { cancelStream } from '../tunnel/streams.js'
@@ -75,16 +76,17 @@ export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socke
       socket.resume()
       socket.write(responseHead(Number(headers[':status']), { ...passed, connection: 'close' }))
       stream.pipe(socket)
-      socket.once('finish', () => socket.destroy())
+      socket.once('finish', () => lingerThenDestroy(socket))
     }
   })
 }
 
-/** Answers and closes: destroyed once the answer is out, so a pod that never closes holds nothing. */
+/** Answers and closes (after a short linger, so the answer is not lost to a reset). */
 function refuse (socket: Duplex, s: Status): void {
   if (socket.destroyed) return
   const { code, headers, body } = statusBody(s)
-  socket.end(responseHead(code, { ...headers, connection: 'close' }) + body, () => socket.destroy())
+  socket.end(responseHead(code, { ...headers, connection: 'close' }) + body)
+  lingerThenDestroy(socket)
 }
 
 function responseHead (code: number, headers: Record<string, string | string[]>): string {
