@@ -17,56 +17,64 @@ import tls from 'node:tls'
 import { randomInt } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { configMapRules } from '../cluster/fixtures.js'
-import { writeEdgeConfig } from './configs.js'
+import { configMapRules, Fixtures } from '../cluster/fixtures.js'
+import { TestCluster } from '../cluster/cluster.js'
+import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from './configs.js'
 import { fuzzCase, playCase, runCases, type FuzzTarget } from './fuzz-cases.js'
-import { runCommand, startCli } from './process.js'
-import { metricSum, Stack, waitUntil } from './stack.js'
+import { runCommand, startCli, type CliProcess } from './process.js'
+import { metricSum, waitUntil } from './stack.js'
 
-// The edge's RSS must stay under this for the whole file. Measured on this machine (2 cores,
+// The edge's (and the shim's) RSS must stay under this for the whole file. Measured on this machine (2 cores,
 // Node 20, `node --import tsx`): ~130 MiB idle, peaks of ~250 MiB under phase (b); 512 MiB
 // leaves a clear margin. The bug of item 2 grows it by ~1.5 GiB/s: the sampler kills the edge
-// (SIGKILL) as soon as it passes KILL_AT_MIB, so a regression fails fast instead of taking the
+// (SIGKILL) — and the shim likewise — as soon as it passes KILL_AT_MIB, so a regression fails fast instead of taking the
 // shared machine down.
 const RSS_BOUND_MIB = 512
 const KILL_AT_MIB = 1024
 const FUZZ_CASES = Number(process.env.FUZZ_CASES ?? 10_000)
-// FUZZ_CASE=<i> (with the run's FUZZ_SEED) replays that one case.
-const ONLY_CASE = process.env.FUZZ_CASE === undefined ? undefined : Number(process.env.FUZZ_CASE)
+// FUZZ_CASE=<i>[,<j>…] (with the run's FUZZ_SEED) replays those cases, one at a time, in order.
+const ONLY_CASES = process.env.FUZZ_CASE?.split(',').map(Number)
 const FUZZ_WORKERS = 32
 const PIPELINED_REQUESTS = 1500
 const PIPELINE_DEPTH = 15
 const SEED = process.env.FUZZ_SEED === undefined ? randomInt(2 ** 31) : Number(process.env.FUZZ_SEED)
 t.comment(`FUZZ_SEED=${SEED} (set it to replay this run's cases)`)
 
-const stack = await Stack.start()
+// Both roles run as processes: a pod request that makes either of them spin must not take the
+// test runner (and its RSS guard) down with it.
+const cluster = await TestCluster.start()
+const fixtures = new Fixtures(cluster.admin)
+const files = await prepareStackFiles(cluster)
+const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0', logLevel: 'info' })
+const cloud = startCli(['cloud', '--config', cloudConfig], { logFile: join(cluster.dir, 'cloud-fuzz.log') })
 // The edge goes first (the last subtest stops it; this is for a failed run): the shim's close
 // waits for its tunnel connections.
 t.teardown(async () => {
   await edge.stop(3000)
-  await stack.stop()
+  await cloud.stop(3000)
+  await cluster.stop()
 })
+const tunnelPort: number = (await cloud.waitForLog((l) => l.msg === 'cloud shim ready', 'cloud shim ready')).tunnelPort
 const NODE = 'edge-fuzz'
-await stack.fixtures.node(NODE)
+await fixtures.node(NODE)
 const MAX_BODY = 4 << 20
-const edgeConfig = await writeEdgeConfig(stack.cluster, stack.files, NODE, {
-  server: '127.0.0.1:0', tunnelPort: stack.cloud.tunnelPort, logLevel: 'info',
-  metaServer: ['maxRequestBodyBytes: 4Mi'],
+const edgeConfig = await writeEdgeConfig(cluster, files, NODE, {
+  server: '127.0.0.1:0', tunnelPort, logLevel: 'info', metaServer: ['maxRequestBodyBytes: 4Mi'],
 })
-const edge = startCli(['edge', '--config', edgeConfig], { logFile: join(stack.cluster.dir, 'edge-fuzz.log') })
+const edge = startCli(['edge', '--config', edgeConfig], { logFile: join(cluster.dir, 'edge-fuzz.log') })
 const port: number = (await edge.waitForLog((l) => l.msg === 'listening' && l.listener === 'server', 'listening (server)')).port
 await edge.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected')
-const caPem = stack.cluster.pki.caPem
+const caPem = cluster.pki.caPem
 
 // The fuzzer's pod may do anything to ConfigMaps in its namespace (so its requests reach
 // kube-apiserver); the normal client is another pod, in a namespace the fuzzer cannot touch.
-const ns = await stack.fixtures.namespace('fuzz')
-const me = await stack.fixtures.podIdentity(ns, NODE, { rules: configMapRules(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) })
-await stack.fixtures.configMap(ns, 'target', { greeting: 'fuzz me' })
+const ns = await fixtures.namespace('fuzz')
+const me = await fixtures.podIdentity(ns, NODE, { rules: configMapRules(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) })
+await fixtures.configMap(ns, 'target', { greeting: 'fuzz me' })
 const target: FuzzTarget = { token: me.token, namespace: ns, configMap: 'target', maxBody: MAX_BODY }
-const probeNs = await stack.fixtures.namespace('fuzz-probe')
-const prober = await stack.fixtures.podIdentity(probeNs, NODE, { serviceAccount: 'prober', rules: configMapRules(['get']) })
-await stack.fixtures.configMap(probeNs, 'probe', { greeting: 'hello' })
+const probeNs = await fixtures.namespace('fuzz-probe')
+const prober = await fixtures.podIdentity(probeNs, NODE, { serviceAccount: 'prober', rules: configMapRules(['get']) })
+await fixtures.configMap(probeNs, 'probe', { greeting: 'hello' })
 
 interface Answer { status: number, body: string }
 function get (path: string, token?: string, timeoutMs = 10_000): Promise<Answer> {
@@ -102,8 +110,8 @@ async function normalClient (): Promise<{ ok: boolean, detail: string }> {
 // The gate admits the pod once its policy bundle reached the edge.
 await waitUntil(async () => (await normalClient()).ok, 30_000, 'the edge to admit the pod token')
 
-async function rssMiB (): Promise<number> {
-  const status = await readFile(`/proc/${edge.pid}/status`, 'utf8')
+async function rssMiB (p: CliProcess = edge): Promise<number> {
+  const status = await readFile(`/proc/${p.pid}/status`, 'utf8')
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]) / 1024
 }
 
@@ -135,39 +143,44 @@ const openSockets = (states: Record<string, number>): number => Object.values(st
  */
 async function phase (t: Test, name: string, body: () => Promise<void>, whoUsedPort?: (port: number) => string | undefined): Promise<void> {
   const started = Date.now()
-  let peak = await rssMiB()
-  const before = peak
-  let killed = false
+  const daemons = [{ name: 'edge', proc: edge }, { name: 'cloud shim', proc: cloud }].map((d) => ({ ...d, before: 0, peak: 0, killed: false }))
+  for (const d of daemons) d.before = d.peak = await rssMiB(d.proc)
   let sampling = true
   const sampler = (async () => {
-    while (sampling && edge.running) {
-      const rss = await rssMiB().catch(() => peak)
-      peak = Math.max(peak, rss)
-      if (rss > KILL_AT_MIB && !killed) {
-        killed = true
-        edge.child.kill('SIGKILL')
+    while (sampling && daemons.every((d) => d.proc.running)) {
+      for (const d of daemons) {
+        const rss = await rssMiB(d.proc).catch(() => d.peak)
+        d.peak = Math.max(d.peak, rss)
+        if (rss > KILL_AT_MIB && !d.killed) {
+          d.killed = true
+          d.proc.child.kill('SIGKILL')
+        }
       }
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   })()
   const probes: Array<{ ok: boolean, detail: string }> = []
   const prober = (async () => {
-    while (sampling && edge.running) {
-      probes.push(await normalClient())
+    while (sampling && daemons.every((d) => d.proc.running)) {
+      const at = Date.now() - started
+      const r = await normalClient()
+      probes.push({ ...r, detail: `at ${at} ms: ${r.detail}` })
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
   })()
-  // A phase that throws (the edge gone mid-phase) still gets its checks, which say why.
+  // A phase that throws (a daemon gone mid-phase) still gets its checks, which say why.
   const error = await body().then(() => undefined, (err: Error) => err)
   sampling = false
   await sampler
   await prober
   t.equal(error?.message, undefined, `the phase's traffic ran to its end${error === undefined ? '' : `: ${error.stack}`}`)
-  t.comment(`${name}: ${Date.now() - started} ms, edge RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB`)
-  t.notOk(killed, `the edge's RSS never passed ${KILL_AT_MIB} MiB${killed ? ` (killed at ${peak.toFixed(0)} MiB)` : ''}`)
-  t.ok(edge.running, `the edge process is alive${edge.running ? '' : `\n${edge.output()}`}`)
-  if (!edge.running) return
-  t.ok(peak < RSS_BOUND_MIB, `the edge's RSS stayed under ${RSS_BOUND_MIB} MiB (peak ${peak.toFixed(0)} MiB)`)
+  t.comment(`${name}: ${Date.now() - started} ms; ${daemons.map((d) => `${d.name} RSS ${d.before.toFixed(0)} MiB before, peak ${d.peak.toFixed(0)} MiB`).join('; ')}`)
+  for (const d of daemons) {
+    t.notOk(d.killed, `the ${d.name}'s RSS never passed ${KILL_AT_MIB} MiB${d.killed ? ` (killed at ${d.peak.toFixed(0)} MiB)` : ''}`)
+    t.ok(d.proc.running, `the ${d.name} process is alive${d.proc.running ? '' : `\n${d.proc.output()}`}`)
+    t.ok(d.peak < RSS_BOUND_MIB, `the ${d.name}'s RSS stayed under ${RSS_BOUND_MIB} MiB (peak ${d.peak.toFixed(0)} MiB)`)
+  }
+  if (!daemons.every((d) => d.proc.running)) return
   t.ok(probes.length > 0, `a normal client ran during the phase (${probes.length} requests)`)
   const failed = probes.filter((p) => !p.ok)
   t.same(failed, [], `every normal request during the phase was served (${probes.length - failed.length}/${probes.length})`)
@@ -208,7 +221,7 @@ function connect (): Promise<{ raw: net.Socket, socket: tls.TLSSocket }> {
 t.test('(a) a body larger than the stream window, answered early, then the pod disconnects', async (t) => {
   const path = `/api/v1/namespaces/${ns}/configmaps`
   // kube-apiserver's own answer to the same request, straight (the edge must relay exactly that).
-  const direct = await stack.admin.withToken(me.token).put(path, {})
+  const direct = await cluster.admin.withToken(me.token).put(path, {})
   t.equal(direct.status, 405, 'kube-apiserver answers this pod\'s PUT on a collection with 405')
   const BODY = 3 << 20
   await phase(t, 'oversized body then disconnect', async () => {
@@ -243,11 +256,12 @@ t.test('(b) random malformed requests from a seeded fuzzer', async (t) => {
   const leaks: string[] = []
   const edgeErrors: string[] = []
   const byPort = new Map<number, string>()
-  await phase(t, `${ONLY_CASE === undefined ? `${FUZZ_CASES} fuzz cases` : `fuzz case ${ONLY_CASE}`} (seed ${SEED})`, async () => {
-    await runCases(ONLY_CASE === undefined ? FUZZ_CASES : 1, FUZZ_WORKERS, async (n) => {
+  await phase(t, `${ONLY_CASES === undefined ? `${FUZZ_CASES} fuzz cases` : `fuzz cases ${ONLY_CASES.join(',')}`} (seed ${SEED})`, async () => {
+    await runCases(ONLY_CASES?.length ?? FUZZ_CASES, ONLY_CASES === undefined ? FUZZ_WORKERS : 1, async (n) => {
       if (!edge.running) return
-      const i = ONLY_CASE ?? n
+      const i = ONLY_CASES?.[n] ?? n
       const c = fuzzCase(SEED, i, target)
+      if (ONLY_CASES !== undefined) t.comment(`replaying case ${i} (${c.kind}, ending ${c.ending}): ${c.what}`)
       const r = await playCase(c, '127.0.0.1', port, caPem)
       if (r.localPort !== undefined) byPort.set(r.localPort, `case ${i} (${c.kind}, ending ${c.ending}): ${c.what}`)
       kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1)
@@ -263,7 +277,7 @@ t.test('(b) random malformed requests from a seeded fuzzer', async (t) => {
   }, (peer) => byPort.get(peer))
   t.comment(`cases by kind: ${JSON.stringify(Object.fromEntries(kinds))}`)
   t.comment(`answers by status: ${JSON.stringify(Object.fromEntries([...codes].sort()))}`)
-  t.equal([...kinds.values()].reduce((a, b) => a + b, 0), ONLY_CASE === undefined ? FUZZ_CASES : 1, 'every case was played')
+  t.equal([...kinds.values()].reduce((a, b) => a + b, 0), ONLY_CASES?.length ?? FUZZ_CASES, 'every case was played')
   t.same(leaks.slice(0, 5), [], 'no answer carries a stack trace or a framework error body')
   t.same(edgeErrors.slice(0, 5), [], 'the edge never failed to relay a request (500 of its own)')
 })
