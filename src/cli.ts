@@ -137,7 +137,7 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
         logger?.info({ signal }, 'signal received')
-        handle.close().then(resolve, (err: Error) => { logger?.error({ err: err.message }, 'shutdown failed'); resolve() })
+        handle.close().then(resolve, (err: Error) => { logger?.error({ err }, 'shutdown failed'); resolve() })
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))

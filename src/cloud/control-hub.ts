@@ -5,7 +5,7 @@ import type { ServerHttp2Stream } from 'node:http2'
 import type { Logger } from '../obs/logger.js'
 import { encodeControl } from '../tunnel/control.js'
 import type { JwksSource } from './jwks-source.js'
-import type { PolicySource } from './policy-source.js'
+import type { PolicyBundleBuilder } from './policy-bundle-builder.js'
 
 const COALESCE_MS = 50
 // A control stream this far behind is a dead or stuck edge: drop it, it will reconnect.
@@ -17,7 +17,7 @@ export class ControlHub {
   private readonly lastJwks = new Map<ServerHttp2Stream, string>()
   private timer: NodeJS.Timeout | undefined
 
-  constructor (private readonly policy: PolicySource, private readonly jwks: JwksSource, private readonly logger: Logger) {
+  constructor (private readonly policy: PolicyBundleBuilder, private readonly jwks: JwksSource, private readonly logger: Logger) {
     const schedule = (): void => {
       this.timer ??= setTimeout(() => { this.timer = undefined; this.publish() }, COALESCE_MS)
     }

@@ -8,22 +8,28 @@ import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
-import { requestInfo } from '../kube/request-info.js'
-import { badRequest, internalError, notFound, serviceUnavailable, statusBody, unauthorized, type Status } from '../kube/status.js'
+import { isLongRunning, requestInfo, requestInfoRefusal } from '../kube/request-info.js'
+import { internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
 import {
-  endToEndHeaders, ERROR_UNAUTHENTICATED, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN,
-  HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
+  endToEndHeaders, ERROR_BAD_REQUEST, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
+  ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
 import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
 import { relayUpgrade } from './upgrade.js'
 import { isConnectivityError, type Upstream } from './upstream.js'
+import type { SlotKind, UpstreamSlots } from './upstream-slots.js'
+
+/** Marks a 429 of the shim's own limits: an answer, never a reason for the edge to serve its cache. */
+const RETRY_AFTER_SECONDS = 1
 
 export interface HandlerDeps {
   /** Serves edges' control streams (requireAuthorization); undefined when the gate is off. */
   control: ControlHub | undefined
   restriction: NodeRestriction
   upstream: Upstream
+  /** Per-shim limits on relayed requests (kubeAPIConfig.maxLongRunningRequests / maxInflightRequests). */
+  slots: UpstreamSlots
   logger: Logger
   metrics: RequestMetrics
 }
@@ -32,7 +38,7 @@ export function createStreamHandler (deps: HandlerDeps) {
   return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): void => {
     handle(deps, stream, headers, node).catch((err: Error) => {
       deps.logger.error({ node, err: err.message, path: headers[':path'] }, 'stream handler failed')
-      if (!stream.headersSent && !stream.destroyed) respondStatus(stream, internalError('edge-metaserver cloud shim failed'), 'internal')
+      if (!stream.headersSent && !stream.destroyed) respondStatus(stream, internalError('edge-metaserver cloud shim failed'), ERROR_INTERNAL)
       else stream.destroy()
     })
   }
@@ -41,14 +47,14 @@ export function createStreamHandler (deps: HandlerDeps) {
 async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string): Promise<void> {
   // The edge's own control stream; a pod can never send this header (the edge strips x-ems-*).
   if (headers[HEADER_CONTROL] !== undefined) {
-    if (deps.control === undefined) respondStatus(stream, notFound('requireAuthorization is off on this cloud shim'), 'no-control')
+    if (deps.control === undefined) respondStatus(stream, notFound('requireAuthorization is off on this cloud shim'), ERROR_NO_CONTROL)
     else deps.control.attach(node, stream)
     return
   }
   const method = String(headers[':method'])
   const path = String(headers[':path'])
   const parsed = requestInfo(method, path)
-  if (!parsed.ok) { respondStatus(stream, badRequest(parsed.message), 'bad-request'); return }
+  if (!parsed.ok) { respondStatus(stream, requestInfoRefusal(parsed), ERROR_BAD_REQUEST); return }
   const verb = parsed.info.verb
 
   const upstreamHeaders = endToEndHeaders(headers)
@@ -90,15 +96,31 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
   // against kube-apiserver for nobody (and hold the upstream pool open at shutdown).
   if (stream.closed || stream.destroyed) return
   const upgrade = headers[HEADER_UPGRADE]
-  if (typeof upgrade === 'string') {
-    await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
+  const longRunning = typeof upgrade === 'string' || isLongRunning(parsed.info)
+  // Counted after authentication, like kube-apiserver's own inflight limits: a 401/403 stays one.
+  const kind: SlotKind = longRunning ? 'longRunning' : 'short'
+  const release = deps.slots.tryAcquire(kind)
+  if (release === undefined) {
+    count(deps, verb, 429)
+    deps.logger.debug({ node, kind, limit: deps.slots.limit(kind) }, 'shim limit reached; answering 429')
+    respondStatus(stream, tooManyRequests(`edge-metaserver cloud shim: too many ${longRunning ? 'long-running' : 'concurrent'} requests (limit ${deps.slots.limit(kind)}), please try again later`, RETRY_AFTER_SECONDS), ERROR_SHIM_BUSY)
     return
   }
-  await forward(deps, stream, { method, path, verb, headers: upstreamHeaders })
+  // The slot lives as long as the tunnel stream (or the relay, whichever ends first).
+  stream.once('close', release)
+  try {
+    if (typeof upgrade === 'string') {
+      await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
+      return
+    }
+    await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning })
+  } finally {
+    release()
+  }
 }
 
 async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
-  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]> }): Promise<void> {
+  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]>, longRunning: boolean }): Promise<void> {
   const abort = new AbortController()
   let complete = false
   // The edge cancelling the stream (client gone, watch ended) must end the upstream call too.
@@ -110,6 +132,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
       method: req.method, path: req.path, headers: req.headers,
       body: stream.endAfterHeaders ? null : requestBody(stream),
       signal: abort.signal,
+      longRunning: req.longRunning,
     })
   } catch (err) {
     if (abort.signal.aborted) return
@@ -119,7 +142,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
     respondStatus(stream, connectivity
       ? serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1)
       : internalError(`upstream request failed: ${(err as Error).message}`),
-    connectivity ? ERROR_UPSTREAM_UNREACHABLE : 'internal')
+    connectivity ? ERROR_UPSTREAM_UNREACHABLE : ERROR_INTERNAL)
     return
   }
   count(deps, req.verb, res.statusCode)

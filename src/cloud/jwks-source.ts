@@ -33,7 +33,7 @@ export class JwksSource extends EventEmitter {
         this.emit('change')
       }
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'cannot fetch /openid/v1/jwks; edges keep the keys they have')
+      this.logger.warn({ err }, 'cannot fetch /openid/v1/jwks; edges keep the keys they have')
     }
   }
 }

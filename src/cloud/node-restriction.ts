@@ -2,9 +2,10 @@
 // token of a pod bound to N. The edge cannot lie about N (it comes from its certificate); the
 // token proves the pod. Node claims in the token are used when present; otherwise the pod is
 // looked up (its nodeName and uid never change once bound, so the answer is cached).
+import { LRUCache } from 'lru-cache'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { unauthorized, type Status } from '../kube/status.js'
-import { ExpiringLru } from '../util/expiring-lru.js'
+import { splitServiceAccountUsername } from '../kube/users.js'
 import type { TokenReviewer, ReviewedUser } from './token-reviews.js'
 import type { Upstream } from './upstream.js'
 
@@ -15,14 +16,14 @@ export type Verdict =
 const EXTRA_NODE_NAME = 'authentication.kubernetes.io/node-name'
 const EXTRA_POD_NAME = 'authentication.kubernetes.io/pod-name'
 const EXTRA_POD_UID = 'authentication.kubernetes.io/pod-uid'
-const SA_PREFIX = 'system:serviceaccount:'
 const POD_BINDING_TTL_MS = 10 * 60_000
 
 export class NodeRestriction {
-  private readonly podNodes: ExpiringLru<string, string | null>
+  /** The node each pod (namespace/name/uid) is bound to; only bindings are kept. */
+  private readonly podNodes: LRUCache<string, string>
 
   constructor (private readonly reviewer: TokenReviewer, private readonly upstream: Upstream, cacheSize: number) {
-    this.podNodes = new ExpiringLru(cacheSize)
+    this.podNodes = new LRUCache({ max: cacheSize, ttl: POD_BINDING_TTL_MS, ttlResolution: 0 })
   }
 
   async check (token: string, node: string): Promise<Verdict> {
@@ -30,8 +31,9 @@ export class NodeRestriction {
     if (!review.authenticated) return { allowed: false, status: unauthorized(), reason: 'unauthenticated' }
     const { user } = review
     const deny = (why: string): Verdict => ({ allowed: false, reason: 'node-restriction', status: nodeBindingForbidden(user.username, node, why) })
-    if (!user.username.startsWith(SA_PREFIX)) return deny('only service account tokens of pods on this node are accepted')
-    const namespace = user.username.slice(SA_PREFIX.length).split(':')[0]!
+    const serviceAccount = splitServiceAccountUsername(user.username)
+    if (serviceAccount === undefined) return deny('only service account tokens of pods on this node are accepted')
+    const { namespace } = serviceAccount
     const podName = user.extra[EXTRA_POD_NAME]?.[0]
     const podUid = user.extra[EXTRA_POD_UID]?.[0]
     const nodeName = user.extra[EXTRA_NODE_NAME]?.[0]
@@ -63,7 +65,7 @@ export class NodeRestriction {
     const nodeName: string | undefined = res.body?.spec?.nodeName
     const bound = res.body?.metadata?.uid === uid && nodeName !== undefined && nodeName !== '' ? nodeName : null
     // Only a binding is stable; "not bound yet" may change, so it is not cached.
-    if (bound !== null) this.podNodes.set(key, bound, POD_BINDING_TTL_MS)
+    if (bound !== null) this.podNodes.set(key, bound)
     return bound
   }
 }

@@ -3,6 +3,7 @@
 // errors (capped backoff). Keeps a trimmed copy of each object, keyed namespace/name.
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff } from '../tunnel/backoff.js'
+import { LineSplitter } from '../util/lines.js'
 import type { Upstream } from './upstream.js'
 
 export interface KubeObject {
@@ -18,6 +19,8 @@ export class Reflector<T extends KubeObject> {
   synced = false
   private stopped = false
   private abort: AbortController | undefined
+  /** Ends the backoff sleep early: a shim stopping while kube-apiserver fails must not wait it out (up to 30 s). */
+  private wake: (() => void) | undefined
   private readonly backoff = fullJitterBackoff(500, 30_000)
 
   constructor (
@@ -34,6 +37,7 @@ export class Reflector<T extends KubeObject> {
   stop (): void {
     this.stopped = true
     this.abort?.abort()
+    this.wake?.()
   }
 
   private async loop (): Promise<void> {
@@ -50,10 +54,19 @@ export class Reflector<T extends KubeObject> {
       } catch (err) {
         if (this.stopped) return
         const delay = this.backoff.next()
-        this.logger.warn({ path: this.path, err: (err as Error).message, retryInMs: delay }, 'reflector failed; retrying')
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        this.logger.warn({ path: this.path, err, retryInMs: delay }, 'reflector failed; retrying')
+        await this.sleep(delay)
       }
     }
+  }
+
+  private async sleep (ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done (): void { clearTimeout(timer); resolve() }
+      this.wake = done
+    })
+    this.wake = undefined
   }
 
   private async list (): Promise<string> {
@@ -86,14 +99,11 @@ export class Reflector<T extends KubeObject> {
     if (res.statusCode === 410) { await res.body.dump(); return undefined }
     if (res.statusCode !== 200) throw new Error(`watch ${this.path}: HTTP ${res.statusCode}`)
     let last = rv
-    let buffered = ''
+    const lines = new LineSplitter(MAX_EVENT_LINE)
     for await (const chunk of res.body) {
-      buffered += chunk.toString('utf8')
-      if (buffered.length > MAX_EVENT_LINE) throw new Error(`watch ${this.path}: event larger than ${MAX_EVENT_LINE} bytes`)
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
+      let complete: string[]
+      try { complete = lines.push(chunk) } catch { throw new Error(`watch ${this.path}: event larger than ${MAX_EVENT_LINE} bytes`) }
+      for (const line of complete) {
         if (line.trim() === '') continue
         const event = JSON.parse(line) as { type: string, object: any }
         if (event.type === 'ERROR') return event.object?.code === 410 ? undefined : last

@@ -2,7 +2,7 @@
 // node restriction → tunnel listener → health listener. Stateless: everything it caches is
 // rebuilt from kube-apiserver, so any number of replicas can run behind one Service.
 import { readFile } from 'node:fs/promises'
-import { Counter } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import type { CloudConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { createRegistry, requestMetrics } from '../obs/metrics.js'
@@ -13,9 +13,10 @@ import { startHealthServer } from './health-server.js'
 import { JwksSource } from './jwks-source.js'
 import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
-import { PolicySource } from './policy-source.js'
+import { PolicyBundleBuilder } from './policy-bundle-builder.js'
 import { TokenReviewer } from './token-reviews.js'
 import { Upstream } from './upstream.js'
+import { UpstreamSlots } from './upstream-slots.js'
 
 export interface CloudShim {
   tunnelPort: number
@@ -35,7 +36,12 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
 
   logger.info({ kubeConfig: config.kubeAPIConfig.kubeConfig ?? 'in-cluster' }, '1. loading kube-apiserver credentials')
   const credentials = await loadKubeCredentials(config.kubeAPIConfig.kubeConfig ?? '')
-  const upstream = new Upstream({ credentials, timeoutMs: config.kubeAPIConfig.timeout, maxConnections: config.kubeAPIConfig.maxConnections })
+  const api = config.kubeAPIConfig
+  const upstream = new Upstream({
+    credentials, timeoutMs: api.timeout, maxConnections: api.maxConnections,
+    maxLongRunning: api.maxLongRunningRequests, streamsPerConnection: api.http2MaxStreamsPerConnection,
+  })
+  const slots = new UpstreamSlots({ longRunning: api.maxLongRunningRequests, short: api.maxInflightRequests })
 
   const registry = createRegistry('cloud')
   const metrics = requestMetrics(registry, 'edge_metaserver_cloud')
@@ -43,6 +49,23 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     name: 'edge_metaserver_cloud_tunnel_handshake_failures_total',
     help: 'Tunnel TLS handshakes refused (client certificate missing or not from the tunnel CA)',
     registers: [registry],
+  })
+  const refusedConnections = new Counter({
+    name: 'edge_metaserver_cloud_tunnel_connections_refused_total',
+    help: 'Tunnel connections the shim closed itself: not a node identity, HTTP/2 protocol error, GOAWAY from the edge, or a peer that half-closed or went silent',
+    labelNames: ['reason'],
+    registers: [registry],
+  })
+  // eslint-disable-next-line no-new -- registered and read through its collect()
+  new Gauge({
+    name: 'edge_metaserver_cloud_upstream_requests_in_flight',
+    help: 'Requests relayed to kube-apiserver right now, by kind (longRunning: watches, logs, exec...; short: everything else)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      this.set({ kind: 'longRunning' }, slots.count('longRunning'))
+      this.set({ kind: 'short' }, slots.count('short'))
+    },
   })
   const tokenReviewer = new TokenReviewer(upstream, {
     cacheSize: dc.tokenReviewCacheSize, maxTtlMs: dc.tokenReviewCacheMaxTTL, negativeTtlMs: dc.tokenReviewNegativeTTL,
@@ -64,11 +87,11 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   const probeTimer = setInterval(() => { void probe() }, UPSTREAM_PROBE_MS)
 
   let control: ControlHub | undefined
-  let policy: PolicySource | undefined
+  let policy: PolicyBundleBuilder | undefined
   let jwks: JwksSource | undefined
   if (config.featureGates.requireAuthorization) {
     logger.info('2. watching pods and RBAC for the edges\' policy bundles; fetching the signing keys')
-    policy = new PolicySource(upstream, logger)
+    policy = new PolicyBundleBuilder(upstream, logger)
     jwks = new JwksSource(upstream, JWKS_REFRESH_MS, logger)
     control = new ControlHub(policy, jwks, logger)
     policy.start()
@@ -80,8 +103,9 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   const tunnel = new TunnelServer({
     host: hub.address.host, port: hub.address.port, ca: ca!, cert: cert!, key: key!,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
-    onStream: createStreamHandler({ control, restriction, upstream, logger, metrics }),
+    onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics }),
     onHandshakeFailure: () => handshakeFailures.inc(),
+    onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
   })
   const tunnelAddress = await tunnel.listen()
 

@@ -1,8 +1,10 @@
 // TokenReview with a bounded cache keyed by the token's SHA-256 (the token itself is never kept):
 // positive answers until the token's own expiry (capped), negative ones briefly, identical
-// concurrent reviews coalesced so a burst from one pod costs one apiserver call.
+// concurrent reviews coalesced (lru-cache's fetchMethod) so a burst from one pod costs one
+// apiserver call.
 import { createHash } from 'node:crypto'
-import { ExpiringLru } from '../util/expiring-lru.js'
+import { decodeJwt } from 'jose'
+import { LRUCache } from 'lru-cache'
 import type { Upstream } from './upstream.js'
 
 export interface ReviewedUser {
@@ -21,30 +23,38 @@ export interface TokenReviewerOptions {
   audiences: string[]
 }
 
+/** What one review call hands the fetch: the token, and whether its answer may be kept. */
+interface FetchContext { token: string, keep: boolean }
+
 export class TokenReviewer {
-  private readonly cache: ExpiringLru<string, Review>
-  private readonly inflight = new Map<string, Promise<Review>>()
+  private readonly cache: LRUCache<string, Review, FetchContext>
   reviewsSent = 0
 
   constructor (private readonly upstream: Upstream, private readonly opts: TokenReviewerOptions,
     private readonly now: () => number = Date.now) {
-    this.cache = new ExpiringLru(opts.cacheSize, now)
+    this.cache = new LRUCache<string, Review, FetchContext>({
+      max: opts.cacheSize,
+      ttlResolution: 0,
+      perf: { now },
+      // A review in flight when the cache evicts its slot still answers its callers.
+      ignoreFetchAbort: true,
+      fetchMethod: async (_key, _stale, { options, context }) => {
+        const review = await this.send(context.token)
+        const ttl = review.authenticated ? Math.min(this.opts.maxTtlMs, msUntilExpiry(context.token, this.now())) : this.opts.negativeTtlMs
+        // lru-cache reads ttl 0 as "forever": an answer with no time left is handed out, then dropped.
+        if (ttl > 0) options.ttl = ttl
+        else context.keep = false
+        return review
+      },
+    })
   }
 
-  review (token: string): Promise<Review> {
+  async review (token: string): Promise<Review> {
     const key = createHash('sha256').update(token).digest('hex')
-    const cached = this.cache.get(key)
-    if (cached !== undefined) return Promise.resolve(cached)
-    let pending = this.inflight.get(key)
-    if (pending === undefined) {
-      pending = this.send(token).then((review) => {
-        const ttl = review.authenticated ? Math.min(this.opts.maxTtlMs, msUntilExpiry(token, this.now())) : this.opts.negativeTtlMs
-        this.cache.set(key, review, ttl)
-        return review
-      }).finally(() => this.inflight.delete(key))
-      this.inflight.set(key, pending)
-    }
-    return pending
+    const context: FetchContext = { token, keep: true }
+    const review = await this.cache.fetch(key, { context })
+    if (!context.keep) this.cache.delete(key)
+    return review!
   }
 
   private async send (token: string): Promise<Review> {
@@ -65,10 +75,8 @@ export class TokenReviewer {
 
 /** Milliseconds until the JWT's `exp` (unverified: TokenReview already judged it); unknown → Infinity. */
 export function msUntilExpiry (token: string, now: number): number {
-  const payload = token.split('.')[1]
-  if (payload === undefined) return Infinity
   try {
-    const exp = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')).exp
+    const { exp } = decodeJwt(token)
     return typeof exp === 'number' ? exp * 1000 - now : Infinity
   } catch {
     return Infinity

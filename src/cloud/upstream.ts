@@ -1,13 +1,40 @@
-// The shim's one connection pool to kube-apiserver (undici). Pod requests are streamed through it
-// with the pod's own token; the shim's own calls (TokenReview, pod lookups) use its credentials.
-import { Agent, errors as undiciErrors, type Dispatcher } from 'undici'
+// The shim's connections to kube-apiserver (undici), in three pools so that no kind of request can
+// queue behind another (issue 16: with one HTTP/1.1 pool of 128 connections, every relayed watch
+// held a connection for its whole life and the 124th watch, every short request and every
+// TokenReview queued behind them — for the whole fleet):
+//
+// - `watches`: long-running GETs without a body (watches, log follows, proxy GETs) and the shim's
+//   own reflector watches, as HTTP/2 streams, `streamsPerConnection` per connection. kube-apiserver
+//   1.34 advertises SETTINGS_MAX_CONCURRENT_STREAMS = 100 when --http2-max-streams-per-connection
+//   is 0 (its default; measured on the test bed with node:http2's remoteSettings), so 5 000 watches
+//   take 50 TLS connections instead of 5 000. undici schedules HTTP/2 streams by its `pipelining`
+//   count, not by the peer's SETTINGS (it would open more streams than the peer allows and nghttp2
+//   would queue the excess silently: a hang), so `pipelining` is set to `streamsPerConnection`,
+//   which must not exceed the apiserver's limit. Only body-less requests go here: undici holds a
+//   request with a streamed body or a non-idempotent method on an HTTP/2 connection until every
+//   other stream of that connection has ended, i.e. behind watches, forever.
+// - `requests`: everything else the pods send (short requests, bodies), HTTP/1.1 keep-alive,
+//   `maxConnections` connections. HTTP/1.1 on purpose: for the same reason as above, POST/PUT/PATCH
+//   bodies would serialise on an HTTP/2 connection anyway.
+// - `own`: the shim's own short calls (TokenReviews, pod lookups, lists, JWKS, /readyz), a small
+//   HTTP/1.1 pool of its own, so authentication never waits behind pod traffic.
+//
+// The caller (handler.ts) bounds what enters the first two pools (UpstreamSlots): a request beyond
+// the limits gets a 429 instead of waiting in a queue.
+import { Agent, buildConnector, errors as undiciErrors, type Dispatcher } from 'undici'
+import type { TLSSocket } from 'node:tls'
 import type { Readable } from 'node:stream'
 import type { KubeCredentials } from './kube-credentials.js'
 
 export interface UpstreamOptions {
   credentials: KubeCredentials
   timeoutMs: number
+  /** HTTP/1.1 connections for the pods' short requests. */
   maxConnections: number
+  /** Long-running streams the shim relays at most (sizes the HTTP/2 pool). */
+  maxLongRunning: number
+  /** HTTP/2 streams per connection to kube-apiserver; at most its --http2-max-streams-per-connection. */
+  streamsPerConnection: number
 }
 
 export interface UpstreamResponse {
@@ -16,25 +43,44 @@ export interface UpstreamResponse {
   body: Readable & { dump: () => Promise<void> }
 }
 
+/** Connections of the shim's own pool: TokenReviews and pod lookups are short and cached. */
+const OWN_CONNECTIONS = 32
+/** HTTP/2 connections kept beyond what maxLongRunning needs: the shim's own reflector watches. */
+const SPARE_H2_CONNECTIONS = 1
+
 export class Upstream {
   readonly origin: string
-  private readonly agent: Agent
+  private readonly watches: Agent
+  private readonly requests: Agent
+  private readonly own: Agent
 
   constructor (private readonly opts: UpstreamOptions) {
     this.origin = opts.credentials.server.origin
-    this.agent = new Agent({
-      connections: opts.maxConnections,
+    const tls = { ca: opts.credentials.ca, cert: opts.credentials.cert, key: opts.credentials.key }
+    const common = {
       // Watches are long-lived: their bodies must not time out; short requests get `signal`-based timeouts.
       bodyTimeout: 0,
       headersTimeout: opts.timeoutMs,
       keepAliveTimeout: 30_000,
-      connect: { ca: opts.credentials.ca, cert: opts.credentials.cert, key: opts.credentials.key },
+    }
+    this.requests = new Agent({ ...common, connections: opts.maxConnections, connect: tls })
+    this.own = new Agent({ ...common, connections: OWN_CONNECTIONS, connect: tls })
+    this.watches = new Agent({
+      ...common,
+      allowH2: true,
+      pipelining: opts.streamsPerConnection,
+      connections: Math.ceil(opts.maxLongRunning / opts.streamsPerConnection) + SPARE_H2_CONNECTIONS,
+      connect: h2OnlyConnector(tls),
     })
   }
 
-  /** Streams one request through as-is. `signal` aborts it (client went away, or timeout). */
-  forward (req: { method: string, path: string, headers: Record<string, string | string[]>, body: Readable | null, signal: AbortSignal }): Promise<UpstreamResponse> {
-    return this.agent.request({
+  /**
+   * Streams one request through as-is. `signal` aborts it (client went away, or timeout).
+   * `longRunning` requests without a body go over HTTP/2; the caller has already counted them.
+   */
+  forward (req: { method: string, path: string, headers: Record<string, string | string[]>, body: Readable | null, signal: AbortSignal, longRunning: boolean }): Promise<UpstreamResponse> {
+    const pool = req.longRunning && req.body === null && (req.method === 'GET' || req.method === 'HEAD') ? this.watches : this.requests
+    return pool.request({
       origin: this.origin,
       method: req.method as Dispatcher.HttpMethod,
       path: req.path,
@@ -57,16 +103,16 @@ export class Upstream {
     return headers
   }
 
-  /** A streamed call with the shim's own identity (its watches). */
+  /** A streamed call with the shim's own identity (its watches: HTTP/2 streams, never a connection each). */
   ownStream (method: Dispatcher.HttpMethod, path: string, signal: AbortSignal): Promise<UpstreamResponse> {
-    return this.agent.request({ origin: this.origin, method, path, headers: this.ownHeaders('application/json'), signal }) as Promise<UpstreamResponse>
+    return this.watches.request({ origin: this.origin, method, path, headers: this.ownHeaders('application/json'), signal }) as Promise<UpstreamResponse>
   }
 
   /** A JSON call with the shim's own identity. */
   async json<T> (method: Dispatcher.HttpMethod, path: string, body?: unknown, accept = 'application/json'): Promise<{ status: number, body: T }> {
     const headers = this.ownHeaders(accept)
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const res = await this.agent.request({
+    const res = await this.own.request({
       origin: this.origin, method, path, headers,
       body: body === undefined ? null : JSON.stringify(body),
       signal: AbortSignal.timeout(this.opts.timeoutMs),
@@ -84,7 +130,28 @@ export class Upstream {
   }
 
   /** Called once the tunnel is closed: whatever still runs upstream answers nobody, so it is cut, not awaited. */
-  close (): Promise<void> { return this.agent.destroy() }
+  async close (): Promise<void> {
+    await Promise.all([this.watches.destroy(), this.requests.destroy(), this.own.destroy()])
+  }
+}
+
+/**
+ * undici's TLS connector, but a connection that did not negotiate HTTP/2 is refused: on HTTP/1.1
+ * the `pipelining` count of the watch pool would queue watches behind watches (a hang). An apiserver
+ * (or a proxy in front of it) without HTTP/2 therefore fails loudly, as a connection error.
+ */
+function h2OnlyConnector (tls: { ca?: string, cert?: string, key?: string }): buildConnector.connector {
+  const connect = buildConnector({ ...tls, allowH2: true })
+  return (options, callback) => connect(options, (err, socket) => {
+    if (err !== null) { callback(err, null); return }
+    const alpn = (socket as TLSSocket).alpnProtocol
+    if (alpn !== 'h2') {
+      socket.destroy()
+      callback(new undiciErrors.SocketError(`kube-apiserver did not negotiate HTTP/2 (ALPN ${String(alpn)}); the watch pool needs it`), null)
+      return
+    }
+    callback(null, socket)
+  })
 }
 
 /**

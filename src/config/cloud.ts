@@ -33,7 +33,14 @@ export interface KubeAPIConfig {
   readonly kubeConfig: string | null
   /** Milliseconds; applies to non-watch upstream requests. */
   readonly timeout: number
+  /** HTTP/1.1 connections for the pods' short requests. */
   readonly maxConnections: number
+  /** Short requests relayed at once (running or waiting for a connection); beyond: 429. */
+  readonly maxInflightRequests: number
+  /** Long-running requests (watches, logs, exec, ...) relayed at once, all edges together; beyond: 429. */
+  readonly maxLongRunningRequests: number
+  /** HTTP/2 streams per connection for long-running requests; at most kube-apiserver's limit (100 by default). */
+  readonly http2MaxStreamsPerConnection: number
 }
 
 /** Accepts the edges' tunnels (KubeEdge: modules.cloudHub). */
@@ -83,6 +90,10 @@ const kubeAPIConfigField = obj<KubeAPIConfig>({
   kubeConfig: optionalFilePath({ default: null, mustExist: true }),
   timeout: duration({ default: '60s', positive: true }),
   maxConnections: int({ default: 128, min: 1, max: 10_000 }),
+  maxInflightRequests: int({ default: 1000, min: 1, max: 100_000 }),
+  maxLongRunningRequests: int({ default: 10_000, min: 1, max: 1_000_000 }),
+  // kube-apiserver advertises 100 streams per connection unless --http2-max-streams-per-connection says otherwise.
+  http2MaxStreamsPerConnection: int({ default: 100, min: 1, max: 1000 }),
 })
 
 const cloudHubField = obj<CloudHubConfig>(
@@ -92,7 +103,7 @@ const cloudHubField = obj<CloudHubConfig>(
     tlsCertFile: filePath({ default: `${PKI}/cloud.crt`, mustExist: true }),
     tlsPrivateKeyFile: filePath({ default: `${PKI}/cloud.key`, mustExist: true }),
     heartbeatPeriod: duration({ default: '15s', positive: true }),
-    maxConcurrentStreamsPerNode: int({ default: 1000, min: 1, max: 100_000 }),
+    maxConcurrentStreamsPerNode: int({ default: 4000, min: 1, max: 100_000 }),
     healthzAddress: address({ default: '0.0.0.0:10561' }),
     shutdownGracePeriod: duration({ default: '30s' }),
   },

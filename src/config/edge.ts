@@ -11,6 +11,7 @@ import {
 } from './common.js'
 import {
   address,
+  addressList,
   bool,
   duration,
   filePath,
@@ -29,6 +30,7 @@ export const EDGE_KIND = 'EdgeMetaServer'
 
 /** The pods' API endpoint (KubeEdge: modules.metaManager.metaServer). */
 export interface MetaServerConfig {
+  /** Always true: accepted for KubeEdge-shaped files, `false` is refused. */
   readonly enable: boolean
   readonly server: Address
   /** Link-local listener on a dummy interface; null when disabled with "". */
@@ -45,6 +47,8 @@ export interface MetaServerConfig {
   /** Milliseconds; applies to non-watch requests. */
   readonly requestTimeout: number
   readonly maxInflightRequests: number
+  /** Watches and other long-running requests open at once (each holds a tunnel stream). */
+  readonly maxLongRunningRequests: number
   /** Milliseconds. */
   readonly shutdownGracePeriod: number
 }
@@ -52,15 +56,19 @@ export interface MetaServerConfig {
 /** The HTTP/2 mTLS tunnel to the cloud shim (KubeEdge: modules.edgeHub). */
 export interface EdgeHubConfig {
   readonly enable: boolean
-  /** Cloud shim tunnel address; never null when `enable` is true. */
-  readonly server: Address | null
+  /**
+   * Cloud shim tunnel addresses in order of preference (one string in the file is a list of one);
+   * a name may resolve to several addresses, each a server of its own. Never empty when `enable`
+   * is true.
+   */
+  readonly server: readonly Address[]
   readonly tlsCaFile: string
   readonly tlsCertFile: string
   readonly tlsPrivateKeyFile: string
   /**
-   * Name the cloud certificate is verified against; defaults to the host of
-   * `server` (null only when there is no server). May be an IP literal, which
-   * must then not be sent as SNI.
+   * Name every cloud certificate is verified against; null means each server's
+   * own host as written in `server`. May be an IP literal, which must then not
+   * be sent as SNI.
    */
   readonly serverName: string | null
   /** Milliseconds, like every duration below. */
@@ -117,9 +125,12 @@ const metaServerField = obj<MetaServerConfig>(
     maxRequestBodyBytes: size({ default: '3Mi', positive: true }),
     requestTimeout: duration({ default: '60s', positive: true }),
     maxInflightRequests: int({ default: 400, min: 1, max: 100_000 }),
+    maxLongRunningRequests: int({ default: 3000, min: 1, max: 100_000 }),
     shutdownGracePeriod: duration({ default: '30s' }),
   },
   (v, issue) => {
+    // Accepted so KubeEdge-shaped files load; `false` would leave a daemon that serves nothing.
+    if (!v.enable) issue('enable', 'must be true: serving the pods\' API is what edge-metaserver is for (to run without it, do not run the edge daemon)')
     // The daemon puts this address on an interface itself (`ip addr add <ip>/32`): a name won't do.
     if (v.dummyServer && isIP(v.dummyServer.host) !== 4) {
       issue('dummyServer', `must be an IPv4 address (it is added to an interface as a /32), got "${v.dummyServer.host}"`)
@@ -135,7 +146,7 @@ const metaServerField = obj<MetaServerConfig>(
 const edgeHubField = obj<EdgeHubConfig>(
   {
     enable: bool(true),
-    server: optionalAddress({ default: null, allowPortZero: false }),
+    server: addressList({ allowPortZero: false }),
     tlsCaFile: filePath({ default: `${PKI}/tunnel-ca.crt`, mustExist: true }),
     tlsCertFile: filePath({ default: `${PKI}/node.crt`, mustExist: true }),
     tlsPrivateKeyFile: filePath({ default: `${PKI}/node.key`, mustExist: true }),
@@ -147,13 +158,12 @@ const edgeHubField = obj<EdgeHubConfig>(
     connectTimeout: duration({ default: '10s', positive: true }),
   },
   (v, issue) => {
-    if (v.enable && v.server === null) {
+    if (v.enable && v.server.length === 0) {
       issue('server', 'missing required key (the cloud shim tunnel address is required when modules.edgeHub.enable is true)')
     }
     if (v.reconnectBackoffInitial > v.reconnectBackoffMax) {
       issue('reconnectBackoffInitial', 'must not be greater than modules.edgeHub.reconnectBackoffMax')
     }
-    if (v.serverName === null && v.server !== null) return { ...v, serverName: v.server.host }
   },
 )
 

@@ -349,6 +349,63 @@ export function stringList(o: { readonly default: readonly string[]; readonly mi
   }
 }
 
+/**
+ * One `"host:port"` or a list of them (e.g. several replicas of a server); `""`, an empty value
+ * and an empty list give an empty list. A single string stays valid so a one-address config keeps
+ * working when a key grows into a list. Duplicates are rejected: they are always a typo.
+ */
+export function addressList(o: AddressOptions): Field<readonly Address[]> {
+  return {
+    read(input, keyPath, at, ctx) {
+      if (input === undefined) return Object.freeze([])
+      const blame = offsetOf(input) ?? at
+      const node = ctx.deref(input, keyPath, blame)
+      if (node === INVALID) return INVALID
+      if (node === null || node === undefined || (isScalar(node) && (node.value === null || node.value === ''))) return Object.freeze([])
+      if (isScalar(node)) {
+        const r = parseAddress(node.value, o)
+        if (!r.ok) {
+          ctx.report(blame, keyPath, r.message)
+          return INVALID
+        }
+        return Object.freeze([r.value])
+      }
+      if (!isSeq(node)) {
+        ctx.report(blame, keyPath, `expected "host:port" or a list of them, got ${describeNode(node)}`)
+        return INVALID
+      }
+      const out: Address[] = []
+      const firstAt = new Map<string, number>()
+      let valid = true
+      node.items.forEach((item, i) => {
+        const itemPath = `${keyPath}[${i}]`
+        const itemAt = offsetOf(item) ?? blame
+        const n = ctx.deref(isNode(item) ? item : null, itemPath, itemAt)
+        if (n === INVALID) {
+          valid = false
+          return
+        }
+        const r = isScalar(n) ? parseAddress(n.value, o) : fail(`expected "host:port", got ${describeNode(n ?? null)}`)
+        if (!r.ok) {
+          ctx.report(itemAt, itemPath, r.message)
+          valid = false
+          return
+        }
+        const key = `${r.value.host.toLowerCase()}:${r.value.port}`
+        const earlier = firstAt.get(key)
+        if (earlier !== undefined) {
+          ctx.report(itemAt, itemPath, `duplicate of ${keyPath}[${earlier}]`)
+          valid = false
+          return
+        }
+        firstAt.set(key, i)
+        out.push(r.value)
+      })
+      return valid ? Object.freeze(out) : INVALID
+    },
+  }
+}
+
 // --- mappings --------------------------------------------------------------
 
 export type Fields<T> = { readonly [K in keyof T]-?: Field<T[K]> }

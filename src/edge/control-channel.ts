@@ -1,16 +1,17 @@
 // The edge end of the control stream: opened on every tunnel connection, it receives the JWKS and
-// this node's policy bundle as NDJSON lines and hands them to PolicyState. Reopened while the
+// this node's policy bundle as NDJSON lines and hands them to ReceivedPolicy. Reopened while the
 // tunnel stays up; lines are bounded.
 import http2, { type ClientHttp2Stream } from 'node:http2'
 import type { Logger } from '../obs/logger.js'
 import type { TunnelClient } from '../tunnel/client.js'
 import { decodeControl } from '../tunnel/control.js'
 import { CONTROL_PATH, HEADER_CONTROL, MAX_CONTROL_LINE_BYTES } from '../tunnel/protocol.js'
-import type { PolicyState } from './policy-state.js'
+import { LineSplitter } from '../util/lines.js'
+import type { ReceivedPolicy } from './received-policy.js'
 
 const REOPEN_MS = 1000
 
-export function startControlChannel (tunnel: TunnelClient, state: PolicyState, logger: Logger): () => void {
+export function startControlChannel (tunnel: TunnelClient, state: ReceivedPolicy, logger: Logger): () => void {
   let stopped = false
   let timer: NodeJS.Timeout | undefined
   let current: ClientHttp2Stream | undefined
@@ -23,21 +24,17 @@ export function startControlChannel (tunnel: TunnelClient, state: PolicyState, l
       return // the next 'connected' event reopens it
     }
     current = stream
-    let buffered = ''
-    stream.setEncoding('utf8')
+    const lines = new LineSplitter(MAX_CONTROL_LINE_BYTES)
     stream.on('response', (headers) => {
       if (headers[':status'] !== 200) logger.warn({ status: headers[':status'] }, 'cloud refused the control stream (requireAuthorization off there?)')
     })
-    stream.on('data', (chunk: string) => {
-      buffered += chunk
-      if (buffered.length > MAX_CONTROL_LINE_BYTES) { logger.error('control message too large; reconnecting'); stream.destroy(); return }
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
+    stream.on('data', (chunk: Buffer) => {
+      let complete: string[]
+      try { complete = lines.push(chunk) } catch { logger.error('control message too large; reconnecting'); stream.destroy(); return }
+      for (const line of complete) {
         const message = decodeControl(line)
         if (message === undefined) { logger.debug('unknown control message ignored'); continue }
-        try { state.update(message) } catch (err) { logger.error({ err: (err as Error).message }, 'cannot persist policy state') }
+        try { state.update(message) } catch (err) { logger.error({ err }, 'cannot persist policy state') }
       }
     })
     stream.on('error', () => {})

@@ -2,14 +2,14 @@
 // JWT verified against the cluster's keys, or nobody) and may they do this (Kubernetes RBAC from
 // the node's policy bundle). A refusal is answered here, without a round trip; an admitted request
 // is still checked again by the shim and kube-apiserver (it carries the pod's own token).
-import { compactVerify, errors as joseErrors } from 'jose'
+import { compactVerify, decodeJwt, errors as joseErrors } from 'jose'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { forbiddenStatus } from '../kube/rbac.js'
 import type { RequestInfo } from '../kube/request-info.js'
 import { judgeClaims } from '../kube/sa-token-claims.js'
 import { serviceUnavailable, unauthorized, type Status } from '../kube/status.js'
-import type { PolicyState } from './policy-state.js'
+import type { ReceivedPolicy } from './received-policy.js'
 
 export interface GateOptions {
   nodeName: string
@@ -28,7 +28,7 @@ export type GateVerdict = { admitted: true, authorizedHere: boolean } | { admitt
 
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA']
 
-export async function admit (state: PolicyState, opts: GateOptions, info: RequestInfo,
+export async function admit (state: ReceivedPolicy, opts: GateOptions, info: RequestInfo,
   headers: Record<string, string | string[] | undefined>): Promise<GateVerdict> {
   const refuse = (status: Status, why: string): GateVerdict => ({ admitted: false, status, why })
   const authorization = headers.authorization
@@ -37,7 +37,7 @@ export async function admit (state: PolicyState, opts: GateOptions, info: Reques
   }
   const m = typeof authorization === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null
   if (m === null) return refuse(unauthorized(), 'not a bearer token')
-  if (state.keys === undefined || state.policy === undefined) {
+  if (state.keys === undefined || state.authorizer === undefined) {
     // Never received from the cloud, nothing persisted: cannot decide here, and nothing is weaker
     // than refusing. (Once the tunnel delivers the bundle this clears within a second.)
     return refuse(serviceUnavailable('edge-metaserver: the node policy has not been received from the cloud yet', 1), 'no policy yet')
@@ -47,8 +47,9 @@ export async function admit (state: PolicyState, opts: GateOptions, info: Reques
   let payload = state.verifiedTokens.get(token)
   if (payload === undefined) {
     try {
-      const verified = await compactVerify(token, state.keys, { algorithms: ALGORITHMS })
-      payload = JSON.parse(new TextDecoder().decode(verified.payload)) as Record<string, unknown>
+      await compactVerify(token, state.keys, { algorithms: ALGORITHMS })
+      // The claims are judged below (judgeClaims), as kube-apiserver judges them, not by jose.
+      payload = decodeJwt(token)
     } catch (err) {
       return refuse(unauthorized(), err instanceof joseErrors.JWKSNoMatchingKey ? 'signing key not in the JWKS' : 'invalid signature or token')
     }
@@ -64,7 +65,7 @@ export async function admit (state: PolicyState, opts: GateOptions, info: Reques
   // edge never treats Impersonate-* as an identity, so it does not authorize such requests itself
   // — and therefore never answers them from its cache.
   if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('impersonate-'))) return { admitted: true, authorizedHere: false }
-  const decision = state.policy.authorize(identity.user, info)
+  const decision = state.authorizer.authorize(identity.user, info)
   if (decision.allowed) return { admitted: true, authorizedHere: true }
   return refuse(forbiddenStatus(info, identity.user, decision.reason), 'rbac')
 }

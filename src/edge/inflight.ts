@@ -6,31 +6,39 @@
 // 'close' for a pipelined response still queued when the client drops the connection, so a slot
 // is also returned when the request's socket closes, whichever happens first.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Gauge } from 'prom-client'
 
+/** A request in flight: an HTTP response, or — for an upgrade — only its connection. */
+interface Flight { res: ServerResponse | undefined, socket: Socket }
+
 export class InflightTracker {
-  private readonly short = new Set<ServerResponse>()
-  private readonly long = new Set<ServerResponse>()
+  private readonly short = new Set<Flight>()
+  private readonly long = new Set<Flight>()
   private idle: (() => void) | undefined
 
   constructor (private readonly gauge: Gauge<'kind'>) {}
 
   /** Registers a request; its slot returns when the response closes or its connection does. */
-  begin (req: IncomingMessage, res: ServerResponse, longRunning: boolean): void {
+  begin (req: IncomingMessage, res: ServerResponse | undefined, longRunning: boolean): void {
     const set = longRunning ? this.long : this.short
     const kind = longRunning ? 'long-running' : 'short'
-    set.add(res)
-    this.gauge.inc({ kind })
     const socket = req.socket
+    const flight = { res, socket }
+    set.add(flight)
+    this.gauge.inc({ kind })
     const done = (): void => {
-      res.off('close', done)
+      res?.off('close', done)
       socket.off('close', done)
-      if (!set.delete(res)) return
+      if (!set.delete(flight)) return
       this.gauge.dec({ kind })
       if (this.short.size === 0) this.idle?.()
     }
-    res.once('close', done)
+    res?.once('close', done)
     socket.once('close', done)
+    // Node still parses pipelined requests buffered before their connection closed: such a
+    // request starts on a socket whose 'close' has already happened.
+    if (socket.destroyed) setImmediate(done)
   }
 
   get shortCount (): number { return this.short.size }
@@ -39,7 +47,7 @@ export class InflightTracker {
 
   /** Ends every watch now, then waits up to graceMs for short requests; returns how many were cut off. */
   async drain (graceMs: number): Promise<number> {
-    for (const res of this.long) res.end()
+    for (const { res, socket } of this.long) (res ?? socket).end()
     if (this.short.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs)
@@ -47,7 +55,7 @@ export class InflightTracker {
       })
     }
     const cut = this.short.size
-    for (const res of [...this.short, ...this.long]) res.destroy()
+    for (const { res, socket } of [...this.short, ...this.long]) (res ?? socket).destroy()
     return cut
   }
 }

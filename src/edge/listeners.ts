@@ -9,7 +9,7 @@
 // 1 MiB of request line plus headers, any number of header fields, 32 s to send them.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Registry } from 'prom-client'
 import type { HealthCheck } from '../obs/health.js'
@@ -124,7 +124,10 @@ function route (opts: ListenerOptions, deps: ListenerDeps, req: IncomingMessage,
  */
 function answerClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
   // Go's server closes a connection whose headers did not arrive in time without an answer, too.
-  if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable || (socket as Socket).bytesWritten > 0) {
+  // Node's own default does the same check: a response already under way on this connection
+  // (pipelining) must not be followed by a second one. (TLS bytes make bytesWritten useless here.)
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable || inFlight?.headersSent === true) {
     socket.destroy()
     return
   }

@@ -1,8 +1,8 @@
-// Relays one pod request over the tunnel and streams the answer back byte for byte (DESIGN
-// decision 7): no decoding, no re-encoding. The stages, in order:
-//   request info → in-flight limit → body and header bounds → admit (authn/authz) → relay over
-//   the tunnel | offline answer → tee into the cache
-// Bodies are bounded and read under flow control, short requests time out, watches run until
+// Relays one admitted pod request over the tunnel and streams the answer back byte for byte
+// (DESIGN decision 7): no decoding, no re-encoding. The whole pipeline of a pod request:
+//   admission.ts   request info → in-flight limit → body and header bounds → admit (authn/authz)
+//   relay.ts       relay over the tunnel | offline answer (cache/offline.ts) → tee (cache/tee.ts)
+// Bodies are read under flow control and bounded, short requests time out, watches run until
 // either side ends them, and a client that goes away cancels its stream upstream.
 //
 // The cache answers only what the edge itself authorized, and only when the cloud is unreachable
@@ -12,20 +12,15 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { pipeline } from 'node:stream/promises'
-import type { Logger } from '../obs/logger.js'
 import type { RequestMetrics } from '../obs/metrics.js'
-import { isLongRunning, requestInfo, type RequestInfo } from '../kube/request-info.js'
-import { badGateway, badRequest, gatewayTimeout, headersTooLarge, serviceUnavailable, tooLarge, tooManyRequests, type Status } from '../kube/status.js'
+import type { RequestInfo } from '../kube/request-info.js'
+import { tooLarge, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
-import {
-  endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, headerListBytes, MAX_HEADER_FIELDS,
-  MAX_HEADER_LIST_BYTES, MAX_REQUEST_HEADER_BYTES,
-} from '../tunnel/protocol.js'
-import { RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
+import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../tunnel/protocol.js'
+import { admitRequest, type AdmissionDeps } from './admission.js'
+import { edgeAnswers, RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
 import type { CacheTee } from './cache/tee.js'
-import type { GateVerdict } from './gate.js'
-import type { InflightTracker } from './inflight.js'
 import type { CloudReachability } from './reachability.js'
 
 /** Answers a request from the cache while the cloud is unreachable; returns the HTTP status sent. */
@@ -33,17 +28,10 @@ export interface OfflineAnswers {
   serve: (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number) => number
 }
 
-export interface RelayDeps {
+export interface RelayDeps extends AdmissionDeps {
   tunnel: TunnelClient
-  logger: Logger
   metrics: RequestMetrics
-  inflight: InflightTracker
-  maxRequestBodyBytes: number
   requestTimeoutMs: number
-  /** Short requests in flight at once (kube-apiserver's --max-requests-inflight); watches don't count. */
-  maxInflight: number
-  /** requireAuthorization: authenticate and authorize before relaying; undefined when the gate is off. */
-  gate: ((info: RequestInfo, headers: IncomingMessage['headers']) => Promise<GateVerdict>) | undefined
   reachability: CloudReachability
   /** The edge cache; undefined when it is off (then a connectivity failure is a plain 503). */
   cache: { tee: CacheTee, offline: OfflineAnswers } | undefined
@@ -54,53 +42,22 @@ export { RETRY_AFTER_SECONDS, sendStatus }
 const READ_VERBS = new Set(['get', 'list', 'watch'])
 
 export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const method = req.method ?? 'GET'
-  const url = req.url ?? '/'
-  const parsed = requestInfo(method, url)
-  if (!parsed.ok) { refuseEarly(req, res, badRequest(parsed.message)); return }
-  const info = parsed.info
-  const longRunning = isLongRunning(info)
-  const answer = (s: Status, source = 'edge'): void => {
-    deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source })
-    sendStatus(res, s)
-  }
-  if (!longRunning && deps.inflight.shortCount >= deps.maxInflight) {
-    refuseEarly(req, res, tooManyRequests('Too many requests, please try again later.', RETRY_AFTER_SECONDS))
-    deps.metrics.requests.inc({ verb: info.verb, code: '429', source: 'edge' })
+  const admission = await admitRequest(deps, req, res)
+  if (!admission.ok) {
+    deps.metrics.requests.inc({ verb: admission.verb, code: String(admission.status.code), source: 'edge' })
+    closeAfterAnswer(req, res)
+    sendStatus(res, admission.status)
     return
   }
-  deps.inflight.begin(req, res, longRunning)
-
-  const declaredLength = Number(req.headers['content-length'] ?? 0)
-  if (declaredLength > deps.maxRequestBodyBytes) { closeAfterAnswer(req, res); answer(tooLarge(deps.maxRequestBodyBytes)); return }
-  const hasBody = declaredLength > 0 || req.headers['transfer-encoding'] !== undefined
-  const forwarded = {
-    ...endToEndHeaders(req.headers),
-    ':method': method,
-    ':path': url,
-    [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
+  const { info, url, longRunning, hasBody, forwarded, mayUseCache } = admission.request
+  const answer = (s: Status): void => {
+    deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source: 'edge' })
+    sendStatus(res, s)
   }
-  // The pod listener bounds the header bytes; the number of fields is bounded by the tunnel.
-  const list = headerListBytes(forwarded)
-  if (list.fields > MAX_HEADER_FIELDS || list.bytes > MAX_HEADER_LIST_BYTES) {
-    closeAfterAnswer(req, res); answer(headersTooLarge(MAX_REQUEST_HEADER_BYTES)); return
-  }
-
-  let verdict: GateVerdict | undefined
-  if (deps.gate !== undefined) {
-    verdict = await deps.gate(info, req.headers)
-    if (!verdict.admitted) {
-      deps.logger.debug({ verb: info.verb, path: info.path, why: verdict.why, code: verdict.status.code }, 'refused at the edge')
-      closeAfterAnswer(req, res)
-      answer(verdict.status)
-      return
-    }
-  }
-  // Only a request the edge authorized itself may be answered from the cache.
-  const offline = deps.cache !== undefined && verdict?.admitted === true && verdict.authorizedHere ? deps.cache.offline : undefined
+  const offline = mayUseCache ? deps.cache?.offline : undefined
   const unreachable = (why: string): void => {
     closeAfterAnswer(req, res)
-    if (offline === undefined) { answer(serviceUnavailable(`edge-metaserver: ${why}`, RETRY_AFTER_SECONDS)); return }
+    if (offline === undefined) { answer(edgeAnswers.unreachable(why)); return }
     const code = offline.serve(info, url, req.headers, res, deps.reachability.since)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cache' })
   }
@@ -110,7 +67,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     stream = deps.tunnel.open(forwarded, { endStream: !hasBody })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    unreachable(`the cloud is unreachable (${err.message})`)
+    unreachable(edgeAnswers.tunnelDown(err.message))
     return
   }
   const session = stream.session
@@ -125,7 +82,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   if (!longRunning) {
     timer = setTimeout(() => {
       cancel()
-      if (!res.headersSent) answer(gatewayTimeout(`edge-metaserver: the request did not complete within ${deps.requestTimeoutMs / 1000}s`))
+      if (!res.headersSent) answer(edgeAnswers.timeout(deps.requestTimeoutMs))
       else res.destroy()
     }, deps.requestTimeoutMs)
   }
@@ -136,12 +93,12 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   })
 
   const stopBody = hasBody
-    ? forwardBody(req, stream, deps.maxRequestBodyBytes, () => {
+    ? forwardBody(req, stream, deps.limits.maxRequestBodyBytes, () => {
       // Detected while streaming (chunked, or a lying Content-Length): nothing may reach kube-apiserver.
       bodyTooLarge = true
       cancel()
       closeAfterAnswer(req, res)
-      answer(tooLarge(deps.maxRequestBodyBytes))
+      answer(tooLarge(deps.limits.maxRequestBodyBytes))
     })
     : () => {}
 
@@ -155,7 +112,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
       deps.reachability.upstreamUnreachable()
       cancel()
-      if (!res.headersSent && !res.destroyed) unreachable('the cloud shim cannot reach kube-apiserver')
+      if (!res.headersSent && !res.destroyed) unreachable(edgeAnswers.shimCannotReachApiserver)
       return
     }
     deps.reachability.upstreamAnswered()
@@ -180,7 +137,8 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
   stream.once('close', () => {
     clearTimeout(timer)
     if (answered) {
-      if (info.verb === 'watch' && !res.writableEnded) res.end()
+      // A cancelled stream ends nothing: its client is gone, or the cache answers it now (held watch).
+      if (info.verb === 'watch' && !cancelled && !res.writableEnded) res.end()
       return
     }
     if (cancelled || bodyTooLarge || res.headersSent || res.destroyed) return
@@ -190,21 +148,20 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     switch (failure) {
       case 'header-block-too-large':
         closeAfterAnswer(req, res)
-        answer(headersTooLarge(MAX_REQUEST_HEADER_BYTES))
+        answer(edgeAnswers.headersTooLargeForTunnel())
         return
       case 'refused':
-        unreachable('the cloud shim did not accept the request (its connection is closing)')
+        unreachable(edgeAnswers.refusedByShim)
         return
       case 'tunnel-lost':
         // Nothing came back, but the shim may have started it: only a read is safe to answer locally.
-        if (READ_VERBS.has(info.verb)) { unreachable('the tunnel to the cloud was lost during the request'); return }
+        if (READ_VERBS.has(info.verb)) { unreachable(edgeAnswers.tunnelLostDuringRead); return }
         closeAfterAnswer(req, res)
-        answer(serviceUnavailable('edge-metaserver: the tunnel to the cloud was lost during the request; ' +
-          'it may or may not have been carried out', RETRY_AFTER_SECONDS))
+        answer(edgeAnswers.tunnelLostDuringWrite())
         return
       default:
         closeAfterAnswer(req, res)
-        answer(badGateway(`edge-metaserver: the cloud shim reset the request (HTTP/2 error code ${stream.rstCode})`))
+        answer(edgeAnswers.streamReset(stream.rstCode))
     }
   })
 }
@@ -251,12 +208,6 @@ function forwardBody (req: IncomingMessage, stream: ClientHttp2Stream, limit: nu
   req.once('end', () => { if (!stopped && !stream.destroyed && !stream.closed) stream.end() })
   stream.on('drain', onDrain)
   return stop
-}
-
-/** A refusal before the request was read: answered, and the body is not read. */
-function refuseEarly (req: IncomingMessage, res: ServerResponse, s: Status): void {
-  closeAfterAnswer(req, res)
-  sendStatus(res, s)
 }
 
 /**

@@ -1,7 +1,6 @@
 // Wires the edge role from a validated config, in start-up order (each step logged, numbered):
 // identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
 // in-process exactly as the CLI does.
-import { X509Certificate } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
@@ -9,9 +8,9 @@ import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
-import { nodeNameFromSubject } from '../tunnel/protocol.js'
+import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
-import { OfflineServer } from './cache/offline.js'
+import { OfflineCacheAnswers } from './cache/offline.js'
 import { rowCovers } from './cache/scope.js'
 import { CacheStore } from './cache/store.js'
 import { CacheTee } from './cache/tee.js'
@@ -20,7 +19,7 @@ import { ensureDummyAddress } from './dummy-address.js'
 import { admit } from './gate.js'
 import { InflightTracker } from './inflight.js'
 import { startListener, type Listener } from './listeners.js'
-import { PolicyState } from './policy-state.js'
+import { ReceivedPolicy } from './received-policy.js'
 import { CloudReachability } from './reachability.js'
 import type { RelayDeps } from './relay.js'
 
@@ -36,9 +35,11 @@ export interface EdgeDaemon {
   stateDir: string
   tunnel: TunnelClient
   /** The keys and policy the edge authorizes with (requireAuthorization); undefined when the gate is off. */
-  policy: PolicyState | undefined
+  policy: ReceivedPolicy | undefined
   /** host:port of every listener that is up, keyed by config key (`server`, `dummyServer`). */
   listening: Record<string, { host: string, port: number }>
+  /** Watches answered from the cache and not (yet) resumed upstream (0 without the cache); also the held_watches gauge. */
+  heldWatches: () => number
   close: () => Promise<void>
 }
 
@@ -49,7 +50,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   logger.info('1. loading the node identity from the tunnel client certificate')
   const [tunnelCa, nodeCert, nodeKey] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
-  const nodeName = nodeNameOf(nodeCert!)
+  const nodeName = nodeNameOfCertificate(nodeCert!)
   if (config.nodeName !== null && config.nodeName !== nodeName) {
     throw new Error(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
   }
@@ -57,7 +58,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   log.info({ server: hub.server }, '2. dialling the tunnel to the cloud shim')
   const tunnel = new TunnelClient({
-    host: hub.server!.host, port: hub.server!.port, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
+    servers: hub.server, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
     ca: tunnelCa!, cert: nodeCert!, key: nodeKey!,
     heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
     backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
@@ -103,16 +104,17 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   let stopControl = (): void => {}
   let gate: RelayDeps['gate']
-  let policy: PolicyState | undefined
+  let policy: ReceivedPolicy | undefined
   let store: CacheStore | undefined
   let cache: RelayDeps['cache']
+  let held: HeldWatches | undefined
   if (gated) {
     log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy; opening the control stream')
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
-    const state = policy = new PolicyState(store, nodeName, log)
+    const state = policy = new ReceivedPolicy(store, nodeName, log)
     state.load()
-    if (config.modules.cache.enable) cache = startCache(store, tunnel, config, log, registry)
+    if (config.modules.cache.enable) ({ held, ...cache } = startCache(store, tunnel, reachability, config, log, registry))
     stopControl = startControlChannel(tunnel, state, log)
     const gateOptions = { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences, leewaySeconds: JWT_LEEWAY_SECONDS }
     gate = (info, headers) => admit(state, gateOptions, info, headers)
@@ -126,20 +128,20 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       const down = `disconnected since ${new Date(s.since).toISOString()}: ${s.lastError ?? 'unknown'}`
       return cache !== undefined && store!.warm ? undefined : down
     },
-    note: () => tunnel.state.connected ? undefined : `offline since ${new Date(tunnel.state.since).toISOString()}: reads are served from the edge cache`,
+    note: () => tunnel.state.connected ? `connected to ${tunnel.state.server}` : `offline since ${new Date(tunnel.state.since).toISOString()}: reads are served from the edge cache`,
   })
   if (policy !== undefined) {
     const state = policy
     health.readyz.push({
       name: 'policy',
-      check: () => state.policy !== undefined && state.keys !== undefined ? undefined : 'no signing keys or policy bundle received yet',
+      check: () => state.authorizer !== undefined && state.keys !== undefined ? undefined : 'no signing keys or policy bundle received yet',
     })
   }
 
   log.info('5. starting listeners')
   const relay: RelayDeps = {
-    tunnel, logger: log, metrics, inflight, gate, reachability, cache,
-    maxRequestBodyBytes: ms.maxRequestBodyBytes, requestTimeoutMs: ms.requestTimeout, maxInflight: ms.maxInflightRequests,
+    tunnel, logger: log, metrics, inflight, gate, reachability, cache, requestTimeoutMs: ms.requestTimeout,
+    limits: { maxRequestBodyBytes: ms.maxRequestBodyBytes, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests },
   }
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {
@@ -165,6 +167,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     tunnel,
     policy,
     listening,
+    heldWatches: () => held?.count ?? 0,
     close: async () => {
       shuttingDown = true
       log.info('shutting down: draining in-flight requests')
@@ -179,25 +182,14 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 }
 
-function startCache (store: CacheStore, tunnel: TunnelClient, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<RelayDeps['cache']> {
+function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<RelayDeps['cache']> & { held: HeldWatches } {
   const c = config.modules.cache
   const maxBodyBytes = Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4))
   const tee = new CacheTee(store, log, { maxBodyBytes, maxCollectingBytes: 2 * maxBodyBytes })
   const watches = new HeldWatches({
-    store, tee, tunnel, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
+    store, tee, tunnel, reachability, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
   })
   cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, heldWatches: () => watches.count })
   log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
-  return { tee, offline: new OfflineServer(store, watches) }
-}
-
-function nodeNameOf (certPem: string): string {
-  const subject: Record<string, string[]> = {}
-  for (const line of new X509Certificate(certPem).subject.split('\n')) {
-    const at = line.indexOf('=')
-    if (at > 0) (subject[line.slice(0, at)] ??= []).push(line.slice(at + 1))
-  }
-  const name = nodeNameFromSubject({ CN: subject.CN ?? [], O: subject.O ?? [] })
-  if (name === undefined) throw new Error('the tunnel client certificate is not a node identity (need CN=system:node:<name>, O=system:nodes)')
-  return name
+  return { tee, offline: new OfflineCacheAnswers(store, watches), held: watches }
 }

@@ -5,14 +5,14 @@ import type { IncomingMessage } from 'node:http'
 import type { IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { requestInfo } from '../kube/request-info.js'
-import { badRequest, serviceUnavailable, statusBody, type Status } from '../kube/status.js'
-import { RETRY_AFTER_SECONDS } from './answers.js'
+import { statusBody, type Status } from '../kube/status.js'
+import { admitRequest } from './admission.js'
+import { edgeAnswers } from './answers.js'
 import { lingerThenDestroy } from './linger.js'
 import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError } from '../tunnel/client.js'
 import { cancelStream } from '../tunnel/streams.js'
-import { endToEndHeaders, HEADER_CLIENT_ADDRESS, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
+import { endToEndHeaders, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
 
 /** Bytes a pod may send before its upgrade is answered (held, then sent after the 101). */
 const MAX_EARLY_BYTES = 64 * 1024
@@ -36,25 +36,15 @@ export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socke
   let answered = false
   socket.on('data', hold)
   socket.once('end', () => { if (!answered) socket.destroy() })
-  const parsed = requestInfo(req.method ?? 'GET', req.url ?? '/')
-  if (!parsed.ok) { refuse(socket, badRequest(parsed.message)); return }
-  if (deps.gate !== undefined) {
-    const verdict = await deps.gate(parsed.info, req.headers)
-    if (!verdict.admitted) { refuse(socket, verdict.status); return }
-  }
+  const admission = await admitRequest(deps, req, undefined)
+  if (!admission.ok) { refuse(socket, admission.status); return }
   if (socket.destroyed) return
   let stream
   try {
-    stream = deps.tunnel.open({
-      ...endToEndHeaders(req.headers),
-      ':method': req.method ?? 'GET',
-      ':path': req.url ?? '/',
-      [HEADER_UPGRADE]: String(req.headers.upgrade ?? ''),
-      [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
-    })
+    stream = deps.tunnel.open({ ...admission.request.forwarded, [HEADER_UPGRADE]: String(req.headers.upgrade ?? '') })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
-    refuse(socket, serviceUnavailable(`edge-metaserver: the cloud is unreachable (${err.message})`, RETRY_AFTER_SECONDS))
+    refuse(socket, edgeAnswers.unreachable(edgeAnswers.tunnelDown(err.message)))
     return
   }
   socket.once('close', () => cancelStream(stream))

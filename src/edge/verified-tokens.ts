@@ -3,27 +3,34 @@
 // token's SHA-256 until the token's own expiry (at most 5 minutes, at most 10 000 tokens); the
 // claims (expiry, audience, pod binding) are still judged on every request.
 import { createHash } from 'node:crypto'
-import { ExpiringLru } from '../util/expiring-lru.js'
+import { LRUCache } from 'lru-cache'
 
 const MAX_TOKENS = 10_000
 const MAX_TTL_MS = 5 * 60_000
 
-export class VerifiedTokens {
-  private cache = new ExpiringLru<string, Record<string, unknown>>(MAX_TOKENS)
+type Payload = Record<string, unknown>
 
-  get (token: string): Record<string, unknown> | undefined {
+export class VerifiedTokens {
+  // ttlResolution 0: expiry is judged against the clock on every read, not a value cached for 1 ms.
+  private readonly cache = new LRUCache<string, Payload>({ max: MAX_TOKENS, ttl: MAX_TTL_MS, ttlResolution: 0 })
+
+  get (token: string): Payload | undefined {
     return this.cache.get(digest(token))
   }
 
-  set (token: string, payload: Record<string, unknown>): void {
+  set (token: string, payload: Payload): void {
     const exp = typeof payload.exp === 'number' ? payload.exp * 1000 - Date.now() : 0
-    this.cache.set(digest(token), payload, Math.min(exp, MAX_TTL_MS))
+    const ttl = Math.min(exp, MAX_TTL_MS)
+    // A token already past its expiry (or without one) is not kept: lru-cache reads ttl 0 as "forever".
+    if (ttl > 0) this.cache.set(digest(token), payload, { ttl })
   }
 
   /** After a key change: a retired key's tokens must be verified (and refused) again. */
   clear (): void {
-    this.cache = new ExpiringLru(MAX_TOKENS)
+    this.cache.clear()
   }
+
+  get size (): number { return this.cache.size }
 }
 
 function digest (token: string): string {

@@ -4,18 +4,33 @@
 // ordering, acceptMediaTypeOptions, RequestScope.AllowsMediaTypeTransform) among the JSON ones,
 // or report that none is acceptable (406). Pure.
 
-export type ListAnswer = 'json' | 'table' | 'partial-metadata'
+/** The representations the edge writes; 'partial-metadata' is PartialObjectMetadata(List). */
+export type Representation = 'json' | 'table' | 'partial-metadata'
 
 interface MediaRange { type: string, subtype: string, q: number, params: Map<string, string> }
 
 /**
- * What to answer a LIST with (a GET of one object when `object`; 'partial-metadata' then means
- * PartialObjectMetadata). Ranges are tried in goautoneg's order; the first JSON range whose
- * parameters the apiserver accepts decides. undefined: nothing we can produce is acceptable (406).
- * A q=0 range rejects JSON when it is the most specific range naming it (RFC 9110; upstream
- * negotiation since after 1.34 — 1.34 itself merely sorts q=0 last).
+ * What to answer a LIST (or WATCH) with: JSON, a Table, or a PartialObjectMetadataList.
+ * undefined: nothing the edge can produce is acceptable (406).
  */
-export function negotiateList (accept: string | undefined, object = false): ListAnswer | undefined {
+export function negotiateList (accept: string | undefined): Representation | undefined {
+  return negotiate(accept, false)
+}
+
+/**
+ * What to answer a GET of one object with: JSON, a Table, or ('partial-metadata') a
+ * PartialObjectMetadata. undefined: nothing the edge can produce is acceptable (406).
+ */
+export function negotiateGet (accept: string | undefined): Representation | undefined {
+  return negotiate(accept, true)
+}
+
+/**
+ * Ranges are tried in goautoneg's order; the first JSON range whose parameters the apiserver
+ * accepts decides. A q=0 range rejects JSON when it is the most specific range naming it
+ * (RFC 9110; upstream negotiation since after 1.34 — 1.34 itself merely sorts q=0 last).
+ */
+function negotiate (accept: string | undefined, object: boolean): Representation | undefined {
   if (accept === undefined || accept === '') return 'json'
   const ranges = parseAccept(accept)
   if (rejected(ranges, (r) => specificity(r, 'application', 'json'))) return undefined
@@ -29,7 +44,7 @@ export function negotiateList (accept: string | undefined, object = false): List
 }
 
 /** acceptMediaTypeOptions + AllowsMediaTypeTransform for a JSON range; undefined: skip the range. */
-function answerFor (params: Map<string, string>, object: boolean): ListAnswer | 'refused' | undefined {
+function answerFor (params: Map<string, string>, object: boolean): Representation | 'refused' | undefined {
   const stream = params.get('stream') ?? ''
   const sv = params.get('sv') ?? ''
   if ((stream !== '' && stream !== 'watch') || (sv !== '' && sv !== 'v1')) return undefined

@@ -9,6 +9,7 @@
 //    status.podIPs) reads "" and so only ever matches "", as upstream.
 // Objects here are in their wire (versioned JSON) form, so values are read from the versioned
 // field that the internal field upstream reads corresponds to. Pure.
+import { goQuote } from './go-quote.js'
 
 type Fields = Record<string, string>
 
@@ -159,10 +160,4 @@ function reference (o: unknown, path: string): Fields {
   const out: Fields = {}
   for (const f of ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath']) out[`${path}.${f}`] = str(o, `${path}.${f}`)
   return out
-}
-
-/** Go's %q for the ASCII labels these messages quote. */
-function goQuote (s: string): string {
-  const escapes: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' }
-  return `"${s.replace(/["\\\x00-\x1f\x7f]/g, (c) => escapes[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`
 }

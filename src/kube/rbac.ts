@@ -18,85 +18,11 @@
 // (see serviceAccountUser); any other authenticated user carries `system:authenticated`;
 // `system:anonymous` carries `system:unauthenticated`. RBAC matches groups literally and adds none.
 
+import { goQuote } from './go-quote.js'
+import type { ClusterRole, LabelSelector, PolicyRule, RbacPolicy, Role, RoleBinding, RoleRef, Subject } from './rbac-objects.js'
 import type { RequestInfo } from './request-info.js'
 import { forbidden, type Status, type StatusDetails } from './status.js'
-
-// ---------------------------------------------------------------------------------------------
-// Policy objects: rbac.authorization.k8s.io/v1 JSON as the apiserver returns it. Extra fields
-// (managedFields, resourceVersion, ...) are allowed and ignored; omitted lists count as empty.
-
-export interface PolicyRule {
-  verbs?: string[] | null
-  apiGroups?: string[] | null
-  resources?: string[] | null
-  resourceNames?: string[] | null
-  nonResourceURLs?: string[] | null
-}
-
-export interface RbacObjectMeta {
-  name: string
-  namespace?: string
-  labels?: Record<string, string> | null
-  [key: string]: unknown
-}
-
-export interface LabelSelectorRequirement {
-  key: string
-  operator: string
-  values?: string[] | null
-}
-
-export interface LabelSelector {
-  matchLabels?: Record<string, string> | null
-  matchExpressions?: LabelSelectorRequirement[] | null
-}
-
-export interface Role {
-  metadata: RbacObjectMeta
-  rules?: PolicyRule[] | null
-  [key: string]: unknown
-}
-
-export interface ClusterRole extends Role {
-  aggregationRule?: { clusterRoleSelectors?: Array<LabelSelector | null> | null } | null
-}
-
-export interface Subject {
-  kind: string
-  apiGroup?: string
-  name: string
-  namespace?: string | null
-}
-
-export interface RoleRef {
-  apiGroup?: string
-  kind: string
-  name: string
-}
-
-export interface RoleBinding {
-  metadata: RbacObjectMeta
-  subjects?: Subject[] | null
-  roleRef: RoleRef
-  [key: string]: unknown
-}
-
-export type ClusterRoleBinding = RoleBinding
-
-export interface RbacPolicy {
-  roles: Role[]
-  clusterRoles: ClusterRole[]
-  roleBindings: RoleBinding[]
-  clusterRoleBindings: ClusterRoleBinding[]
-}
-
-/** The authenticated user, as k8s.io/apiserver's user.Info. Implicit groups are already included. */
-export interface UserInfo {
-  name: string
-  uid?: string
-  groups: string[]
-  extra?: Record<string, string[]>
-}
+import { serviceAccountUsername, type UserInfo } from './users.js'
 
 /** The request attributes RBAC looks at: a subset of RequestInfo (a full RequestInfo will do). */
 export type RbacAttributes = Pick<RequestInfo,
@@ -124,7 +50,8 @@ export interface Explanation {
   errors: string[]
 }
 
-export interface CompiledPolicy {
+/** A policy compiled for decisions: the RBAC authorizer kube-apiserver would run over it. */
+export interface RbacAuthorizer {
   /** kube-apiserver's decision for `--authorization-mode=RBAC`: privileged groups, then RBAC. */
   authorize (user: UserInfo, attrs: RbacAttributes): Decision
   /** Like authorize, but also lists every allowing rule and every resolution error. Slower. */
@@ -141,9 +68,6 @@ export interface CompileOptions {
   privilegedGroups?: string[]
 }
 
-export const SERVICE_ACCOUNT_USERNAME_PREFIX = 'system:serviceaccount:'
-export const ALL_SERVICE_ACCOUNTS_GROUP = 'system:serviceaccounts'
-export const ALL_AUTHENTICATED_GROUP = 'system:authenticated'
 export const SYSTEM_PRIVILEGED_GROUP = 'system:masters'
 
 // ---------------------------------------------------------------------------------------------
@@ -223,10 +147,6 @@ export function ruleAllows (attrs: RbacAttributes, rule: PolicyRule): boolean {
 
 // ---------------------------------------------------------------------------------------------
 // Subjects (rule.go appliesToUser) and describers.
-
-function serviceAccountUsername (namespace: string, name: string): string {
-  return `${SERVICE_ACCOUNT_USERNAME_PREFIX}${namespace}:${name}`
-}
 
 /** A ServiceAccount subject's namespace: its own, else the binding's ("" in a ClusterRoleBinding). */
 function subjectNamespace (s: Subject, bindingNamespace: string): string {
@@ -382,7 +302,7 @@ function notFound (resource: string, name: string): string {
  * aggregation controller has materialised them); run aggregateClusterRoles first to re-derive them.
  * The policy objects must not be mutated afterwards (compile a new policy instead).
  */
-export function compilePolicy (policy: RbacPolicy, opts: CompileOptions = {}): CompiledPolicy {
+export function compilePolicy (policy: RbacPolicy, opts: CompileOptions = {}): RbacAuthorizer {
   const privileged = opts.privilegedGroups ?? [SYSTEM_PRIVILEGED_GROUP]
   const compiled = new Map<Role, CompiledRules>()
   const rulesOf = (role: Role): CompiledRules => {
@@ -496,17 +416,6 @@ export function aggregateErrorMessage (messages: readonly string[]): string {
   if (messages.length === 1) return messages[0]!
   const seen = [...new Set(messages)]
   return seen.length === 1 ? seen[0]! : `[${seen.join(', ')}]`
-}
-
-/** The user kube-apiserver builds from a ServiceAccount token (plus the authenticated group). */
-export function serviceAccountUser (namespace: string, name: string, uid?: string, extra?: Record<string, string[]>): UserInfo {
-  const user: UserInfo = {
-    name: serviceAccountUsername(namespace, name),
-    groups: [ALL_SERVICE_ACCOUNTS_GROUP, `${ALL_SERVICE_ACCOUNTS_GROUP}:${namespace}`, ALL_AUTHENTICATED_GROUP],
-  }
-  if (uid !== undefined) user.uid = uid
-  if (extra !== undefined) user.extra = extra
-  return user
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,31 +557,4 @@ export function forbiddenStatus (attrs: RbacAttributes, user: Pick<UserInfo, 'na
   if (attrs.apiGroup !== '') details.group = attrs.apiGroup
   if (attrs.resource !== '') details.kind = attrs.resource
   return forbidden(forbiddenStatusMessage(attrs, user, reason), details)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Go's %q (strconv.Quote), so names with quotes, backslashes or control characters come out the
-// same as in the apiserver's messages.
-
-const GO_PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u
-const GO_SHORT_ESCAPES: Record<string, string> = {
-  '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v',
-}
-
-export function goQuote (s: string): string {
-  // Fast path: plain printable ASCII without quote or backslash.
-  if (/^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/.test(s)) return `"${s}"`
-  let out = '"'
-  for (const ch of s) {
-    const cp = ch.codePointAt(0)!
-    if (ch === '"' || ch === '\\') { out += `\\${ch}`; continue }
-    if (cp >= 0xd800 && cp <= 0xdfff) { out += '\ufffd'; continue } // lone surrogate: U+FFFD on the wire
-    if (GO_PRINTABLE.test(ch)) { out += ch; continue }
-    const short = GO_SHORT_ESCAPES[ch]
-    if (short !== undefined) out += short
-    else if (cp < 0x20 || cp === 0x7f) out += `\\x${cp.toString(16).padStart(2, '0')}`
-    else if (cp < 0x10000) out += `\\u${cp.toString(16).padStart(4, '0')}`
-    else out += `\\U${cp.toString(16).padStart(8, '0')}`
-  }
-  return `${out}"`
 }

@@ -2,6 +2,7 @@
 // as kube-apiserver's service-account authenticator judges them (pkg/serviceaccount/claims.go):
 // issuer, audience, expiry with a leeway, the kubernetes.io private claims, and the user the
 // apiserver would derive from them. Pure: `now` is passed in.
+import { serviceAccountGroups, serviceAccountUsername } from './users.js'
 
 export interface SaTokenIdentity {
   namespace: string
@@ -23,8 +24,6 @@ export interface ClaimsPolicy {
   leewaySeconds: number
 }
 
-export const SA_USER_PREFIX = 'system:serviceaccount:'
-
 export function judgeClaims (payload: Record<string, unknown>, policy: ClaimsPolicy): ClaimsResult {
   const fail = (reason: string): ClaimsResult => ({ ok: false, reason })
   if (typeof payload.iss !== 'string' || !policy.issuers.includes(payload.iss)) return fail('issuer not accepted')
@@ -40,7 +39,7 @@ export function judgeClaims (payload: Record<string, unknown>, policy: ClaimsPol
   const namespace = claims.namespace
   const sa = ref(claims.serviceaccount)
   if (typeof namespace !== 'string' || namespace === '' || sa === undefined) return fail('service account claims are missing')
-  if (payload.sub !== `${SA_USER_PREFIX}${namespace}:${sa.name}`) return fail('subject does not match the service account claims')
+  if (payload.sub !== serviceAccountUsername(namespace, sa.name)) return fail('subject does not match the service account claims')
   const pod = ref(claims.pod)
   const node = ref(claims.node)
   if (claims.pod !== undefined && pod === undefined) return fail('malformed pod claim')
@@ -64,9 +63,9 @@ export function judgeClaims (payload: Record<string, unknown>, policy: ClaimsPol
       pod,
       node,
       user: {
-        name: `${SA_USER_PREFIX}${namespace}:${sa.name}`,
+        name: serviceAccountUsername(namespace, sa.name),
         uid: sa.uid,
-        groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+        groups: serviceAccountGroups(namespace),
         extra,
       },
     },

@@ -65,7 +65,7 @@ export const tooLarge = (limitBytes: number): Status =>
   status('RequestEntityTooLarge', `the request body is too large: limit is ${limitBytes} bytes`)
 
 export const headersTooLarge = (limitBytes: number): Status =>
-  status('RequestHeaderFieldsTooLarge', `the request line and headers are too large: limit is ${limitBytes} bytes`)
+  status('RequestHeaderFieldsTooLarge', `the request headers are too large: limit is ${limitBytes} bytes`)
 
 export const badGateway = (message: string): Status => status('BadGateway', message)
 

@@ -3,6 +3,7 @@
 // kind without a registered printer: k8s.io/apiserver pkg/registry/rest/table.go
 // defaultTableConvertor, then handlers/response.go asTable / asPartialObjectMetadataList. The edge
 // has no per-kind printers, so offline it always answers with these default columns. Pure.
+import { goQuote } from './go-quote.js'
 
 export interface ListMeta { resourceVersion?: string, continue?: string, remainingItemCount?: number }
 
@@ -87,10 +88,4 @@ function rfc3339 (v: unknown): string {
   if (typeof v !== 'string' || v === '') return '0001-01-01T00:00:00Z'
   const t = new Date(v)
   return Number.isNaN(t.getTime()) ? v : t.toISOString().replace(/\.\d+Z$/, 'Z')
-}
-
-/** Go's %q for the query value quoted in the message. */
-function goQuote (s: string): string {
-  const escapes: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' }
-  return `"${s.replace(/["\\\x00-\x1f\x7f]/g, (c) => escapes[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`
 }

@@ -1,6 +1,8 @@
 // One pino logger per process. Redaction paths are fixed here, at start-up (pino compiles them
-// once): no Authorization header, bearer token or private key ever reaches a log line.
-import { destination, pino, stdTimeFunctions, type DestinationStream, type LevelWithSilent, type Logger } from 'pino'
+// once): no Authorization header, bearer token or private key ever reaches a log line. Errors are
+// logged as `{ err }` and serialized by pino's own serializer, cut to the fields that describe the
+// failure: an error object may carry the headers or options of the request it came from.
+import { destination, pino, stdSerializers, stdTimeFunctions, type DestinationStream, type LevelWithSilent, type Logger } from 'pino'
 
 export type { Logger }
 
@@ -11,11 +13,23 @@ export const REDACT_PATHS = [
   'spec.token', 'status.token',
 ]
 
+const ERROR_FIELDS = ['type', 'message', 'stack', 'code', 'errno', 'syscall', 'address', 'port', 'statusCode'] as const
+
+/** pino's err serializer (type, message and stack with their causes), keeping only ERROR_FIELDS. */
+export function serializeError (err: unknown): unknown {
+  if (!(err instanceof Error)) return { type: typeof err, message: String(err) }
+  const full = stdSerializers.err(err) as unknown as Record<string, unknown>
+  const out: Record<string, unknown> = {}
+  for (const field of ERROR_FIELDS) if (full[field] !== undefined) out[field] = full[field]
+  return out
+}
+
 export function createLogger (opts: { level: LevelWithSilent, role: 'edge' | 'cloud', destination?: DestinationStream }): Logger {
   return pino({
     level: opts.level,
     base: { role: opts.role },
     redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
+    serializers: { err: serializeError },
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }, opts.destination ?? destination({ fd: 1, sync: false }))

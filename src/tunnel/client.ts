@@ -2,18 +2,46 @@
 // (edges sit behind NAT), one stream per pod request. Keepalive PINGs detect a dead path; a lost
 // connection is redialled with capped exponential backoff and full jitter; a GOAWAY from the cloud
 // (rolling update) moves new streams to a fresh connection while the old one drains.
+//
+// Several cloud shims (modules.edgeHub.server is a list, or a name with several addresses; see
+// server-list.ts) without a load balancer in front: the edge keeps one active connection, to one
+// shim, and stays there while it works. When that shim fails (the dial fails, a PING goes
+// unanswered for heartbeatTimeout, it sends GOAWAY) the connection is destroyed — every stream on
+// it ends, so held watches end cleanly and their clients re-watch, now through the next shim — and
+// the next server of the list is dialled.
+//
+// Decisions:
+// - One backoff across the whole list, not one per server: each failed dial is one more step,
+//   whichever server it was, and the rotation moves on after every failure. An edge thus puts the
+//   same load on the cloud during an outage as with a single server (one dial per backoff delay,
+//   however long the list), and still finds a healthy replica within a few short delays, because
+//   the backoff starts again from reconnectBackoffInitial once a connection has proven itself.
+// - A connection proves itself by answering a PING (one is sent right after the handshake), not
+//   by completing the handshake: a shim that accepts and then fails at once would otherwise reset
+//   the backoff on every attempt and be hammered. For the same reason a GOAWAY is followed by an
+//   immediate dial only on a connection that had proven itself.
+// - The PING keepalive is the health check of the active server. Inactive servers are not probed:
+//   each probe is a TLS handshake on a shared shim, multiplied by the fleet (thousands of edges
+//   times every replica), and what a probe knows is stale by the time it is needed. At failover a
+//   real dial finds the same thing out at the same cost, and refused/unreachable servers fail
+//   fast; only a silent one costs connectTimeout before the rotation moves on.
 import { EventEmitter } from 'node:events'
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2'
 import { isIP } from 'node:net'
 import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
-import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES } from './protocol.js'
+import { ALPN } from './protocol.js'
+import { closeGracefully, openConnectionWindow, sessionOptions } from './session.js'
+import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
 export interface TunnelClientOptions {
-  host: string
-  port: number
-  /** TLS server name to verify; defaults to host. */
+  /** The cloud shims' tunnel addresses, in order of preference (modules.edgeHub.server). */
+  servers?: readonly ServerEntry[]
+  /** A single server: the same as `servers: [{ host, port }]` (kept for callers of the one-server API). */
+  host?: string
+  port?: number
+  /** TLS server name to verify for every server; defaults to each server's configured host. */
   serverName?: string
   ca: string
   cert: string
@@ -24,11 +52,15 @@ export interface TunnelClientOptions {
   backoffInitialMs: number
   backoffMaxMs: number
   logger: Logger
+  /** Name resolution (tests inject one); getaddrinfo bounded by connectTimeoutMs by default. */
+  resolve?: Resolve
+  /** Random source of the backoff jitter and of the order of a name's addresses (tests pin it). */
+  random?: () => number
 }
 
 export type TunnelState =
-  | { connected: true, since: number }
-  | { connected: false, since: number, lastError: string | undefined }
+  | { connected: true, since: number, /** The server the active connection goes to. */ server: string }
+  | { connected: false, since: number, lastError: string | undefined, /** The server that failed last. */ server?: string }
 
 export class TunnelUnavailableError extends Error {
   constructor (readonly since: number, readonly lastError: string | undefined) {
@@ -37,31 +69,39 @@ export class TunnelUnavailableError extends Error {
   }
 }
 
-// Bigger windows than HTTP/2's 64 KiB default: a LIST of a few MiB must not crawl over a
-// high-latency link. Each stream still has its own window, so one slow watcher stalls only itself.
-const STREAM_WINDOW = 1 << 20
-const CONNECTION_WINDOW = 16 << 20
+// Streams kept free for short requests when long-running ones fill the shim's per-node limit.
+const SHORT_REQUEST_HEADROOM = 50
 
 export class TunnelClient extends EventEmitter {
   private active: ClientHttp2Session | undefined
   private readonly draining = new Set<ClientHttp2Session>()
+  private connecting: ClientHttp2Session | undefined
   private current: TunnelState = { connected: false, since: Date.now(), lastError: 'not connected yet' }
   private readonly backoff: Backoff
+  private readonly rotation: ServerRotation
   private reconnectTimer: NodeJS.Timeout | undefined
   private closing = false
   private dialing = false
+  private streamsOpen = 0
+  /** The last server that failed and why, until a connection succeeds (for the failover log line). */
+  private failure: { server: string, reason: string } | undefined
+  /** When the last active connection was lost: a connection after it reports how long failover took. */
+  private lostAt: number | undefined
   /** The last-stream-id of each GOAWAY received: streams above it were never processed by the shim. */
   private readonly goaways = new WeakMap<http2.Http2Session, number>()
 
   constructor (private readonly opts: TunnelClientOptions) {
     super()
-    this.backoff = fullJitterBackoff(opts.backoffInitialMs, opts.backoffMaxMs)
+    const servers = opts.servers ?? (opts.host !== undefined && opts.port !== undefined ? [{ host: opts.host, port: opts.port }] : [])
+    const random = opts.random ?? Math.random
+    this.backoff = fullJitterBackoff(opts.backoffInitialMs, opts.backoffMaxMs, random)
+    this.rotation = new ServerRotation(servers, opts.resolve ?? systemResolver(opts.connectTimeoutMs), random)
   }
 
   get state (): TunnelState { return this.current }
 
   start (): void {
-    this.dial()
+    void this.dial()
   }
 
   /** Opens a stream for one pod request; throws TunnelUnavailableError when there is no connection. */
@@ -71,8 +111,26 @@ export class TunnelClient extends EventEmitter {
       const s = this.current
       throw new TunnelUnavailableError(s.since, s.connected ? undefined : s.lastError)
     }
-    return session.request(headers, { endStream: options.endStream ?? false })
+    const stream = session.request(headers, { endStream: options.endStream ?? false })
+    this.streamsOpen++
+    stream.once('close', () => { this.streamsOpen-- })
+    return stream
   }
+
+  /**
+   * False when the active connection already carries as many streams as the shim allows: HTTP/2
+   * would queue another one silently (no answer, no error), so the caller refuses it instead.
+   * Short requests keep headroom: only long-running ones are checked against this.
+   */
+  hasStreamCapacity (): boolean {
+    const session = this.active
+    if (session === undefined || session.destroyed) return true // open() will report the outage
+    const limit = session.remoteSettings.maxConcurrentStreams ?? Number.POSITIVE_INFINITY
+    return this.streamsOpen < limit - SHORT_REQUEST_HEADROOM
+  }
+
+  /** Streams opened and not yet closed, on any connection: a stream that never emits 'close' is a leak this shows. */
+  get openStreams (): number { return this.streamsOpen }
 
   /** True when the shim refused this stream by a GOAWAY before processing it (safe to answer elsewhere). */
   refusedByGoaway (stream: ClientHttp2Stream): boolean {
@@ -85,103 +143,161 @@ export class TunnelClient extends EventEmitter {
   async close (graceMs: number): Promise<void> {
     this.closing = true
     clearTimeout(this.reconnectTimer)
+    this.connecting?.destroy()
     const sessions = [...this.draining, ...(this.active === undefined ? [] : [this.active])]
     this.active = undefined
     await Promise.all(sessions.map((s) => closeGracefully(s, graceMs)))
   }
 
-  private dial (): void {
+  private async dial (): Promise<void> {
     if (this.closing || this.dialing) return
     this.dialing = true
-    const { host, port, logger } = this.opts
-    const authority = `https://${host.includes(':') ? `[${host}]` : host}:${port}`
+    const picked = await this.rotation.next()
+    if (this.closing) { this.dialing = false; return }
+    if (!picked.ok) {
+      this.dialing = false
+      this.failed(undefined, picked.error)
+      return
+    }
+    for (const u of picked.unresolved) this.opts.logger.warn({ server: u.entry, err: u.error }, 'tunnel server name does not resolve; trying the others')
+    try {
+      this.connect(picked.candidate)
+    } catch (err) {
+      // A dial that throws (bad address or key material) is a failed dial like any other, never an
+      // unhandled rejection that ends the daemon.
+      this.connecting = undefined
+      this.dialing = false
+      this.failed(picked.candidate.label, (err as Error).message)
+    }
+  }
+
+  private connect (target: Candidate): void {
+    const { logger } = this.opts
+    const servers = this.rotation.servers
+    if (this.failure !== undefined && servers.length > 1) {
+      logger.warn({ reason: this.failure.reason, from: this.failure.server, to: target.label, servers }, 'tunnel failing over to the next server')
+    } else if (this.failure !== undefined) {
+      logger.debug({ reason: this.failure.reason, server: target.label }, 'tunnel redialling')
+    }
+    const name = this.opts.serverName ?? target.name
     const tlsOptions = {
-      host, port,
+      host: target.address, port: target.port,
       ca: this.opts.ca,
       cert: this.opts.cert,
       key: this.opts.key,
-      ...serverIdentity(host, this.opts.serverName ?? host),
+      ...serverIdentity(target.address, name),
       minVersion: 'TLSv1.3' as const,
       ALPNProtocols: [ALPN],
       // Each pod request is a few small frames: with Nagle they would wait for ACKs and every
       // request would pay milliseconds.
       noDelay: true,
     }
-    const session = http2.connect(authority, {
+    const session = http2.connect(`https://${formatHostPort(target.name, target.port)}`, {
       createConnection: () => tls.connect(tlsOptions),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW, maxHeaderListSize: MAX_HEADER_LIST_BYTES },
-      ...HTTP2_HEADER_OPTIONS,
+      ...sessionOptions(),
     })
+    this.connecting = session
     const connectTimer = setTimeout(() => session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)),
       this.opts.connectTimeoutMs)
     let lastError: string | undefined
+    let proven = false
     session.on('error', (err: Error) => { lastError = err.message })
     session.once('connect', () => {
       clearTimeout(connectTimer)
+      this.connecting = undefined
       this.dialing = false
       if (this.closing) { session.close(); return }
-      session.setLocalWindowSize(CONNECTION_WINDOW)
+      openConnectionWindow(session)
       this.active = session
-      this.backoff.reset()
-      this.current = { connected: true, since: Date.now() }
-      logger.info({ server: authority }, 'tunnel connected')
+      this.failure = undefined
+      this.current = { connected: true, since: Date.now(), server: target.label }
+      const failoverMs = this.lostAt === undefined ? undefined : Date.now() - this.lostAt
+      this.lostAt = undefined
+      logger.info({ server: target.label, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
       this.emit('connected')
-      this.keepalive(session)
+      this.keepalive(session, () => {
+        // The first PING answer: the shim is really there, so the next failure starts a fresh backoff.
+        proven = true
+        this.backoff.reset()
+      })
     })
     session.on('goaway', (errorCode: number, lastStreamID: number) => {
       this.goaways.set(session, lastStreamID)
-      // The cloud is draining this connection: move new streams to a fresh one right away.
-      logger.info({ errorCode }, 'tunnel received GOAWAY; redialling while in-flight streams drain')
-      if (this.active === session) {
-        this.active = undefined
-        this.draining.add(session)
-        this.markDown('cloud sent GOAWAY')
-        this.dial()
-      }
+      if (this.active !== session) return // Node reports a GOAWAY again when the session closes
+      // The cloud is draining this connection: move new streams to a fresh one while these drain.
+      logger.info({ errorCode, server: target.label }, 'tunnel received GOAWAY; dialling the next server while in-flight streams drain')
+      this.active = undefined
+      this.draining.add(session)
+      this.failure = { server: target.label, reason: 'cloud sent GOAWAY' }
+      this.lostAt = Date.now()
+      this.markDown('cloud sent GOAWAY', target.label)
+      if (proven) void this.dial()
+      else this.scheduleReconnect()
     })
     session.once('close', () => {
       clearTimeout(connectTimer)
-      const wasDrainingOnly = this.draining.delete(session)
-      if (wasDrainingOnly) return
-      // Either the dial failed or the active connection died: count a failure and redial.
-      if (this.active === session) this.active = undefined
-      else this.dialing = false
-      this.markDown(lastError ?? 'connection closed')
-      this.scheduleReconnect()
+      if (this.connecting === session) this.connecting = undefined
+      if (this.draining.delete(session)) return
+      // Either the dial failed or the active connection died: count a failure and go on to the next server.
+      if (this.active === session) {
+        this.active = undefined
+        this.lostAt = Date.now()
+      } else {
+        this.dialing = false
+      }
+      this.failed(target.label, lastError ?? 'connection closed')
     })
   }
 
-  private markDown (reason: string): void {
+  private failed (server: string | undefined, reason: string): void {
+    this.failure = { server: server ?? '(none)', reason }
+    this.markDown(reason, server)
+    this.scheduleReconnect()
+  }
+
+  private markDown (reason: string, server: string | undefined): void {
+    const where = server === undefined ? {} : { server }
     if (this.current.connected) {
-      this.current = { connected: false, since: Date.now(), lastError: reason }
-      this.opts.logger.warn({ reason }, 'tunnel disconnected')
+      this.current = { connected: false, since: Date.now(), lastError: reason, ...where }
+      this.opts.logger.warn({ reason, ...where }, 'tunnel disconnected')
       this.emit('disconnected', reason)
     } else {
-      this.current = { connected: false, since: this.current.since, lastError: reason }
+      this.current = { connected: false, since: this.current.since, lastError: reason, ...where }
     }
   }
 
   private scheduleReconnect (): void {
-    if (this.closing || this.active !== undefined) return
+    if (this.closing || this.active !== undefined || this.dialing) return
     clearTimeout(this.reconnectTimer)
     const delay = this.backoff.next()
     this.opts.logger.debug({ delayMs: delay }, 'tunnel reconnect scheduled')
-    this.reconnectTimer = setTimeout(() => this.dial(), delay)
+    this.reconnectTimer = setTimeout(() => { void this.dial() }, delay)
   }
 
-  /** PING every heartbeat period; no answer within the timeout means the path is dead. */
-  private keepalive (session: ClientHttp2Session): void {
-    const timer = setInterval(() => {
-      // 'close' comes a tick after destroy(): a PING on a destroyed session would throw.
+  /**
+   * A PING right away (it proves the connection), then one every heartbeat period; no answer
+   * within the timeout means the path or the shim is dead (a frozen process keeps its TCP
+   * connections open and silent): the session is destroyed, which ends every stream on it.
+   */
+  private keepalive (session: ClientHttp2Session, onFirstAnswer: () => void): void {
+    let answered = false
+    const ping = (): void => {
+      // 'close' comes a tick after destroy(): a PING on a destroyed session would throw. A closed
+      // (draining) session cancels PINGs at once, so there is nothing to learn from one.
       if (session.destroyed || session.closed) { clearInterval(timer); return }
-      const deadline = setTimeout(() => session.destroy(new Error('heartbeat timeout')), this.opts.heartbeatTimeoutMs)
+      const deadline = setTimeout(() => session.destroy(new Error(`heartbeat timeout: no PING answer within ${this.opts.heartbeatTimeoutMs} ms`)),
+        this.opts.heartbeatTimeoutMs)
       const sent = session.ping((err) => {
         clearTimeout(deadline)
-        if (err !== null) session.destroy(err)
+        // A PING cancelled because a GOAWAY closed the session is no failure: its streams drain.
+        if (err !== null) { if (!session.closed) session.destroy(err); return }
+        if (!answered) { answered = true; onFirstAnswer() }
       })
       if (!sent) clearTimeout(deadline)
-    }, this.opts.heartbeatPeriodMs)
+    }
+    const timer = setInterval(ping, this.opts.heartbeatPeriodMs)
     session.once('close', () => clearInterval(timer))
+    ping()
   }
 }
 
@@ -191,19 +307,11 @@ function isIp (host: string): boolean {
 
 /**
  * SNI must not carry an IP (RFC 6066), yet the certificate must still be checked against the
- * configured name, which may be an IP other than the dialled host.
+ * configured name, which may be an IP other than the dialled address (a name resolved to it, or
+ * serverName set explicitly).
  */
 function serverIdentity (host: string, name: string): { servername?: string, checkServerIdentity?: typeof checkServerIdentity } {
   if (!isIp(name)) return { servername: name }
   if (name === host) return {}
   return { checkServerIdentity: (_host, cert) => checkServerIdentity(name, cert) }
-}
-
-export async function closeGracefully (session: http2.Http2Session, graceMs: number): Promise<void> {
-  if (session.destroyed) return
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => { session.destroy(); resolve() }, graceMs)
-    session.once('close', () => { clearTimeout(timer); resolve() })
-    session.close()
-  })
 }

@@ -1,31 +1,18 @@
 // What the cloud pushes to an edge on its control stream, one JSON object per line, each
 // replacing the previous one of its type. Both ends import these types; receivers ignore
 // message types they do not know (version skew during rolling updates).
+import type { BoundPod } from '../kube/bound-pod.js'
+import type { RbacPolicy } from '../kube/rbac-objects.js'
 
 export interface JsonWebKeySet {
   keys: Array<Record<string, unknown>>
 }
 
-/** A pod bound to the node: the edge authenticates only tokens of these pods. */
-export interface BoundPod {
-  namespace: string
-  name: string
-  uid: string
-  serviceAccount: string
-}
-
-/** Everything RBAC that can grant to a ServiceAccount with a pod on the node, in any namespace. */
-export interface RbacObjects {
-  roles: unknown[]
-  clusterRoles: unknown[]
-  roleBindings: unknown[]
-  clusterRoleBindings: unknown[]
-}
-
+/** A node's policy: its bound pods and every RBAC object that can grant to their service accounts, in any namespace. */
 export interface PolicyBundle {
   node: string
   pods: BoundPod[]
-  rbac: RbacObjects
+  rbac: RbacPolicy
 }
 
 export type ControlMessage =

@@ -2,6 +2,7 @@
 // node's single mTLS connection: the original method and path (query included) become the
 // stream's :method and :path, end-to-end headers are copied, the body is the stream's body. The
 // response comes back the same way. Everything either end adds lives here, under `x-ems-`.
+import { X509Certificate } from 'node:crypto'
 
 /** ALPN id; the cloud refuses anything else. */
 export const ALPN = 'h2'
@@ -13,6 +14,14 @@ export const ORIGIN_SHIM = 'shim'
 export const HEADER_ERROR = 'x-ems-error'
 export const ERROR_UPSTREAM_UNREACHABLE = 'upstream-unreachable'
 export const ERROR_UNAUTHENTICATED = 'unauthenticated'
+/** The token is not a pod bound to the tunnel's node (node restriction). */
+export const ERROR_NODE_RESTRICTION = 'node-restriction'
+/** The shim is at its own in-flight limit: a 429, never a reason to answer from the cache. */
+export const ERROR_SHIM_BUSY = 'too-many-requests'
+export const ERROR_BAD_REQUEST = 'bad-request'
+export const ERROR_INTERNAL = 'internal'
+/** A control stream on a shim that runs without requireAuthorization. */
+export const ERROR_NO_CONTROL = 'no-control'
 /** Upgrade requests (exec/attach/port-forward): the client's Upgrade header, carried because HTTP/2 forbids it. */
 export const HEADER_UPGRADE = 'x-ems-upgrade'
 /** On an upgrade stream, the upstream's real status (101 when switched; then the stream carries raw bytes). */
@@ -40,6 +49,18 @@ export function endToEndHeaders (headers: Record<string, string | string[] | und
   return out
 }
 
+/** The node name of a tunnel client certificate (PEM); throws when it is not a node identity. */
+export function nodeNameOfCertificate (certPem: string): string {
+  const subject: Record<string, string[]> = {}
+  for (const line of new X509Certificate(certPem).subject.split('\n')) {
+    const at = line.indexOf('=')
+    if (at > 0) (subject[line.slice(0, at)] ??= []).push(line.slice(at + 1))
+  }
+  const name = nodeNameFromSubject({ CN: subject.CN ?? [], O: subject.O ?? [] })
+  if (name === undefined) throw new Error('the tunnel client certificate is not a node identity (need CN=system:node:<name>, O=system:nodes)')
+  return name
+}
+
 /** The node name from a tunnel client certificate subject, or undefined when it is not a node identity. */
 export function nodeNameFromSubject (subject: { CN?: string | string[], O?: string | string[] } | undefined): string | undefined {
   if (subject === undefined) return undefined
@@ -59,16 +80,22 @@ export const CONTROL_PATH = '/.edge-metaserver/v1/control'
 /** Control messages are NDJSON lines; one line never exceeds this. */
 export const MAX_CONTROL_LINE_BYTES = 32 << 20
 
-// Header limits, the same at every hop and at least kube-apiserver's: Go's net/http accepts a
-// request line plus headers of up to 1 MiB (http.DefaultMaxHeaderBytes, plus 4 KiB of slack) and
-// any number of fields. The pod listener enforces the byte limit; both tunnel ends accept a header
-// list that large (HTTP/2 counts 32 bytes of overhead per field, RFC 9113 §6.5.2), so nothing a
-// pod may send to kube-apiserver is refused between the hops.
+// Header limits. The pod listener takes kube-apiserver's: Go's net/http accepts a request line plus
+// headers of up to 1 MiB (http.DefaultMaxHeaderBytes, plus 4 KiB of slack) and any number of fields.
+// The tunnel is narrower, and must never be cut by one pod's request: nghttp2 (Node's HTTP/2)
+// refuses a single header field much over 64 KiB (COMPRESSION_ERROR) and a header block spread over
+// more than one HEADERS and 8 CONTINUATION frames of 16 KiB (a CVE-2024-27983 guard), both with a
+// GOAWAY for the whole connection. So the edge answers 431 to a request whose headers could not
+// cross, before opening a stream; below these bounds every request reaches kube-apiserver.
 export const MAX_REQUEST_HEADER_BYTES = (1 << 20) + 4096
-/** Header fields one tunnel stream may carry; a pod request with more gets a 431 Status at the edge. */
+/** name + value of one header field the tunnel carries (HPACK may not shrink it: bound the raw size). */
+export const MAX_TUNNEL_FIELD_BYTES = 65_536 - 64
+/** A whole header block, counted as HPACK literals without Huffman (the worst case): 9 frames of 16 KiB, less slack. */
+export const MAX_TUNNEL_HEADER_BLOCK_BYTES = 140 * 1024
+/** Header fields one tunnel stream may carry. */
 export const MAX_HEADER_FIELDS = 16_384
-/** HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE on both tunnel ends: the byte limit plus per-field overhead. */
-export const MAX_HEADER_LIST_BYTES = MAX_REQUEST_HEADER_BYTES + 32 * MAX_HEADER_FIELDS
+/** HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE on both tunnel ends (name + value + 32 per field, RFC 9113 §6.5.2). */
+export const MAX_HEADER_LIST_BYTES = MAX_TUNNEL_HEADER_BLOCK_BYTES + 32 * MAX_HEADER_FIELDS
 /** Node's own HTTP/2 limits that must follow: fields per header list, bytes per serialised header block. */
 export const HTTP2_HEADER_OPTIONS = {
   maxHeaderListPairs: MAX_HEADER_FIELDS + 16,
@@ -77,16 +104,41 @@ export const HTTP2_HEADER_OPTIONS = {
   maxSessionMemory: 64,
 }
 
-/** The size HTTP/2 accounts for a header list (name + value + 32 per field); what SETTINGS_MAX_HEADER_LIST_SIZE bounds. */
-export function headerListBytes (headers: Record<string, string | string[] | number | undefined>): { fields: number, bytes: number } {
+/** Whether a header list can cross the tunnel: the bounds above, as HPACK literals would need them. */
+export function headersFitTunnel (headers: Record<string, string | string[] | number | undefined>): boolean {
   let fields = 0
-  let bytes = 0
+  let block = 0
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue
     for (const v of Array.isArray(value) ? value : [value]) {
+      const size = Buffer.byteLength(name) + Buffer.byteLength(String(v))
+      if (size > MAX_TUNNEL_FIELD_BYTES) return false
       fields++
-      bytes += name.length + Buffer.byteLength(String(v)) + 32
+      // A literal's prefix byte and the two length prefixes (up to 4 bytes each for these sizes).
+      block += size + 9
     }
   }
-  return { fields, bytes }
+  return fields <= MAX_HEADER_FIELDS && block <= MAX_TUNNEL_HEADER_BLOCK_BYTES
+}
+
+/**
+ * Impersonate-* headers as kube-apiserver reads them, from the header lines as received (Node
+ * joins repeated lines with ", ", which would turn two groups into one): every line of
+ * Impersonate-Group and Impersonate-Extra-* is one value; Impersonate-User and Impersonate-Uid are
+ * their first line (Go's Header.Get). `lines` is [name, value, name, value, ...].
+ */
+export function impersonationHeaders (lines: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const name = lines[i]!.toLowerCase()
+    if (!name.startsWith('impersonate-')) continue
+    const value = lines[i + 1]!
+    if (name === 'impersonate-group' || name.startsWith('impersonate-extra-')) {
+      const values = out[name]
+      out[name] = Array.isArray(values) ? [...values, value] : [value]
+    } else {
+      out[name] ??= value
+    }
+  }
+  return out
 }

@@ -6,8 +6,8 @@ import { once } from 'node:events'
 import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
-import { closeGracefully } from './client.js'
-import { ALPN, HTTP2_HEADER_OPTIONS, MAX_HEADER_LIST_BYTES, nodeNameFromSubject } from './protocol.js'
+import { ALPN, impersonationHeaders, nodeNameFromSubject } from './protocol.js'
+import { closeGracefully, openConnectionWindow, sessionOptions } from './session.js'
 
 export interface TunnelServerOptions {
   host: string
@@ -21,15 +21,31 @@ export interface TunnelServerOptions {
   onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, nodeName: string) => void
   /** Counts refused TLS handshakes (wrong CA, no certificate): a probe or a misconfigured edge. */
   onHandshakeFailure?: () => void
+  /** Counts connections the server closed itself after the handshake (see RefusalReason). */
+  onConnectionRefused?: (reason: RefusalReason) => void
 }
 
-const STREAM_WINDOW = 1 << 20
-const CONNECTION_WINDOW = 16 << 20
+/**
+ * Why the server closed a connection itself: `not-a-node` (certificate from the tunnel CA but not
+ * a node identity), `protocol-error` (the session failed: bad frames, flow-control or compression
+ * errors), `peer-goaway` (the edge sent GOAWAY with an error code), `half-closed` (the edge closed
+ * its sending side without a GOAWAY), `heartbeat-timeout` (a PING went unanswered for a whole
+ * heartbeat period: a dead peer, or a session nghttp2 has stopped reading after its own GOAWAY).
+ */
+export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout'
+
+/**
+ * After the edge's own GOAWAY (it is shutting down or moving to another replica), its streams may
+ * finish for this long; then the connection is cut. Longer than the edge's shutdownGracePeriod
+ * default (30 s): the edge, not the shim, decides how long a graceful close takes.
+ */
+const PEER_GOAWAY_GRACE_MS = 60_000
 
 export class TunnelServer {
   private readonly server: http2.Http2SecureServer
   private readonly sessions = new Map<ServerHttp2Session, string>()
   private readonly sockets = new Set<Socket>()
+  private readonly refused = new WeakSet<ServerHttp2Session>()
 
   constructor (private readonly opts: TunnelServerOptions) {
     this.server = http2.createSecureServer({
@@ -41,10 +57,7 @@ export class TunnelServer {
       minVersion: 'TLSv1.3',
       ALPNProtocols: [ALPN],
       allowHTTP1: false,
-      settings: {
-        maxConcurrentStreams: opts.maxConcurrentStreamsPerNode, initialWindowSize: STREAM_WINDOW, enablePush: false, maxHeaderListSize: MAX_HEADER_LIST_BYTES,
-      },
-      ...HTTP2_HEADER_OPTIONS,
+      ...sessionOptions(opts.maxConcurrentStreamsPerNode),
     })
     // Small frames must not wait for ACKs (Nagle): see client.ts. Every connection is tracked, with
     // or without a session, so close() can end the ones that never finish on their own.
@@ -54,13 +67,13 @@ export class TunnelServer {
       socket.once('close', () => this.sockets.delete(socket))
     })
     this.server.on('session', (session) => this.accept(session))
-    this.server.on('stream', (stream, headers) => {
+    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
       // An edge that dies (kill -9, power cut) resets every stream it had open, possibly while the
       // handler still waits for kube-apiserver: that must never be an unhandled 'error' event.
-      stream.on('error', (err) => opts.logger.debug({ err: err.message }, 'tunnel stream error'))
+      stream.on('error', (err: Error) => opts.logger.debug({ err: err.message }, 'tunnel stream error'))
       const node = this.sessions.get(stream.session as ServerHttp2Session)
       if (node === undefined) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return }
-      opts.onStream(stream, headers, node)
+      opts.onStream(stream, { ...headers, ...impersonationHeaders(rawHeaders) }, node)
     })
     this.server.on('tlsClientError', (err, socket) => {
       opts.onHandshakeFailure?.()
@@ -72,6 +85,11 @@ export class TunnelServer {
     this.server.listen(this.opts.port, this.opts.host)
     await once(this.server, 'listening')
     return this.server.address() as AddressInfo
+  }
+
+  /** TCP connections the server holds (with or without a session): a leak shows here. */
+  openConnections (): number {
+    return this.sockets.size
   }
 
   /** Nodes with a live tunnel (for /readyz and metrics). */
@@ -98,23 +116,62 @@ export class TunnelServer {
       // Signed by the tunnel CA but not a node identity (CN=system:node:<name>, O=system:nodes).
       this.opts.logger.warn({ remote: socket.remoteAddress, subject: socket.getPeerCertificate()?.subject },
         'tunnel client certificate is not a node identity; closing')
-      session.destroy()
+      this.refuse(session, 'not-a-node')
       return
     }
     this.sessions.set(session, node)
-    session.setLocalWindowSize(CONNECTION_WINDOW)
+    openConnectionWindow(session)
     const log = this.opts.logger.child({ node })
     log.info({ remote: socket.remoteAddress }, 'edge connected')
     // Our own keepalive: a dead edge behind NAT would otherwise hold its streams (watches) forever.
+    // It is also what catches a session nghttp2 gave up on: after answering bad frames with its own
+    // GOAWAY it stops reading the socket and Node emits nothing — not even for the peer's FIN, so
+    // the socket would sit in CLOSE-WAIT for good. Such a session never answers a PING.
+    let pingOutstanding = false
     const timer = setInterval(() => {
-      if (session.destroyed || session.closed) { clearInterval(timer); return } // see client.ts
-      session.ping((err) => { if (err !== null) session.destroy(err) })
+      if (session.destroyed) { clearInterval(timer); return } // see client.ts
+      if (pingOutstanding) {
+        // Judged after the poll phase: if this process itself was stalled, the PING's ACK may be
+        // sitting unread in the socket, and a healthy edge must not be cut for our own pause.
+        setImmediate(() => { if (pingOutstanding && !session.destroyed) this.refuse(session, 'heartbeat-timeout') })
+        return
+      }
+      pingOutstanding = true
+      try {
+        session.ping((err) => {
+          pingOutstanding = false
+          if (err !== null && !session.destroyed) this.refuse(session, 'heartbeat-timeout')
+        })
+      } catch {
+        this.refuse(session, 'heartbeat-timeout')
+      }
     }, this.opts.heartbeatPeriodMs)
-    session.on('error', (err) => log.debug({ err: err.message }, 'edge session error'))
+    session.on('error', (err) => {
+      log.debug({ err: err.message }, 'edge session error')
+      this.refuse(session, 'protocol-error')
+    })
+    session.on('goaway', (code: number) => {
+      if (code !== http2.constants.NGHTTP2_NO_ERROR) { this.refuse(session, 'peer-goaway'); return }
+      // A graceful close by the edge: Node stops new streams; the open ones get a bounded grace.
+      setTimeout(() => { if (!session.destroyed) session.destroy() }, PEER_GOAWAY_GRACE_MS).unref()
+    })
+    // The edge's FIN without a GOAWAY: it sends nothing more, so nothing it asked can be answered
+    // usefully either; a half-open connection would only hold its streams and the socket.
+    socket.once('end', () => { if (!session.destroyed && !session.closed) this.refuse(session, 'half-closed') })
     session.once('close', () => {
       clearInterval(timer)
       this.sessions.delete(session)
       log.info('edge disconnected')
     })
+  }
+
+  /** Closes a connection the server gave up on, now, and counts it once. */
+  private refuse (session: ServerHttp2Session, reason: RefusalReason): void {
+    if (this.refused.has(session)) return
+    this.refused.add(session)
+    this.opts.onConnectionRefused?.(reason)
+    this.opts.logger.debug({ reason, node: this.sessions.get(session) }, 'closing tunnel connection')
+    // destroy() also ends the socket, even when nghttp2 no longer reads it (measured: CLOSE-WAIT gone).
+    if (!session.destroyed) session.destroy()
   }
 }

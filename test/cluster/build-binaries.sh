@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real control plane used by the tests (kube-apiserver, kube-controller-manager, kubectl
-# at v1.34.x; etcd v3.6.x) and the client-go test client from the Go module proxy, into a cache
+# at v1.34.x; etcd v3.6.x), the client-go test client and the request-parsing oracle (kube-apiserver's
+# own parsing code, test/kube/go-oracle) from the Go module proxy, into a cache
 # directory outside the repo keyed by version. Only what is missing is built, so a warm run takes
 # seconds. The first (cold) run downloads ~1 GiB of modules and compiles for several minutes.
 #
@@ -17,6 +18,16 @@ etcd_dir="$cache/etcd-$ETCD_VERSION"
 client_src="$here/../clients/go"
 client_hash=$(cat "$client_src"/*.go "$client_src"/go.mod "$client_src"/go.sum 2>/dev/null | sha256sum | cut -c1-16 || true)
 client_dir="$cache/client-go-$client_hash"
+# The same client sources built against the newest client-go (WatchList on by default there), with
+# an alternate module file, so both the test bed's client-go and the newest are exercised.
+client_latest_mod=go.0.37.mod
+client_latest_hash=$(cat "$client_src"/*.go "$client_src/$client_latest_mod" "$client_src/${client_latest_mod%.mod}.sum" 2>/dev/null | sha256sum | cut -c1-16 || true)
+client_latest_dir="$cache/client-go-latest-$client_latest_hash"
+# The oracle is built against the test bed's own module graph (kubebin's go.mod/go.sum), so it
+# parses requests with exactly the apimachinery/apiserver code the test bed's kube-apiserver runs.
+oracle_src="$here/../kube/go-oracle"
+oracle_hash=$(cat "$oracle_src/main.go" "$here/kubebin/go.mod" "$here/kubebin/go.sum" | sha256sum | cut -c1-16)
+oracle_dir="$cache/request-oracle-$oracle_hash"
 
 # Go is often installed in /usr/local/go and put on PATH only by an interactive shell's profile.
 if ! command -v go >/dev/null 2>&1; then
@@ -63,6 +74,17 @@ build_one "$kube_dir/kube-controller-manager" "$here/kubebin" k8s.io/kubernetes/
 build_one "$kube_dir/kubectl" "$here/kubebin" k8s.io/kubernetes/cmd/kubectl "$ld"
 if [ -d "$here/../clients/go" ]; then
   build_one "$client_dir/inclusterclient" "$here/../clients/go" . 
+  GOFLAGS="$GOFLAGS -modfile=$client_latest_mod" build_one "$client_latest_dir/inclusterclient" "$here/../clients/go" .
+fi
+# main.go lives outside kubebin: build it in a scratch module that copies kubebin's go.mod/go.sum.
+if [ -x "$oracle_dir/request-oracle" ]; then
+  log "cached: $oracle_dir/request-oracle"
+else
+  oracle_mod=$(mktemp -d)
+  trap 'rm -rf "$oracle_mod"' EXIT
+  cp "$here/kubebin/go.mod" "$here/kubebin/go.sum" "$oracle_src/main.go" "$oracle_mod/"
+  sed -i 's#^module .*#module edge-metaserver.local/requestoracle#' "$oracle_mod/go.mod"
+  build_one "$oracle_dir/request-oracle" "$oracle_mod" .
 fi
 
 echo "ETCD=$etcd_dir/etcd"
@@ -70,3 +92,5 @@ echo "KUBE_APISERVER=$kube_dir/kube-apiserver"
 echo "KUBE_CONTROLLER_MANAGER=$kube_dir/kube-controller-manager"
 echo "KUBECTL=$kube_dir/kubectl"
 echo "CLIENT_GO=$client_dir/inclusterclient"
+echo "CLIENT_GO_LATEST=$client_latest_dir/inclusterclient"
+echo "REQUEST_ORACLE=$oracle_dir/request-oracle"

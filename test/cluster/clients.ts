@@ -107,8 +107,9 @@ export async function clientGo (pod: PodEnvironment, args: string[], opts: { std
   return collect(spawnInPod(pod, bin.CLIENT_GO, args), opts)
 }
 
-export async function spawnClientGo (pod: PodEnvironment, args: string[]): Promise<ChildProcess> {
-  return spawnInPod(pod, (await binaries()).CLIENT_GO, args)
+export async function spawnClientGo (pod: PodEnvironment, args: string[], opts: { latest?: boolean } = {}): Promise<ChildProcess> {
+  const bin = await binaries()
+  return spawnInPod(pod, opts.latest === true ? bin.CLIENT_GO_LATEST : bin.CLIENT_GO, args)
 }
 
 /** python `kubernetes` (InClusterConfigLoader with explicit paths); see test/clients/python/client.py. */

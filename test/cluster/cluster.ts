@@ -23,6 +23,10 @@ export interface Binaries {
   KUBE_CONTROLLER_MANAGER: string
   KUBECTL: string
   CLIENT_GO: string
+  /** The same client built against the newest client-go (test/clients/go/go.0.37.mod). */
+  CLIENT_GO_LATEST: string
+  /** kube-apiserver's own request parsing at the test bed's versions (test/kube/go-oracle/main.go). */
+  REQUEST_ORACLE: string
 }
 
 let binariesPromise: Promise<Binaries> | undefined
@@ -54,6 +58,8 @@ export class TestCluster {
   readonly admin: RestClient
   private readonly processes: Managed[]
   private stopped = false
+  /** How kube-apiserver was started, so stopApiserver/startApiserver can bring the same one back. */
+  private apiserverLaunch: { command: string, args: string[], logFile: string } | undefined
 
   private constructor (
     readonly dir: string,
@@ -88,7 +94,7 @@ export class TestCluster {
       ], { logFile: join(dir, 'etcd.log') })
       processes.push(etcd)
 
-      const apiserver = startManaged('kube-apiserver', bin.KUBE_APISERVER, [
+      const apiserverArgs = [
         `--etcd-servers=http://127.0.0.1:${etcdClient}`,
         '--bind-address=127.0.0.1', `--secure-port=${apiPort}`,
         '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none',
@@ -101,7 +107,9 @@ export class TestCluster {
         `--service-account-signing-key-file=${pki.serviceAccount.privateKeyFile}`,
         '--service-cluster-ip-range=10.0.0.0/24', '--profiling=false',
         ...(opts.extraApiserverArgs ?? []),
-      ], { logFile: join(dir, 'kube-apiserver.log') })
+      ]
+      const apiserverLaunch = { command: bin.KUBE_APISERVER, args: apiserverArgs, logFile: join(dir, 'kube-apiserver.log') }
+      const apiserver = startManaged('kube-apiserver', apiserverLaunch.command, apiserverLaunch.args, { logFile: apiserverLaunch.logFile })
       processes.push(apiserver)
 
       const url = `https://127.0.0.1:${apiPort}`
@@ -130,6 +138,7 @@ export class TestCluster {
         processes.push(kcm)
       }
       const cluster = new TestCluster(dir, url, apiPort, pki, adminToken, adminKubeconfig, processes, Date.now() - started)
+      cluster.apiserverLaunch = apiserverLaunch
       if (opts.controllerManager !== false) {
         // The default ServiceAccount appearing proves the controller manager is up and working.
         await waitFor('kube-controller-manager (default ServiceAccount in "default")', async () => {
@@ -156,6 +165,41 @@ export class TestCluster {
   /** True while every control-plane process is still running (a crash fails tests loudly). */
   get healthy (): boolean {
     return this.processes.every((p) => p.child.exitCode === null && p.child.signalCode === null)
+  }
+
+  /**
+   * Kills kube-apiserver (SIGKILL by default: an outage, not a shutdown); etcd and the controller
+   * manager keep running. `startApiserver` brings it back on the same port with the same data.
+   */
+  async stopApiserver (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.processes.find((m) => m.name === 'kube-apiserver')!
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return
+    p.child.kill(signal)
+    await p.exited
+  }
+
+  /** Restarts kube-apiserver with its original arguments; resolves once /readyz answers 200. Returns how long it took. */
+  async startApiserver (): Promise<number> {
+    const started = Date.now()
+    const at = this.processes.findIndex((m) => m.name === 'kube-apiserver')
+    const old = this.processes[at]!
+    if (old.child.exitCode === null && old.child.signalCode === null) throw new Error('kube-apiserver is still running')
+    const launch = this.apiserverLaunch!
+    const apiserver = startManaged('kube-apiserver', launch.command, launch.args, { logFile: launch.logFile })
+    this.processes[at] = apiserver
+    const probe = new RestClient(this.url, this.pki.caPem)
+    try {
+      await waitFor('kube-apiserver /readyz after a restart', async () => {
+        const res = await probe.get('/readyz')
+        return res.status === 200 ? true : undefined
+      }, {
+        timeoutMs: 90_000, intervalMs: 100,
+        failIf: () => apiserver.child.exitCode !== null ? `kube-apiserver exited (${apiserver.child.exitCode}); see ${launch.logFile}` : undefined,
+      })
+    } finally {
+      await probe.close()
+    }
+    return Date.now() - started
   }
 
   async stop (): Promise<void> {

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
+import { waitForValue } from '../helpers/wait.js'
 
 const live = new Set<ChildProcess>()
 let exitHookInstalled = false
@@ -86,19 +87,6 @@ export async function waitFor<T> (what: string, probe: () => Promise<T | undefin
   intervalMs?: number
   failIf?: () => string | undefined
 }): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs
-  let lastError: unknown
-  while (Date.now() < deadline) {
-    const failure = opts.failIf?.()
-    if (failure !== undefined) throw new Error(`${what}: ${failure}`)
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (err) {
-      lastError = err
-    }
-    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 200))
-  }
-  throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}` +
-    (lastError instanceof Error ? `: ${lastError.message}` : ''))
+  // Probes here are HTTP requests to a process still starting: a refused connection is "not yet".
+  return await waitForValue(probe, { what, timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 200, failIf: opts.failIf, retryErrors: true })
 }

@@ -30,7 +30,7 @@ t.test('example values equal the built-in defaults', async (t) => {
   const [edge, cloud] = await load()
   // The only key without a default is the edge's tunnel server; take it from
   // the example, everything else must come out identical from an empty config.
-  const server = edge!.kind === 'EdgeMetaServer' ? edge!.modules.edgeHub.server : null
+  const server = edge!.kind === 'EdgeMetaServer' ? edge!.modules.edgeHub.server[0] : undefined
   t.ok(server, 'example sets modules.edgeHub.server')
   const minimalEdge = `apiVersion: edge-metaserver.io/v1alpha1
 kind: EdgeMetaServer

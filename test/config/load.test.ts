@@ -83,12 +83,10 @@ t.test('checkFiles reports missing/unreadable referenced files with key and line
     file,
     `${HEAD_EDGE}modules:
   metaServer:
-    enable: false
-  edgeHub:
-    server: cloud:10560
-    tlsCaFile: ca.crt
     tlsCertFile: node.crt
     tlsPrivateKeyFile: node.key
+  edgeHub:
+    enable: false
 `,
   )
   // Without checkFiles, existence is not checked at all.
@@ -100,13 +98,13 @@ t.test('checkFiles reports missing/unreadable referenced files with key and line
     errors: [
       {
         file,
-        line: 10,
+        line: 6,
         column: 24,
-        path: 'modules.edgeHub.tlsPrivateKeyFile',
+        path: 'modules.metaServer.tlsPrivateKeyFile',
         message: `not a regular file: ${path.join(dir, 'node.key')}`,
       },
     ],
-  }, 'metaServer is disabled, so its default cert paths are not demanded')
+  }, 'edgeHub is disabled, so its default cert paths are not demanded')
 
   // Defaulted paths are checked too, blamed on the nearest key present.
   const file2 = path.join(dir, 'edge2.yaml')

@@ -48,8 +48,8 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
   t.equal(m.shutdownGracePeriod, 30_000)
   const h = c.modules.edgeHub
   t.equal(h.enable, true)
-  t.same(h.server, { host: 'cloud.example.com', port: 10560 })
-  t.equal(h.serverName, 'cloud.example.com', 'serverName defaults to the host of server')
+  t.same(h.server, [{ host: 'cloud.example.com', port: 10560 }], 'a single string is a list of one')
+  t.equal(h.serverName, null, 'no serverName: each server is verified against its own host')
   t.equal(h.tlsCaFile, '/etc/edge-metaserver/pki/tunnel-ca.crt')
   t.equal(h.tlsCertFile, '/etc/edge-metaserver/pki/node.crt')
   t.equal(h.tlsPrivateKeyFile, '/etc/edge-metaserver/pki/node.key')
@@ -71,7 +71,7 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
 t.test('cloud defaults', async (t) => {
   const c = cloud(HEAD_CLOUD)
   t.equal(c.kind, 'CloudShim')
-  t.same(c.kubeAPIConfig, { kubeConfig: null, timeout: 60_000, maxConnections: 128 })
+  t.same(c.kubeAPIConfig, { kubeConfig: null, timeout: 60_000, maxConnections: 128, maxInflightRequests: 1000, maxLongRunningRequests: 10_000, http2MaxStreamsPerConnection: 100 })
   t.equal(c.featureGates.requireAuthorization, true)
   t.same(c.modules.cloudHub, {
     address: { host: '0.0.0.0', port: 10560 },
@@ -79,7 +79,7 @@ t.test('cloud defaults', async (t) => {
     tlsCertFile: '/etc/edge-metaserver/pki/cloud.crt',
     tlsPrivateKeyFile: '/etc/edge-metaserver/pki/cloud.key',
     heartbeatPeriod: 15_000,
-    maxConcurrentStreamsPerNode: 1000,
+    maxConcurrentStreamsPerNode: 4000,
     healthzAddress: { host: '0.0.0.0', port: 10561 },
     shutdownGracePeriod: 30_000,
   })
@@ -146,6 +146,18 @@ t.test('unknown key is an error with a "did you mean" suggestion', async (t) => 
     column: 5,
     path: 'modules.metaServer.enabel',
     message: 'unknown key "enabel" (did you mean "enable"?)',
+  })
+})
+
+t.test('modules.metaServer.enable: false is refused at its line (a daemon that serves nothing)', async (t) => {
+  const errs = errors(`${HEAD_EDGE}${EDGE_HUB}  metaServer:
+    enable: false
+`)
+  t.equal(errs.length, 1)
+  t.match(errs[0], {
+    line: 7,
+    path: 'modules.metaServer.enable',
+    message: /^must be true: serving the pods' API is what edge-metaserver is for/,
   })
 })
 
@@ -323,8 +335,47 @@ t.test('edgeHub.server is required when edgeHub is enabled', async (t) => {
 
   const c = edge(`${HEAD_EDGE}modules:\n  edgeHub:\n    enable: false\n`)
   t.equal(c.modules.edgeHub.enable, false)
-  t.equal(c.modules.edgeHub.server, null)
+  t.same(c.modules.edgeHub.server, [])
   t.equal(c.modules.edgeHub.serverName, null)
+})
+
+t.test('edgeHub.server: a list of servers, in order; errors point at the item', async (t) => {
+  const hub = (server: string) => edge(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: ${server}\n`).modules.edgeHub
+  t.same(hub('[shim-a.example:10560, "10.0.0.2:10560", "[fd00::3]:443"]').server,
+    [{ host: 'shim-a.example', port: 10560 }, { host: '10.0.0.2', port: 10560 }, { host: 'fd00::3', port: 443 }])
+  const block = edge(`${HEAD_EDGE}modules:
+  edgeHub:
+    server:
+      - b.example:1
+      - a.example:2
+`).modules.edgeHub
+  t.same(block.server, [{ host: 'b.example', port: 1 }, { host: 'a.example', port: 2 }], 'configured order is kept')
+  t.ok(Object.isFrozen(block.server))
+
+  t.match(errors(`${HEAD_EDGE}modules:
+  edgeHub:
+    server:
+      - a.example:1
+      - a.example
+`), [{ line: 7, column: 9, path: 'modules.edgeHub.server[1]', message: 'expected "host:port", got "a.example"' }])
+  t.match(errors(`${HEAD_EDGE}modules:
+  edgeHub:
+    server:
+      - a.example:1
+      - A.example:1
+`), [{ line: 7, column: 9, path: 'modules.edgeHub.server[1]', message: 'duplicate of modules.edgeHub.server[0]' }])
+  t.match(errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: [a.example:0]\n`), [
+    { path: 'modules.edgeHub.server[0]', message: /port must be between 1 and 65535/ },
+  ])
+  t.match(errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: [[a.example:1]]\n`), [
+    { path: 'modules.edgeHub.server[0]', message: 'expected "host:port", got a list' },
+  ])
+  t.match(errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: {a: 1}\n`), [
+    { path: 'modules.edgeHub.server', message: 'expected "host:port" or a list of them, got a mapping' },
+  ])
+  const empty = errors(`${HEAD_EDGE}modules:\n  edgeHub:\n    server: []\n`)
+  t.match(empty, [{ path: 'modules.edgeHub.server', message: /missing required key/ }], 'an empty list is no server')
+  t.equal(empty.length, 1)
 })
 
 t.test('relative paths resolve against the config file directory', async (t) => {

@@ -13,7 +13,10 @@ import { TestCluster } from '../cluster/cluster.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from './configs.js'
 import { Fixtures } from '../cluster/fixtures.js'
 import { CertificateAuthority } from '../cluster/pki.js'
-import { repo, runCli, startCli, type CliProcess } from './process.js'
+import { repo, runCli, type CliProcess } from './process.js'
+import { metricSum } from './stack.js'
+import { startCloudProcess, startEdgeProcess } from '../helpers/product.js'
+import { waitForValue, waitUntil } from '../helpers/wait.js'
 
 const work = await mkdtemp(join(tmpdir(), 'ems-cli-'))
 t.teardown(() => rm(work, { recursive: true, force: true }))
@@ -188,11 +191,10 @@ const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1
 const nodeCert = await files.tunnelPki.node(NODE)
 
 async function startCloud (): Promise<{ proc: CliProcess, tunnelPort: number, healthPort: number }> {
-  const proc = startCli(['cloud', '--config', cloudConfig], { logFile: join(cluster.dir, 'cloud-cli.log') })
-  procs.push(proc)
-  labels.set(proc, 'cloud')
-  const ready = await proc.waitForLog((l) => l.msg === 'cloud shim ready', 'cloud shim ready')
-  return { proc, tunnelPort: ready.tunnelPort, healthPort: ready.healthPort }
+  const cloud = await startCloudProcess({ configFile: cloudConfig, logFile: join(cluster.dir, 'cloud-cli.log') })
+  procs.push(cloud.proc)
+  labels.set(cloud.proc, 'cloud')
+  return cloud
 }
 
 const EDGE_GRACE_S = 5
@@ -200,12 +202,10 @@ async function startEdge (tunnelPort: number, name: string): Promise<{ proc: Cli
   const file = await writeEdgeConfig(cluster, files, NODE, {
     server: '127.0.0.1:0', tunnelPort, tunnelCert: nodeCert, shutdownGracePeriod: `${EDGE_GRACE_S}s`,
   })
-  const proc = startCli(['edge', '--config', file], { logFile: join(cluster.dir, `${name}.log`) })
-  procs.push(proc)
-  labels.set(proc, name)
-  const listening = await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'server', 'listening (server)')
-  await proc.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected')
-  return { proc, port: listening.port }
+  const edge = await startEdgeProcess({ configFile: file, logFile: join(cluster.dir, `${name}.log`) })
+  procs.push(edge.proc)
+  labels.set(edge.proc, name)
+  return edge
 }
 
 interface Answer { status: number, body: string, complete: boolean }
@@ -230,14 +230,11 @@ function request (port: number, path: string, opts: { method?: string, token?: s
 }
 
 async function waitForReadyz (port: number, match: RegExp, timeoutMs = 15_000): Promise<Answer> {
-  const deadline = Date.now() + timeoutMs
   let last: Answer | Error | undefined
-  while (Date.now() < deadline) {
+  return await waitForValue(async () => {
     last = await request(port, '/readyz?verbose').catch((err: Error) => err)
-    if (!(last instanceof Error) && match.test(last.body)) return last
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`/readyz never matched ${match}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`)
+    return !(last instanceof Error) && match.test(last.body) ? last : undefined
+  }, { timeoutMs, intervalMs: 100, what: () => `/readyz to match ${match}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}` })
 }
 
 const cloud = await startCloud()
@@ -255,7 +252,7 @@ t.test('edge and cloud as processes: health and in-cluster kubectl through the e
   // Ready once the tunnel is up (and, with requireAuthorization, the first policy bundle is in).
   const ready = await waitForReadyz(edge.port, /^readyz check passed$/m)
   t.equal(ready.status, 200)
-  t.match(ready.body, /^\[\+\]tunnel ok$/m)
+  t.match(ready.body, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
   t.match(ready.body, /^readyz check passed$/m)
   t.same(await request(edge.port, '/livez'), { status: 200, body: 'ok', complete: true })
 
@@ -296,11 +293,7 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
   let watchOut = ''
   watcher.stdout!.on('data', (d: Buffer | string) => { watchOut += d.toString() })
   const rawWatch = request(edge.port, `/api/v1/namespaces/${ns}/configmaps?watch=1`, { token: me.token })
-  const deadline = Date.now() + 20_000
-  while (!/^hello\s/m.test(watchOut)) {
-    if (Date.now() > deadline) throw new Error(`kubectl get -w printed nothing: ${watchOut}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await waitUntil(() => /^hello\s/m.test(watchOut), { timeoutMs: 20_000, intervalMs: 50, what: () => `kubectl get -w to print hello (printed: ${watchOut})` })
   t.equal(edge.proc.logLines().filter((l) => l.msg === 'signal received').length, 0)
 
   // A short request in flight across the signal: its body arrives in two halves, the second
@@ -317,8 +310,12 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
     })
     slow.once('error', reject)
   })
+  const inflightShort = async (): Promise<number> =>
+    metricSum((await request(edge.port, '/metrics')).body, 'edge_metaserver_inflight_requests', 'kind="short"')
+  const shortBefore = await inflightShort()
   slow.write(body.slice(0, 20))
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // SIGTERM only once the edge tracks the request as in flight (what the drain waits for).
+  await waitUntil(async () => await inflightShort() > shortBefore, { timeoutMs: 20_000, intervalMs: 50, what: 'the half-sent create to be in flight at the edge' })
 
   const sigterm = Date.now()
   const exit = edge.proc.signal('SIGTERM', (EDGE_GRACE_S + 20) * 1000)
@@ -339,6 +336,7 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
   t.equal(k.code, 0, `kubectl get -w exit code (stderr: ${k.stderr.trim()})`)
   t.notMatch(k.stderr, /unexpected EOF|INTERNAL_ERROR|connection reset/i, `kubectl stderr: ${k.stderr}`)
 
+  // An observation window, not an ordering sleep: no event marks "the edge did not exit early".
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.ok(edge.proc.running, 'still running while the short request is in flight')
   slow.end(body.slice(20))
@@ -355,7 +353,7 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
 
 t.test('SIGTERM on the cloud shim: GOAWAY to the edge, edge turns unready, shim exits 0', async (t) => {
   edge = await startEdge(cloud.tunnelPort, 'edge-2')
-  await waitForReadyz(edge.port, /^\[\+\]tunnel ok$/m)
+  await waitForReadyz(edge.port, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
   const direct = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps/hello`, { token: me.token })
   t.equal(direct.status, 200)
 

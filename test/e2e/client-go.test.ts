@@ -186,6 +186,8 @@ t.test('a watch with --bookmarks gets a BOOKMARK before the server ends it', asy
   const watches = Promise.all([clientGo(pod, args), clientGo(direct, args)])
   const foreign: string[] = []
   for (const i of [1, 2, 3]) {
+    // Pacing, not ordering: the changes elsewhere are spread over the watch's 10 s so that the
+    // resourceVersion keeps moving until the pre-timeout bookmark (no event marks "the watch cache moved on").
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     foreign.push((await stack.fixtures.configMap(elsewhere, `elsewhere-${i}`)).metadata.resourceVersion)
   }

@@ -61,7 +61,10 @@ export async function writeCloudConfig (cluster: TestCluster, files: StackFiles,
 
 export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, nodeName: string, opts: {
   server: string
-  tunnelPort: number
+  /** The cloud shim's tunnel port on 127.0.0.1 (one server). */
+  tunnelPort?: number
+  /** Several shims on 127.0.0.1, in order: modules.edgeHub.server becomes a list (takes precedence over tunnelPort). */
+  tunnelPorts?: number[]
   tunnelCert?: KeyPair
   extraYaml?: string[]
   logLevel?: string
@@ -75,6 +78,9 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
   const stateDir = opts.stateDir ?? dir
   const cert = opts.tunnelCert ?? await files.tunnelPki.node(nodeName)
   const file = join(dir, 'edge.yaml')
+  const tunnelPorts = opts.tunnelPorts ?? (opts.tunnelPort === undefined ? [] : [opts.tunnelPort])
+  if (tunnelPorts.length === 0) throw new Error('writeEdgeConfig: tunnelPort or tunnelPorts is required')
+  const hubServer = opts.tunnelPorts === undefined ? `127.0.0.1:${tunnelPorts[0]}` : `[${tunnelPorts.map((p) => `"127.0.0.1:${p}"`).join(', ')}]`
   await writeFile(file, [
     'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
     `stateDir: ${stateDir}`,
@@ -82,7 +88,7 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
     `    tlsCertFile: ${files.edgeServing.certFile}`, `    tlsPrivateKeyFile: ${files.edgeServing.keyFile}`,
     `    shutdownGracePeriod: ${opts.shutdownGracePeriod ?? '2s'}`,
     ...(opts.metaServer ?? []).map((line) => `    ${line}`),
-    '  edgeHub:', `    server: 127.0.0.1:${opts.tunnelPort}`,
+    '  edgeHub:', `    server: ${hubServer}`,
     `    tlsCaFile: ${files.tunnelPki.ca.certFile}`, `    tlsCertFile: ${cert.certFile}`, `    tlsPrivateKeyFile: ${cert.keyFile}`,
     '    heartbeatPeriod: 2s', '    heartbeatTimeout: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',
     ...(opts.extraYaml ?? []),

@@ -56,6 +56,7 @@ t.test(`kill -9 during a write burst, ${ROUNDS} times: the cache opens cleanly a
     })
     const reads = Array.from({ length: 5 }, () => client.get(`/api/v1/namespaces/${ns}/configmaps`).catch(() => undefined))
     write += 30
+    // Pacing, not ordering: the SIGKILL lands at a random point of the burst (mid-write, mid-tee) on purpose.
     await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 250))
     proc.child.kill('SIGKILL')
     t.equal((await proc.exited).signal, 'SIGKILL')

@@ -6,7 +6,7 @@ import { CoreV1Api, makeInformer, type V1ConfigMap } from '@kubernetes/client-no
 import { clientNodeConfig, jsonLines, python, spawnPython } from '../cluster/clients.js'
 import { RestClient } from '../cluster/rest.js'
 import { configMapRules } from '../cluster/fixtures.js'
-import { Stack, waitUntil } from './stack.js'
+import { metricSum, Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
 t.teardown(() => stack.stop())
@@ -81,11 +81,18 @@ t.test('python kubernetes lists and watches through the edge', async (t) => {
   const selected = await python(pod, ['list', ns, '--label-selector', 'app=y'])
   t.same(jsonLines(selected.stdout)[0].names, ['second'])
 
+  const metricsClient = new RestClient(`https://127.0.0.1:${edge.listening.server!.port}`, stack.cluster.pki.caPem)
+  t.teardown(() => metricsClient.close())
+  const longRunning = async (): Promise<number> =>
+    metricSum(String((await metricsClient.get('/metrics')).body), 'edge_metaserver_inflight_requests', 'kind="long-running"')
+  await waitUntil(async () => await longRunning() === 0, 20_000, 'the earlier informer\'s watch to end at the edge')
   const watcher = spawnPython(pod, ['watch', ns, '--resource-version', listed.resourceVersion, '--max-events', '2', '--timeout', '30'])
   let out = ''
   watcher.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d })
   const exited = new Promise<number | null>((resolve) => watcher.once('close', resolve))
-  await new Promise((resolve) => setTimeout(resolve, 1000)) // let the watch open
+  // Writes only once the edge relays the watch. (It starts from the list's resourceVersion, so the
+  // events would be replayed anyway; the wait keeps the writes on the live path this test names.)
+  await waitUntil(async () => await longRunning() === 1, 20_000, 'the python watch to be open at the edge')
   await stack.fixtures.configMap(ns, 'third')
   await stack.admin.must('DELETE', `/api/v1/namespaces/${ns}/configmaps/first`)
   const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 30_000))])

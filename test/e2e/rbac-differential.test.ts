@@ -13,10 +13,12 @@ import { Agent, request } from 'undici'
 import { TestCluster } from '../cluster/cluster.js'
 import { waitFor } from '../cluster/processes.js'
 import {
-  aggregateClusterRoles, compilePolicy, forbiddenStatus, policyRulesEqual, serviceAccountUser,
-  type ClusterRole, type CompiledPolicy, type LabelSelector, type PolicyRule, type RbacAttributes, type RbacPolicy,
-  type Role, type RoleBinding, type Subject, type UserInfo,
+  aggregateClusterRoles, compilePolicy, forbiddenStatus, policyRulesEqual, type RbacAuthorizer, type RbacAttributes,
 } from '../../src/kube/rbac.js'
+import type {
+  ClusterRole, LabelSelector, PolicyRule, RbacPolicy, Role, RoleBinding, Subject,
+} from '../../src/kube/rbac-objects.js'
+import { serviceAccountUser, type UserInfo } from '../../src/kube/users.js'
 import { requestInfo } from '../../src/kube/request-info.js'
 
 const SEED = process.env.RBAC_SEED !== undefined && process.env.RBAC_SEED !== ''
@@ -408,7 +410,7 @@ await waitFor('the apiserver\'s RBAC informers to see the sentinels', async () =
 }, { timeoutMs: 30_000, intervalMs: 200 })
 
 const policy = await readPolicy()
-const compiled: CompiledPolicy = compilePolicy(policy)
+const compiled: RbacAuthorizer = compilePolicy(policy)
 const dangling = [...policy.roleBindings, ...policy.clusterRoleBindings].filter((b) => b.roleRef.kind === 'Role'
   ? !policy.roles.some((r) => r.metadata.namespace === b.metadata.namespace && r.metadata.name === b.roleRef.name)
   : !policy.clusterRoles.some((r) => r.metadata.name === b.roleRef.name))

@@ -3,17 +3,16 @@
 // whose tunnel certificate names `nodeName`. Both roles start from YAML config files through the
 // same loaders and run* functions the CLI uses.
 import { join } from 'node:path'
-import { destination } from 'pino'
-import { loadCloudConfig, loadEdgeConfig } from '../../src/config/index.js'
-import { runCloud, type CloudShim } from '../../src/cloud/run.js'
-import { runEdge, type EdgeDaemon } from '../../src/edge/run.js'
-import { createLogger } from '../../src/obs/logger.js'
+import type { CloudShim } from '../../src/cloud/run.js'
+import type { EdgeDaemon } from '../../src/edge/run.js'
 import { TestCluster } from '../cluster/cluster.js'
 import { podEnvironment, type PodEnvironment } from '../cluster/clients.js'
 import { Fixtures } from '../cluster/fixtures.js'
 import type { KeyPair } from '../cluster/pki.js'
 import type { RestClient } from '../cluster/rest.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig, type StackFiles, type TunnelPki } from './configs.js'
+import { startCloudInProcess, startEdgeInProcess } from '../helpers/product.js'
+import { waitUntil as waitUntilHelper } from '../helpers/wait.js'
 
 /**
  * Fixtures that also wait, after creating a pod identity, until every running edge of that node
@@ -58,8 +57,7 @@ export class Stack {
     try {
       const files = await prepareStackFiles(cluster)
       const cloudConfigFile = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0' })
-      const shim = await runCloud(await loadCloudConfig(cloudConfigFile),
-        createLogger({ level: 'debug', role: 'cloud', destination: destination({ dest: join(cluster.dir, 'cloud.log'), sync: false }) }))
+      const { shim } = await startCloudInProcess({ configFile: cloudConfigFile, logFile: join(cluster.dir, 'cloud.log') })
       return new Stack(cluster, files, shim, cloudConfigFile)
     } catch (err) {
       await cluster.stop()
@@ -76,8 +74,9 @@ export class Stack {
       ...(opts.stateDir === undefined ? {} : { stateDir: opts.stateDir }),
       ...(opts.metaServer === undefined ? {} : { metaServer: opts.metaServer }),
     })
-    const edge = await runEdge(await loadEdgeConfig(file),
-      createLogger({ level: 'debug', role: 'edge', destination: destination({ dest: join(this.cluster.dir, `edge-${nodeName}.log`), sync: false }) }))
+    // Not waiting for the tunnel here: the edge must be in this.edges (and so stopped by stop()) even
+    // when its tunnel never connects.
+    const { daemon: edge } = await startEdgeInProcess({ configFile: file, logFile: join(this.cluster.dir, `edge-${nodeName}.log`), waitForTunnel: false })
     this.edges.push(edge)
     if (opts.waitForTunnel !== false) {
       await waitUntil(() => edge.tunnel.state.connected, 10_000, `edge ${nodeName} tunnel to connect`)
@@ -126,13 +125,9 @@ export class Stack {
   }
 }
 
+/** The e2e files' spelling of test/helpers/wait.ts waitUntil (probes cost a request: every 50 ms). */
 export async function waitUntil (predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await predicate()) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+  await waitUntilHelper(predicate, { what, timeoutMs, intervalMs: 50 })
 }
 
 /** A metric in Prometheus text, summed over the label sets that contain `label` (all when omitted); 0 when absent. */

@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { pino } from 'pino'
 import { admit, type GateOptions } from '../../src/edge/gate.js'
 import { CacheStore } from '../../src/edge/cache/store.js'
-import { PolicyState, type DurableState } from '../../src/edge/policy-state.js'
+import { ReceivedPolicy, type DurableState } from '../../src/edge/received-policy.js'
 import { requestInfo, type RequestInfo } from '../../src/kube/request-info.js'
 import type { PolicyBundle } from '../../src/tunnel/control.js'
 
@@ -54,7 +54,7 @@ const info = (method: string, url: string): RequestInfo => {
 const getConfigMap = info('GET', '/api/v1/namespaces/ns/configmaps/c')
 
 t.test('no keys or policy yet: 503, never a guess', async (t) => {
-  const state = new PolicyState(memoryState(), 'edge-1', logger)
+  const state = new ReceivedPolicy(memoryState(), 'edge-1', logger)
   const v = await admit(state, opts, getConfigMap, { authorization: 'Bearer a.b.c' })
   t.match(v, { admitted: false, status: { code: 503 } })
 })
@@ -62,7 +62,7 @@ t.test('no keys or policy yet: 503, never a guess', async (t) => {
 t.test('signing-key rotation: a token from a new key is accepted once the JWKS carries it', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gate-'))
   const store = CacheStore.open(dir, { maxSizeBytes: 1 << 20, logger, covers: () => true })
-  const state = new PolicyState(store, 'edge-1', logger)
+  const state = new ReceivedPolicy(store, 'edge-1', logger)
   const [oldKey, newKey] = [await key('old'), await key('new')]
   state.update({ type: 'policy', bundle })
   state.update({ type: 'jwks', jwks: { keys: [oldKey.jwk] } })
@@ -78,13 +78,13 @@ t.test('signing-key rotation: a token from a new key is accepted once the JWKS c
   store.close()
   const reopened = CacheStore.open(dir, { maxSizeBytes: 1 << 20, logger, covers: () => true })
   t.teardown(() => reopened.close())
-  const reloaded = new PolicyState(reopened, 'edge-1', logger)
+  const reloaded = new ReceivedPolicy(reopened, 'edge-1', logger)
   reloaded.load()
   t.same(await admit(reloaded, opts, getConfigMap, { authorization: `Bearer ${fromNew}` }), { admitted: true, authorizedHere: true })
 })
 
 t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) => {
-  const state = new PolicyState(memoryState(), 'edge-1', logger)
+  const state = new ReceivedPolicy(memoryState(), 'edge-1', logger)
   const k = await key('k')
   state.update({ type: 'policy', bundle })
   state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
@@ -104,7 +104,7 @@ t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) =
 })
 
 t.test('a bundle for another node is ignored', async (t) => {
-  const state = new PolicyState(memoryState(), 'edge-1', logger)
+  const state = new ReceivedPolicy(memoryState(), 'edge-1', logger)
   state.update({ type: 'policy', bundle: { ...bundle, node: 'edge-2' } })
   t.equal(state.bundle, undefined)
 })

@@ -2,6 +2,7 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { ENHANCE_YOUR_CALM, REFUSED_STREAM, startRelayBench, type RelayBench } from '../helpers/relay-bench.js'
+import { waitUntil as waitFor } from '../helpers/wait.js'
 
 interface Answer { code: number, headers: http.IncomingHttpHeaders, body: string }
 
@@ -31,11 +32,23 @@ function raw (bench: RelayBench, bytes: Buffer | string): Promise<string> {
   })
 }
 
+/** Sends raw bytes without closing its side; returns the answer (the request asks for Connection: close). */
+function rawAnswer (bench: RelayBench, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(bench.port, '127.0.0.1')
+    let out = ''
+    socket.setEncoding('latin1').on('data', (d: string) => { out += d })
+    socket.once('close', () => resolve(out))
+    socket.once('error', () => {})
+    socket.write(bytes)
+  })
+}
+
 function statusOf (body: string): { kind?: string, code?: number, message?: string } {
   return JSON.parse(body.slice(body.indexOf('{')))
 }
 
-const bench = await startRelayBench({ maxRequestBodyBytes: 64 * 1024, requestTimeoutMs: 2_000, maxInflight: 3 })
+const bench = await startRelayBench({ maxRequestBodyBytes: 64 * 1024, requestTimeoutMs: 2_000, maxInflight: 3, maxLongRunning: 4 })
 t.teardown(() => bench.close())
 t.beforeEach(() => { bench.offlineCalls.length = 0; bench.verdict = { admitted: true, authorizedHere: true } })
 
@@ -129,8 +142,41 @@ t.test('header fields: 200 reach the shim; more than 1 MiB of headers is a 431 S
   const big = await raw(bench, `GET /api/v1/namespaces/ns/configmaps HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat((1 << 20) + 8192)}\r\n\r\n`)
   t.match(big, /^HTTP\/1\.1 431 /)
   t.match(statusOf(big), { kind: 'Status', code: 431 })
-  const line = await request(bench, { path: `/api/v1/namespaces/ns/configmaps?x=${'a'.repeat(100 * 1024)}` })
-  t.equal(line.code, 200, 'a 100 KiB request line is within kube-apiserver\'s limit')
+  const line = await request(bench, { path: `/api/v1/namespaces/ns/configmaps?x=${'a'.repeat(60 * 1024)}` })
+  t.equal(line.code, 200, 'a 60 KiB request line is relayed')
+  const longer = await request(bench, { path: `/api/v1/namespaces/ns/configmaps?x=${'a'.repeat(100 * 1024)}` })
+  t.equal(longer.code, 431, 'a 100 KiB request line is within kube-apiserver\'s limit but not the tunnel\'s: 431, before any stream')
+  t.match(statusOf(longer.body), { kind: 'Status', code: 431, message: /too large for the tunnel/ })
+})
+
+t.test('header blocks: 2 000 small fields are relayed; ~1 MiB in 16 fields is a 431 at the edge and the tunnel survives', async (t) => {
+  const seen: number[] = []
+  bench.shim = (stream, headers) => {
+    seen.push(Object.keys(headers).filter((h) => h.startsWith('x-h-')).length)
+    stream.respond({ ':status': 200 })
+    stream.end()
+  }
+  const before = bench.tunnel.state.connected ? bench.tunnel.state.since : -1
+  const big = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`x-h-${i}`, 'a'.repeat(60 * 1024)]))
+  const refused = await request(bench, { headers: big })
+  t.equal(refused.code, 431, '16 fields of 60 KiB: more than one pod request may put on the shared tunnel')
+  const single = await request(bench, { headers: { 'x-h-0': 'a'.repeat(70 * 1024) } })
+  t.equal(single.code, 431, 'one field of 70 KiB')
+  const many = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`x-h-${i}`, `value-${i}`]))
+  t.equal((await request(bench, { headers: many })).code, 200, '2 000 small fields')
+  t.same(seen, [2000], 'the shim received every field of the request that fit, and nothing of the others')
+  t.equal(bench.tunnel.state.connected && bench.tunnel.state.since, before, 'the same tunnel connection carried on (no GOAWAY)')
+})
+
+t.test('repeated Impersonate-Group headers reach the shim as separate values; Impersonate-User as its first value (as Go reads them)', async (t) => {
+  let got: http.IncomingHttpHeaders | undefined
+  bench.shim = (stream, headers) => { got = headers as http.IncomingHttpHeaders; stream.respond({ ':status': 200 }); stream.end() }
+  const a = await rawAnswer(bench, 'GET /api/v1/namespaces/ns/configmaps HTTP/1.1\r\nHost: x\r\nImpersonate-User: u1\r\nImpersonate-User: u2\r\n' +
+    'Impersonate-Group: devs\r\nImpersonate-Group: system:masters\r\nImpersonate-Extra-Scopes: a\r\nImpersonate-Extra-Scopes: b\r\nConnection: close\r\n\r\n')
+  t.match(a, /^HTTP\/1\.1 200 /)
+  t.same(got?.['impersonate-group'], ['devs', 'system:masters'])
+  t.same(got?.['impersonate-extra-scopes'], ['a', 'b'])
+  t.equal(got?.['impersonate-user'], 'u1')
 })
 
 t.test('malformed requests get a Status from the listener itself', async (t) => {
@@ -175,9 +221,31 @@ t.test('short requests over the in-flight limit get 429; slots return when pipel
   for (const answer of held) answer()
 })
 
-async function waitUntil (cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 10))
+t.test('watches over the long-running limit get 429 at once, not a stream HTTP/2 would queue silently', async (t) => {
+  const held: Array<() => void> = []
+  bench.shim = (stream, headers) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/json' })
+    if (String(headers[':path']).includes('watch=1')) held.push(() => stream.end())
+    else stream.end('{}')
+  }
+  const watches = Array.from({ length: 4 }, () => new Promise<http.IncomingMessage>((resolve) => {
+    http.get({ host: '127.0.0.1', port: bench.port, path: '/api/v1/namespaces/ns/configmaps?watch=1', agent: false }, resolve)
+  }))
+  const open = await Promise.all(watches)
+  t.same(open.map((r) => r.statusCode), [200, 200, 200, 200])
+  const over = await request(bench, { path: '/api/v1/namespaces/ns/configmaps?watch=1' })
+  t.equal(over.code, 429)
+  t.match(statusOf(over.body), { kind: 'Status', reason: 'TooManyRequests', details: { retryAfterSeconds: 1 } })
+  t.equal((await request(bench, {})).code, 200, 'short requests still pass: they are limited separately')
+  for (const end of held) end()
+  await Promise.all(open.map((r) => new Promise((resolve) => r.resume().once('end', resolve))))
+  await waitUntil(() => bench.inflight.longCount === 0)
+  t.equal(bench.inflight.longCount, 0, 'ended watches return their slots')
+  t.equal(bench.tunnel.openStreams, 0, 'and their tunnel streams')
+})
+
+async function waitUntil (cond: () => boolean): Promise<void> {
+  await waitFor(cond, { what: String(cond) })
 }
 
 async function waitConnected (bench: RelayBench): Promise<void> {

@@ -40,6 +40,7 @@ export interface RelayBenchOptions {
   maxRequestBodyBytes?: number
   requestTimeoutMs?: number
   maxInflight?: number
+  maxLongRunning?: number
   connectTunnel?: boolean
 }
 
@@ -80,9 +81,8 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
   const inflight = new InflightTracker(metrics.inflight)
   const relay: RelayDeps = {
     tunnel, logger, metrics, inflight,
-    maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 1 << 20,
     requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
-    maxInflight: opts.maxInflight ?? 400,
+    limits: { maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 1 << 20, maxInflight: opts.maxInflight ?? 400, maxLongRunning: opts.maxLongRunning ?? 3000 },
     gate: async () => bench.verdict,
     reachability: new CloudReachability(tunnel),
     cache: {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { negotiateList, pickStored } from '../../src/kube/media-type.js'
+import { negotiateGet, negotiateList, pickStored } from '../../src/kube/media-type.js'
 
 const TABLE_V1 = 'application/json;as=Table;v=v1;g=meta.k8s.io'
 
@@ -36,9 +36,9 @@ t.test('ranges the apiserver skips, and what is left', async (t) => {
 
 t.test('PartialObjectMetadata of the wrong arity is a 406, not a fall-through', async (t) => {
   t.equal(negotiateList('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json'), undefined)
-  t.equal(negotiateList('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', true), 'partial-metadata')
-  t.equal(negotiateList('application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json', true), undefined)
-  t.equal(negotiateList(`${TABLE_V1}`, true), 'table')
+  t.equal(negotiateGet('application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1'), 'partial-metadata')
+  t.equal(negotiateGet('application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json'), undefined)
+  t.equal(negotiateGet(`${TABLE_V1}`), 'table')
 })
 
 t.test('quality ordering (goautoneg)', async (t) => {

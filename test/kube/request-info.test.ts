@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isLongRunning, queryBool, requestInfo, type RequestInfo } from '../../src/kube/request-info.js'
+import { isLongRunning, queryBool, requestInfo, requestInfoRefusal, type RequestInfo } from '../../src/kube/request-info.js'
 
 function info (method: string, url: string): RequestInfo {
   const r = requestInfo(method, url)
@@ -62,7 +62,9 @@ t.test('query string is not part of the path', async (t) => {
 t.test('queryBool follows metav1 conversion', async (t) => {
   t.equal(queryBool([]), false)
   t.equal(queryBool(['false']), false)
-  t.equal(queryBool(['F']), false)
+  t.equal(queryBool(['FALSE']), false, 'strings.EqualFold(v, "false")')
+  t.equal(queryBool(['F']), true, 'runtime.Convert_Slice_string_To_bool: only "0" and "false" are false')
+  t.equal(queryBool(['']), true, 'a present empty value is true')
   t.equal(queryBool(['0']), false)
   t.equal(queryBool(['true']), true)
   t.equal(queryBool(['yes']), true)
@@ -74,4 +76,62 @@ t.test('long-running requests: watches and streaming subresources only', async (
   t.equal(isLongRunning(info('GET', '/api/v1/namespaces/a/pods/p/log')), true)
   t.equal(isLongRunning(info('GET', '/api/v1/pods')), false)
   t.equal(isLongRunning(info('GET', '/api')), false)
+})
+
+// Issue 9: each expectation below is what NewRequestInfo (k8s.io/apiserver v0.34.4
+// pkg/endpoints/request/requestinfo.go) returned for the same request read by Go's
+// http.ReadRequest, run as a Go program against the vendored module.
+const CM = '/api/v1/namespaces/ns/configmaps'
+
+t.test('the decoded path decides: encoded slashes, letters, absolute-form targets', async (t) => {
+  t.match(info('GET', `${CM}%2Fcm1`), { verb: 'get', resource: 'configmaps', name: 'cm1', path: `${CM}/cm1` })
+  t.match(info('GET', '/api/v1/namespaces/n%73/configmaps/x'), { namespace: 'ns', name: 'x' })
+  t.match(info('GET', `https://host:6443${CM}/x`), { verb: 'get', namespace: 'ns', name: 'x', originForm: `${CM}/x` })
+  t.match(info('GET', `${CM}%2Fa%2Fstatus`), { name: 'a', subresource: 'status' })
+  t.match(info('GET', '/api/v1/namespaces/ns/configmaps/a%2Fb%2Fc/d'), { name: 'a', subresource: 'b' })
+})
+
+t.test('targets Go refuses are a 400, the bare special verb a 500, as kube-apiserver answers', async (t) => {
+  const bad = requestInfo('GET', `${CM}/%zz`)
+  t.same(bad.ok ? undefined : bad.code, 400)
+  const watch = requestInfo('GET', '/api/v1/watch')
+  t.same(watch.ok ? undefined : [watch.code, watch.message], [500, 'Internal Server Error: "/api/v1/watch": failed to create RequestInfo: unable to determine kind and namespace from url, /api/v1/watch'])
+  t.match(watch.ok ? undefined : requestInfoRefusal(watch), { kind: 'Status', code: 500, reason: 'InternalError' })
+  t.match(bad.ok ? undefined : requestInfoRefusal(bad), { kind: 'Status', code: 400, reason: 'BadRequest', message: /invalid URL escape "%zz"/ })
+})
+
+t.test('metadata.name pins a list/watch only when ListOptions decode and fields.ParseSelector says so', async (t) => {
+  const name = (q: string): string => info('GET', `${CM}?${q}`).name
+  t.equal(name('fieldSelector=metadata.name%3Dn1'), 'n1')
+  t.equal(name('fieldSelector=metadata.name%3Dn1&limit=abc'), '', 'limit fails strconv.ParseInt: the name is dropped')
+  t.equal(name('fieldSelector=metadata.name%3Dn1&limit='), '', 'an empty limit fails too')
+  t.equal(name('fieldSelector=metadata.name%3Dn1&timeoutSeconds=x'), '', 'timeoutSeconds')
+  t.equal(name('fieldSelector=metadata.name%3Dn1&labelSelector=%3D%3D%3D'), '', 'a label selector labels.Parse refuses')
+  t.equal(name('fieldSelector=metadata.name%3Dn1&limit=5&timeoutSeconds=3&watch=F&labelSelector=a%3Db'), 'n1', 'valid options keep it')
+  t.equal(name('fieldSelector=metadata.name%3D+n1'), ' n1', 'no trimming: the name has a leading space')
+  t.equal(name('fieldSelector=+metadata.name%3Dn1'), '', 'the field " metadata.name" is another field')
+  t.equal(name('fieldSelector=metadata.name%3Db,metadata.name%3Da'), 'a', 'terms are sorted first: "a" wins')
+  t.equal(name('fieldSelector=metadata.name%3Dn1&fieldSelector=metadata.name%3Dn2'), 'n1', 'only the first fieldSelector value counts')
+  t.equal(name('fieldSelector=metadata.name!%3Dn1'), '', '!= requires no exact match')
+  t.equal(name('fieldSelector=metadata.name%3Da%2Fb'), '', 'not a valid path segment name (/)')
+  t.equal(name('fieldSelector=metadata.name%3D..'), '', 'not a valid path segment name (..)')
+  t.equal(name('fieldSelector=metadata.name%3Dn%25'), '', 'not a valid path segment name (%)')
+  t.equal(name('fieldSelector=metadata.name%3Dn1;x'), '', 'a pair with ; is dropped by url.ParseQuery')
+  t.equal(name('fieldSelector=metadata.name%3Dn1&a=%zz'), 'n1', 'another pair with a bad escape is dropped, not an error')
+  t.equal(name('fieldSelector=metadata.name%3Da%5C,b'), 'a,b', 'an escaped comma')
+  t.equal(name('fieldSelector=metadata.name%3Da%5Cx'), '', 'an invalid escape fails ParseSelector')
+})
+
+t.test('watch survives a ListOptions decode failure; list/watch/deletecollection carry the raw selectors', async (t) => {
+  t.match(info('GET', `${CM}?watch=1&fieldSelector=metadata.name%3Dn1&limit=`), { verb: 'watch', name: '', listOptionsError: /ParseInt/ })
+  t.match(info('GET', `${CM}?watch=FALSE&limit=x`), { verb: 'list' })
+  t.match(info('DELETE', `${CM}?fieldSelector=a%3Db&labelSelector=x`), { verb: 'deletecollection', fieldSelector: 'a=b', labelSelector: 'x' })
+  t.equal(info('GET', '/api/v1/watch/namespaces/ns/configmaps?fieldSelector=a%3Db').fieldSelector, undefined, 'not via the /watch/ path')
+  t.equal(info('GET', `${CM}?limit=abc`).listOptionsError, 'strconv.ParseInt: parsing "abc": invalid syntax')
+})
+
+t.test('methods: case-sensitive, and any token is just a verb-less request', async (t) => {
+  t.equal(info('get', `${CM}/x`).verb, '', 'switch req.Method is case-sensitive')
+  t.equal(info('constructor', `${CM}/x`).verb, '', 'not an object property')
+  t.equal(info('OPTIONS', '/healthz').verb, 'options', 'non-resource: the lower-cased method')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../src/kube/selectors.js'
+import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector, requiresExactMatch } from '../../src/kube/selectors.js'
 
 function labels (selector: string, set: Record<string, string> | undefined): boolean {
   const r = parseLabelSelector(selector)
@@ -69,4 +69,59 @@ t.test('field selectors', async (t) => {
   t.equal(parseFieldSelector('metadata.name').ok, false)
   t.equal(parseFieldSelector('metadata.name=a=b').ok, false, 'an unescaped = in a value')
   t.equal(parseFieldSelector('metadata.name=a\\x').ok, false, 'an invalid escape')
+})
+
+// Issue 9: ports of fields.ParseSelector and labels.Parse (apimachinery v0.34.4/v0.37.2); every
+// verdict below was checked against those functions run from a Go program.
+t.test('fields.ParseSelector: no trimming, terms sorted, RequiresExactMatch takes the first sorted term', async (t) => {
+  t.same(parseFieldSelector('metadata.name= n1'), { ok: true, value: [{ field: 'metadata.name', operator: '=', value: ' n1' }] }, 'spaces belong to the value')
+  t.same(parseFieldSelector(' metadata.name=n1'), { ok: true, value: [{ field: ' metadata.name', operator: '=', value: 'n1' }] }, 'and to the field')
+  const sorted = parseFieldSelector('metadata.name=b,metadata.name=a')
+  t.same(sorted.ok && sorted.value.map((r) => r.value), ['a', 'b'], 'sort.StringSlice order')
+  t.equal(sorted.ok && requiresExactMatch(sorted.value, 'metadata.name'), 'a')
+  const pinned = parseFieldSelector('spec.x!=1,metadata.name==n1')
+  t.equal(pinned.ok && requiresExactMatch(pinned.value, 'metadata.name'), 'n1', '== is an exact match too')
+  t.equal(pinned.ok && requiresExactMatch(pinned.value, 'spec.x'), undefined, '!= is not')
+  t.same(parseFieldSelector(',metadata.name=a,'), { ok: true, value: [{ field: 'metadata.name', operator: '=', value: 'a' }] }, 'empty terms are skipped')
+  t.same(parseFieldSelector('a=!=b').ok, false, 'split at the first operator ("="): the value holds an unescaped =')
+  t.same(parseFieldSelector('a!==b'), { ok: false, message: 'invalid field selector: unescaped character in value: 61' }, 'the rune is printed as a number (%v)')
+  t.same(parseFieldSelector(' ').ok, false, 'a lone space is a term without an operator')
+  t.same(parseFieldSelector('x=a\\'), { ok: false, message: 'invalid field selector: invalid escape sequence: \\' })
+  t.same(parseFieldSelector('x=a\\,b,y=c'), { ok: true, value: [{ field: 'x', operator: '=', value: 'a,b' }, { field: 'y', operator: '=', value: 'c' }] }, 'an escaped comma does not split')
+  t.same(parseFieldSelector('x=\udcff\\='), { ok: true, value: [{ field: 'x', operator: '=', value: '\ufffd=' }] }, 'UnescapeValue rewrites runes: an invalid byte becomes U+FFFD')
+  t.same(parseFieldSelector('x=\udcff'), { ok: true, value: [{ field: 'x', operator: '=', value: '\udcff' }] }, 'but only on its slow path')
+})
+
+t.test('labels.Parse edge cases kube-apiserver accepts or refuses', async (t) => {
+  const ok = (s: string): boolean => parseLabelSelector(s).ok
+  t.equal(ok(' a = b '), true, 'the lexer skips spaces')
+  t.same(parseLabelSelector('a=b\0garbage'), { ok: false, message: "found 'garbage', expected: ',' or 'end of string'" }, 'a NUL ends a token; lexing goes on after it')
+  t.equal(ok('a=b\0,c'), true)
+  t.same(parseLabelSelector('a=b\0\0!!'), { ok: true, value: [{ key: 'a', operator: '=', values: ['b'] }] }, 'a NUL where a token starts ends the selector')
+  t.equal(ok('a\vb=c'), false, 'a vertical tab is not whitespace to the lexer: it is part of the key')
+  t.equal(ok('a>-1'), false, '-1 is an integer but not a valid label value')
+  t.equal(ok('a<99999999999999999999'), false, 'out of int64 range')
+  t.equal(ok('a in ()'), true, '() is the empty value')
+  t.equal(ok('a in (,,)'), false, 'v0.34 consumes the second comma and fails; v0.37 accepts: the stricter one is kept')
+  t.equal(ok('a in (x,,y)'), true)
+  t.equal(ok('a=b,'), false, 'an identifier must follow a comma')
+  t.equal(ok('in=b'), true, '"in" is an identifier where a key is expected')
+  t.equal(ok('!a=b'), false, 'a !key takes no value')
+  t.equal(ok('A/b=c'), false, 'the prefix is a lowercase DNS subdomain')
+  t.equal(ok('==='), false)
+  t.same(parseLabelSelector('b=1,a in (y,x,y)'), {
+    ok: true, value: [{ key: 'a', operator: 'in', values: ['x', 'y'] }, { key: 'b', operator: '=', values: ['1'] }],
+  }, 'requirements sorted by key, values de-duplicated and sorted')
+})
+
+t.test('gt/lt read labels with strconv.ParseInt', async (t) => {
+  t.equal(labels('n>5', { n: '99999999999999999999' }), false, 'a label out of int64 range never matches')
+  t.equal(labels('n>5', { n: '007' }), true)
+  t.equal(labels('n<5', { n: '+1' }), true, 'ParseInt accepts a sign')
+})
+
+t.test('field terms with neither field nor value are dropped, as fields.ParseSelector does (found by the Go oracle)', async (t) => {
+  t.same(parseFieldSelector('='), { ok: true, value: [] })
+  t.same(parseFieldSelector('=,,!=A'), { ok: true, value: [{ field: '', operator: '!=', value: 'A' }] })
+  t.same(parseFieldSelector('!=,metadata.name=a'), { ok: true, value: [{ field: 'metadata.name', operator: '=', value: 'a' }] })
 })

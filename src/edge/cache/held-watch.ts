@@ -4,18 +4,23 @@
 // its randomised deadline (spreads the re-watches) — and resumed upstream from that version the
 // moment the cloud is back, so the missed events arrive in order. If kube-apiserver can no longer
 // serve that version it says 410, and the client gets exactly that as an ERROR event and re-lists.
+// "The cloud is back" is either the tunnel reconnecting or, with the tunnel up, kube-apiserver
+// answering again after the shim said it could not reach it; a periodic retry is the backstop.
+// Every upstream stream a held watch gives up on is cancelled *and freed* (cancelStream): a stream
+// cancelled with its body unread never emits 'close', and the watch would wait on it forever.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
-import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
+import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { negotiateList } from '../../kube/media-type.js'
 import { queryBool, type RequestInfo } from '../../kube/request-info.js'
-import { isOrderableRv, maxRv, rvAtLeast } from '../../kube/resource-version.js'
 import { badRequest, status, type Status } from '../../kube/status.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
 import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../../tunnel/protocol.js'
+import { cancelStream } from '../../tunnel/streams.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
-import { selectObjects } from './offline.js'
-import { compileScope, coveringList, scopeOf } from './scope.js'
+import type { CloudReachability } from '../reachability.js'
+import { coveringList, watchResumesAt } from './completeness.js'
+import { compileScope, scopeOf, selectObjects } from './scope.js'
 import type { CacheStore, ListRow, Scope } from './store.js'
 import type { CacheTee } from './tee.js'
 
@@ -23,6 +28,8 @@ export interface HeldWatchOptions {
   store: CacheStore
   tee: CacheTee
   tunnel: TunnelClient
+  /** Told when the shim says kube-apiserver is unreachable or a resume got through; says when kube-apiserver is back. */
+  reachability: CloudReachability
   logger: Logger
   bookmarkIntervalMs: number
   /** Held watches end after a random time in [timeout, 2 × timeout] unless the client set timeoutSeconds. */
@@ -38,10 +45,20 @@ export class HeldWatches {
   private readonly held = new Set<HeldWatch>()
 
   constructor (private readonly opts: HeldWatchOptions) {
-    opts.tunnel.on('connected', () => { for (const w of this.held) w.resumeSoon() })
+    const resumeAll = (): void => { for (const watch of this.held) watch.resumeSoon() }
+    opts.tunnel.on('connected', resumeAll)
+    opts.reachability.on('upstream-back', resumeAll)
   }
 
-  get count (): number { return this.held.size }
+  /** Watches answered from the cache that have not (yet) been resumed upstream. */
+  get count (): number {
+    let n = 0
+    for (const watch of this.held) if (!watch.isResumed) n++
+    return n
+  }
+
+  /** Every watch this edge answered offline and still serves, resumed upstream or not. */
+  get total (): number { return this.held.size }
 
   /** Starts answering a watch from the cache; returns the HTTP status sent. */
   hold (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
@@ -59,19 +76,16 @@ export class HeldWatches {
     res.flushHeaders()
     const clientRv = query.get('resourceVersion') ?? ''
     const fromScratch = clientRv === '' || clientRv === '0' || query.get('sendInitialEvents') === 'true'
-    let at: string
+    let at: string | undefined
     if (fromScratch) {
       const objects = selectObjects(this.opts.store.scopeObjects(scope.resource, scope.namespace), selection.match)
       for (const o of objects) res.write(`{"type":"ADDED","object":${o.body}}\n`)
       at = row.rv
       if (query.get('sendInitialEvents') === 'true') res.write(bookmark(row, at, true))
-    } else if (isOrderableRv(clientRv) && rvAtLeast(clientRv, row.changedRv)) {
-      // Nothing in the scope changed after the client's version as far as the cache knows.
-      at = maxRv(clientRv, row.rv)
     } else {
+      at = watchResumesAt(row, clientRv)
       // The cache cannot replay what happened between the client's version and its own.
-      res.end(event('ERROR', tooOld(clientRv, row.rv)))
-      return 200
+      if (at === undefined) { res.end(event('ERROR', tooOld(clientRv, row.rv))); return 200 }
     }
 
     const watch = new HeldWatch(this.opts, { info, url, query, headers, scope, row, at, res })
@@ -87,7 +101,9 @@ interface WatchRequest {
   query: URLSearchParams
   headers: IncomingHttpHeaders
   scope: Scope
+  /** The complete list the watch is answered from. */
   row: ListRow
+  /** The version the watch is held at, and resumed upstream from. */
   at: string
   res: ServerResponse
 }
@@ -99,12 +115,12 @@ class HeldWatch {
   private resumed = false
   private readonly deadline: number
 
-  constructor (private readonly opts: HeldWatchOptions, private readonly w: WatchRequest) {
-    const timeoutMs = heldWatchTimeoutMs(w.query.get('timeoutSeconds'), opts.timeoutMs)
+  constructor (private readonly opts: HeldWatchOptions, private readonly request: WatchRequest) {
+    const timeoutMs = heldWatchTimeoutMs(request.query.get('timeoutSeconds'), opts.timeoutMs)
     this.deadline = Date.now() + timeoutMs
-    this.timers.push(setTimeout(() => w.res.end(), timeoutMs))
-    if (queryBool(w.query.getAll('allowWatchBookmarks'))) {
-      this.timers.push(setInterval(() => { if (!this.resumed) w.res.write(bookmark(w.row, w.at, false)) }, opts.bookmarkIntervalMs))
+    this.timers.push(setTimeout(() => request.res.end(), timeoutMs))
+    if (queryBool(request.query.getAll('allowWatchBookmarks'))) {
+      this.timers.push(setInterval(() => { if (!this.resumed) request.res.write(bookmark(request.row, request.at, false)) }, opts.bookmarkIntervalMs))
     }
     this.timers.push(setInterval(() => { if (opts.tunnel.state.connected) this.resume() }, opts.retryMs))
     if (opts.tunnel.state.connected) this.resumeSoon()
@@ -112,6 +128,7 @@ class HeldWatch {
 
   /** Spread over half a second, so a returning tunnel is not hit by every held watch at once. */
   resumeSoon (): void {
+    if (this.resumed || this.upstream !== undefined) return
     clearTimeout(this.resumeTimer)
     this.resumeTimer = setTimeout(() => this.resume(), Math.random() * 500)
   }
@@ -119,21 +136,23 @@ class HeldWatch {
   stop (): void {
     for (const t of this.timers) clearTimeout(t)
     clearTimeout(this.resumeTimer)
-    if (this.upstream !== undefined && !this.upstream.closed) this.upstream.close(http2.constants.NGHTTP2_CANCEL)
+    if (this.upstream !== undefined) cancelStream(this.upstream)
   }
 
+  get isResumed (): boolean { return this.resumed }
+
   private resume (): void {
-    if (this.resumed || this.upstream !== undefined || this.w.res.destroyed) return
-    const query = new URLSearchParams(this.w.query)
-    query.set('resourceVersion', this.w.at)
+    if (this.resumed || this.upstream !== undefined || this.request.res.destroyed) return
+    const query = new URLSearchParams(this.request.query)
+    query.set('resourceVersion', this.request.at)
     query.delete('sendInitialEvents')
     query.delete('resourceVersionMatch')
     query.set('timeoutSeconds', String(Math.max(1, Math.round((this.deadline - Date.now()) / 1000))))
-    const queryAt = this.w.url.indexOf('?')
-    const path = (queryAt === -1 ? this.w.url : this.w.url.slice(0, queryAt)) + '?' + query.toString()
+    const queryAt = this.request.url.indexOf('?')
+    const path = (queryAt === -1 ? this.request.url : this.request.url.slice(0, queryAt)) + '?' + query.toString()
     let stream: ClientHttp2Stream
     try {
-      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.w.headers), accept: 'application/json', ':method': 'GET', ':path': path }, { endStream: true })
+      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.request.headers), accept: 'application/json', ':method': 'GET', ':path': path }, { endStream: true })
     } catch (err) {
       if (err instanceof TunnelUnavailableError) return
       throw err
@@ -142,16 +161,35 @@ class HeldWatch {
     stream.on('error', () => {}) // 'close' follows and decides
     stream.once('close', () => {
       if (!this.resumed) this.upstream = undefined // still held: the next attempt retries
-      else if (!this.w.res.writableEnded) this.w.res.end()
+      else if (!this.request.res.writableEnded) this.request.res.end()
     })
     stream.once('response', (headers: H2Headers) => {
-      if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) { stream.close(http2.constants.NGHTTP2_CANCEL); return }
+      if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
+        this.opts.reachability.upstreamUnreachable()
+        cancelStream(stream) // 'close' follows and clears this.upstream for the next attempt
+        return
+      }
+      this.opts.reachability.upstreamAnswered() // the other held watches need not wait for their retry
+      const code = Number(headers[':status'])
+      if (code === 429) {
+        // kube-apiserver is back but not ready to serve this watch yet (its watch cache initialising
+        // after a restart): the client is held anyway, so it waits here instead of getting an ERROR.
+        cancelStream(stream)
+        this.retryAfter(Number(headers['retry-after']))
+        return
+      }
       this.resumed = true
-      if (Number(headers[':status']) !== 200) { this.endWithUpstreamError(stream, Number(headers[':status'])); return }
-      this.opts.logger.debug({ path: this.w.info.path, from: this.w.at }, 'held watch resumed upstream')
-      this.opts.tee.followResumedWatch(this.w.scope, this.w.at, stream)
-      stream.pipe(this.w.res)
+      if (code !== 200) { this.endWithUpstreamError(stream, code); return }
+      this.opts.logger.debug({ path: this.request.info.path, from: this.request.at }, 'held watch resumed upstream')
+      this.opts.tee.followResumedWatch(this.request.scope, this.request.at, stream)
+      stream.pipe(this.request.res)
     })
+  }
+
+  private retryAfter (seconds: number): void {
+    const ms = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000
+    clearTimeout(this.resumeTimer)
+    this.resumeTimer = setTimeout(() => this.resume(), Math.min(Math.max(ms, 200), this.opts.retryMs))
   }
 
   /** kube-apiserver refused to resume (410, 401 for an expired token, ...): the client gets its Status as an ERROR event. */
@@ -163,7 +201,7 @@ class HeldWatch {
       let s: Status | undefined
       try { s = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch {}
       if (s?.kind !== 'Status') s = status(code === 410 ? 'Expired' : 'InternalError', `resuming the watch failed with HTTP ${code}`)
-      this.w.res.end(event('ERROR', s))
+      this.request.res.end(event('ERROR', s))
     })
   }
 }

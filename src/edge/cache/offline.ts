@@ -4,27 +4,33 @@
 // Requests only get here after the edge authorized them (requireAuthorization).
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-token.js'
-import { negotiateList, type ListAnswer } from '../../kube/media-type.js'
+import { negotiateGet, negotiateList, type Representation } from '../../kube/media-type.js'
 import type { RequestInfo } from '../../kube/request-info.js'
-import { isNewerRv, isOrderableRv } from '../../kube/resource-version.js'
+import { searchParams } from '../../kube/request-target.js'
 import { badRequest, notFound, status, type Status } from '../../kube/status.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
 import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable, type ListMeta } from '../../kube/table.js'
-import { chooseDocument, isDocumentPath } from './documents.js'
+import { chooseDocument, isDocumentPath } from './discovery-documents.js'
+import type { OfflineAnswers } from '../relay.js'
 import type { HeldWatches } from './held-watch.js'
-import { compileScope, coveringList, scopeOf } from './scope.js'
+import { coveringList, listAnswerable } from './completeness.js'
+import { compileScope, scopeOf, selectObjects } from './scope.js'
 import type { CacheStore, ListRow, StoredObject } from './store.js'
 
-export class OfflineServer {
+/** The cache's answers while the cloud is unreachable: what the relay falls back to. */
+export class OfflineCacheAnswers implements OfflineAnswers {
   constructor (private readonly store: CacheStore, private readonly watches: HeldWatches) {}
 
   /** Answers one request from the cache; returns the HTTP status sent. */
   serve (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
-    const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
+    // The query as kube-apiserver parses it (url.ParseQuery drops pairs it cannot decode).
+    const query = info.query !== undefined ? searchParams(info.query) : new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     const reads = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch'
     if (!reads) return sendStatus(res, cloudUnreachable(since, 'and writes are not accepted offline: nothing was changed or queued'))
     if (!info.isResourceRequest) return this.document(info.path, headers, res, since)
     if (info.subresource !== '') return sendStatus(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
+    // kube-apiserver's list handler refuses ListOptions it cannot decode (limit=abc, a bad selector).
+    if (info.listOptionsError !== undefined) return sendStatus(res, badRequest(info.listOptionsError))
     if (info.verb === 'watch') return this.watches.hold(info, url, headers, res, since)
     if (info.verb === 'get') return this.object(info, query, headers, res, since)
     return this.list(info, query, headers, res, since)
@@ -43,7 +49,7 @@ export class OfflineServer {
   }
 
   private object (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
-    const as = negotiateList(headers.accept, true)
+    const as = negotiateGet(headers.accept)
     if (as === undefined) return sendStatus(res, notAcceptable())
     const scope = scopeOf(info, query)
     const stored = this.store.getObject(scope.resource, info.namespace, info.name)
@@ -57,7 +63,14 @@ export class OfflineServer {
       }
       return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
     }
-    return represent(res, since, as, query, { resourceVersion: stored.rv }, () => stored.body, () => [JSON.parse(stored.body)], true)
+    return represent(res, since, {
+      as,
+      single: true,
+      listMeta: { resourceVersion: stored.rv },
+      includeObject: query.get('includeObject'),
+      json: () => stored.body,
+      objects: () => [JSON.parse(stored.body)],
+    })
   }
 
   private list (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
@@ -69,10 +82,11 @@ export class OfflineServer {
     const row = coveringList(scope, this.store.listsOf(scope.resource))
     if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path}`))
     const wanted = query.get('resourceVersion') ?? ''
-    if (isOrderableRv(wanted) && isNewerRv(wanted, row.rv)) {
+    const answerable = listAnswerable(row, wanted, query.get('resourceVersionMatch') ?? '')
+    if (!answerable.ok && answerable.reason === 'older') {
       return sendStatus(res, cloudUnreachable(since, `and the edge cache (resourceVersion ${row.rv}) is older than the requested ${wanted}`))
     }
-    if (query.get('resourceVersionMatch') === 'Exact' && wanted !== row.rv) {
+    if (!answerable.ok) {
       return sendStatus(res, cloudUnreachable(since, `and the edge cache holds resourceVersion ${row.rv}, not exactly ${wanted}`))
     }
     this.store.touchList(row)
@@ -98,31 +112,42 @@ export class OfflineServer {
       listMeta.continue = encodeContinue(row.rv, page[page.length - 1]!.key)
       listMeta.remainingItemCount = selected.length - to
     }
-    return represent(res, since, as, query, listMeta, () => listBody(row, listMeta, page), () => page.map((o) => o.parsed ?? JSON.parse(o.body)), false)
+    return represent(res, since, {
+      as,
+      single: false,
+      listMeta,
+      includeObject: query.get('includeObject'),
+      json: () => listBody(row, listMeta, page),
+      objects: () => page.map((o) => o.parsed ?? JSON.parse(o.body)),
+    })
   }
 }
 
-/** The answer in the negotiated representation; plain JSON is the stored text, not re-encoded. */
-function represent (res: ServerResponse, since: number, as: ListAnswer, query: URLSearchParams, listMeta: ListMeta,
-  json: () => string, objects: () => any[], single: boolean): number {
-  if (as === 'json') return sendJson(res, since, json())
-  const parsed = objects()
-  if (as === 'partial-metadata') {
-    return sendJson(res, since, JSON.stringify(single ? toPartialObjectMetadata(parsed[0]) : toPartialObjectMetadataList(parsed, listMeta)))
+/** One cached answer (an object or a page of a list), before it is put in its representation. */
+interface CachedAnswer {
+  /** The negotiated representation. */
+  as: Representation
+  /** One object (a GET) rather than a list. */
+  single: boolean
+  /** resourceVersion, and continue/remainingItemCount for a page of a list. */
+  listMeta: ListMeta
+  /** The client's includeObject (Tables only). */
+  includeObject: string | null
+  /** Plain JSON: the stored text, not re-encoded. */
+  json: () => string
+  /** The objects parsed, for Table and PartialObjectMetadata answers. */
+  objects: () => unknown[]
+}
+
+/** Sends the answer in its negotiated representation; returns the HTTP status sent. */
+function represent (res: ServerResponse, since: number, answer: CachedAnswer): number {
+  if (answer.as === 'json') return sendJson(res, since, answer.json())
+  const parsed = answer.objects()
+  if (answer.as === 'partial-metadata') {
+    return sendJson(res, since, JSON.stringify(answer.single ? toPartialObjectMetadata(parsed[0]) : toPartialObjectMetadataList(parsed, answer.listMeta)))
   }
-  const table = toTable(parsed, listMeta, query.get('includeObject'))
+  const table = toTable(parsed, answer.listMeta, answer.includeObject)
   return 'error' in table ? sendStatus(res, badRequest(table.error)) : sendJson(res, since, JSON.stringify(table))
-}
-
-/** Objects passing `match` (all when undefined), parsed only when a selector needs it. */
-export function selectObjects (objects: StoredObject[], match: ((o: any) => boolean) | undefined): Array<StoredObject & { parsed?: any }> {
-  if (match === undefined) return objects
-  const out: Array<StoredObject & { parsed?: any }> = []
-  for (const o of objects) {
-    const parsed = JSON.parse(o.body)
-    if (match(parsed)) out.push({ ...o, parsed })
-  }
-  return out
 }
 
 /** The list as kube-apiserver writes it, items spliced in as stored (no re-encoding). */
@@ -145,4 +170,3 @@ function sendJson (res: ServerResponse, since: number, body: string): number {
   }).end(text)
   return 200
 }
-

@@ -1,21 +1,24 @@
 // Which cached objects a request is about: the resource key (group/version/resource), the namespace,
-// and its label and field selectors compiled into one predicate. Lists cached for one selector
-// answer only that selector; a list cached without selectors answers any (evaluated here).
+// and its label and field selectors compiled into one predicate. Which cached list may answer a
+// scope is the completeness rule's (completeness.ts coveringList); the selectors are evaluated here.
 import { fieldNotSupported, fieldSupported, knowsFields, selectableFields } from '../../kube/object-fields.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../kube/selectors.js'
-import type { ListRow, Scope, StoredObject } from './store.js'
+import type { Scope, StoredObject } from './store.js'
 
 export function resourceKey (info: Pick<RequestInfo, 'apiGroup' | 'apiVersion' | 'resource'>): string {
   return `${info.apiGroup}/${info.apiVersion}/${info.resource}`
 }
 
 export function scopeOf (info: RequestInfo, query: URLSearchParams): Scope {
+  // The selectors exactly as kube-apiserver reads them (Go's query parsing, first value, no
+  // trimming: spaces are significant in field selectors); `query` serves infos built by hand.
+  const first = (key: string): string => info.query !== undefined ? (info.query.get(key)?.[0] ?? '') : (query.get(key) ?? '')
   return {
     resource: resourceKey(info),
     namespace: info.namespace,
-    labelSelector: (query.get('labelSelector') ?? '').trim(),
-    fieldSelector: (query.get('fieldSelector') ?? '').trim(),
+    labelSelector: first('labelSelector'),
+    fieldSelector: first('fieldSelector'),
   }
 }
 
@@ -72,15 +75,13 @@ export function rowCovers (row: Scope, object: StoredObject): boolean {
   return c.ok && c.match(JSON.parse(object.body))
 }
 
-/**
- * The cached list that can answer `scope`, most specific first: same namespace with the same
- * selectors, then without selectors; then all namespaces, same selectors, then without.
- */
-export function coveringList (scope: Scope, rows: ListRow[]): ListRow | undefined {
-  const unfiltered = (r: ListRow): boolean => r.labelSelector === '' && r.fieldSelector === ''
-  const sameSelectors = (r: ListRow): boolean => r.labelSelector === scope.labelSelector && r.fieldSelector === scope.fieldSelector
-  return rows.find((r) => r.namespace === scope.namespace && sameSelectors(r)) ??
-    rows.find((r) => r.namespace === scope.namespace && unfiltered(r)) ??
-    rows.find((r) => r.namespace === '' && sameSelectors(r)) ??
-    rows.find((r) => r.namespace === '' && unfiltered(r))
+/** Objects passing `match` (all when undefined), parsed only when a selector needs it. */
+export function selectObjects (objects: StoredObject[], match: (ObjectPredicate) | undefined): Array<StoredObject & { parsed?: any }> {
+  if (match === undefined) return objects
+  const out: Array<StoredObject & { parsed?: any }> = []
+  for (const o of objects) {
+    const parsed = JSON.parse(o.body)
+    if (match(parsed)) out.push({ ...o, parsed })
+  }
+  return out
 }

@@ -7,7 +7,8 @@ import Database, { type Database as Db, type Statement } from 'better-sqlite3'
 import { chmodSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../../obs/logger.js'
-import { isNewerRv, maxRv } from '../../kube/resource-version.js'
+import { isNewerRv } from '../../kube/resource-version.js'
+import { afterCompleteList, afterEvent, type Known } from './completeness.js'
 
 export const CACHE_FILE = 'cache.db'
 /** Bump when the tables change; an older or newer file is moved aside and rebuilt. */
@@ -26,13 +27,11 @@ export interface Scope {
   fieldSelector: string
 }
 
-export interface ListRow extends Scope {
+/** A scope the cache holds completely; `rv`/`changedRv` are its claim (completeness.ts). */
+export interface ListRow extends Scope, Known {
   /** Item kind and apiVersion (a list is `${kind}List`). */
   kind: string
   apiVersion: string
-  /** What the cache knows of this scope: complete as of `rv`, nothing in it changed after `changedRv`. */
-  rv: string
-  changedRv: string
 }
 
 export interface StoredObject { namespace: string, name: string, rv: string, body: string }
@@ -125,8 +124,8 @@ export class CacheStore {
       this.db.transaction(() => { for (const w of writes) w() })()
       this.evictIfFull()
     } catch (err) {
-      // The batch is gone, so no list may claim to be complete any more: later events would move
-      // a list past the changes that were just lost. Lists are rebuilt from the next online LISTs.
+      // The batch is gone, so no list may claim to be complete any more (completeness.ts): later
+      // events would move a list past the changes that were just lost. Lists are rebuilt from the next online LISTs.
       let forgotten = false
       try { this.db.exec('DELETE FROM lists'); forgotten = true } catch {}
       this.opts.logger.error({ err: (err as Error).message, writes: writes.length, listsForgotten: forgotten }, 'edge cache write failed; those updates are lost to the cache')
@@ -169,18 +168,17 @@ export class CacheStore {
       const stored = this.sql.getObject.get(row.resource, k.namespace, k.name) as StoredObject
       if (inScope(stored)) this.sql.deleteObject.run(row.resource, k.namespace, k.name)
     }
-    const old = this.getList(row)
-    const rv = old === undefined ? row.rv : maxRv(old.rv, row.rv)
-    const changedRv = old === undefined ? row.rv : maxRv(old.changedRv, row.rv)
+    const { rv, changedRv } = afterCompleteList(this.getList(row), row.rv)
     this.sql.upsertList.run(row.resource, row.namespace, row.labelSelector, row.fieldSelector, row.kind, row.apiVersion, rv, changedRv, this.now())
   }
 
-  /** A watch on `scope` that started inside what the cache knows moved it forward to `rv`. */
+  /** A watch on `scope` that continues what the cache knows (completeness.ts) moved it forward to `rv`. */
   advanceList (scope: Scope, rv: string, changed: boolean): void {
     const old = this.getList(scope)
     if (old === undefined) return
+    const known = afterEvent(old, rv, changed)
     this.sql.upsertList.run(scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector, old.kind, old.apiVersion,
-      maxRv(old.rv, rv), changed ? maxRv(old.changedRv, rv) : old.changedRv, this.now())
+      known.rv, known.changedRv, this.now())
   }
 
   putDocument (path: string, contentType: string, etag: string, body: Buffer): void {
@@ -222,14 +220,16 @@ export class CacheStore {
     return this.sql.documents.all(path) as StoredDocument[]
   }
 
-  /** True once anything an offline client could be served has been stored. */
+  // ---- probes (/readyz, metrics): what is committed, without committing anything (writes queued
+  // in this turn of the event loop count from the next), so a probe never writes to the file.
+
+  /** True once anything an offline client could be served has been committed. */
   get warm (): boolean {
-    this.flush()
     return this.sql.anyList.get() !== undefined || this.sql.anyDocument.get() !== undefined
   }
 
+  /** Bytes of objects and documents committed. */
   get sizeBytes (): number {
-    this.flush()
     return (this.sql.usage.get() as { bytes: number }).bytes
   }
 

@@ -1,25 +1,21 @@
 // Fills the cache from answers the cloud gives anyway: GETs, LISTs (every chunk), WATCH events,
-// the objects the pod's own writes returned, and discovery/openapi/version bodies. The client's bytes are never touched or delayed: the tee only
-// listens to the same stream, and parsing and storing happen after the data has been passed on.
-// Anything it cannot follow exactly (a body over the bound, a torn event, an unknown framing)
-// makes it stop following rather than claim more than it saw.
+// the objects the pod's own writes returned, and discovery/openapi/version bodies. The client's
+// bytes are never touched or delayed: the tee only listens to the same stream, and parsing and
+// storing happen after the data has been passed on. Reading bodies is framing.ts's; what a list
+// or a watch may claim is completeness.ts's. Anything it cannot follow exactly (a body over the
+// bound, a torn event, an unknown framing) makes it stop following rather than claim more than it saw.
 import type { IncomingHttpHeaders } from 'node:http2'
 import type { Readable } from 'node:stream'
-import { StringDecoder } from 'node:string_decoder'
-import { gunzip } from 'node:zlib'
-import { isOrderableRv, rvAtLeast } from '../../kube/resource-version.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
+import { canBeCompleteAt, WatchClaim } from './completeness.js'
+import { isDocumentPath } from './discovery-documents.js'
+import { BodyCollector, isPlainJson, readWatchEvents, type BodyBounds } from './framing.js'
 import { compileScope, resourceKey, rowCovers, scopeOf } from './scope.js'
 import type { CacheStore, Scope } from './store.js'
-import { isDocumentPath } from './documents.js'
 
-export interface TeeOptions {
-  /** Largest body (and largest single watch event) the tee reads; bigger ones pass through uncached. */
-  maxBodyBytes: number
-  /** Bytes held by all bodies being collected at once; past it, further answers pass through uncached. */
-  maxCollectingBytes: number
-}
+/** Bodies over these bounds pass through uncached. */
+export type TeeOptions = BodyBounds
 
 interface PendingList { scope: Scope, kind: string, apiVersion: string, present: Set<string>, expires: number }
 
@@ -31,9 +27,11 @@ const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
 export class CacheTee {
   /** Chunked lists in progress, by the continue token their last chunk handed out. */
   private readonly pendingLists = new Map<string, PendingList>()
-  private collecting = 0
+  private readonly bodies: BodyCollector
 
-  constructor (private readonly store: CacheStore, private readonly logger: Logger, private readonly opts: TeeOptions) {}
+  constructor (private readonly store: CacheStore, private readonly logger: Logger, private readonly opts: TeeOptions) {
+    this.bodies = new BodyCollector(opts)
+  }
 
   /** Looks at a relayed 200 answer and, when it is something the cache keeps, follows its body. */
   observe (info: RequestInfo, url: string, headers: IncomingHttpHeaders, body: Readable): void {
@@ -70,36 +68,11 @@ export class CacheTee {
     this.followWatch(scope, new URLSearchParams({ resourceVersion: fromRv }), body)
   }
 
-  private collect (body: Readable, gzipped: boolean, done: (bytes: Buffer) => void): void {
-    const chunks: Buffer[] = []
-    let size = 0
-    const release = (): void => { this.collecting -= size; size = 0; chunks.length = 0 }
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      this.collecting += chunk.length
-      if (size > this.opts.maxBodyBytes || this.collecting > this.opts.maxCollectingBytes) {
-        body.off('data', onData)
-        body.off('end', onEnd)
-        body.off('close', release)
-        release()
-        return
-      }
-      chunks.push(chunk)
-    }
-    const onEnd = (): void => {
-      body.off('close', release)
-      const bytes = Buffer.concat(chunks)
-      release()
-      if (!gzipped) { setImmediate(() => this.guard(() => done(bytes))); return }
-      gunzip(bytes, { maxOutputLength: this.opts.maxBodyBytes }, (err, plain) => { if (err === null) this.guard(() => done(plain)) })
-    }
-    body.on('data', onData)
-    body.once('end', onEnd)
-    body.once('close', release) // ended without 'end' (cut off): nothing to store
-  }
-
-  private guard (work: () => void): void {
-    try { work() } catch (err) { this.logger.warn({ err: (err as Error).message }, 'edge cache could not store an answer') }
+  /** Collects the body, then stores it; a body that is not what it claims is logged, never thrown. */
+  private collect (body: Readable, gzipped: boolean, store: (bytes: Buffer) => void): void {
+    this.bodies.collect(body, gzipped, (bytes) => {
+      try { store(bytes) } catch (err) { this.logger.warn({ err: (err as Error).message }, 'edge cache could not store an answer') }
+    })
   }
 
   private storeWritten (resource: string, info: RequestInfo, bytes: Buffer): void {
@@ -140,7 +113,7 @@ export class CacheTee {
       this.rememberPending(next, pending)
       return
     }
-    if (!isOrderableRv(rv)) return
+    if (!canBeCompleteAt(rv)) return
     const inScope = (o: Parameters<typeof rowCovers>[1]): boolean => rowCovers(scope, o)
     this.store.enqueue(() => this.store.commitList({ ...scope, kind, apiVersion, rv }, present, inScope))
   }
@@ -160,84 +133,59 @@ export class CacheTee {
 
   /**
    * Applies watch events as they pass. The scope's list row moves forward only while the cache
-   * provably saw every event since what it knows: the watch started at or before the row's
-   * version (or delivered a complete initial state), and no event was lost since.
+   * provably saw every event since what it knows (completeness.ts): the watch continues the row
+   * (or delivered a complete initial state), and no event was lost since.
    */
   private followWatch (scope: Scope, query: URLSearchParams, body: Readable): void {
     const startRv = query.get('resourceVersion') ?? ''
-    const initial = query.get('sendInitialEvents') === 'true' ? { present: new Set<string>(), kind: '', apiVersion: '' } : undefined
+    const claim = new WatchClaim(startRv, query.get('sendInitialEvents') === 'true')
+    const initial = { present: new Set<string>(), kind: '', apiVersion: '' }
     const selection = compileScope(scope)
     if (!selection.ok) return
-    // Decided on the first event (after earlier writes are in), kept until the stream ends.
-    let continuous: boolean | undefined = initial === undefined ? undefined : false
-    let buffered = ''
-    const decoder = new StringDecoder('utf8')
-    // What was applied stays true as of its version; the scope simply stops moving forward.
-    const stop = (why: string): void => {
-      body.off('data', onData)
-      buffered = ''
-      this.logger.debug({ scope, why }, 'edge cache stopped following a watch')
-    }
     const apply = (event: any): void => {
       const obj = event?.object
       const rv = obj?.metadata?.resourceVersion
       if (typeof rv !== 'string') return
-      if (continuous === undefined) {
-        const row = this.store.getList(scope)
-        continuous = row !== undefined && isOrderableRv(startRv) && rvAtLeast(row.rv, startRv)
-      }
+      // Applied in the write queue, so the row it is decided against has every earlier write in.
+      claim.decide(() => this.store.getList(scope))
       switch (event.type) {
         case 'ADDED':
         case 'MODIFIED':
           this.putParsed(scope.resource, obj)
-          if (initial !== undefined && continuous === false) {
+          if (claim.collectingInitialState) {
             initial.present.add(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`)
             initial.kind = obj.kind ?? initial.kind
             initial.apiVersion = obj.apiVersion ?? initial.apiVersion
           }
-          if (continuous === true) this.store.advanceList(scope, rv, true)
+          if (claim.advances) this.store.advanceList(scope, rv, true)
           break
         case 'DELETED':
           // Under a selector, DELETED also means "no longer selected": the object then still exists.
           if (selection.match(obj)) this.store.deleteObject(scope.resource, obj.metadata.namespace ?? '', obj.metadata.name, rv)
           else this.putParsed(scope.resource, obj)
-          if (continuous === true) this.store.advanceList(scope, rv, true)
+          if (claim.advances) this.store.advanceList(scope, rv, true)
           break
         case 'BOOKMARK':
-          if (initial !== undefined && continuous === false && obj.metadata.annotations?.[INITIAL_EVENTS_END] === 'true') {
+          if (claim.collectingInitialState && obj.metadata.annotations?.[INITIAL_EVENTS_END] === 'true') {
             const kind = initial.kind !== '' ? initial.kind : String(obj.kind ?? '')
             const apiVersion = initial.apiVersion !== '' ? initial.apiVersion : String(obj.apiVersion ?? '')
-            if (kind !== '' && isOrderableRv(rv)) {
+            if (kind !== '' && canBeCompleteAt(rv)) {
               this.store.commitList({ ...scope, kind, apiVersion, rv }, initial.present, (o) => rowCovers(scope, o))
-              continuous = true
+              claim.initialStateCommitted()
             }
-          } else if (continuous === true) {
+          } else if (claim.advances) {
             this.store.advanceList(scope, rv, false)
           }
           break
       }
     }
-    const onData = (chunk: Buffer): void => {
-      buffered += decoder.write(chunk)
-      if (buffered.length > this.opts.maxBodyBytes) { stop('event larger than the cache body limit'); return }
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
-        if (line.trim() === '') continue
-        let event: any
-        try { event = JSON.parse(line) } catch { stop('unparsable event'); return }
-        if (event?.type === 'ERROR') continue
-        this.store.enqueue(() => apply(event))
-      }
-    }
-    body.on('data', onData)
+    readWatchEvents(body, this.opts.maxBodyBytes, (event) => {
+      if (event?.type !== 'ERROR') this.store.enqueue(() => apply(event))
+    }, (why) => {
+      // What was applied stays true as of its version; the scope simply stops moving forward.
+      this.logger.debug({ scope, why }, 'edge cache stopped following a watch')
+    })
   }
-}
-
-function isPlainJson (contentType: string): boolean {
-  const [media, ...params] = contentType.split(';').map((s) => s.trim().toLowerCase())
-  return media === 'application/json' && params.every((p) => p.startsWith('charset='))
 }
 
 /** List items come without kind/apiVersion; a cached object must be servable alone (GET) too. */

@@ -7,12 +7,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { heldWatchTimeoutMs, HeldWatches } from '../../../src/edge/cache/held-watch.js'
-import { OfflineServer } from '../../../src/edge/cache/offline.js'
+import { OfflineCacheAnswers } from '../../../src/edge/cache/offline.js'
 import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CacheStore } from '../../../src/edge/cache/store.js'
 import { CacheTee } from '../../../src/edge/cache/tee.js'
+import { CloudReachability } from '../../../src/edge/reachability.js'
 import { requestInfo } from '../../../src/kube/request-info.js'
 import type { TunnelClient } from '../../../src/tunnel/client.js'
+import { waitUntil } from '../../helpers/wait.js'
 
 const logger = pino({ level: 'silent' })
 const SINCE = Date.parse('2026-11-26T06:00:00Z')
@@ -60,19 +62,16 @@ class FakeTunnel extends EventEmitter {
 }
 
 async function until (what: string, predicate: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  await waitUntil(predicate, { what, timeoutMs: 5000, intervalMs: 5 })
 }
 
-async function setup (): Promise<{ store: CacheStore, server: OfflineServer, tunnel: FakeTunnel, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
+async function setup (): Promise<{ store: CacheStore, server: OfflineCacheAnswers, tunnel: FakeTunnel, serve: (url: string, headers?: Record<string, string>, method?: string) => FakeResponse }> {
   const store = CacheStore.open(await mkdtemp(join(tmpdir(), 'offline-')), { maxSizeBytes: 1 << 24, logger, covers: rowCovers })
   const tunnel = new FakeTunnel()
   const tee = new CacheTee(store, logger, { maxBodyBytes: 1 << 20, maxCollectingBytes: 1 << 21 })
-  const watches = new HeldWatches({ store, tee, tunnel: tunnel as unknown as TunnelClient, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 30 })
-  const server = new OfflineServer(store, watches)
+  const reachability = new CloudReachability(tunnel as unknown as TunnelClient)
+  const watches = new HeldWatches({ store, tee, tunnel: tunnel as unknown as TunnelClient, reachability, logger, bookmarkIntervalMs: 20, timeoutMs: 60_000, retryMs: 30 })
+  const server = new OfflineCacheAnswers(store, watches)
   const serve = (url: string, headers: Record<string, string> = {}, method = 'GET'): FakeResponse => {
     const parsed = requestInfo(method, url)
     if (!parsed.ok) throw new Error(parsed.message)

@@ -122,3 +122,19 @@ t.test('state and sizes survive a reopen exactly', async (t) => {
   t.equal(again.sizeBytes, size)
   t.ok(again.warm, 'a document makes the cache warm')
 })
+
+t.test('warm and sizeBytes read what is committed and never commit queued writes', async (t) => {
+  const { store } = await open()
+  t.teardown(() => store.close())
+  t.notOk(store.warm)
+  t.equal(store.sizeBytes, 0)
+  let ran = 0
+  store.enqueue(() => { ran++; store.putDocument('/version', 'application/json', '', Buffer.from('{"major":"1"}')) })
+  t.notOk(store.warm, 'a queued document is not counted yet')
+  t.equal(store.sizeBytes, 0)
+  t.equal(ran, 0, 'reading the probes did not run the queued write')
+  store.flush()
+  t.equal(ran, 1)
+  t.ok(store.warm, 'committed: warm')
+  t.equal(store.sizeBytes, 13)
+})

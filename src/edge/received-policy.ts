@@ -5,8 +5,9 @@
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { Logger } from '../obs/logger.js'
 import { VerifiedTokens } from './verified-tokens.js'
-import { compilePolicy, type CompiledPolicy, type RbacPolicy } from '../kube/rbac.js'
-import { decodeControl, type BoundPod, type ControlMessage, type JsonWebKeySet, type PolicyBundle } from '../tunnel/control.js'
+import type { BoundPod } from '../kube/bound-pod.js'
+import { compilePolicy, type RbacAuthorizer } from '../kube/rbac.js'
+import { decodeControl, type ControlMessage, type JsonWebKeySet, type PolicyBundle } from '../tunnel/control.js'
 
 /** Where the received messages are kept (the cache store's state table). */
 export interface DurableState {
@@ -16,9 +17,11 @@ export interface DurableState {
 
 const STATE_KEYS = { jwks: 'control/jwks', policy: 'control/policy' } as const
 
-export class PolicyState {
+/** The keys and policy this edge received from the cloud (or restored), ready for the gate. */
+export class ReceivedPolicy {
   keys: JWTVerifyGetKey | undefined
-  policy: CompiledPolicy | undefined
+  /** The bundle's RBAC, compiled: what the gate asks. */
+  authorizer: RbacAuthorizer | undefined
   /** Pods bound to this node, by uid. */
   pods = new Map<string, BoundPod>()
   /** The bundle as received (for diagnostics and tests; decisions use the compiled form). */
@@ -62,9 +65,9 @@ export class PolicyState {
   }
 
   private setBundle (bundle: PolicyBundle): void {
-    this.policy = compilePolicy(bundle.rbac as unknown as RbacPolicy)
+    this.authorizer = compilePolicy(bundle.rbac)
     this.bundle = bundle
     this.pods = new Map(bundle.pods.map((p) => [p.uid, p]))
-    this.logger.info({ pods: bundle.pods.length, bindings: this.policy.size }, 'policy bundle applied')
+    this.logger.info({ pods: bundle.pods.length, bindings: this.authorizer.size }, 'policy bundle applied')
   }
 }

@@ -1,14 +1,19 @@
-// The cluster state node policy bundles are cut from: scheduled pods and all RBAC objects, each
-// kept by a reflector with the shim's own identity (list/watch; see deploy/10-rbac.yaml).
+// Cuts each node's policy bundle (tunnel/control.ts PolicyBundle) from the cluster state: scheduled
+// pods and all RBAC objects, each kept by a reflector with the shim's own identity (list/watch;
+// see deploy/10-rbac.yaml), scoped per node by kube/node-policy-scope.ts. Emits 'change' when
+// any of them changes; the control hub decides which nodes' bundles actually differ.
 import { EventEmitter } from 'node:events'
 import type { Logger } from '../obs/logger.js'
-import { scopePolicy } from '../kube/policy-scope.js'
-import type { BoundPod, PolicyBundle } from '../tunnel/control.js'
+import type { BoundPod } from '../kube/bound-pod.js'
+import { scopePolicyToNode } from '../kube/node-policy-scope.js'
+import type { ClusterRole, RoleBinding } from '../kube/rbac-objects.js'
+import type { PolicyBundle } from '../tunnel/control.js'
 import { Reflector, type KubeObject } from './reflector.js'
 import type { Upstream } from './upstream.js'
 
 interface PodObject extends KubeObject { spec: { nodeName?: string, serviceAccountName?: string } }
-interface RbacObject extends KubeObject { rules?: unknown[], aggregationRule?: unknown, roleRef?: any, subjects?: any[] }
+type RoleObject = ClusterRole & KubeObject
+type BindingObject = RoleBinding & KubeObject
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1'
 
@@ -20,26 +25,31 @@ function trimPod (o: any): PodObject {
 }
 
 // Only what authorization reads; labels stay for aggregation.
-function trimRbac (o: any): RbacObject {
-  const metadata = { name: o.metadata.name, namespace: o.metadata.namespace, labels: o.metadata.labels }
-  return { metadata, rules: o.rules, aggregationRule: o.aggregationRule, roleRef: o.roleRef, subjects: o.subjects }
+const trimmedMetadata = (o: any): KubeObject['metadata'] => ({ name: o.metadata.name, namespace: o.metadata.namespace, labels: o.metadata.labels })
+
+function trimRole (o: any): RoleObject {
+  return { metadata: trimmedMetadata(o), rules: o.rules, aggregationRule: o.aggregationRule }
 }
 
-export class PolicySource extends EventEmitter {
+function trimBinding (o: any): BindingObject {
+  return { metadata: trimmedMetadata(o), roleRef: o.roleRef, subjects: o.subjects }
+}
+
+export class PolicyBundleBuilder extends EventEmitter {
   private readonly pods: Reflector<PodObject>
-  private readonly roles: Reflector<RbacObject>
-  private readonly clusterRoles: Reflector<RbacObject>
-  private readonly roleBindings: Reflector<RbacObject>
-  private readonly clusterRoleBindings: Reflector<RbacObject>
+  private readonly roles: Reflector<RoleObject>
+  private readonly clusterRoles: Reflector<RoleObject>
+  private readonly roleBindings: Reflector<BindingObject>
+  private readonly clusterRoleBindings: Reflector<BindingObject>
 
   constructor (upstream: Upstream, logger: Logger) {
     super()
     const changed = (): void => { this.emit('change') }
     this.pods = new Reflector(upstream, '/api/v1/pods?fieldSelector=spec.nodeName%21%3D', trimPod, changed, logger)
-    this.roles = new Reflector(upstream, `${RBAC}/roles`, trimRbac, changed, logger)
-    this.clusterRoles = new Reflector(upstream, `${RBAC}/clusterroles`, trimRbac, changed, logger)
-    this.roleBindings = new Reflector(upstream, `${RBAC}/rolebindings`, trimRbac, changed, logger)
-    this.clusterRoleBindings = new Reflector(upstream, `${RBAC}/clusterrolebindings`, trimRbac, changed, logger)
+    this.roles = new Reflector(upstream, `${RBAC}/roles`, trimRole, changed, logger)
+    this.clusterRoles = new Reflector(upstream, `${RBAC}/clusterroles`, trimRole, changed, logger)
+    this.roleBindings = new Reflector(upstream, `${RBAC}/rolebindings`, trimBinding, changed, logger)
+    this.clusterRoleBindings = new Reflector(upstream, `${RBAC}/clusterrolebindings`, trimBinding, changed, logger)
   }
 
   private get all (): Array<Reflector<KubeObject>> {
@@ -61,9 +71,9 @@ export class PolicySource extends EventEmitter {
     }
     pods.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
     const sorted = <T extends KubeObject>(r: Reflector<T>): T[] => [...r.items.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v)
-    const rbac = scopePolicy(pods, {
+    const rbac = scopePolicyToNode(pods, {
       roles: sorted(this.roles), clusterRoles: sorted(this.clusterRoles),
-      roleBindings: sorted(this.roleBindings) as any[], clusterRoleBindings: sorted(this.clusterRoleBindings) as any[],
+      roleBindings: sorted(this.roleBindings), clusterRoleBindings: sorted(this.clusterRoleBindings),
     })
     return { node, pods, rbac }
   }

@@ -1,0 +1,205 @@
+// What the cloud shim answers by itself for one tunnel stream (src/cloud/handler.ts): who may pass
+// without a token, what a refused or failed token review becomes, how upstream failures are told
+// apart, the shim's own limits, and that a relayed answer reaches the edge untouched.
+import { PassThrough } from 'node:stream'
+import t, { type Test } from 'tap'
+import { nodeBindingForbidden } from '../../src/kube/node-binding.js'
+import { unauthorized } from '../../src/kube/status.js'
+import type { Verdict } from '../../src/cloud/node-restriction.js'
+import {
+  countedRequests, NODE, SHIM_OWN_AUTHORIZATION, startShimBench, upstreamResponse, type Answer, type ShimBench,
+} from '../helpers/shim-bench.js'
+import { waitUntil } from '../helpers/wait.js'
+
+const POD_TOKEN = 'pod-token'
+const ALLOWED: Verdict = { allowed: true, user: { username: 'system:serviceaccount:default:app', uid: 'u1', groups: [], extra: {} } }
+const PODS = '/api/v1/namespaces/default/pods'
+
+function get (path: string, headers: Record<string, string> = {}): Record<string, string> {
+  return { ':method': 'GET', ':path': path, ...headers }
+}
+const withToken = { authorization: `Bearer ${POD_TOKEN}` }
+
+async function bench (t: Test, opts: Parameters<typeof startShimBench>[0] = {}): Promise<ShimBench> {
+  const b = await startShimBench(opts)
+  t.teardown(b.close)
+  return b
+}
+
+/** The shim's own answer: a Status of `code`, marked as the shim's, with the error tag. */
+function assertShimStatus (t: Test, a: Answer, code: number, tag: string): Record<string, any> {
+  t.equal(a.status, code, `HTTP ${code}`)
+  t.equal(a.headers['x-ems-origin'], 'shim', 'marked as the shim\'s own answer')
+  t.equal(a.headers['x-ems-error'], tag, `tagged ${tag}`)
+  t.equal(a.headers['content-type'], 'application/json')
+  const body = JSON.parse(a.body)
+  t.match(body, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code }, 'a Kubernetes Status with the same code')
+  return body
+}
+
+t.test('without a token only GET of an anonymous path passes, fetched with the shim\'s own credentials', async (t) => {
+  const b = await bench(t)
+  const ok = await b.request(get('/apis/apps/v1'))
+  t.equal(ok.status, 200)
+  t.equal(b.forwards.length, 1, 'relayed')
+  t.equal(b.forwards[0]!.headers.authorization, SHIM_OWN_AUTHORIZATION, 'as the shim (kube-apiserver grants discovery to authenticated users only)')
+  t.equal(b.reviews.length, 0, 'no token review without a token')
+
+  const refusals: Array<[string, Record<string, string>]> = [
+    ['a resource path', get(PODS)],
+    ['a POST to an anonymous path', { ':method': 'POST', ':path': '/api' }],
+    ['credentials that are not a bearer token', get('/api', { authorization: 'Basic dXNlcjpwYXNz' })],
+    ['a bearer scheme without a token', get('/version', { authorization: 'Bearer' })],
+  ]
+  for (const [what, headers] of refusals) {
+    const a = await b.request(headers)
+    const body = assertShimStatus(t, a, 401, 'unauthenticated')
+    t.equal(body.reason, 'Unauthorized', what)
+  }
+  t.equal(b.forwards.length, 1, 'none of the refused requests went upstream')
+  t.equal(await countedRequests(b.registry, 401), refusals.length, 'each refusal counted as a 401')
+})
+
+t.test('a token is reviewed for the tunnel\'s node; a denial is answered with its own Status and reason', async (t) => {
+  const b = await bench(t)
+  const denial = nodeBindingForbidden('system:serviceaccount:default:app', NODE, 'the pod is bound to another node')
+  b.review = async () => ({ allowed: false, status: denial, reason: 'node-restriction' })
+  const a = await b.request(get(PODS, withToken))
+  const body = assertShimStatus(t, a, 403, 'node-restriction')
+  t.equal(body.message, denial.message, 'the denial\'s own message')
+  t.same(b.reviews, [[POD_TOKEN, NODE]], 'the pod\'s token reviewed for the node the tunnel proved')
+
+  b.review = async () => ({ allowed: false, status: unauthorized(), reason: 'unauthenticated' })
+  assertShimStatus(t, await b.request(get(PODS, withToken)), 401, 'unauthenticated')
+  t.equal(b.forwards.length, 0, 'nothing denied went upstream')
+})
+
+t.test('a token review that fails is 503 upstream-unreachable with Retry-After, and nothing goes upstream', async (t) => {
+  const b = await bench(t)
+  b.review = async () => { throw new Error('connect ECONNREFUSED 127.0.0.1:6443') }
+  const a = await b.request(get(PODS, withToken))
+  const body = assertShimStatus(t, a, 503, 'upstream-unreachable')
+  t.equal(a.headers['retry-after'], '1')
+  t.equal(body.reason, 'ServiceUnavailable')
+  t.notMatch(body.message, /ECONNREFUSED/, 'the cause is logged, not told to the pod')
+  t.equal(b.forwards.length, 0)
+})
+
+t.test('upstream failures: connectivity is 503 upstream-unreachable (the edge may serve its cache), anything else 500 internal', async (t) => {
+  const b = await bench(t)
+  b.review = async () => ALLOWED
+  b.upstream = async () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }) }
+  const down = await b.request(get(PODS, withToken))
+  assertShimStatus(t, down, 503, 'upstream-unreachable')
+  t.equal(down.headers['retry-after'], '1')
+
+  b.upstream = async () => { throw new TypeError('something broke in the shim') }
+  const broken = assertShimStatus(t, await b.request(get(PODS, withToken)), 500, 'internal')
+  t.equal(broken.reason, 'InternalError')
+  t.equal(b.slots.count('short'), 0, 'both slots released')
+})
+
+t.test('shim limits: a request that finds no slot of its kind is 429 too-many-requests; the kinds are counted apart', async (t) => {
+  const b = await bench(t, { limits: { short: 1, longRunning: 1 } })
+  b.review = async () => ALLOWED
+  let releaseShort!: () => void
+  const heldShort = new Promise<void>((resolve) => { releaseShort = resolve })
+  const watchBody = new PassThrough()
+  b.upstream = async (call) => {
+    if (call.longRunning) return upstreamResponse(200, { 'content-type': 'application/json' }, watchBody)
+    await heldShort
+    return upstreamResponse(200, { 'content-type': 'application/json' }, '{"kind":"PodList"}')
+  }
+  const first = b.request(get(PODS, withToken))
+  await waitUntil(() => b.slots.count('short') === 1, { what: 'the first short request to hold its slot' })
+  const busy = await b.request(get(PODS, withToken))
+  const body = assertShimStatus(t, busy, 429, 'too-many-requests')
+  t.equal(busy.headers['retry-after'], '1', 'Retry-After: the client tries again soon')
+  t.match(body.message, /too many concurrent requests \(limit 1\)/)
+
+  const watch = b.open(get(`${PODS}?watch=true`, withToken))
+  watch.on('error', () => {})
+  await new Promise((resolve) => watch.once('response', resolve))
+  t.equal(b.slots.count('longRunning'), 1, 'a watch takes a long-running slot, not a short one')
+  const secondWatch = await b.request(get(`${PODS}?watch=true`, withToken))
+  t.match(assertShimStatus(t, secondWatch, 429, 'too-many-requests').message, /too many long-running requests \(limit 1\)/)
+
+  releaseShort()
+  t.equal((await first).status, 200, 'the held request completes')
+  t.equal((await b.request(get(PODS, withToken))).status, 200, 'its slot is free again')
+  watch.close()
+  await waitUntil(() => b.slots.count('longRunning') === 0, { what: 'the closed watch to release its slot' })
+  t.equal(await countedRequests(b.registry, 429), 2)
+})
+
+t.test('a stream the edge closes during the token review starts no upstream call and takes no slot', async (t) => {
+  const b = await bench(t)
+  let decide!: (v: Verdict) => void
+  b.review = async () => await new Promise<Verdict>((resolve) => { decide = resolve })
+  const req = b.open(get(`${PODS}?watch=true`, withToken))
+  req.on('error', () => {})
+  await waitUntil(() => b.reviews.length === 1, { what: 'the token review to start' })
+  req.close()
+  await waitUntil(() => b.serverStreams[0]?.closed === true, { what: 'the shim to see the stream closed' })
+  decide(ALLOWED)
+  // The handler resumes in the review's promise continuation; a macrotask later it has decided.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(b.forwards.length, 0, 'no upstream call for a stream nobody reads')
+  t.equal(b.slots.count('longRunning'), 0, 'no slot held')
+})
+
+t.test('a relayed answer reaches the edge with its status, end-to-end headers and body; the request goes as the pod, x-forwarded-for appended', async (t) => {
+  const b = await bench(t)
+  b.review = async () => ALLOWED
+  const answer = '{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"}}\n'
+  b.upstream = async () => upstreamResponse(201, {
+    'content-type': 'application/json', 'audit-id': 'a-1', 'keep-alive': 'timeout=5', 'x-ems-error': 'forged',
+  }, answer)
+  const podRequest = { ':method': 'POST', ':path': '/api/v1/namespaces/default/configmaps', 'content-type': 'application/json' }
+  const hops = { 'x-forwarded-for': '192.0.2.1', 'x-ems-client-address': '10.1.2.3' }
+  const a = await b.request({ ...podRequest, ...withToken, ...hops }, '{"metadata":{"name":"c"}}')
+  t.equal(a.status, 201, 'the apiserver\'s status')
+  t.equal(a.body, answer, 'its body, byte for byte')
+  t.equal(a.headers['audit-id'], 'a-1', 'end-to-end headers pass')
+  t.equal(a.headers['keep-alive'], undefined, 'hop-by-hop headers do not')
+  t.equal(a.headers['x-ems-error'], undefined, 'no x-ems-* marker comes from upstream')
+  t.equal(a.headers['x-ems-origin'], undefined, 'not marked as the shim\'s own answer')
+
+  t.equal(b.forwards.length, 1)
+  const call = b.forwards[0]!
+  t.match(call, { method: 'POST', path: '/api/v1/namespaces/default/configmaps', longRunning: false, body: '{"metadata":{"name":"c"}}' })
+  t.equal(call.headers.authorization, `Bearer ${POD_TOKEN}`, 'the pod\'s own token goes upstream')
+  t.equal(call.headers['x-forwarded-for'], '192.0.2.1, 10.1.2.3', 'the pod\'s address appended to x-forwarded-for')
+  t.same(Object.keys(call.headers).filter((h) => h.startsWith('x-ems-') || h.startsWith(':')), [], 'no tunnel or pseudo-header goes upstream')
+
+  await b.request(get(PODS, { ...withToken, 'x-ems-client-address': '10.1.2.3' }))
+  t.equal(b.forwards[1]!.headers['x-forwarded-for'], '10.1.2.3', 'without an earlier hop it is the pod\'s address alone')
+})
+
+t.test('the edge closing a relayed watch aborts the upstream call and frees its slot', async (t) => {
+  const b = await bench(t)
+  b.review = async () => ALLOWED
+  const events = new PassThrough()
+  b.upstream = async () => upstreamResponse(200, { 'content-type': 'application/json' }, events)
+  const watch = b.open(get(`${PODS}?watch=true`, withToken))
+  watch.on('error', () => {})
+  await new Promise((resolve) => watch.once('response', resolve))
+  events.write('{"type":"ADDED","object":{}}\n')
+  const first = await new Promise<Buffer>((resolve) => watch.once('data', resolve))
+  t.equal(first.toString(), '{"type":"ADDED","object":{}}\n', 'events stream through')
+  t.equal(b.forwards[0]!.longRunning, true)
+  watch.close()
+  await waitUntil(() => b.forwards[0]!.signal.aborted, { what: 'the upstream call to be aborted' })
+  await waitUntil(() => b.slots.count('longRunning') === 0, { what: 'the slot to be released' })
+  t.pass('aborted and released')
+})
+
+t.test('control streams: attached to the hub for the tunnel\'s node, or 404 no-control when the gate is off', async (t) => {
+  const off = await bench(t)
+  assertShimStatus(t, await off.request({ ':method': 'GET', ':path': '/.edge-metaserver/v1/control', 'x-ems-control': '1' }), 404, 'no-control')
+  const on = await bench(t, { control: true })
+  const a = await on.request({ ':method': 'GET', ':path': '/.edge-metaserver/v1/control', 'x-ems-control': '1' })
+  t.equal(a.status, 200)
+  t.same(on.controlAttached, [NODE], 'attached for the node the tunnel proved')
+  t.equal(on.reviews.length + on.forwards.length, 0, 'never reviewed nor relayed')
+})

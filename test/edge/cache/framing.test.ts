@@ -1,0 +1,67 @@
+import t from 'tap'
+import { PassThrough } from 'node:stream'
+import { gzipSync } from 'node:zlib'
+import { BodyCollector, isPlainJson, readWatchEvents } from '../../../src/edge/cache/framing.js'
+
+t.test('watch events split anywhere, even inside a multi-byte character, are read whole and in order', async (t) => {
+  const events = [{ type: 'ADDED', object: { metadata: { name: 'crème-brûlée-🍮' } } }, { type: 'BOOKMARK', object: { metadata: { resourceVersion: '7' } } }]
+  const bytes = Buffer.from(events.map((e) => JSON.stringify(e)).join('\n\n') + '\n')
+  const cut = bytes.indexOf(Buffer.from('🍮')) + 2
+  const body = new PassThrough()
+  const seen: any[] = []
+  const stops: string[] = []
+  readWatchEvents(body, 1 << 10, (e) => seen.push(e), (why) => stops.push(why))
+  body.write(bytes.subarray(0, cut))
+  body.write(bytes.subarray(cut))
+  t.same(seen, events)
+  t.same(stops, [])
+})
+
+t.test('an event over the bound or a line that is not JSON stops the reading', async (t) => {
+  for (const [name, chunks, why] of [
+    ['too long', ['{"type":"ADDED","object":{"metadata":{"name":"' + 'x'.repeat(100) + '"}}}\n'], 'event larger than the cache body limit'],
+    ['torn', ['{"type":"ADDED"\n'], 'unparsable event'],
+  ] as const) {
+    const body = new PassThrough()
+    const seen: any[] = []
+    const stops: string[] = []
+    readWatchEvents(body, 64, (e) => seen.push(e), (w) => stops.push(w))
+    for (const c of chunks) body.write(c)
+    body.write('{"type":"DELETED","object":{}}\n')
+    t.same(seen, [], `${name}: nothing read, nothing after it either`)
+    t.same(stops, [why], name)
+  }
+})
+
+t.test('bodies are collected whole, gunzipped, and dropped over either bound', async (t) => {
+  const collector = new BodyCollector({ maxBodyBytes: 100, maxCollectingBytes: 150 })
+  /** Whole bodies are awaited; for dropped ones, `done` must not have come 200 ms after the body ended. */
+  const collect = async (gzipped: boolean, write: (b: PassThrough) => void, dropped = false): Promise<Buffer | undefined> => {
+    const body = new PassThrough()
+    const got = new Promise<Buffer>((resolve) => collector.collect(body, gzipped, resolve))
+    write(body)
+    if (!dropped) return await got
+    return await Promise.race([got, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200))])
+  }
+  t.same(await collect(false, (b) => { b.write('ab'); b.end('cd') }), Buffer.from('abcd'))
+  t.same(await collect(true, (b) => b.end(gzipSync('plain text'))), Buffer.from('plain text'))
+  t.equal(await collect(false, (b) => b.end('x'.repeat(101)), true), undefined, 'over the per-body bound')
+  t.equal(await collect(true, (b) => b.end(gzipSync('y'.repeat(101))), true), undefined, 'gunzipped over the bound')
+  t.equal(await collect(false, (b) => { b.write('z'); b.destroy() }, true), undefined, 'cut off')
+  // Two bodies at once: together over the shared budget, the second is dropped.
+  const first = new PassThrough()
+  const firstDone = new Promise<Buffer>((resolve) => collector.collect(first, false, resolve))
+  first.write('a'.repeat(90))
+  t.equal(await collect(false, (b) => b.end('b'.repeat(90)), true), undefined, 'over the budget for all bodies')
+  first.end()
+  t.equal((await firstDone).length, 90, 'the first one is still whole')
+  t.same(await collect(false, (b) => b.end('c'.repeat(90))), Buffer.from('c'.repeat(90)), 'the budget is released when a body ends')
+})
+
+t.test('only plain JSON is decoded', async (t) => {
+  t.ok(isPlainJson('application/json'))
+  t.ok(isPlainJson('application/json; charset=utf-8'))
+  t.notOk(isPlainJson('application/json;as=Table;v=v1;g=meta.k8s.io'))
+  t.notOk(isPlainJson('application/vnd.kubernetes.protobuf'))
+  t.notOk(isPlainJson(''))
+})
