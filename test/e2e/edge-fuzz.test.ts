@@ -141,16 +141,21 @@ const openSockets = (states: Record<string, number>): number => Object.values(st
  * Runs `body` while sampling the edge's RSS every 100 ms and a normal client every 500 ms, then
  * checks the phase's promises. The sampler kills the edge past KILL_AT_MIB (see above).
  */
+/** When a daemon's RSS first passed RSS_BOUND_MIB in the current phase (to name the cases in flight then). */
+let overBoundAt: number | undefined
+
 async function phase (t: Test, name: string, body: () => Promise<void>, whoUsedPort?: (port: number) => string | undefined): Promise<void> {
   const started = Date.now()
   const daemons = [{ name: 'edge', proc: edge }, { name: 'cloud shim', proc: cloud }].map((d) => ({ ...d, before: 0, peak: 0, killed: false }))
   for (const d of daemons) d.before = d.peak = await rssMiB(d.proc)
   let sampling = true
+  overBoundAt = undefined
   const sampler = (async () => {
     while (sampling && daemons.every((d) => d.proc.running)) {
       for (const d of daemons) {
         const rss = await rssMiB(d.proc).catch(() => d.peak)
         d.peak = Math.max(d.peak, rss)
+        if (rss > RSS_BOUND_MIB) overBoundAt ??= Date.now()
         if (rss > KILL_AT_MIB && !d.killed) {
           d.killed = true
           d.proc.child.kill('SIGKILL')
@@ -256,13 +261,16 @@ t.test('(b) random malformed requests from a seeded fuzzer', async (t) => {
   const leaks: string[] = []
   const edgeErrors: string[] = []
   const byPort = new Map<number, string>()
+  const played: Array<{ what: string, start: number, end: number }> = []
   await phase(t, `${ONLY_CASES === undefined ? `${FUZZ_CASES} fuzz cases` : `fuzz cases ${ONLY_CASES.join(',')}`} (seed ${SEED})`, async () => {
     await runCases(ONLY_CASES?.length ?? FUZZ_CASES, ONLY_CASES === undefined ? FUZZ_WORKERS : 1, async (n) => {
       if (!edge.running) return
       const i = ONLY_CASES?.[n] ?? n
       const c = fuzzCase(SEED, i, target)
       if (ONLY_CASES !== undefined) t.comment(`replaying case ${i} (${c.kind}, ending ${c.ending}): ${c.what}`)
+      const start = Date.now()
       const r = await playCase(c, '127.0.0.1', port, caPem)
+      played.push({ what: `case ${i} (${c.kind}, ending ${c.ending}): ${c.what}`, start, end: Date.now() })
       if (r.localPort !== undefined) byPort.set(r.localPort, `case ${i} (${c.kind}, ending ${c.ending}): ${c.what}`)
       kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1)
       const code = /^HTTP\/1\.[01] (\d{3})/.exec(r.statusLine)?.[1] ?? (r.bytesIn > 0 ? 'other' : 'none')
@@ -275,6 +283,11 @@ t.test('(b) random malformed requests from a seeded fuzzer', async (t) => {
       }
     })
   }, (peer) => byPort.get(peer))
+  // The cases in flight when a daemon's memory took off (for FUZZ_CASE=… replays).
+  const onset = overBoundAt
+  if (onset !== undefined) {
+    for (const p of played.filter((p) => p.start <= onset && p.end >= onset - 1000)) t.comment(`in flight at the RSS onset: ${p.what}`)
+  }
   t.comment(`cases by kind: ${JSON.stringify(Object.fromEntries(kinds))}`)
   t.comment(`answers by status: ${JSON.stringify(Object.fromEntries([...codes].sort()))}`)
   t.equal([...kinds.values()].reduce((a, b) => a + b, 0), ONLY_CASES?.length ?? FUZZ_CASES, 'every case was played')
