@@ -141,7 +141,7 @@ const openSockets = (states: Record<string, number>): number => Object.values(st
  * Runs `body` while sampling the edge's RSS every 100 ms and a normal client every 500 ms, then
  * checks the phase's promises. The sampler kills the edge past KILL_AT_MIB (see above).
  */
-/** When a daemon's RSS first passed RSS_BOUND_MIB in the current phase (to name the cases in flight then). */
+/** When a daemon's RSS first passed RSS_BOUND_MIB, or it died, in the current phase (to name the cases in flight then). */
 let overBoundAt: number | undefined
 
 async function phase (t: Test, name: string, body: () => Promise<void>, whoUsedPort?: (port: number) => string | undefined): Promise<void> {
@@ -150,6 +150,7 @@ async function phase (t: Test, name: string, body: () => Promise<void>, whoUsedP
   for (const d of daemons) d.before = d.peak = await rssMiB(d.proc)
   let sampling = true
   overBoundAt = undefined
+  for (const d of daemons) void d.proc.exited.then(() => { overBoundAt ??= Date.now() })
   const sampler = (async () => {
     while (sampling && daemons.every((d) => d.proc.running)) {
       for (const d of daemons) {
@@ -286,7 +287,7 @@ t.test('(b) random malformed requests from a seeded fuzzer', async (t) => {
   // The cases in flight when a daemon's memory took off (for FUZZ_CASE=… replays).
   const onset = overBoundAt
   if (onset !== undefined) {
-    for (const p of played.filter((p) => p.start <= onset && p.end >= onset - 1000)) t.comment(`in flight at the RSS onset: ${p.what}`)
+    for (const p of played.filter((p) => p.start <= onset && p.end >= onset - 1000)) t.comment(`in flight when a daemon's RSS took off or it died: ${p.what}`)
   }
   t.comment(`cases by kind: ${JSON.stringify(Object.fromEntries(kinds))}`)
   t.comment(`answers by status: ${JSON.stringify(Object.fromEntries([...codes].sort()))}`)
