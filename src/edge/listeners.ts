@@ -18,6 +18,7 @@ import { badRequest, headersTooLarge, internalError, status, statusBody, type St
 import { MAX_REQUEST_HEADER_BYTES } from '../tunnel/protocol.js'
 import { relayRequest, sendStatus, type RelayDeps } from './relay.js'
 import { relayUpgrade } from './upgrade.js'
+import { lingerThenDestroy } from './linger.js'
 
 export interface ListenerOptions {
   host: string
@@ -143,4 +144,5 @@ function writeRawStatus (socket: Duplex, s: Status): void {
   const head = [`HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? ''}`,
     ...Object.entries({ ...headers, connection: 'close' }).map(([k, v]) => `${k}: ${v}`)].join('\r\n')
   socket.end(`${head}\r\n\r\n${body}`)
+  lingerThenDestroy(socket)
 }

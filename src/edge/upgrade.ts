@@ -8,17 +8,37 @@ import type { Duplex } from 'node:stream'
 import { statusBody, type Status } from '../kube/status.js'
 import { admitRequest } from './admission.js'
 import { edgeAnswers } from './answers.js'
+import { lingerThenDestroy } from './linger.js'
 import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError } from '../tunnel/client.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { endToEndHeaders, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
 
+/** Bytes a pod may send before its upgrade is answered (held, then sent after the 101). */
+const MAX_EARLY_BYTES = 64 * 1024
+
 // Upgrades are never answered from the cache (exec and port-forward need the node itself), so
 // every failure here is a plain Status and the connection is closed.
 export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => socket.destroy())
+  // The socket is read from the start: an unread socket never reports its peer's FIN, so a pod
+  // that sends an upgrade request (with a body, say) and goes away before the answer left the
+  // edge a CLOSE-WAIT socket forever, which also held server.close() and so the shutdown
+  // (test/e2e/edge-fuzz.test.ts, phase b). What arrives before the answer is held, bounded, and
+  // sent once the upgrade is accepted; a pod that ends its side before the answer is gone.
+  const early: Buffer[] = head.length > 0 ? [head] : []
+  let earlyBytes = head.length
+  const hold = (chunk: Buffer): void => {
+    earlyBytes += chunk.length
+    if (earlyBytes > MAX_EARLY_BYTES) socket.destroy()
+    else early.push(chunk)
+  }
+  let answered = false
+  socket.on('data', hold)
+  socket.once('end', () => { if (!answered) socket.destroy() })
   const admission = await admitRequest(deps, req, undefined)
   if (!admission.ok) { refuse(socket, admission.status); return }
+  if (socket.destroyed) return
   let stream
   try {
     stream = deps.tunnel.open({ ...admission.request.forwarded, [HEADER_UPGRADE]: String(req.headers.upgrade ?? '') })
@@ -31,23 +51,32 @@ export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socke
   stream.on('error', () => socket.destroy())
   stream.once('close', () => { if (!socket.destroyed && stream.rstCode !== 0) socket.destroy() })
   stream.once('response', (headers: H2Headers) => {
+    answered = true
+    socket.off('data', hold)
+    if (socket.destroyed) return
     const upgraded = headers[HEADER_UPGRADE_STATUS] === '101'
     const passed = endToEndHeaders(headers)
     if (upgraded) {
       socket.write(responseHead(101, { ...passed, connection: 'Upgrade', upgrade: String(headers[HEADER_UPGRADE] ?? '') }))
-      if (head.length > 0) stream.write(head)
+      for (const chunk of early) stream.write(chunk)
       socket.pipe(stream)
       stream.pipe(socket)
     } else {
+      // Not upgraded: the answer, then the connection is closed (whatever else the pod sends is dropped).
+      socket.resume()
       socket.write(responseHead(Number(headers[':status']), { ...passed, connection: 'close' }))
       stream.pipe(socket)
+      socket.once('finish', () => lingerThenDestroy(socket))
     }
   })
 }
 
+/** Answers and closes (after a short linger, so the answer is not lost to a reset). */
 function refuse (socket: Duplex, s: Status): void {
+  if (socket.destroyed) return
   const { code, headers, body } = statusBody(s)
   socket.end(responseHead(code, { ...headers, connection: 'close' }) + body)
+  lingerThenDestroy(socket)
 }
 
 function responseHead (code: number, headers: Record<string, string | string[]>): string {
