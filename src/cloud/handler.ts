@@ -10,15 +10,15 @@ import type { RequestMetrics } from '../obs/metrics.js'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
 import { bearerToken } from '../kube/bearer-token.js'
 import { isLongRunning, requestInfo, requestInfoRefusal } from '../kube/request-info.js'
-import { internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
+import { badRequest, internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
 import {
-  endToEndHeaders, ERROR_BAD_REQUEST, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
+  decodeHeaderEnvelope, endToEndHeaders, ERROR_BAD_REQUEST, HEADER_ENVELOPE, MAX_HEADER_ENVELOPE_BYTES, type HeaderEnvelope, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
   ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
 import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
 import { relayUpgrade } from './upgrade.js'
-import { isConnectivityError, type Upstream } from './upstream.js'
+import { isConnectivityError, type Upstream, type UpstreamResponse } from './upstream.js'
 import type { SlotKind, UpstreamSlots } from './upstream-slots.js'
 
 /** Marks a 429 of the shim's own limits: an answer, never a reason for the edge to serve its cache. */
@@ -51,6 +51,14 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     if (deps.control === undefined) respondStatus(stream, notFound('requireAuthorization is off on this cloud shim'), ERROR_NO_CONTROL)
     else deps.control.attach(node, stream)
     return
+  }
+  let hasBody = !stream.endAfterHeaders
+  if (headers[HEADER_ENVELOPE] !== undefined) {
+    // Headers too large for an HTTP/2 header block came first in the body (tunnel/protocol.ts).
+    const envelope = await readHeaderEnvelope(stream, Number(headers[HEADER_ENVELOPE]))
+    if (envelope === undefined) { respondStatus(stream, badRequest('edge-metaserver: malformed header envelope'), ERROR_BAD_REQUEST); return }
+    headers = envelope.headers as IncomingHttpHeaders
+    hasBody = envelope.body
   }
   const method = String(headers[':method'])
   const path = String(headers[':path'])
@@ -116,14 +124,14 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
       await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
       return
     }
-    await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning })
+    await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning, hasBody })
   } finally {
     release()
   }
 }
 
 async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
-  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]>, longRunning: boolean }): Promise<void> {
+  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]>, longRunning: boolean, hasBody: boolean }): Promise<void> {
   const abort = new AbortController()
   let complete = false
   // The edge cancelling the stream (client gone, watch ended) must end the upstream call too.
@@ -133,7 +141,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   try {
     res = await deps.upstream.forward({
       method: req.method, path: req.path, headers: req.headers,
-      body: stream.endAfterHeaders ? null : requestBody(stream),
+      body: req.hasBody ? requestBody(stream) : null,
       signal: abort.signal,
       longRunning: req.longRunning,
     })
@@ -152,9 +160,70 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   if (stream.destroyed) { res.body.destroy(); return }
   stream.respond({ ':status': res.statusCode, ...endToEndHeaders(res.headers) })
   res.body.once('end', () => { complete = true })
+  if (String(res.headers.connection ?? '').toLowerCase() === 'close') {
+    await relayClosingAnswer(res.body, stream)
+    return
+  }
   await pipeline(res.body, stream).catch(() => {
     // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
     if (!stream.destroyed) stream.destroy()
+  })
+}
+
+// The largest answer kube-apiserver sends with Connection: close that the shim relays (they are
+// early refusals: a few hundred bytes).
+const MAX_CLOSING_ANSWER_BYTES = 1 << 20
+
+/**
+ * An answer after which kube-apiserver closes the connection (an early refusal of a request whose
+ * body it did not read). undici 7 throws an uncatchable AssertionError — the whole shim goes down —
+ * when the socket ends while such a response is paused by backpressure (nodejs/undici#5360, fixed in
+ * undici 8, which needs Node 22.19). So its body is read without backpressure: in flowing mode, with
+ * a bound, and written to the tunnel as it arrives.
+ */
+function relayClosingAnswer (body: UpstreamResponse['body'], stream: ServerHttp2Stream): Promise<void> {
+  return new Promise((resolve) => {
+    let size = 0
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > MAX_CLOSING_ANSWER_BYTES) { body.destroy(); stream.destroy(); return }
+      if (!stream.destroyed) stream.write(chunk)
+    })
+    body.once('end', () => { if (!stream.destroyed) stream.end(); resolve() })
+    body.once('error', () => { if (!stream.destroyed) stream.destroy(); resolve() })
+    body.once('close', () => resolve())
+  })
+}
+
+/**
+ * Reads the `length` bytes of a header envelope from the start of the stream, leaving the rest (the
+ * request body) unread in the stream. Undefined for a length out of bounds, a stream that ends
+ * first, or bytes that are no envelope.
+ */
+function readHeaderEnvelope (stream: ServerHttp2Stream, length: number): Promise<HeaderEnvelope | undefined> {
+  if (!Number.isInteger(length) || length <= 0 || length > MAX_HEADER_ENVELOPE_BYTES) return Promise.resolve(undefined)
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = (result: HeaderEnvelope | undefined): void => {
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.off('close', onEnd)
+      resolve(result)
+    }
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size < length) return
+      stream.pause()
+      const all = Buffer.concat(chunks)
+      if (all.length > length) stream.unshift(all.subarray(length))
+      done(decodeHeaderEnvelope(all.subarray(0, length)))
+    }
+    const onEnd = (): void => done(undefined)
+    stream.on('data', onData)
+    stream.once('end', onEnd)
+    stream.once('close', onEnd)
   })
 }
 

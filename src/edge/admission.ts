@@ -11,7 +11,7 @@ import { isLongRunning, requestInfo, requestInfoRefusal, type RequestInfo } from
 import { tooLarge, type Status } from '../kube/status.js'
 import type { Logger } from '../obs/logger.js'
 import type { TunnelClient } from '../tunnel/client.js'
-import { endToEndHeaders, HEADER_CLIENT_ADDRESS, headersFitTunnel, impersonationHeaders } from '../tunnel/protocol.js'
+import { endToEndHeaders, HEADER_CLIENT_ADDRESS, impersonationHeaders } from '../tunnel/protocol.js'
 import { edgeAnswers } from './answers.js'
 import type { GateVerdict } from './gate.js'
 import type { InflightTracker } from './inflight.js'
@@ -78,8 +78,6 @@ export async function admitRequest (deps: AdmissionDeps, req: IncomingMessage, r
     ':path': url,
     [HEADER_CLIENT_ADDRESS]: req.socket.remoteAddress ?? '',
   }
-  // The listener bounds the header bytes as kube-apiserver does; the tunnel carries less (protocol.ts).
-  if (!headersFitTunnel(forwarded)) return refuse(edgeAnswers.headersTooLargeForTunnel(), 'header limit')
 
   let mayUseCache = false
   if (deps.gate !== undefined) {

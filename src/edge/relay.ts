@@ -17,7 +17,7 @@ import type { RequestInfo } from '../kube/request-info.js'
 import { tooLarge, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
-import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../tunnel/protocol.js'
+import { encodeHeaderEnvelope, endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ENVELOPE, HEADER_ERROR, headersFitTunnel } from '../tunnel/protocol.js'
 import { admitRequest, type AdmissionDeps } from './admission.js'
 import { edgeAnswers, RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
 import type { CacheTee } from './cache/tee.js'
@@ -69,7 +69,16 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
 
   let stream: ClientHttp2Stream
   try {
-    stream = deps.tunnel.open(forwarded, { endStream: !hasBody })
+    // Headers within kube-apiserver's limit but too large for an HTTP/2 header block go in an
+    // envelope at the start of the stream's body (the listener already bounded them to 1 MiB).
+    const envelope = headersFitTunnel(forwarded) ? undefined : encodeHeaderEnvelope({ headers: forwarded, body: hasBody })
+    stream = envelope === undefined
+      ? deps.tunnel.open(forwarded, { endStream: !hasBody })
+      : deps.tunnel.open({ ':method': forwarded[':method']!, ':path': '/', [HEADER_ENVELOPE]: String(envelope.length) })
+    if (envelope !== undefined) {
+      stream.write(envelope)
+      if (!hasBody) stream.end()
+    }
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
     unreachable(edgeAnswers.tunnelDown(err.message))

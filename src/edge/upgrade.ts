@@ -12,7 +12,7 @@ import { lingerThenDestroy } from './linger.js'
 import type { RelayDeps } from './relay.js'
 import { TunnelUnavailableError } from '../tunnel/client.js'
 import { cancelStream } from '../tunnel/streams.js'
-import { endToEndHeaders, HEADER_UPGRADE, HEADER_UPGRADE_STATUS } from '../tunnel/protocol.js'
+import { endToEndHeaders, HEADER_UPGRADE, HEADER_UPGRADE_STATUS, headersFitTunnel } from '../tunnel/protocol.js'
 
 /** Bytes a pod may send before its upgrade is answered (held, then sent after the 101). */
 const MAX_EARLY_BYTES = 64 * 1024
@@ -38,6 +38,8 @@ export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socke
   socket.once('end', () => { if (!answered) socket.destroy() })
   const admission = await admitRequest(deps, req, undefined)
   if (!admission.ok) { refuse(socket, admission.status); return }
+  // An upgrade's stream carries raw bytes after the 101: no room for a header envelope.
+  if (!headersFitTunnel(admission.request.forwarded)) { refuse(socket, edgeAnswers.headersTooLargeForTunnel()); return }
   if (socket.destroyed) return
   let stream
   try {

@@ -26,6 +26,12 @@ export const ERROR_NO_CONTROL = 'no-control'
 export const HEADER_UPGRADE = 'x-ems-upgrade'
 /** On an upgrade stream, the upstream's real status (101 when switched; then the stream carries raw bytes). */
 export const HEADER_UPGRADE_STATUS = 'x-ems-upgrade-status'
+/**
+ * A pod request whose headers are within kube-apiserver's limit but too large for an HTTP/2 header
+ * block (see MAX_TUNNEL_FIELD_BYTES) travels with this header, whose value is the byte length of a
+ * header envelope (`encodeHeaderEnvelope`) that starts the stream's body; the request body follows it.
+ */
+export const HEADER_ENVELOPE = 'x-ems-header-envelope'
 /** The pod's address as the edge saw it; appended to X-Forwarded-For upstream for audit. */
 export const HEADER_CLIENT_ADDRESS = 'x-ems-client-address'
 
@@ -141,4 +147,30 @@ export function impersonationHeaders (lines: readonly string[]): Record<string, 
     }
   }
   return out
+}
+
+/** The largest header envelope the shim reads: the listener's limit, plus JSON's quoting. */
+export const MAX_HEADER_ENVELOPE_BYTES = 2 * MAX_REQUEST_HEADER_BYTES
+
+export interface HeaderEnvelope {
+  headers: Record<string, string | string[]>
+  /** Whether a request body follows the envelope. */
+  body: boolean
+}
+
+export function encodeHeaderEnvelope (envelope: HeaderEnvelope): Buffer {
+  return Buffer.from(JSON.stringify(envelope))
+}
+
+/** The envelope, or undefined when the bytes are not one (the shim then answers 400). */
+export function decodeHeaderEnvelope (bytes: Buffer): HeaderEnvelope | undefined {
+  let parsed: unknown
+  try { parsed = JSON.parse(bytes.toString('utf8')) } catch { return undefined }
+  const e = parsed as Partial<HeaderEnvelope> | null
+  if (e === null || typeof e !== 'object' || typeof e.body !== 'boolean' || typeof e.headers !== 'object' || e.headers === null) return undefined
+  for (const value of Object.values(e.headers)) {
+    const ok = typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string'))
+    if (!ok) return undefined
+  }
+  return { headers: e.headers, body: e.body }
 }
