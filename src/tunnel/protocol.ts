@@ -40,6 +40,9 @@ export const HEADER_CLIENT_ADDRESS = 'x-ems-client-address'
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te',
   'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'host',
+  // Answered by the hop that reads the body (Node's server sends 100 Continue itself); undici
+  // refuses to send it at all.
+  'expect',
 ])
 
 /** Copies end-to-end headers, dropping hop-by-hop ones, pseudo-headers and our own x-ems-* markers. */
