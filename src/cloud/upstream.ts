@@ -79,7 +79,12 @@ export class Upstream {
    * `longRunning` requests without a body go over HTTP/2; the caller has already counted them.
    */
   forward (req: { method: string, path: string, headers: Record<string, string | string[]>, body: Readable | null, signal: AbortSignal, longRunning: boolean }): Promise<UpstreamResponse> {
-    const pool = req.longRunning && req.body === null && (req.method === 'GET' || req.method === 'HEAD') ? this.watches : this.requests
+    // A large header block on the shared HTTP/2 connection would end it for every watch on it
+    // (Node's HTTP/2 refuses to send more than 64 KiB of header block and tears the session down):
+    // such a request takes an HTTP/1.1 connection of its own instead.
+    const shared = req.longRunning && req.body === null && (req.method === 'GET' || req.method === 'HEAD') &&
+      headerBytes(req.headers) + req.path.length <= MAX_SHARED_HEADER_BYTES
+    const pool = shared ? this.watches : this.requests
     return pool.request({
       origin: this.origin,
       method: req.method as Dispatcher.HttpMethod,
@@ -163,4 +168,15 @@ export function isConnectivityError (err: unknown): boolean {
     err instanceof undiciErrors.SocketError) return true
   const code = (err as { code?: string, cause?: { code?: string } })?.code ?? (err as { cause?: { code?: string } })?.cause?.code
   return code !== undefined && /^(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EPIPE|UND_ERR_CONNECT_TIMEOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|ERR_TLS_CERT_ALTNAME_INVALID|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT)$/.test(code)
+}
+
+// Well below Node's 64 KiB default for a header block sent over HTTP/2 (HPACK may not shrink it).
+const MAX_SHARED_HEADER_BYTES = 32 * 1024
+
+function headerBytes (headers: Record<string, string | string[]>): number {
+  let bytes = 0
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) bytes += name.length + Buffer.byteLength(v) + 4
+  }
+  return bytes + 256 // the request line's pseudo-headers
 }

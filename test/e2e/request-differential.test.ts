@@ -172,8 +172,8 @@ const EXCEPTIONS: Exception[] = [
   },
   {
     name: 'anonymous-401',
-    reason: 'without a usable bearer token the edge answers 401 (DESIGN decision 4) where kube-apiserver\'s anonymous user gets 403',
-    applies: (_c, direct, edge) => edge.status === 401 && direct.status === 403 && /User "system:anonymous"/.test(asStatus(direct)?.message ?? direct.body.toString('latin1')),
+    reason: 'without a usable bearer token the edge answers 401 (DESIGN decision 4) where kube-apiserver refuses its anonymous user otherwise (403, or an error of a later filter such as impersonation)',
+    applies: (c, direct, edge) => edge.status === 401 && direct.status >= 400 && c.auth.kind !== 'pod',
   },
   {
     name: 'unparseable-request-line',

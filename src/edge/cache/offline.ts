@@ -186,6 +186,11 @@ function sendJson (res: ServerResponse, since: number, body: string): number {
  */
 function notAnsweredOffline (info: RequestInfo, query: URLSearchParams, method: string | undefined): string | undefined {
   if (method === 'HEAD') return 'HEAD requests'
+  // kube-apiserver's router does not clean paths: `//api/...`, `/./`, a trailing slash are not the resource.
+  if (/\/\/|\/\.\.?(\/|$)|.\/$/.test(info.path)) return `the path ${info.path} as it is`
+  const rv = query.get('resourceVersion') ?? ''
+  if (rv !== '' && !/^\d+$/.test(rv)) return `resourceVersion ${JSON.stringify(rv)}`
+  if (info.verb === 'watch' && query.has('continue')) return 'continue on a watch'
   const match = query.get('resourceVersionMatch')
   // apimachinery's ValidateListOptions / validateWatchOptions, the rules it would refuse with 422.
   if (info.verb === 'watch') {

@@ -170,6 +170,10 @@ t.test('requests kube-apiserver would validate in ways the cache does not reprod
     ['/api/v1/namespaces/a/configmaps?watch=1&sendInitialEvents=true', 'sendInitialEvents without resourceVersionMatch=NotOlderThan'],
     ['/api/v1/namespaces/a/configmaps?watch=1&resourceVersionMatch=NotOlderThan', 'resourceVersionMatch on a watch without sendInitialEvents'],
     ['/api/v1/namespaces/a/configmaps/c2?resourceVersion=999999', 'older than the requested 999999'],
+    ['//api/v1/namespaces/a/configmaps/c2', 'as it is'],
+    ['/api/v1/namespaces/a/configmaps/', 'as it is'],
+    ['/api/v1/namespaces/a/configmaps?resourceVersion=abc', 'resourceVersion "abc"'],
+    ['/api/v1/namespaces/a/configmaps?watch=1&continue=garbage', 'continue on a watch'],
   ]
   for (const [url, why] of cases) {
     const a = serve(url)
