@@ -143,6 +143,9 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
       process.once('SIGINT', () => stop('SIGINT'))
     })
     logger.flush()
+    // Drained and closed: exit now rather than wait for every last handle a pod left behind to
+    // unwind (a stopping daemon must stop; systemd and the tests wait for the exit).
+    setImmediate(() => process.exit(0))
     return 0
   } catch (err) {
     if (err instanceof ConfigLoadError) {

@@ -82,8 +82,11 @@ export class Upstream {
     // A large header block on the shared HTTP/2 connection would end it for every watch on it
     // (Node's HTTP/2 refuses to send more than 64 KiB of header block and tears the session down):
     // such a request takes an HTTP/1.1 connection of its own instead.
+    // So does a repeated header (Impersonate-Group: two groups): over HTTP/2 undici would send the
+    // values joined into one, which kube-apiserver reads as a single group.
     const shared = req.longRunning && req.body === null && (req.method === 'GET' || req.method === 'HEAD') &&
-      headerBytes(req.headers) + req.path.length <= MAX_SHARED_HEADER_BYTES
+      headerBytes(req.headers) + req.path.length <= MAX_SHARED_HEADER_BYTES &&
+      !Object.values(req.headers).some((v) => Array.isArray(v) && v.length > 1)
     const pool = shared ? this.watches : this.requests
     return pool.request({
       origin: this.origin,

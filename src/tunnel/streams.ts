@@ -7,5 +7,4 @@ export function cancelStream (stream: ClientHttp2Stream): void {
   if (stream.destroyed) return
   stream.resume()
   if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL)
-  stream.destroy()
 }

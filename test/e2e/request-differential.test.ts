@@ -17,6 +17,7 @@
 // Replay a run with REQUEST_SEED=<seed> (printed first); REQUEST_CASES=<n> changes the count.
 import http from 'node:http'
 import t from 'tap'
+import { isAnonymousPath } from '../../src/kube/anonymous-paths.js'
 import { execFileSync } from 'node:child_process'
 import { Socket } from 'node:net'
 import type { EdgeDaemon } from '../../src/edge/run.js'
@@ -145,8 +146,8 @@ const CACHE_WARNING = /edge-metaserver: cloud unreachable/
 const fromOfflineMachinery = (r: RawResponse): boolean =>
   CACHE_WARNING.test(header(r, 'warning') ?? '') || (r.status === 503 && /unreachable|offline/.test(asStatus(r)?.message ?? ''))
 
-const ANONYMOUS_DOCUMENTS = new Set(['/api', '/api/v1', '/apis', '/apis/apps', '/apis/apps/v1', '/version', '/openapi/v3',
-  '/apis/rbac.authorization.k8s.io/v1', '/apis/authorization.k8s.io/v1'])
+/** The path of a target, as far as it can be read (an unreadable target is no discovery path). */
+const targetPath = (target: string): string => { try { return new URL(target, 'https://x').pathname } catch { return '' } }
 
 interface Exception { name: string, reason: string, applies: (c: RequestCase, direct: RawResponse, edge: RawResponse) => boolean }
 
@@ -199,9 +200,9 @@ const EXCEPTIONS: Exception[] = [
   },
   {
     name: 'anonymous-discovery',
-    reason: 'discovery, /version and /openapi without a token are fetched by the shim with its own identity (README Decisions, DESIGN decision 4): the same documents for everyone, no resource data',
-    applies: (c, direct, edge) => c.auth.kind === 'none' && c.method === 'GET' && c.absolute === 'no' && ANONYMOUS_DOCUMENTS.has(c.target.split('?')[0]!) &&
-      is2xx(edge.status) && (direct.status === 401 || direct.status === 403),
+    reason: 'discovery, /version and /openapi without a token are fetched by the shim with its own identity (README Decisions, DESIGN decision 4): the same documents for everyone (or its 404 for a group version that does not exist), no resource data',
+    applies: (c, direct, edge) => c.auth.kind !== 'pod' && c.method === 'GET' && isAnonymousPath(targetPath(c.target)) &&
+      (is2xx(edge.status) || edge.status === 404) && (direct.status === 401 || direct.status === 403),
   },
 ]
 const OFFLINE_EXCEPTIONS: Exception[] = [
