@@ -57,7 +57,7 @@ async function main (): Promise<void> {
     for (const [op, concurrency, count] of plan) {
       const result: Record<string, Sample> = {}
       // Alternate which target goes first so warm-up and drift favour neither.
-      const order = (['direct', 'edge'] as const)
+      const order = ['direct', 'edge'] as const
       for (const target of concurrency === 1 ? order : [...order].reverse()) {
         result[target] = await load(targets[target], ops[op], me.token, cluster.pki.caPem, concurrency, count)
       }

@@ -25,7 +25,7 @@ try {
 
   const steps: Array<[string, string[], string?]> = [
     ['kubectl version (in-cluster config, through the edge)', ['version', '-o', 'yaml']],
-    ['kubectl apply -f - (a ConfigMap)', ['apply', '-f', '-'], `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  greeting: "hello from the edge"\n`],
+    ['kubectl apply -f - (a ConfigMap)', ['apply', '-f', '-'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  greeting: "hello from the edge"\n'],
     ['kubectl get configmaps (Table output)', ['get', 'configmaps']],
     ['kubectl auth can-i create configmaps', ['auth', 'can-i', 'create', 'configmaps']],
     ['kubectl get secrets (forbidden: refused at the edge, with kube-apiserver\'s exact 403)', ['get', 'secrets']],
@@ -49,7 +49,7 @@ try {
   const offline: Array<[string, string[], string?]> = [
     ['kubectl get configmaps (offline: answered from the edge cache, with a warning)', ['get', 'configmaps']],
     ['kubectl apply (offline: a clear 503, nothing changed or queued; client-go retries it for ~10 s first)', ['apply', '-f', '-'],
-      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: offline\ndata:\n  k: v\n`],
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: offline\ndata:\n  k: v\n'],
   ]
   for (const [title, args, stdin] of offline) {
     say(title)

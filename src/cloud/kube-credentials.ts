@@ -1,6 +1,7 @@
 // How the shim reaches kube-apiserver as itself (TokenReview, pod lookups): a kubeconfig file, or
 // the in-cluster service account when none is given. Pod requests never use these credentials:
 // they carry the pod's own token (DESIGN decision 3).
+/* eslint-disable @typescript-eslint/no-explicit-any -- a kubeconfig is untyped YAML; every field used is checked where it is read */
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parse } from 'yaml'

@@ -2,6 +2,7 @@
 // token of a pod bound to N. The edge cannot lie about N (it comes from its certificate); the
 // token proves the pod. Node claims in the token are used when present; otherwise the pod is
 // looked up (its nodeName and uid never change once bound, so the answer is cached).
+/* eslint-disable @typescript-eslint/no-explicit-any -- kube-apiserver's JSON answers are untyped here; only the fields read are narrowed (trim functions, explicit checks) */
 import { LRUCache } from 'lru-cache'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
 import { unauthorized, type Status } from '../kube/status.js'

@@ -2,6 +2,7 @@
 // pods and all RBAC objects, each kept by a reflector with the shim's own identity (list/watch;
 // see deploy/10-rbac.yaml), scoped per node by kube/node-policy-scope.ts. Emits 'change' when
 // any of them changes; the control hub decides which nodes' bundles actually differ.
+/* eslint-disable @typescript-eslint/no-explicit-any -- kube-apiserver's JSON answers are untyped here; only the fields read are narrowed (trim functions, explicit checks) */
 import { EventEmitter } from 'node:events'
 import type { Logger } from '../obs/logger.js'
 import type { BoundPod } from '../kube/bound-pod.js'

@@ -1,6 +1,7 @@
 // A minimal client-go-style reflector: LIST (paged), then WATCH from the list's resourceVersion with
 // bookmarks, re-watch from the last seen version when a watch ends, re-list on 410 Gone or
 // errors (capped backoff). Keeps a trimmed copy of each object, keyed namespace/name.
+/* eslint-disable @typescript-eslint/no-explicit-any -- kube-apiserver's JSON answers are untyped here; only the fields read are narrowed (trim functions, explicit checks) */
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff } from '../tunnel/backoff.js'
 import { LineSplitter } from '../util/lines.js'
@@ -29,7 +30,7 @@ export class Reflector<T extends KubeObject> {
     private readonly path: string,
     private readonly trim: (obj: any) => T,
     private readonly onChange: () => void,
-    private readonly logger: Logger,
+    private readonly logger: Logger
   ) {}
 
   start (): void { void this.loop() }

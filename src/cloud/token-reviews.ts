@@ -2,6 +2,7 @@
 // positive answers until the token's own expiry (capped), negative ones briefly, identical
 // concurrent reviews coalesced (lru-cache's fetchMethod) so a burst from one pod costs one
 // apiserver call.
+/* eslint-disable @typescript-eslint/no-explicit-any -- kube-apiserver's JSON answers are untyped here; only the fields read are narrowed (trim functions, explicit checks) */
 import { createHash } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { LRUCache } from 'lru-cache'

@@ -111,7 +111,7 @@ const cloudHubField = obj<CloudHubConfig>(
     if (addressesConflict(v.address, v.healthzAddress)) {
       issue('healthzAddress', `conflicts with modules.cloudHub.address (${formatAddress(v.address)})`)
     }
-  },
+  }
 )
 
 const dynamicControllerField = obj<DynamicControllerConfig>({

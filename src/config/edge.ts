@@ -140,7 +140,7 @@ const metaServerField = obj<MetaServerConfig>(
     }
     // Resolve here so consumers never have to re-implement the fallback.
     if (v.apiAudiences.length === 0) return { ...v, apiAudiences: v.serviceAccountIssuers }
-  },
+  }
 )
 
 const edgeHubField = obj<EdgeHubConfig>(
@@ -164,7 +164,7 @@ const edgeHubField = obj<EdgeHubConfig>(
     if (v.reconnectBackoffInitial > v.reconnectBackoffMax) {
       issue('reconnectBackoffInitial', 'must not be greater than modules.edgeHub.reconnectBackoffMax')
     }
-  },
+  }
 )
 
 const cacheField = obj<CacheConfig>({
@@ -195,7 +195,7 @@ export const edgeSchema = obj<EdgeConfig>({
   // the listener acts with whatever token it holds. That is tolerable on loopback only.
   const server = v.modules.metaServer.server
   if (!v.featureGates.requireAuthorization && !isLoopback(server.host)) {
-    issue('featureGates', `requireAuthorization: false serves plain HTTP without authentication, so modules.metaServer.server ` +
+    issue('featureGates', 'requireAuthorization: false serves plain HTTP without authentication, so modules.metaServer.server ' +
       `must be a loopback address (127.0.0.1 or ::1), got "${formatAddress(server)}"`)
   }
 })

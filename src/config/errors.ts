@@ -14,12 +14,12 @@ export interface ConfigError {
 }
 
 /** One error per line: `file:line:col: key.path: message`. */
-export function formatConfigError(e: ConfigError): string {
+export function formatConfigError (e: ConfigError): string {
   const where = e.line > 0 ? `${e.file}:${e.line}:${e.column}` : e.file
   return e.path ? `${where}: ${e.path}: ${e.message}` : `${where}: ${e.message}`
 }
 
-export function formatConfigErrors(errors: readonly ConfigError[]): string {
+export function formatConfigErrors (errors: readonly ConfigError[]): string {
   return errors.map(formatConfigError).join('\n')
 }
 
@@ -27,7 +27,7 @@ export function formatConfigErrors(errors: readonly ConfigError[]): string {
 export class ConfigLoadError extends Error {
   readonly errors: readonly ConfigError[]
 
-  constructor(errors: readonly ConfigError[]) {
+  constructor (errors: readonly ConfigError[]) {
     const n = errors.length
     super(`invalid configuration (${n} error${n === 1 ? '' : 's'}):\n${formatConfigErrors(errors)}`)
     this.name = 'ConfigLoadError'
@@ -36,6 +36,6 @@ export class ConfigLoadError extends Error {
 }
 
 /** Orders errors as they appear in the file; schema walk order is arbitrary to a reader. */
-export function sortConfigErrors(errors: readonly ConfigError[]): ConfigError[] {
+export function sortConfigErrors (errors: readonly ConfigError[]): ConfigError[] {
   return [...errors].sort((a, b) => a.line - b.line || a.column - b.column)
 }

@@ -6,12 +6,12 @@ import { access, stat } from 'node:fs/promises'
 import type { ConfigError } from './errors.js'
 import type { FileToCheck } from './parse.js'
 
-export async function checkFiles(files: readonly FileToCheck[]): Promise<ConfigError[]> {
+export async function checkFiles (files: readonly FileToCheck[]): Promise<ConfigError[]> {
   const results = await Promise.all(files.map(checkOne))
   return results.filter((e): e is ConfigError => e !== undefined)
 }
 
-async function checkOne(f: FileToCheck): Promise<ConfigError | undefined> {
+async function checkOne (f: FileToCheck): Promise<ConfigError | undefined> {
   const error = (message: string): ConfigError => ({
     file: f.file,
     line: f.line,
@@ -30,7 +30,7 @@ async function checkOne(f: FileToCheck): Promise<ConfigError | undefined> {
 }
 
 /** A short human reason for a failed fs call, without Node's syscall noise. */
-export function fsReason(err: unknown): string {
+export function fsReason (err: unknown): string {
   const code = (err as NodeJS.ErrnoException | null)?.code
   switch (code) {
     case 'ENOENT':

@@ -14,7 +14,7 @@ export interface LoadOptions extends ParseOptions {
   readonly checkFiles?: boolean
 }
 
-export async function loadConfigFile(file: string, opts: LoadOptions = {}): Promise<ConfigResult> {
+export async function loadConfigFile (file: string, opts: LoadOptions = {}): Promise<ConfigResult> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -30,7 +30,7 @@ export async function loadConfigFile(file: string, opts: LoadOptions = {}): Prom
 }
 
 /** Loads the EdgeMetaServer document of `file`; throws ConfigLoadError listing every problem. */
-export async function loadEdgeConfig(file: string, opts: Omit<LoadOptions, 'kind'> = {}): Promise<EdgeConfig> {
+export async function loadEdgeConfig (file: string, opts: Omit<LoadOptions, 'kind'> = {}): Promise<EdgeConfig> {
   const r = await loadConfigFile(file, { ...opts, kind: EDGE_KIND })
   if (!r.ok) throw new ConfigLoadError(r.errors)
   if (r.config.kind !== EDGE_KIND) throw new Error('unreachable: kind selection returned another kind')
@@ -38,7 +38,7 @@ export async function loadEdgeConfig(file: string, opts: Omit<LoadOptions, 'kind
 }
 
 /** Loads the CloudShim document of `file`; throws ConfigLoadError listing every problem. */
-export async function loadCloudConfig(file: string, opts: Omit<LoadOptions, 'kind'> = {}): Promise<CloudConfig> {
+export async function loadCloudConfig (file: string, opts: Omit<LoadOptions, 'kind'> = {}): Promise<CloudConfig> {
   const r = await loadConfigFile(file, { ...opts, kind: CLOUD_KIND })
   if (!r.ok) throw new ConfigLoadError(r.errors)
   if (r.config.kind !== CLOUD_KIND) throw new Error('unreachable: kind selection returned another kind')

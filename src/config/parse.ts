@@ -52,17 +52,17 @@ export interface Decoded {
   readonly files: readonly FileToCheck[]
 }
 
-export function parseConfigText(text: string, fileName: string, baseDir: string, opts: ParseOptions = {}): ConfigResult {
+export function parseConfigText (text: string, fileName: string, baseDir: string, opts: ParseOptions = {}): ConfigResult {
   return toResult(decodeConfigText(text, fileName, baseDir, opts))
 }
 
-export function toResult(d: Decoded): ConfigResult {
+export function toResult (d: Decoded): ConfigResult {
   if (d.errors.length > 0 || d.configs.length === 0) return { ok: false, errors: sortConfigErrors(d.errors) }
   return { ok: true, config: d.configs[0]!, configs: d.configs }
 }
 
 /** Everything parseConfigText does, plus the file references for checkFiles. */
-export function decodeConfigText(text: string, fileName: string, baseDir: string, opts: ParseOptions): Decoded {
+export function decodeConfigText (text: string, fileName: string, baseDir: string, opts: ParseOptions): Decoded {
   const lineCounter = new LineCounter()
   const errors: ConfigError[] = []
   const configs: AnyConfig[] = []
@@ -81,7 +81,7 @@ export function decodeConfigText(text: string, fileName: string, baseDir: string
   if (errors.length > 0) return done()
 
   const nonEmpty = ('empty' in docs ? [] : docs).filter(
-    (d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null),
+    (d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null)
   )
   if (nonEmpty.length === 0) {
     report(0, '', `config file is empty (expected a document with apiVersion: and kind: ${KINDS.join(' or ')})`)
@@ -129,7 +129,7 @@ export function decodeConfigText(text: string, fileName: string, baseDir: string
   return done()
 }
 
-function reportBadKind(doc: Document, report: (offset: number, path: string, message: string) => void): void {
+function reportBadKind (doc: Document, report: (offset: number, path: string, message: string) => void): void {
   const start = offsetOf(doc.contents)
   if (!isMap(doc.contents)) {
     report(start, '', `expected a mapping with apiVersion: and kind:, got ${isScalar(doc.contents) ? describeValue(doc.contents.value) : 'a list'}`)
@@ -147,15 +147,15 @@ function reportBadKind(doc: Document, report: (offset: number, path: string, mes
   report(offsetOf(node), 'kind', `expected ${allowed}, got ${isScalar(node) ? describeValue(value) : 'a non-scalar'}${hint}`)
 }
 
-function kindNode(doc: Document): unknown {
+function kindNode (doc: Document): unknown {
   return isMap(doc.contents) ? doc.contents.get('kind', true) : undefined
 }
 
-function kindOf(doc: Document): string | undefined {
+function kindOf (doc: Document): string | undefined {
   const node = kindNode(doc)
   return isScalar(node) && typeof node.value === 'string' ? node.value : undefined
 }
 
-function offsetOf(node: unknown): number {
+function offsetOf (node: unknown): number {
   return (isScalar(node) || isMap(node) ? node.range?.[0] : undefined) ?? 0
 }

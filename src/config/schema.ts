@@ -49,27 +49,27 @@ export class DecodeContext {
   readonly files: FileRef[] = []
   private readonly keyIndex = new Map<string, string[]>()
 
-  constructor(
+  constructor (
     readonly file: string,
     readonly baseDir: string,
     private readonly lineCounter: LineCounter,
     private readonly doc: Document,
-    root: Field<unknown>,
+    root: Field<unknown>
   ) {
     this.indexKeys(root, '')
   }
 
-  position(offset: number): { line: number; column: number } {
+  position (offset: number): { line: number; column: number } {
     const { line, col } = this.lineCounter.linePos(offset)
     return { line, column: col }
   }
 
-  report(offset: number, keyPath: string, message: string): void {
+  report (offset: number, keyPath: string, message: string): void {
     this.errors.push({ file: this.file, ...this.position(offset), path: keyPath, message })
   }
 
   /** Follows `*alias` references; an undefined anchor is an error at the use site. */
-  deref(input: Input, keyPath: string, at: number): Input | Invalid {
+  deref (input: Input, keyPath: string, at: number): Input | Invalid {
     if (!isAlias(input)) return input
     const target = input.resolve(this.doc)
     if (target === undefined) {
@@ -80,11 +80,11 @@ export class DecodeContext {
   }
 
   /** Full paths of schema keys named `name` (case-insensitively), anywhere. */
-  pathsOfKey(name: string): readonly string[] {
+  pathsOfKey (name: string): readonly string[] {
     return this.keyIndex.get(name.toLowerCase()) ?? []
   }
 
-  private indexKeys(field: Field<unknown>, prefix: string): void {
+  private indexKeys (field: Field<unknown>, prefix: string): void {
     for (const [name, child] of Object.entries(field.children ?? {})) {
       const full = joinPath(prefix, name)
       const list = this.keyIndex.get(name.toLowerCase()) ?? []
@@ -95,15 +95,15 @@ export class DecodeContext {
   }
 }
 
-export function joinPath(prefix: string, key: string): string {
+export function joinPath (prefix: string, key: string): string {
   return prefix === '' ? key : `${prefix}.${key}`
 }
 
-function offsetOf(n: unknown): number | undefined {
+function offsetOf (n: unknown): number | undefined {
   return isNode(n) ? n.range?.[0] : undefined
 }
 
-function describeNode(n: Node | null): string {
+function describeNode (n: Node | null): string {
   if (n === null) return describeValue(null)
   if (isMap(n)) return 'a mapping'
   if (isSeq(n)) return 'a list'
@@ -130,13 +130,13 @@ const REQUIRED: unique symbol = Symbol('required')
  * the same textual form a user would write ("60s", "3Mi") and go through the
  * same parser, so a default can never be something the file couldn't say.
  */
-export function scalar<T>(
+export function scalar<T> (
   expected: string,
   parse: (value: unknown, use: ScalarUse) => Parsed<T>,
-  rawDefault: unknown,
+  rawDefault: unknown
 ): Field<T> {
   return {
-    read(input, keyPath, at, ctx) {
+    read (input, keyPath, at, ctx) {
       if (input === undefined) {
         if (rawDefault === REQUIRED) {
           ctx.report(at, keyPath, 'missing required key')
@@ -165,19 +165,19 @@ export function scalar<T>(
 }
 
 /** Accepts `""` and an empty value as "unset" (null), the KubeEdge convention. */
-function orNull<T>(parse: (v: unknown, use: ScalarUse) => Parsed<T>) {
+function orNull<T> (parse: (v: unknown, use: ScalarUse) => Parsed<T>) {
   return (v: unknown, use: ScalarUse): Parsed<T | null> =>
     v === null || v === '' ? ok(null) : parse(v, use)
 }
 
-export function literal<const V extends string>(value: V): Field<V> {
+export function literal<const V extends string> (value: V): Field<V> {
   return scalar(
     JSON.stringify(value),
     (v) =>
       v === value
         ? ok(value)
         : fail(`expected ${JSON.stringify(value)}, got ${describeValue(v)}`),
-    REQUIRED,
+    REQUIRED
   )
 }
 
@@ -188,7 +188,7 @@ export interface StrOptions {
   readonly maxLength?: number
 }
 
-function parseStr(o: StrOptions, v: unknown): Parsed<string> {
+function parseStr (o: StrOptions, v: unknown): Parsed<string> {
   if (typeof v !== 'string') {
     const hint = typeof v === 'number' || typeof v === 'boolean' ? ' (quote the value to make it a string)' : ''
     return fail(`expected a string, got ${describeValue(v)}${hint}`)
@@ -203,25 +203,25 @@ function parseStr(o: StrOptions, v: unknown): Parsed<string> {
   return ok(v)
 }
 
-export function str(o: StrOptions & { readonly default: string }): Field<string> {
+export function str (o: StrOptions & { readonly default: string }): Field<string> {
   return scalar('a string', (v) => parseStr(o, v), o.default)
 }
 
 /** Optional string: absent, empty or `""` gives null. */
-export function optionalStr(o: StrOptions = {}): Field<string | null> {
+export function optionalStr (o: StrOptions = {}): Field<string | null> {
   return scalar('a string', orNull((v) => parseStr(o, v)), null)
 }
 
-export function bool(defaultValue: boolean): Field<boolean> {
+export function bool (defaultValue: boolean): Field<boolean> {
   return scalar(
     'true or false',
     // YAML 1.2: "yes"/"on" are strings, so be explicit about what is accepted.
     (v) => (typeof v === 'boolean' ? ok(v) : fail(`expected true or false, got ${describeValue(v)}`)),
-    defaultValue,
+    defaultValue
   )
 }
 
-export function int(o: { readonly default: number; readonly min: number; readonly max: number }): Field<number> {
+export function int (o: { readonly default: number; readonly min: number; readonly max: number }): Field<number> {
   const expected = `an integer between ${o.min} and ${o.max}`
   return scalar(
     expected,
@@ -229,12 +229,12 @@ export function int(o: { readonly default: number; readonly min: number; readonl
       typeof v === 'number' && Number.isInteger(v) && v >= o.min && v <= o.max
         ? ok(v)
         : fail(`expected ${expected}, got ${describeValue(v)}`),
-    o.default,
+    o.default
   )
 }
 
 /** Duration in milliseconds. `positive`: 0 is rejected (e.g. a timer period). */
-export function duration(o: { readonly default: string; readonly positive?: boolean }): Field<number> {
+export function duration (o: { readonly default: string; readonly positive?: boolean }): Field<number> {
   return scalar(
     'a duration like "30s"',
     (v) => {
@@ -242,12 +242,12 @@ export function duration(o: { readonly default: string; readonly positive?: bool
       if (r.ok && o.positive && r.value === 0) return fail('must be greater than 0')
       return r
     },
-    o.default,
+    o.default
   )
 }
 
 /** Size in bytes. `positive`: 0 is rejected. */
-export function size(o: { readonly default: string; readonly positive?: boolean }): Field<number> {
+export function size (o: { readonly default: string; readonly positive?: boolean }): Field<number> {
   return scalar(
     'a size like "64Mi"',
     (v) => {
@@ -255,20 +255,20 @@ export function size(o: { readonly default: string; readonly positive?: boolean 
       if (r.ok && o.positive && r.value === 0) return fail('must be greater than 0')
       return r
     },
-    o.default,
+    o.default
   )
 }
 
-export function address(o: AddressOptions & { readonly default: string }): Field<Address> {
+export function address (o: AddressOptions & { readonly default: string }): Field<Address> {
   return scalar('"host:port"', (v) => parseAddress(v, o), o.default)
 }
 
 /** Address that may be switched off with `""`; null when off. */
-export function optionalAddress(o: AddressOptions & { readonly default: string | null }): Field<Address | null> {
+export function optionalAddress (o: AddressOptions & { readonly default: string | null }): Field<Address | null> {
   return scalar('"host:port" or ""', orNull((v) => parseAddress(v, o)), o.default)
 }
 
-export function oneOf<const V extends string>(values: readonly V[], defaultValue: V): Field<V> {
+export function oneOf<const V extends string> (values: readonly V[], defaultValue: V): Field<V> {
   const list = values.map((v) => JSON.stringify(v)).join(', ')
   return scalar(
     `one of ${list}`,
@@ -278,7 +278,7 @@ export function oneOf<const V extends string>(values: readonly V[], defaultValue
       const hint = near ? ` (did you mean ${JSON.stringify(near)}?)` : ''
       return fail(`expected one of ${list}, got ${describeValue(v)}${hint}`)
     },
-    defaultValue,
+    defaultValue
   )
 }
 
@@ -287,7 +287,7 @@ export interface PathOptions {
   readonly mustExist: boolean
 }
 
-function parsePath(o: PathOptions, v: unknown, use: ScalarUse): Parsed<string> {
+function parsePath (o: PathOptions, v: unknown, use: ScalarUse): Parsed<string> {
   const s = parseStr({}, v)
   if (!s.ok) return s
   // Relative paths are relative to the config file, not the daemon's cwd,
@@ -297,21 +297,21 @@ function parsePath(o: PathOptions, v: unknown, use: ScalarUse): Parsed<string> {
   return ok(resolved)
 }
 
-export function filePath(o: PathOptions & { readonly default: string }): Field<string> {
+export function filePath (o: PathOptions & { readonly default: string }): Field<string> {
   return scalar('a file path', (v, use) => parsePath(o, v, use), o.default)
 }
 
 /** Path that may be left empty (null), e.g. kubeConfig "" meaning in-cluster. */
-export function optionalFilePath(o: PathOptions & { readonly default: string | null }): Field<string | null> {
+export function optionalFilePath (o: PathOptions & { readonly default: string | null }): Field<string | null> {
   return scalar('a file path or ""', orNull((v, use) => parsePath(o, v, use)), o.default)
 }
 
 // --- lists -----------------------------------------------------------------
 
-export function stringList(o: { readonly default: readonly string[]; readonly minItems?: number }): Field<readonly string[]> {
+export function stringList (o: { readonly default: readonly string[]; readonly minItems?: number }): Field<readonly string[]> {
   const minItems = o.minItems ?? 0
   return {
-    read(input, keyPath, at, ctx) {
+    read (input, keyPath, at, ctx) {
       if (input === undefined) return Object.freeze([...o.default])
       const blame = offsetOf(input) ?? at
       const node = ctx.deref(input, keyPath, blame)
@@ -354,9 +354,9 @@ export function stringList(o: { readonly default: readonly string[]; readonly mi
  * and an empty list give an empty list. A single string stays valid so a one-address config keeps
  * working when a key grows into a list. Duplicates are rejected: they are always a typo.
  */
-export function addressList(o: AddressOptions): Field<readonly Address[]> {
+export function addressList (o: AddressOptions): Field<readonly Address[]> {
   return {
-    read(input, keyPath, at, ctx) {
+    read (input, keyPath, at, ctx) {
       if (input === undefined) return Object.freeze([])
       const blame = offsetOf(input) ?? at
       const node = ctx.deref(input, keyPath, blame)
@@ -418,11 +418,11 @@ export type Issue<T> = (key: keyof T & string, message: string) => void
  *   cross-field rules and may return a replacement value (e.g. to resolve a
  *   default that depends on another key).
  */
-export function obj<T>(fields: Fields<T>, refine?: (value: T, issue: Issue<T>) => T | void): Field<T> {
+export function obj<T> (fields: Fields<T>, refine?: (value: T, issue: Issue<T>) => T | void): Field<T> {
   const names = Object.keys(fields) as (keyof T & string)[]
   return {
     children: fields as Readonly<Record<string, Field<unknown>>>,
-    read(input, keyPath, at, ctx) {
+    read (input, keyPath, at, ctx) {
       const blame = offsetOf(input) ?? at
       const node = ctx.deref(input, keyPath, blame)
       if (node === INVALID) return INVALID
@@ -485,7 +485,7 @@ export function obj<T>(fields: Fields<T>, refine?: (value: T, issue: Issue<T>) =
   }
 }
 
-function unknownKeyMessage(key: string, known: readonly string[], keyPath: string, ctx: DecodeContext): string {
+function unknownKeyMessage (key: string, known: readonly string[], keyPath: string, ctx: DecodeContext): string {
   // YAML 1.2 has no merge keys; say so rather than list the known keys.
   if (key === '<<') return 'YAML merge keys ("<<") are not supported; write the keys out'
   const near = closestKey(key, known)

@@ -2,11 +2,11 @@
 // and the error is far more useful when it names the key that was meant.
 
 /** Optimal-string-alignment distance: Levenshtein plus adjacent transpositions ("enabel"). */
-export function editDistance(a: string, b: string): number {
+export function editDistance (a: string, b: string): number {
   const rows = a.length + 1
   const cols = b.length + 1
   const d: number[][] = Array.from({ length: rows }, (_, i) =>
-    Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+    Array.from({ length: cols }, (_, j) => (i === 0 ? j : j === 0 ? i : 0))
   )
   for (let i = 1; i < rows; i++) {
     for (let j = 1; j < cols; j++) {
@@ -26,7 +26,7 @@ export function editDistance(a: string, b: string): number {
  * typo. Comparison ignores case because "tlsCAFile" vs "tlsCaFile" and
  * "kubeApiConfig" vs "kubeAPIConfig" are the typical slips.
  */
-export function closestKey(name: string, candidates: Iterable<string>): string | undefined {
+export function closestKey (name: string, candidates: Iterable<string>): string | undefined {
   const lower = name.toLowerCase()
   // Allow roughly one edit per three characters, at least 1, at most 3, so
   // short keys don't match everything and long keys tolerate a few slips.

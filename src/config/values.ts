@@ -9,7 +9,7 @@ const ok = <T>(value: T): Parsed<T> => ({ ok: true, value })
 const fail = (message: string): Parsed<never> => ({ ok: false, message })
 
 /** How a value from the file is echoed back in messages ("got ..."). */
-export function describeValue(v: unknown): string {
+export function describeValue (v: unknown): string {
   if (v === null || v === undefined) return 'an empty value'
   if (typeof v === 'string') {
     const s = v.length > 60 ? `${v.slice(0, 57)}...` : v
@@ -43,7 +43,7 @@ const DURATION_PART_RE = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/gu
  * timers have millisecond resolution and silently changing a value is worse
  * than asking the user to write it differently.
  */
-export function parseDuration(v: unknown): Parsed<number> {
+export function parseDuration (v: unknown): Parsed<number> {
   const expected = `expected a duration like "500ms", "30s", "5m" or "1h30m", got ${describeValue(v)}`
   if (typeof v !== 'string') return fail(expected)
   const s = v.trim()
@@ -82,7 +82,7 @@ const SIZE_SUFFIXES: Record<string, number> = {
 const SIZE_RE = /^(\d+(?:\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$/
 
 /** Kubernetes-quantity-style size ("64Mi", "1Gi", "500k", "1048576") to bytes. */
-export function parseSize(v: unknown): Parsed<number> {
+export function parseSize (v: unknown): Parsed<number> {
   const expected = `expected a size like "64Mi", "1Gi", "500k" or a number of bytes, got ${describeValue(v)}`
   // A bare YAML integer is the natural way to write a byte count.
   if (typeof v === 'number') {
@@ -118,7 +118,7 @@ export interface Address {
 // hyphens, each at most 63 characters, total at most 253.
 const LABEL_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/
 
-export function isHostname(s: string): boolean {
+export function isHostname (s: string): boolean {
   if (s.length === 0 || s.length > 253) return false
   const labels = (s.endsWith('.') ? s.slice(0, -1) : s).split('.')
   return labels.every((l) => LABEL_RE.test(l))
@@ -130,7 +130,7 @@ export interface AddressOptions {
 }
 
 /** "host:port", "[v6]:port" to {host, port}. IPv6 literals must be bracketed. */
-export function parseAddress(v: unknown, opts: AddressOptions = {}): Parsed<Address> {
+export function parseAddress (v: unknown, opts: AddressOptions = {}): Parsed<Address> {
   const allowZero = opts.allowPortZero ?? true
   const expected = `expected "host:port", got ${describeValue(v)}`
   if (typeof v !== 'string') return fail(expected)
@@ -167,7 +167,7 @@ export function parseAddress(v: unknown, opts: AddressOptions = {}): Parsed<Addr
 }
 
 /** Inverse of parseAddress, for logs and for dialing with URL syntax. */
-export function formatAddress(a: Address): string {
+export function formatAddress (a: Address): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
 }
 
@@ -178,7 +178,7 @@ const WILDCARD_HOSTS = new Set(['0.0.0.0', '::'])
  * different specific IPs is fine (the edge defaults do exactly that: loopback
  * and the dummy interface share 10550); a wildcard host overlaps everything.
  */
-export function addressesConflict(a: Address, b: Address): boolean {
+export function addressesConflict (a: Address, b: Address): boolean {
   if (a.port === 0 || b.port !== a.port) return false
   return a.host === b.host || WILDCARD_HOSTS.has(a.host) || WILDCARD_HOSTS.has(b.host)
 }

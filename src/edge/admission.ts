@@ -91,4 +91,3 @@ export async function admitRequest (deps: AdmissionDeps, req: IncomingMessage, r
   const hasBody = declaredLength > 0 || req.headers['transfer-encoding'] !== undefined
   return { ok: true, request: { info, url, longRunning, hasBody, forwarded, mayUseCache } }
 }
-

@@ -39,6 +39,7 @@ export function requestTarget (target: string): RequestTargetResult {
   const raw = toByteString(target)
   const bad = (why: string): RequestTargetResult => ({ ok: false, message: `parse ${goQuote(raw)}: ${why}` })
   // url.parse: stringContainsCTLByte.
+  // eslint-disable-next-line no-control-regex -- control bytes are exactly what Go refuses here
   if (/[\x00-\x1f\x7f]/.test(raw)) return bad('net/url: invalid control character in URL')
   if (raw === '') return bad('empty url')
   if (raw === '*') return { ok: true, target: { path: '*', rawQuery: '', query: new Map(), originForm: '*', absoluteForm: false } }
@@ -241,14 +242,7 @@ export function goString (bytes: string): string {
   while (i < bytes.length) {
     const b0 = bytes.charCodeAt(i)
     if (b0 < 0x80) { out += bytes[i]; i++; continue }
-    const [need, min, lo, hi] = b0 >= 0xc2 && b0 <= 0xdf ? [1, 0x80, 0x80, 0xbf]
-      : b0 === 0xe0 ? [2, 0x800, 0xa0, 0xbf]
-        : b0 === 0xed ? [2, 0x800, 0x80, 0x9f] // no surrogates
-          : b0 >= 0xe1 && b0 <= 0xef ? [2, 0x800, 0x80, 0xbf]
-            : b0 === 0xf0 ? [3, 0x10000, 0x90, 0xbf]
-              : b0 >= 0xf1 && b0 <= 0xf3 ? [3, 0x10000, 0x80, 0xbf]
-                : b0 === 0xf4 ? [3, 0x10000, 0x80, 0x8f]
-                  : [0, 0, 0, 0]
+    const [need, min, lo, hi] = utf8Lead(b0)
     let cp = need === 1 ? b0 & 0x1f : need === 2 ? b0 & 0x0f : b0 & 0x07
     let ok = need > 0 && i + need < bytes.length
     for (let k = 1; ok && k <= need; k++) {
@@ -266,7 +260,6 @@ export function goString (bytes: string): string {
 
 /** The Go bytes of a string made by goString (or any JS string): for Go's byte-wise comparisons. */
 export function goBytes (s: string): Buffer {
-  // eslint-disable-next-line no-control-regex
   if (!/[\udc80-\udcff]/.test(s)) return Buffer.from(s, 'utf8')
   const parts: Buffer[] = []
   let run = ''
@@ -292,4 +285,16 @@ export function goCompare (a: string, b: string): number {
 /** Go's %q of a Go byte string held as a binary (latin1) JS string, as url.Parse's errors quote it. */
 function goQuote (bytes: string): string {
   return goQuoteString(goString(bytes))
+}
+
+/** For a UTF-8 lead byte: continuation bytes needed, the smallest code point, and the allowed range of the second byte (RFC 3629 table). */
+function utf8Lead (b0: number): [number, number, number, number] {
+  if (b0 >= 0xc2 && b0 <= 0xdf) return [1, 0x80, 0x80, 0xbf]
+  if (b0 === 0xe0) return [2, 0x800, 0xa0, 0xbf]
+  if (b0 === 0xed) return [2, 0x800, 0x80, 0x9f] // no surrogates
+  if (b0 >= 0xe1 && b0 <= 0xef) return [2, 0x800, 0x80, 0xbf]
+  if (b0 === 0xf0) return [3, 0x10000, 0x90, 0xbf]
+  if (b0 >= 0xf1 && b0 <= 0xf3) return [3, 0x10000, 0x80, 0xbf]
+  if (b0 === 0xf4) return [3, 0x10000, 0x80, 0x8f]
+  return [0, 0, 0, 0]
 }

@@ -69,7 +69,7 @@ export class TestCluster {
     readonly adminToken: string,
     readonly adminKubeconfig: string,
     processes: Managed[],
-    readonly startMs: number,
+    readonly startMs: number
   ) {
     this.processes = processes
     this.admin = new RestClient(url, pki.caPem, adminToken)

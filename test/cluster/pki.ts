@@ -26,7 +26,7 @@ export class CertificateAuthority implements KeyPair {
     readonly dir: string,
     readonly name: string,
     readonly certFile: string,
-    readonly keyFile: string,
+    readonly keyFile: string
   ) {}
 
   static async create (dir: string, name: string, cn: string): Promise<CertificateAuthority> {

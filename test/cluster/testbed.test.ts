@@ -98,7 +98,7 @@ t.test('a client-node watch sees an update made through the admin client', async
   await cluster.admin.must('PATCH', `/api/v1/namespaces/${allowed}/configmaps/visible`, {
     body: { data: { k: 'changed' } }, contentType: 'application/merge-patch+json',
   })
-  await Promise.race([updated, new Promise((_, reject) => setTimeout(() => reject(new Error('no MODIFIED event in 20 s')), 20_000))])
+  await Promise.race([updated, new Promise((_resolve, reject) => setTimeout(() => reject(new Error('no MODIFIED event in 20 s')), 20_000))])
   req.abort()
   t.same(seen, [{ type: 'MODIFIED', name: 'visible', value: 'changed' }])
 })

@@ -13,7 +13,7 @@ import type { Field } from '../../src/config/schema.js'
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const example = path.join(root, 'config.example.yaml')
 
-async function load(kind?: AnyConfig['kind']): Promise<AnyConfig[]> {
+async function load (kind?: AnyConfig['kind']): Promise<AnyConfig[]> {
   const r = await loadConfigFile(example, kind ? { kind } : {})
   if (!r.ok) throw new Error(formatConfigErrors(r.errors))
   return [...r.configs]
@@ -48,7 +48,7 @@ modules:
 
 // Walks the schema and the example side by side: every key the schema knows
 // must be written out in the example (validation already rejects the reverse).
-function missingKeys(field: Field<unknown>, node: unknown, prefix: string): string[] {
+function missingKeys (field: Field<unknown>, node: unknown, prefix: string): string[] {
   const out: string[] = []
   for (const [name, child] of Object.entries(field.children ?? {})) {
     const full = prefix ? `${prefix}.${name}` : name

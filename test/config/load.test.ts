@@ -12,7 +12,7 @@ import {
 const HEAD_EDGE = 'apiVersion: edge-metaserver.io/v1alpha1\nkind: EdgeMetaServer\n'
 const HEAD_CLOUD = 'apiVersion: edge-metaserver.io/v1alpha1\nkind: CloudShim\n'
 
-async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
+async function tempDir (t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edge-metaserver-config-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   return dir
@@ -41,7 +41,7 @@ t.test('relative paths resolve against the file, not the cwd', async (t) => {
   const file = path.join(dir, 'edge.yaml')
   await writeFile(
     file,
-    `${HEAD_EDGE}modules:\n  metaServer:\n    tlsCertFile: pki/server.crt\n  edgeHub:\n    server: cloud:10560\n`,
+    `${HEAD_EDGE}modules:\n  metaServer:\n    tlsCertFile: pki/server.crt\n  edgeHub:\n    server: cloud:10560\n`
   )
   const c = await loadEdgeConfig(file)
   t.equal(c.modules.metaServer.tlsCertFile, path.join(dir, 'pki/server.crt'))
@@ -87,7 +87,7 @@ t.test('checkFiles reports missing/unreadable referenced files with key and line
     tlsPrivateKeyFile: node.key
   edgeHub:
     enable: false
-`,
+`
   )
   // Without checkFiles, existence is not checked at all.
   t.ok((await loadConfigFile(file)).ok)
@@ -120,7 +120,7 @@ t.test('checkFiles reports missing/unreadable referenced files with key and line
         '4:3 modules.edgeHub.tlsCaFile',
         '4:3 modules.edgeHub.tlsCertFile',
         '4:3 modules.edgeHub.tlsPrivateKeyFile',
-      ],
+      ]
     )
     t.match(r2.errors[0]!.message, 'file not found: /etc/edge-metaserver/pki/server.crt')
   }
@@ -129,7 +129,7 @@ t.test('checkFiles reports missing/unreadable referenced files with key and line
   const file3 = path.join(dir, 'cloud.yaml')
   await writeFile(path.join(dir, 'cloud.crt'), 'x')
   await writeFile(path.join(dir, 'cloud.key'), 'x')
-  const hub = `modules:\n  cloudHub:\n    tlsCaFile: ca.crt\n    tlsCertFile: cloud.crt\n    tlsPrivateKeyFile: cloud.key\n`
+  const hub = 'modules:\n  cloudHub:\n    tlsCaFile: ca.crt\n    tlsCertFile: cloud.crt\n    tlsPrivateKeyFile: cloud.key\n'
   await writeFile(file3, `${HEAD_CLOUD}${hub}`)
   t.ok((await loadConfigFile(file3, { checkFiles: true })).ok)
   await writeFile(file3, `${HEAD_CLOUD}kubeAPIConfig:\n  kubeConfig: missing.kubeconfig\n${hub}`)

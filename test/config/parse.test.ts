@@ -13,7 +13,7 @@ const HEAD_EDGE = 'apiVersion: edge-metaserver.io/v1alpha1\nkind: EdgeMetaServer
 const HEAD_CLOUD = 'apiVersion: edge-metaserver.io/v1alpha1\nkind: CloudShim\n'
 const EDGE_HUB = 'modules:\n  edgeHub:\n    server: cloud.example.com:10560\n'
 
-function ok(text: string, opts?: ParseOptions, baseDir = '/etc/edge-metaserver'): AnyConfig {
+function ok (text: string, opts?: ParseOptions, baseDir = '/etc/edge-metaserver'): AnyConfig {
   const r = parseConfigText(text, 'config.yaml', baseDir, opts)
   if (!r.ok) throw new Error(`expected valid config, got:\n${formatConfigErrors(r.errors)}`)
   return r.config
@@ -21,7 +21,7 @@ function ok(text: string, opts?: ParseOptions, baseDir = '/etc/edge-metaserver')
 const edge = (text: string, baseDir?: string) => ok(text, undefined, baseDir) as EdgeConfig
 const cloud = (text: string) => ok(text) as CloudConfig
 
-function errors(text: string, opts?: ParseOptions): readonly ConfigError[] {
+function errors (text: string, opts?: ParseOptions): readonly ConfigError[] {
   const r = parseConfigText(text, 'config.yaml', '/etc/edge-metaserver', opts)
   if (r.ok) throw new Error('expected errors, config was valid')
   return r.errors
@@ -302,18 +302,18 @@ t.test('wrong apiVersion and kind name the key', async (t) => {
   t.match(errors(`apiVersion: v1\nkind: EdgeMetaServer\n${EDGE_HUB}`), [
     { line: 1, column: 13, path: 'apiVersion', message: 'expected "edge-metaserver.io/v1alpha1", got "v1"' },
   ])
-  t.match(errors(`apiVersion: edge-metaserver.io/v1alpha1\nkind: Pod\n`), [
+  t.match(errors('apiVersion: edge-metaserver.io/v1alpha1\nkind: Pod\n'), [
     { line: 2, column: 7, path: 'kind', message: 'expected "EdgeMetaServer" or "CloudShim", got "Pod"' },
   ])
-  t.match(errors(`apiVersion: edgecore.config.kubeedge.io/v1alpha2\nkind: EdgeCore\n`), [
+  t.match(errors('apiVersion: edgecore.config.kubeedge.io/v1alpha2\nkind: EdgeCore\n'), [
     { path: 'kind', message: /not KubeEdge's: use kind: EdgeMetaServer/ },
   ])
-  t.match(errors(`apiVersion: edge-metaserver.io/v1alpha1\nmodules: {}\n`), [
+  t.match(errors('apiVersion: edge-metaserver.io/v1alpha1\nmodules: {}\n'), [
     { line: 1, column: 1, path: 'kind', message: /missing required key/ },
   ])
-  t.match(errors(`kind: CloudShim\n`), [{ line: 1, column: 1, path: 'apiVersion', message: 'missing required key' }])
-  t.match(errors(`- a\n- b\n`), [{ line: 1, path: '', message: /expected a mapping with apiVersion/ }])
-  t.match(errors(`# nothing here\n`), [{ line: 1, message: /config file is empty/ }])
+  t.match(errors('kind: CloudShim\n'), [{ line: 1, column: 1, path: 'apiVersion', message: 'missing required key' }])
+  t.match(errors('- a\n- b\n'), [{ line: 1, path: '', message: /expected a mapping with apiVersion/ }])
+  t.match(errors('# nothing here\n'), [{ line: 1, message: /config file is empty/ }])
   t.match(errors(HEAD_CLOUD, { kind: 'EdgeMetaServer' }), [
     { line: 2, path: 'kind', message: 'expected "EdgeMetaServer", got "CloudShim"' },
   ])
@@ -389,7 +389,7 @@ modules:
     server: cloud.example.com:10560
     tlsCaFile: /abs/ca.crt
 `,
-    '/srv/conf',
+    '/srv/conf'
   )
   t.equal(c.stateDir, '/srv/conf/state')
   t.equal(c.modules.metaServer.tlsCertFile, '/srv/conf/pki/server.crt')

@@ -152,6 +152,7 @@ async function phase (t: Test, name: string, body: () => Promise<void>, whoUsedP
   overBoundAt = undefined
   for (const d of daemons) void d.proc.exited.then(() => { overBoundAt ??= Date.now() })
   const sampler = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- `sampling` is cleared by the phase, between awaits
     while (sampling && daemons.every((d) => d.proc.running)) {
       for (const d of daemons) {
         const rss = await rssMiB(d.proc).catch(() => d.peak)
@@ -167,6 +168,7 @@ async function phase (t: Test, name: string, body: () => Promise<void>, whoUsedP
   })()
   const probes: Array<{ ok: boolean, detail: string }> = []
   const prober = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- `sampling` is cleared by the phase, between awaits
     while (sampling && daemons.every((d) => d.proc.running)) {
       const at = Date.now() - started
       const r = await normalClient()

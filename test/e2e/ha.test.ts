@@ -96,6 +96,7 @@ function startWriter (): { stop: () => Promise<number> } {
   const first = writes
   const loop = (async () => {
     const deadline = Date.now() + 5 * 60_000
+    // eslint-disable-next-line no-unmodified-loop-condition -- `running` is cleared by the test, between awaits
     while (running && Date.now() < deadline && writes - first < 3000) {
       await write().catch(() => { writeErrors++ })
       await new Promise((resolve) => setTimeout(resolve, 50)) // pacing: a steady stream of changes, not an ordering sleep

@@ -11,6 +11,8 @@ export class Partition {
   private constructor (private readonly server: net.Server, readonly port: number) {}
 
   static async between (targetPort: number): Promise<Partition> {
+    // Assigned once the server exists; the connection handler (which runs only later) reads it.
+    // eslint-disable-next-line prefer-const
     let partition: Partition | undefined
     const server = net.createServer((client) => {
       if (partition === undefined || partition.isCut) { client.destroy(); return }

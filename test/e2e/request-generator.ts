@@ -154,13 +154,13 @@ export function generatePolicy (d: Dice): PolicyObjects {
     role(ns, name, narrowRules(d), 'group-serviceaccounts-namespace')
     roleBinding(ns, { kind: 'Role', name }, [{ kind: 'Group', apiGroup: RBAC, name: `system:serviceaccounts:${d.pick([NS.a, NS.b])}` }], 'group-serviceaccounts-namespace')
   }
-  { // Group of all service accounts, and all authenticated users
-    for (const group of ['system:serviceaccounts', 'system:authenticated']) {
-      const ns = bindingNs(); const name = `rd-role-${++n}`
-      role(ns, name, narrowRules(d), `group-${group}`)
-      roleBinding(ns, { kind: 'Role', name }, [{ kind: 'Group', apiGroup: RBAC, name: group }], `group-${group}`)
-    }
+  // Group of all service accounts, and all authenticated users
+  for (const group of ['system:serviceaccounts', 'system:authenticated']) {
+    const ns = bindingNs(); const name = `rd-role-${++n}`
+    role(ns, name, narrowRules(d), `group-${group}`)
+    roleBinding(ns, { kind: 'Role', name }, [{ kind: 'Group', apiGroup: RBAC, name: group }], `group-${group}`)
   }
+
   { // A binding whose Role appears only later
     const i = identity(); const name = `rd-role-${++n}`
     roleBinding(i.namespace, { kind: 'Role', name }, [saSubject(i)], 'roleref-appears-later')
@@ -507,8 +507,10 @@ export function generateCase (d: Dice, index: number, grants: Grant[] = [], gran
   let body: BodySpec | undefined
   if (write && (method !== 'DELETE' || d.chance(0.3))) {
     const b = d.rand()
-    const size = b < 0.93 ? d.int(40, 2000)
-      : b < 0.97 ? d.pick([16 * 1024, 64 * 1024, 256 * 1024])
+    const size = b < 0.93
+      ? d.int(40, 2000)
+      : b < 0.97
+        ? d.pick([16 * 1024, 64 * 1024, 256 * 1024])
         : d.pick([BODY_LIMIT - 1, BODY_LIMIT, BODY_LIMIT + 1, 3.5 * MiB])
     body = { size, framing: d.chance(0.5) ? 'sized' : 'chunked', kind: d.chance(0.9) ? 'json' : 'junk' }
     if (size >= BODY_LIMIT - 1) tags.push(`body:${size > BODY_LIMIT ? 'over' : 'at'}-limit-${body.framing}`)

@@ -43,7 +43,7 @@ export class Stack {
     readonly cluster: TestCluster,
     readonly files: StackFiles,
     readonly cloud: CloudShim,
-    readonly cloudConfigFile: string,
+    readonly cloudConfigFile: string
   ) {
     this.fixtures = new EdgeAwareFixtures(cluster.admin, () => this.edges)
   }

@@ -103,9 +103,9 @@ export function sendRaw (target: RawTarget, req: RawRequest, opts: SendOptions =
     }
     function write (data: Buffer): Promise<boolean> {
       if (settled || socket.destroyed || !socket.writable) return Promise.resolve(false)
-      return new Promise((resolveWrite) => {
-        if (socket.write(data)) { resolveWrite(true); return }
-        const done = (): void => { socket.off('drain', done); socket.off('close', done); resolveWrite(!socket.destroyed) }
+      return new Promise((resolve) => {
+        if (socket.write(data)) { resolve(true); return }
+        const done = (): void => { socket.off('drain', done); socket.off('close', done); resolve(!socket.destroyed) }
         socket.once('drain', done)
         socket.once('close', done)
       })

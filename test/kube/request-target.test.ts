@@ -100,7 +100,7 @@ t.test('Go byte strings: invalid UTF-8 stays distinct and sorts byte-wise', asyn
 t.test('goString is injective: goBytes gives every byte string back, and valid UTF-8 decodes as Node does', async (t) => {
   let seed = 9
   const next = (): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed }
-  t.comment(`seed 9, 2000 strings`)
+  t.comment('seed 9, 2000 strings')
   let bad = 0
   for (let n = 0; n < 2000; n++) {
     const bytes = Buffer.from(Array.from({ length: next() % 12 }, () => [0x41, 0x80, 0xbf, 0xc2, 0xc3, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x8f, 0x90][next() % 16]!))

@@ -38,6 +38,7 @@ t.test('an edge that dies with a stream in flight (connection reset) does not ta
   const stream = session.request({ ':method': 'POST', ':path': '/api/v1/namespaces/a/configmaps' })
   stream.on('error', () => {})
   stream.write('{"partial":') // a body the shim is still reading
+  // eslint-disable-next-line no-unmodified-loop-condition -- set by the server's stream handler, between awaits
   while (received === undefined) await new Promise((resolve) => setTimeout(resolve, 10))
 
   // What kill -9 looks like from the cloud: a TCP reset, no GOAWAY.

@@ -1,6 +1,7 @@
 // Which cached objects a request is about: the resource key (group/version/resource), the namespace,
 // and its label and field selectors compiled into one predicate. Which cached list may answer a
 // scope is the completeness rule's (completeness.ts coveringList); the selectors are evaluated here.
+/* eslint-disable @typescript-eslint/no-explicit-any -- cached objects are untyped Kubernetes JSON; only metadata and selectable fields are read, each checked */
 import { fieldNotSupported, fieldSupported, knowsFields, selectableFields } from '../../kube/object-fields.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../kube/selectors.js'

@@ -4,6 +4,7 @@
 // storing happen after the data has been passed on. Reading bodies is framing.ts's; what a list
 // or a watch may claim is completeness.ts's. Anything it cannot follow exactly (a body over the
 // bound, a torn event, an unknown framing) makes it stop following rather than claim more than it saw.
+/* eslint-disable @typescript-eslint/no-explicit-any -- cached objects are untyped Kubernetes JSON; only metadata and selectable fields are read, each checked */
 import type { IncomingHttpHeaders } from 'node:http2'
 import type { Readable } from 'node:stream'
 import type { RequestInfo } from '../../kube/request-info.js'

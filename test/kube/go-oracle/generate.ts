@@ -178,6 +178,7 @@ function target (rnd: Rnd): Buffer {
     if (rnd() < 0.03) p += '#frag'
   }
   // What may not travel raw in a request line (controls, space) travels encoded.
+  // eslint-disable-next-line no-control-regex -- exactly the control bytes that must be encoded
   const bytes = Buffer.from(p.replace(/[\u0000-\u0020\u007f]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0')), 'utf8')
   if (rnd() < 0.03) {
     const at = Math.floor(rnd() * (bytes.length + 1))

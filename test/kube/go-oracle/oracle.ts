@@ -108,14 +108,18 @@ export function compareRequest (c: RequestCase, index: number, goAnswer: unknown
 export function compareField (s: string, index: number, goAnswer: unknown): Mismatch | undefined {
   const go = goAnswer as { err?: string, reqs?: Array<{ Field: string, Operator: string, Value: string }> | null, name?: string, found?: boolean }
   const ts = parseFieldSelector(s)
-  const goSide = go.err !== undefined ? { err: go.err } : {
-    reqs: (go.reqs ?? []).map((r) => [r.Field, r.Operator === '==' ? '=' : r.Operator, r.Value]),
-    exactName: go.found === true ? go.name : null,
-  }
-  const tsSide = !ts.ok ? { err: ts.message } : {
-    reqs: ts.value.map((r) => [r.field, r.operator, r.value]),
-    exactName: requiresExactMatch(ts.value, 'metadata.name') ?? null,
-  }
+  const goSide = go.err !== undefined
+    ? { err: go.err }
+    : {
+        reqs: (go.reqs ?? []).map((r) => [r.Field, r.Operator === '==' ? '=' : r.Operator, r.Value]),
+        exactName: go.found === true ? go.name : null,
+      }
+  const tsSide = !ts.ok
+    ? { err: ts.message }
+    : {
+        reqs: ts.value.map((r) => [r.field, r.operator, r.value]),
+        exactName: requiresExactMatch(ts.value, 'metadata.name') ?? null,
+      }
   if ((go.err === undefined) !== ts.ok) return { kind: 'field', index, input: JSON.stringify(s), go: goSide, ts: tsSide, diff: 'accepted' }
   if (ts.ok && goJSON(goSide) !== goJSON(tsSide)) return { kind: 'field', index, input: JSON.stringify(s), go: goSide, ts: tsSide, diff: 'requirements' }
   return undefined
