@@ -153,7 +153,7 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
       return EXIT_CONFIG
     }
     const message = (err as Error).message
-    if (logger !== undefined) { logger.fatal({ err: message }, 'failed to start'); logger.flush() }
+    if (logger !== undefined) { logger.fatal({ err }, 'failed to start'); logger.flush() }
     process.stderr.write(`edge-metaserver ${role}: ${message}\n`)
     return 1
   }

@@ -98,7 +98,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       log.info({ device: result.device, created: result.created }, 'dummy address ready')
       targets.push({ key: 'dummyServer', address: ms.dummyServer })
     } else {
-      log.error({ err: result.error }, `cannot set up ${ms.dummyServer.host}; pods using it will fail, the loopback listener keeps serving`)
+      log.error({ reason: result.error }, `cannot set up ${ms.dummyServer.host}; pods using it will fail, the loopback listener keeps serving`)
     }
   }
 

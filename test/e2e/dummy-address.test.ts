@@ -130,8 +130,8 @@ t.test('without CAP_NET_ADMIN: a clear error, and the loopback listener keeps se
 
   const failed = await edge.waitForLog((l) => l.level === 'error' && /cannot set up/.test(l.msg), 'the dummy address error')
   t.match(failed.msg, `cannot set up ${DUMMY_IP}; pods using it will fail, the loopback listener keeps serving`)
-  t.match(failed.err, /lo fallback: .*Operation not permitted/, 'the error names the lo attempt and the reason')
-  t.match(failed.err, /dummy interface edge-dummy0: /, 'and the dummy interface attempt')
+  t.match(failed.reason, /lo fallback: .*Operation not permitted/, 'the error names the lo attempt and the reason')
+  t.match(failed.reason, /dummy interface edge-dummy0: /, 'and the dummy interface attempt')
   t.notOk(edge.logLines().some((l) => l.msg === 'listening' && l.listener === 'dummyServer'), 'no dummy listener was started')
   t.ok(edge.running, 'the daemon keeps running')
 
