@@ -5,7 +5,7 @@
 // `check-config` shows everything that is wrong.
 import path from 'node:path'
 import { isAlias, isMap, isNode, isScalar, isSeq } from 'yaml'
-import type { Document, LineCounter, Node } from 'yaml'
+import type { Document, LineCounter, Node, YAMLSeq } from 'yaml'
 import type { ConfigError } from './errors.js'
 import { closestKey } from './suggest.js'
 import {
@@ -324,21 +324,9 @@ export function stringList (o: { readonly default: readonly string[]; readonly m
           ctx.report(blame, keyPath, `expected a list of strings, got ${describeNode(node)}`)
           return INVALID
         }
-        node.items.forEach((item, i) => {
-          const itemPath = `${keyPath}[${i}]`
-          const itemAt = offsetOf(item) ?? blame
-          const n = ctx.deref(isNode(item) ? item : null, itemPath, itemAt)
-          if (n === INVALID) {
-            valid = false
-            return
-          }
-          const r = isScalar(n) ? parseStr({}, n.value) : fail(`expected a string, got ${describeNode(n ?? null)}`)
-          if (r.ok) out.push(r.value)
-          else {
-            ctx.report(itemAt, itemPath, r.message)
-            valid = false
-          }
-        })
+        const items = readScalarItems(node, keyPath, blame, ctx, 'a string', (v) => parseStr({}, v))
+        if (items === undefined) valid = false
+        else out.push(...items)
       }
       if (out.length < minItems && valid) {
         ctx.report(blame, keyPath, `must contain at least ${minItems} item${minItems === 1 ? '' : 's'}`)
@@ -374,36 +362,46 @@ export function addressList (o: AddressOptions): Field<readonly Address[]> {
         ctx.report(blame, keyPath, `expected "host:port" or a list of them, got ${describeNode(node)}`)
         return INVALID
       }
-      const out: Address[] = []
       const firstAt = new Map<string, number>()
-      let valid = true
-      node.items.forEach((item, i) => {
-        const itemPath = `${keyPath}[${i}]`
-        const itemAt = offsetOf(item) ?? blame
-        const n = ctx.deref(isNode(item) ? item : null, itemPath, itemAt)
-        if (n === INVALID) {
-          valid = false
-          return
-        }
-        const r = isScalar(n) ? parseAddress(n.value, o) : fail(`expected "host:port", got ${describeNode(n ?? null)}`)
-        if (!r.ok) {
-          ctx.report(itemAt, itemPath, r.message)
-          valid = false
-          return
-        }
+      const out = readScalarItems(node, keyPath, blame, ctx, '"host:port"', (v, i) => {
+        const r = parseAddress(v, o)
+        if (!r.ok) return r
+        // A duplicate is always a typo.
         const key = `${r.value.host.toLowerCase()}:${r.value.port}`
         const earlier = firstAt.get(key)
-        if (earlier !== undefined) {
-          ctx.report(itemAt, itemPath, `duplicate of ${keyPath}[${earlier}]`)
-          valid = false
-          return
-        }
+        if (earlier !== undefined) return fail(`duplicate of ${keyPath}[${earlier}]`)
         firstAt.set(key, i)
-        out.push(r.value)
+        return r
       })
-      return valid ? Object.freeze(out) : INVALID
+      return out === undefined ? INVALID : Object.freeze(out)
     },
   }
+}
+
+/**
+ * Reads each item of a YAML sequence as a scalar with `parse`; every bad item is reported at its
+ * own line and path (`key[i]`). Undefined when any item was bad.
+ */
+function readScalarItems<T> (node: YAMLSeq, keyPath: string, blame: number, ctx: DecodeContext, expected: string,
+  parse: (value: unknown, index: number) => Parsed<T>): T[] | undefined {
+  const out: T[] = []
+  let valid = true
+  node.items.forEach((item, i) => {
+    const itemPath = `${keyPath}[${i}]`
+    const itemAt = offsetOf(item) ?? blame
+    const n = ctx.deref(isNode(item) ? item : null, itemPath, itemAt)
+    if (n === INVALID) {
+      valid = false
+      return
+    }
+    const r = isScalar(n) ? parse(n.value, i) : fail(`expected ${expected}, got ${describeNode(n ?? null)}`)
+    if (r.ok) out.push(r.value)
+    else {
+      ctx.report(itemAt, itemPath, r.message)
+      valid = false
+    }
+  })
+  return valid ? out : undefined
 }
 
 // --- mappings --------------------------------------------------------------

@@ -7,18 +7,7 @@
 // index of a case is enough to replay it (FUZZ_SEED=… in the test).
 import net from 'node:net'
 import tls from 'node:tls'
-
-/** mulberry32: small, fast, good enough for test generation, identical on every platform. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../helpers/prng.js'
 
 export class Gen {
   readonly next: () => number

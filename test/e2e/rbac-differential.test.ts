@@ -20,6 +20,7 @@ import type {
 } from '../../src/kube/rbac-objects.js'
 import { serviceAccountUser, type UserInfo } from '../../src/kube/users.js'
 import { requestInfo } from '../../src/kube/request-info.js'
+import { prng } from '../helpers/prng.js'
 
 const SEED = process.env.RBAC_SEED !== undefined && process.env.RBAC_SEED !== ''
   ? Number(process.env.RBAC_SEED) >>> 0
@@ -33,15 +34,6 @@ t.comment(`RBAC_SEED=${SEED}`)
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness (mulberry32).
 
-function prng (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 const rand = prng(SEED)
 const chance = (p: number): boolean => rand() < p
 const int = (lo: number, hi: number): number => lo + Math.floor(rand() * (hi - lo + 1))

@@ -7,15 +7,9 @@
 // run replays exactly (REQUEST_SEED). Writes always carry `dryRun=All` as an untouched parameter of
 // their own, so nothing the test sends changes kube-apiserver's state between the sends.
 
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../helpers/prng.js'
+
+export { prng }
 
 export class Dice {
   constructor (readonly rand: () => number) {}

@@ -21,27 +21,20 @@ function request (bench: RelayBench, opts: { method?: string, path?: string, hea
   })
 }
 
-/** Sends raw bytes and returns everything the edge answers until it closes the connection. */
-function raw (bench: RelayBench, bytes: Buffer | string): Promise<string> {
+/**
+ * Sends raw bytes and returns everything the edge answers until it closes the connection. With
+ * `halfClose` the client ends its side after sending (the edge answers a parse error at once);
+ * without, it waits (a request relayed to the shim asks for Connection: close instead).
+ */
+function raw (bench: RelayBench, bytes: Buffer | string, { halfClose = true } = {}): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect(bench.port, '127.0.0.1')
     let out = ''
     socket.setEncoding('latin1').on('data', (d: string) => { out += d })
     socket.once('close', () => resolve(out))
     socket.once('error', () => {})
-    socket.end(bytes)
-  })
-}
-
-/** Sends raw bytes without closing its side; returns the answer (the request asks for Connection: close). */
-function rawAnswer (bench: RelayBench, bytes: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect(bench.port, '127.0.0.1')
-    let out = ''
-    socket.setEncoding('latin1').on('data', (d: string) => { out += d })
-    socket.once('close', () => resolve(out))
-    socket.once('error', () => {})
-    socket.write(bytes)
+    if (halfClose) socket.end(bytes)
+    else socket.write(bytes)
   })
 }
 
@@ -181,8 +174,8 @@ t.test('headers within kube-apiserver\'s 1 MiB but too large for an HTTP/2 heade
 t.test('repeated Impersonate-Group headers reach the shim as separate values; Impersonate-User as its first value (as Go reads them)', async (t) => {
   let got: http.IncomingHttpHeaders | undefined
   bench.shim = (stream, headers) => { got = headers as http.IncomingHttpHeaders; stream.respond({ ':status': 200 }); stream.end() }
-  const a = await rawAnswer(bench, 'GET /api/v1/namespaces/ns/configmaps HTTP/1.1\r\nHost: x\r\nImpersonate-User: u1\r\nImpersonate-User: u2\r\n' +
-    'Impersonate-Group: devs\r\nImpersonate-Group: system:masters\r\nImpersonate-Extra-Scopes: a\r\nImpersonate-Extra-Scopes: b\r\nConnection: close\r\n\r\n')
+  const a = await raw(bench, 'GET /api/v1/namespaces/ns/configmaps HTTP/1.1\r\nHost: x\r\nImpersonate-User: u1\r\nImpersonate-User: u2\r\n' +
+    'Impersonate-Group: devs\r\nImpersonate-Group: system:masters\r\nImpersonate-Extra-Scopes: a\r\nImpersonate-Extra-Scopes: b\r\nConnection: close\r\n\r\n', { halfClose: false })
   t.match(a, /^HTTP\/1\.1 200 /)
   t.same(got?.['impersonate-group'], ['devs', 'system:masters'])
   t.same(got?.['impersonate-extra-scopes'], ['a', 'b'])

@@ -14,6 +14,7 @@ import { pino } from 'pino'
 import { TunnelServer, type RefusalReason } from '../../src/tunnel/server.js'
 import { ALPN } from '../../src/tunnel/protocol.js'
 import { CertificateAuthority } from '../cluster/pki.js'
+import { prng } from '../helpers/prng.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000)
 const CONNECTIONS = 120
@@ -37,16 +38,6 @@ function frame (type: number, flags: number, stream: number, payload: Buffer, de
 const SETTINGS = frame(4, 0, 0, Buffer.alloc(0))
 // GET / over https with a literal :authority (HPACK static-table indexes 2, 4, 7; literal name index 1).
 const GET_ROOT = Buffer.concat([Buffer.from([0x82, 0x84, 0x87, 0x41, 0x01]), Buffer.from('x')])
-
-function mulberry32 (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let r = Math.imul(a ^ (a >>> 15), 1 | a)
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** What each hostile connection sends before it half-closes (FIN) its side. */
 const CASES: Record<string, (random: () => number) => Buffer[]> = {
@@ -74,7 +65,7 @@ function randomBytes (random: () => number, n: number): Buffer {
 
 t.test('hostile edges with a valid certificate leave no socket behind and are counted', async (t) => {
   t.comment(`seed ${SEED} (FUZZ_SEED=${SEED} to replay)`)
-  const random = mulberry32(SEED)
+  const random = prng(SEED)
   const dir = await mkdtemp(join(tmpdir(), 'ems-tunnel-fuzz-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const ca = await CertificateAuthority.create(dir, 'ca', 'test-ca')

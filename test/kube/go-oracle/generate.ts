@@ -4,17 +4,9 @@
 // parameters; field and label selectors with spaces, duplicates, escapes and bad syntax. The same
 // seed yields the same cases, so a printed seed replays a run.
 
-/** mulberry32: small, fast, and the same sequence on every platform for a 32-bit seed. */
-export function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng as random } from '../../helpers/prng.js'
+
+export { random }
 
 export interface RequestCase {
   method: string
