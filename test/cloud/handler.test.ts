@@ -9,6 +9,7 @@ import type { Verdict } from '../../src/cloud/node-restriction.js'
 import {
   countedRequests, NODE, SHIM_OWN_AUTHORIZATION, startShimBench, upstreamResponse, type Answer, type ShimBench,
 } from '../helpers/shim-bench.js'
+import { encodeHeaderEnvelope, HEADER_ENVELOPE } from '../../src/tunnel/protocol.js'
 import { waitUntil } from '../helpers/wait.js'
 
 const POD_TOKEN = 'pod-token'
@@ -207,4 +208,31 @@ t.test('control streams: attached to the hub for the tunnel\'s node, or 404 no-c
   t.equal(a.status, 200)
   t.same(on.controlAttached, [NODE], 'attached for the node the tunnel proved')
   t.equal(on.reviews.length + on.forwards.length, 0, 'never reviewed nor relayed')
+})
+
+t.test('a header envelope: the headers it carries are the request\'s, the body after it is the body; a bad one is a 400 and nothing goes upstream', async (t) => {
+  const b = await bench(t)
+  b.review = async () => ALLOWED
+  const headers = { ':method': 'POST', ':path': `${PODS}?dryRun=All`, authorization: `Bearer ${POD_TOKEN}`, 'x-big': 'a'.repeat(100 * 1024) }
+  const envelope = encodeHeaderEnvelope({ headers, body: true })
+  const a = await b.request({ ':method': 'POST', ':path': '/', [HEADER_ENVELOPE]: String(envelope.length) }, envelope.toString('latin1') + '{"kind":"Pod"}')
+  t.equal(a.status, 200)
+  t.equal(b.forwards.length, 1)
+  t.match(b.forwards[0], { method: 'POST', path: `${PODS}?dryRun=All`, body: '{"kind":"Pod"}' }, 'path, method and body from the envelope')
+  t.equal(b.forwards[0]!.headers['x-big'], headers['x-big'], 'the large header reached the upstream whole')
+  t.same(b.reviews, [[POD_TOKEN, NODE]], 'the envelope\'s token was reviewed')
+
+  const bad: Array<[string, Record<string, string>, string]> = [
+    ['not JSON', { [HEADER_ENVELOPE]: '5' }, 'hello'],
+    ['not an envelope', { [HEADER_ENVELOPE]: '2' }, '{}'],
+    ['a length past the bound', { [HEADER_ENVELOPE]: String(10 << 20) }, ''],
+    ['a negative length', { [HEADER_ENVELOPE]: '-1' }, ''],
+    ['a stream that ends before the envelope does', { [HEADER_ENVELOPE]: '100' }, '{"headers":'],
+  ]
+  for (const [what, extra, body] of bad) {
+    const r = await b.request({ ':method': 'POST', ':path': '/', ...extra }, body)
+    t.equal(r.status, 400, what)
+    t.equal(r.headers['x-ems-error'], 'bad-request', `${what}: tagged bad-request`)
+  }
+  t.equal(b.forwards.length, 1, 'none of the bad envelopes went upstream')
 })
