@@ -32,7 +32,7 @@ import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
 import { ALPN } from './protocol.js'
-import { closeGracefully, openConnectionWindow, sessionOptions } from './session.js'
+import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
 export interface TunnelClientOptions {
@@ -215,10 +215,17 @@ export class TunnelClient extends EventEmitter {
       this.lostAt = undefined
       logger.info({ server: target.label, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
       this.emit('connected')
-      this.keepalive(session, () => {
-        // The first PING answer: the shim is really there, so the next failure starts a fresh backoff.
-        proven = true
-        this.backoff.reset()
+      // A PING unanswered within heartbeatTimeout destroys the session, which ends every stream on
+      // it and sends the edge to the next server.
+      keepalive(session, {
+        periodMs: this.opts.heartbeatPeriodMs,
+        timeoutMs: this.opts.heartbeatTimeoutMs,
+        onFirstAnswer: () => {
+          // The shim is really there, so the next failure starts a fresh backoff.
+          proven = true
+          this.backoff.reset()
+        },
+        onDead: (err) => session.destroy(err),
       })
     })
     session.on('goaway', (errorCode: number, lastStreamID: number) => {
@@ -272,32 +279,6 @@ export class TunnelClient extends EventEmitter {
     const delay = this.backoff.next()
     this.opts.logger.debug({ delayMs: delay }, 'tunnel reconnect scheduled')
     this.reconnectTimer = setTimeout(() => { void this.dial() }, delay)
-  }
-
-  /**
-   * A PING right away (it proves the connection), then one every heartbeat period; no answer
-   * within the timeout means the path or the shim is dead (a frozen process keeps its TCP
-   * connections open and silent): the session is destroyed, which ends every stream on it.
-   */
-  private keepalive (session: ClientHttp2Session, onFirstAnswer: () => void): void {
-    let answered = false
-    const ping = (): void => {
-      // 'close' comes a tick after destroy(): a PING on a destroyed session would throw. A closed
-      // (draining) session cancels PINGs at once, so there is nothing to learn from one.
-      if (session.destroyed || session.closed) { clearInterval(timer); return }
-      const deadline = setTimeout(() => session.destroy(new Error(`heartbeat timeout: no PING answer within ${this.opts.heartbeatTimeoutMs} ms`)),
-        this.opts.heartbeatTimeoutMs)
-      const sent = session.ping((err) => {
-        clearTimeout(deadline)
-        // A PING cancelled because a GOAWAY closed the session is no failure: its streams drain.
-        if (err !== null) { if (!session.closed) session.destroy(err); return }
-        if (!answered) { answered = true; onFirstAnswer() }
-      })
-      if (!sent) clearTimeout(deadline)
-    }
-    const timer = setInterval(ping, this.opts.heartbeatPeriodMs)
-    session.once('close', () => clearInterval(timer))
-    ping()
   }
 }
 

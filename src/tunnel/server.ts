@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { ALPN, impersonationHeaders, nodeNameFromSubject } from './protocol.js'
-import { closeGracefully, openConnectionWindow, sessionOptions } from './session.js'
+import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 
 export interface TunnelServerOptions {
   host: string
@@ -124,28 +124,13 @@ export class TunnelServer {
     const log = this.opts.logger.child({ node })
     log.info({ remote: socket.remoteAddress }, 'edge connected')
     // Our own keepalive: a dead edge behind NAT would otherwise hold its streams (watches) forever.
-    // It is also what catches a session nghttp2 gave up on: after answering bad frames with its own
-    // GOAWAY it stops reading the socket and Node emits nothing — not even for the peer's FIN, so
-    // the socket would sit in CLOSE-WAIT for good. Such a session never answers a PING.
-    let pingOutstanding = false
-    const timer = setInterval(() => {
-      if (session.destroyed) { clearInterval(timer); return } // see client.ts
-      if (pingOutstanding) {
-        // Judged after the poll phase: if this process itself was stalled, the PING's ACK may be
-        // sitting unread in the socket, and a healthy edge must not be cut for our own pause.
-        setImmediate(() => { if (pingOutstanding && !session.destroyed) this.refuse(session, 'heartbeat-timeout') })
-        return
-      }
-      pingOutstanding = true
-      try {
-        session.ping((err) => {
-          pingOutstanding = false
-          if (err !== null && !session.destroyed) this.refuse(session, 'heartbeat-timeout')
-        })
-      } catch {
-        this.refuse(session, 'heartbeat-timeout')
-      }
-    }, this.opts.heartbeatPeriodMs)
+    // It is also what catches a session nghttp2 gave up on (see keepalive). A PING may go unanswered
+    // for one heartbeat period.
+    keepalive(session, {
+      periodMs: this.opts.heartbeatPeriodMs,
+      timeoutMs: this.opts.heartbeatPeriodMs,
+      onDead: () => this.refuse(session, 'heartbeat-timeout'),
+    })
     session.on('error', (err) => {
       log.debug({ err }, 'edge session error')
       this.refuse(session, 'protocol-error')
@@ -159,7 +144,6 @@ export class TunnelServer {
     // usefully either; a half-open connection would only hold its streams and the socket.
     socket.once('end', () => { if (!session.destroyed && !session.closed) this.refuse(session, 'half-closed') })
     session.once('close', () => {
-      clearInterval(timer)
       this.sessions.delete(session)
       log.info('edge disconnected')
     })
