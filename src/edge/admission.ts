@@ -1,4 +1,4 @@
-// The first stages of every pod request, shared by the HTTP route (relay.ts) and the upgrade path
+// Stages 1–4 of the pipeline (pipeline.ts), shared by the HTTP route and the upgrade path
 // (upgrade.ts), in the order kube-apiserver applies them:
 //   1. request info   what the request means (src/kube/request-info.ts); what Go cannot parse is refused
 //   2. in-flight      short requests and long-running ones (watches, exec, logs) have separate limits
@@ -13,7 +13,7 @@ import type { Logger } from '../obs/logger.js'
 import type { TunnelClient } from '../tunnel/client.js'
 import { endToEndHeaders, HEADER_CLIENT_ADDRESS, impersonationHeaders } from '../tunnel/protocol.js'
 import { edgeAnswers } from './answers.js'
-import type { GateVerdict } from './gate.js'
+import type { Gate } from './gate.js'
 import type { InflightTracker } from './inflight.js'
 
 export interface Limits {
@@ -29,8 +29,8 @@ export interface AdmissionDeps {
   inflight: InflightTracker
   /** Long-running requests also need a free stream on the tunnel (HTTP/2 would queue one silently). */
   tunnel: Pick<TunnelClient, 'hasStreamCapacity'>
-  /** requireAuthorization: authenticate and authorize; undefined when the gate is off. */
-  gate: ((info: RequestInfo, headers: IncomingMessage['headers']) => Promise<GateVerdict>) | undefined
+  /** requireAuthorization: authenticate and authorize (gate.ts); undefined when the gate is off. */
+  gate: Gate | undefined
   logger: Logger
 }
 
@@ -47,7 +47,8 @@ export interface AdmittedRequest {
 }
 
 /** A refusal carries the verb (for metrics; empty when the request could not be parsed). */
-export type Admission = { ok: true, request: AdmittedRequest } | { ok: false, status: Status, why: string, verb: string }
+export interface AdmissionRefusal { ok: false, status: Status, why: string, verb: string }
+export type Admission = { ok: true, request: AdmittedRequest } | AdmissionRefusal
 
 /**
  * Runs stages 1–4. `res` is the HTTP response (undefined for an upgrade, whose slot follows its

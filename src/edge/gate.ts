@@ -21,6 +21,18 @@ export interface GateOptions {
   leewaySeconds: number
 }
 
+/** Stage 4 of the pipeline (pipeline.ts): authenticate and authorize one parsed request. */
+export type Gate = (info: RequestInfo, headers: Record<string, string | string[] | undefined>) => Promise<GateVerdict>
+
+// kube-apiserver tolerates this much clock skew on a token's exp/nbf.
+const JWT_LEEWAY_SECONDS = 60
+
+/** The gate of a node: its received keys and RBAC, its service-account issuers and audiences. */
+export function createGate (policy: ReceivedPolicy, opts: Omit<GateOptions, 'leewaySeconds'>): Gate {
+  const options: GateOptions = { ...opts, leewaySeconds: JWT_LEEWAY_SECONDS }
+  return (info, headers) => admit(policy, options, info, headers)
+}
+
 /**
  * `authorizedHere` says whether the edge itself decided (RBAC from the bundle, or an anonymous
  * discovery path): only such requests may ever be answered from the cache. A request the edge

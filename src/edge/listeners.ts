@@ -1,7 +1,7 @@
 // The pod-facing listeners: plain node:https on `server` (127.0.0.1:10550) and `dummyServer`
 // (169.254.30.10:10550), the same routes on both. Health is answered locally and without
-// authentication; everything else goes to the relay with its body left unread (bodies are
-// streamed, never buffered). /metrics is only on the loopback listener.
+// authentication; everything else goes to the request pipeline (pipeline.ts) with its body left
+// unread (bodies are streamed, never buffered). /metrics is only on the loopback listener.
 //
 // No web framework: every byte a pod can send must end in a Kubernetes Status the edge composes
 // (a framework answers malformed requests, oversized headers and odd targets with its own bodies),
@@ -16,8 +16,8 @@ import type { HealthCheck } from '../obs/health.js'
 import { renderHealth } from '../obs/health.js'
 import { badRequest, headersTooLarge, internalError, status, statusBody, type Status } from '../kube/status.js'
 import { MAX_REQUEST_HEADER_BYTES } from '../tunnel/protocol.js'
-import { relayRequest, sendStatus, type RelayDeps } from './relay.js'
-import { relayUpgrade } from './upgrade.js'
+import { sendStatus } from './answers.js'
+import type { RequestPipeline } from './pipeline.js'
 import { lingerThenDestroy } from './linger.js'
 
 export interface ListenerOptions {
@@ -29,7 +29,8 @@ export interface ListenerOptions {
 }
 
 export interface ListenerDeps {
-  relay: RelayDeps
+  /** Every request the listener does not answer itself (pipeline.ts). */
+  pipeline: RequestPipeline
   health: { livez: HealthCheck[], readyz: HealthCheck[] }
   registry: Registry
 }
@@ -63,8 +64,8 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
   server.maxHeadersCount = 0
   server.on('request', (req: IncomingMessage, res: ServerResponse) => route(opts, deps, req, res))
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    relayUpgrade(deps.relay, req, socket, head).catch((err: Error) => {
-      deps.relay.logger.error({ err }, 'upgrade relay failed')
+    deps.pipeline.upgrade(req, socket, head).catch((err: Error) => {
+      deps.pipeline.logger.error({ err }, 'upgrade relay failed')
       socket.destroy()
     })
   })
@@ -79,7 +80,7 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
     server.once('error', reject)
     server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve() })
   })
-  server.on('error', (err) => deps.relay.logger.error({ err }, 'listener error'))
+  server.on('error', (err) => deps.pipeline.logger.error({ err }, 'listener error'))
   return {
     address: server.address() as AddressInfo,
     close: () => new Promise<void>((resolve) => {
@@ -113,8 +114,8 @@ function route (opts: ListenerOptions, deps: ListenerDeps, req: IncomingMessage,
       return
     }
   }
-  relayRequest(deps.relay, req, res).catch((err: Error) => {
-    deps.relay.logger.error({ err }, 'relay failed')
+  deps.pipeline.route(req, res).catch((err: Error) => {
+    deps.pipeline.logger.error({ err }, 'relay failed')
     sendStatus(res, internalError('edge-metaserver failed to relay the request'))
   })
 }

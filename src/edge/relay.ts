@@ -1,7 +1,6 @@
 // Relays one admitted pod request over the tunnel and streams the answer back byte for byte
-// (DESIGN decision 7): no decoding, no re-encoding. The whole pipeline of a pod request:
-//   admission.ts   request info → in-flight limit → body and header bounds → admit (authn/authz)
-//   relay.ts       relay over the tunnel | offline answer (cache/offline.ts) → tee (cache/tee.ts)
+// (DESIGN decision 7): no decoding, no re-encoding. Stages 5 and 6 of the pipeline (pipeline.ts):
+// relay over the tunnel | offline answer (cache/offline.ts) → tee (cache/tee.ts).
 // Bodies are read under flow control and bounded, short requests time out, watches run until
 // either side ends them, and a client that goes away cancels its stream upstream.
 //
@@ -18,7 +17,7 @@ import { tooLarge, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
 import { encodeHeaderEnvelope, endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ENVELOPE, HEADER_ERROR, headersFitTunnel } from '../tunnel/protocol.js'
-import { admitRequest, type AdmissionDeps } from './admission.js'
+import type { AdmissionDeps, AdmissionRefusal, AdmittedRequest } from './admission.js'
 import { edgeAnswers, RETRY_AFTER_SECONDS, sendStatus } from './answers.js'
 import type { CacheTee } from './cache/tee.js'
 import type { CloudReachability } from './reachability.js'
@@ -44,17 +43,18 @@ const skipping = new WeakSet<IncomingMessage>()
 // How long an unread request body is skipped after an early answer before the connection is cut.
 const SKIP_TIMEOUT_MS = 10_000
 
-export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** A request admission refused (stages 1–4): its Status, counted, with the unread body skipped. */
+export function refuseRequest (deps: RelayDeps, req: IncomingMessage, res: ServerResponse, refusal: AdmissionRefusal): void {
+  deps.metrics.requests.inc({ verb: refusal.verb, code: String(refusal.status.code), source: 'edge' })
+  skipUnreadBody(req, 2 * deps.limits.maxRequestBodyBytes)
+  sendStatus(res, refusal.status)
+}
+
+/** Stages 5 and 6 for an admitted request: relay over the tunnel | offline answer, then tee. */
+export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // An early answer skips up to twice the body limit of unread body (a body just over the limit still gets its 413).
   const skipLimit = 2 * deps.limits.maxRequestBodyBytes
-  const admission = await admitRequest(deps, req, res)
-  if (!admission.ok) {
-    deps.metrics.requests.inc({ verb: admission.verb, code: String(admission.status.code), source: 'edge' })
-    skipUnreadBody(req, skipLimit)
-    sendStatus(res, admission.status)
-    return
-  }
-  const { info, url, longRunning, hasBody, forwarded, mayUseCache } = admission.request
+  const { info, url, longRunning, hasBody, forwarded, mayUseCache } = admitted
   const answer = (s: Status): void => {
     deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source: 'edge' })
     sendStatus(res, s)

@@ -16,15 +16,13 @@ import { CacheStore } from './cache/store.js'
 import { CacheTee } from './cache/tee.js'
 import { startControlChannel } from './control-channel.js'
 import { ensureDummyAddress } from './dummy-address.js'
-import { admit } from './gate.js'
+import { createGate, type Gate } from './gate.js'
 import { InflightTracker } from './inflight.js'
 import { startListener, type Listener } from './listeners.js'
+import { requestPipeline, type PipelineParts } from './pipeline.js'
 import { ReceivedPolicy } from './received-policy.js'
 import { CloudReachability } from './reachability.js'
-import type { RelayDeps } from './relay.js'
 
-// kube-apiserver tolerates this much clock skew on a token's exp/nbf.
-const JWT_LEEWAY_SECONDS = 60
 // A held watch whose tunnel is up but whose last resume found kube-apiserver unreachable tries again this often.
 const HELD_WATCH_RETRY_MS = 5000
 // The largest single body or watch event the cache reads (a quarter of the cache, at most 64 MiB).
@@ -103,10 +101,10 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 
   let stopControl = (): void => {}
-  let gate: RelayDeps['gate']
+  let gate: Gate | undefined
   let policy: ReceivedPolicy | undefined
   let store: CacheStore | undefined
-  let cache: RelayDeps['cache']
+  let cache: PipelineParts['cache']
   let held: HeldWatches | undefined
   if (gated) {
     log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy; opening the control stream')
@@ -116,8 +114,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     state.load()
     if (config.modules.cache.enable) ({ held, ...cache } = startCache(store, tunnel, reachability, config, log, registry))
     stopControl = startControlChannel(tunnel, state, log)
-    const gateOptions = { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences, leewaySeconds: JWT_LEEWAY_SECONDS }
-    gate = (info, headers) => admit(state, gateOptions, info, headers)
+    gate = createGate(state, { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences })
   }
   // Ready when the cloud answers, or when the cache can answer in its place (DESIGN decision 8).
   health.readyz.push({
@@ -139,15 +136,15 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 
   log.info('5. starting listeners')
-  const relay: RelayDeps = {
-    tunnel, logger: log, metrics, inflight, gate, reachability, cache, requestTimeoutMs: ms.requestTimeout,
+  const pipeline = requestPipeline({
     limits: { maxRequestBodyBytes: ms.maxRequestBodyBytes, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests },
-  }
+    requestTimeoutMs: ms.requestTimeout, inflight, gate, tunnel, reachability, cache, metrics, logger: log,
+  })
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {
     try {
       const listener = await startListener({ host: address.host, port: address.port, tls, withMetrics: key === 'server' },
-        { relay, health, registry })
+        { pipeline, health, registry })
       listening[key] = { host: address.host, port: listener.address.port }
       listeners.push({ key, listener })
       log.info({ listener: key, ...listening[key], tls: tls !== undefined }, 'listening')
@@ -184,7 +181,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 }
 
-function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<RelayDeps['cache']> & { held: HeldWatches } {
+function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<PipelineParts['cache']> & { held: HeldWatches } {
   const c = config.modules.cache
   const maxBodyBytes = Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4))
   const tee = new CacheTee(store, log, { maxBodyBytes, maxCollectingBytes: 2 * maxBodyBytes })

@@ -12,7 +12,8 @@ import type { GateVerdict } from '../../src/edge/gate.js'
 import { InflightTracker } from '../../src/edge/inflight.js'
 import { startListener, type Listener } from '../../src/edge/listeners.js'
 import { CloudReachability } from '../../src/edge/reachability.js'
-import { sendStatus, type RelayDeps } from '../../src/edge/relay.js'
+import { requestPipeline, type PipelineParts } from '../../src/edge/pipeline.js'
+import { sendStatus } from '../../src/edge/relay.js'
 import type { RequestInfo } from '../../src/kube/request-info.js'
 import { status } from '../../src/kube/status.js'
 import { createRegistry, requestMetrics } from '../../src/obs/metrics.js'
@@ -79,14 +80,14 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
   const registry = createRegistry('edge')
   const metrics = requestMetrics(registry, 'edge_metaserver')
   const inflight = new InflightTracker(metrics.inflight)
-  const relay: RelayDeps = {
+  const pipeline = requestPipeline({
     tunnel, logger, metrics, inflight,
     requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
     limits: { maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 1 << 20, maxInflight: opts.maxInflight ?? 400, maxLongRunning: opts.maxLongRunning ?? 3000 },
     gate: async () => bench.verdict,
     reachability: new CloudReachability(tunnel),
     cache: {
-      tee: { observe: () => {} } as unknown as NonNullable<RelayDeps['cache']>['tee'],
+      tee: { observe: () => {} } as unknown as NonNullable<PipelineParts['cache']>['tee'],
       offline: {
         serve: (info: RequestInfo, _url: string, _headers: H1Headers, res: ServerResponse) => {
           bench.offlineCalls.push(info)
@@ -94,9 +95,9 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
         },
       },
     },
-  }
+  })
   const listener: Listener = await startListener({ host: '127.0.0.1', port: 0, tls: undefined, withMetrics: false },
-    { relay, health: { livez: [], readyz: [] }, registry })
+    { pipeline, health: { livez: [], readyz: [] }, registry })
   bench.port = listener.address.port
   bench.tunnel = tunnel
   bench.inflight = inflight
