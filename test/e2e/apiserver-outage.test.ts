@@ -7,12 +7,12 @@
 // kube-apiserver's own list (names and resourceVersions), every final version must have reached
 // the handlers exactly once, and the edge must be left with no held watch and no stray tunnel stream.
 import t from 'tap'
-import type { ChildProcess } from 'node:child_process'
 import { CoreV1Api, makeInformer, type V1ConfigMap } from '@kubernetes/client-node'
 import { clientNodeConfig, jsonLines, python, spawnClientGo, spawnPython } from '../cluster/clients.js'
 import { configMapRules } from '../cluster/fixtures.js'
 import { RestClient } from '../cluster/rest.js'
 import { metricSum, Stack, waitUntil } from './stack.js'
+import { LineInformer } from '../helpers/json-lines.js'
 
 const OUTAGE_MS = 15_000
 const CONVERGE_BOUND_MS = 120_000 // generous on a loaded machine; the measured time is printed
@@ -21,40 +21,6 @@ const stack = await Stack.start()
 t.teardown(() => stack.stop())
 
 const names = (list: any): string[] => list.items.map((i: any) => `${i.metadata.name}@${i.metadata.resourceVersion}`).sort()
-
-/** An informer in a child process speaking the Go client's lines: add/update/delete, and "store" on a "dump". */
-class LineInformer {
-  readonly lines: any[] = []
-  stderr = ''
-  private partial = ''
-  private exited = false
-
-  constructor (readonly name: string, readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      this.partial += d
-      const lines = this.partial.split('\n')
-      this.partial = lines.pop()!
-      for (const l of lines) if (l.trim().startsWith('{')) this.lines.push(JSON.parse(l))
-    })
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-20_000) })
-    child.once('exit', () => { this.exited = true })
-  }
-
-  async store (): Promise<string[]> {
-    if (this.exited) throw new Error(`${this.name} exited: ${this.stderr.slice(-2000)}`)
-    const before = this.lines.length
-    this.child.stdin!.write('dump\n')
-    await waitUntil(() => this.lines.slice(before).some((l) => l.type === 'store'), 20_000, `${this.name} store dump`)
-    return this.lines.slice(before).find((l) => l.type === 'store').items
-  }
-
-  /** name@resourceVersion of every add/update handler call, in order. */
-  delivered (): string[] {
-    return this.lines.filter((l) => l.type === 'add' || l.type === 'update').map((l) => `${l.name}@${l.resourceVersion}`)
-  }
-
-  stop (): void { this.child.kill() }
-}
 
 /** Items delivered more than once (the same object version handed to the handlers twice). */
 function duplicates (delivered: string[]): string[] {

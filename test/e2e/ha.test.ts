@@ -20,6 +20,7 @@ import { freePort } from '../cluster/processes.js'
 import { RestClient } from '../cluster/rest.js'
 import { writeCloudConfig, writeEdgeConfig } from './configs.js'
 import { startCli, type CliProcess } from './process.js'
+import { LineInformer, onJsonLines } from '../helpers/json-lines.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -119,24 +120,9 @@ t.teardown(() => nodeInformer.stop())
 const nodeStore = (): string => nodeInformer.list().map((o) => `${o.metadata!.name}@${o.metadata!.resourceVersion}`).sort().join(',')
 
 // --- client-go informer (a real reflector, test/clients/go) --------------------------------------
-const goInformer = await spawnClientGo(pod, ['informer', '--resource', 'configmaps', '--timeout', '10m'])
-t.teardown(() => { goInformer.kill() })
-const goLines: any[] = []
-let partial = ''
-goInformer.stdout!.setEncoding('utf8').on('data', (d: string) => {
-  partial += d
-  const lines = partial.split('\n')
-  partial = lines.pop()!
-  for (const l of lines) if (l.trim() !== '') goLines.push(JSON.parse(l))
-})
-let goStderr = ''
-goInformer.stderr!.setEncoding('utf8').on('data', (d: string) => { goStderr = (goStderr + d).slice(-4000) })
-async function goStore (): Promise<string> {
-  const before = goLines.length
-  goInformer.stdin!.write('dump\n')
-  await waitUntil(() => goLines.slice(before).some((l) => l.type === 'store'), 10_000, 'the client-go store dump')
-  return goLines.slice(before).find((l) => l.type === 'store').items.join(',')
-}
+const goInformer = new LineInformer('client-go', await spawnClientGo(pod, ['informer', '--resource', 'configmaps', '--timeout', '10m']))
+t.teardown(() => goInformer.stop())
+const goStore = async (): Promise<string> => (await goInformer.store(10_000)).join(',')
 
 // --- a raw watch: how it ends (complete chunked response, or cut) and what it saw -----------------
 interface RawWatch { events: any[], ended: Promise<string>, lastRv: () => string | undefined, close: () => void }
@@ -152,13 +138,7 @@ function rawWatch (fromRv: string): RawWatch {
   req.on('error', (err) => resolveEnded(`request error: ${err.message}`))
   req.on('response', (res) => {
     if (res.statusCode !== 200) resolveEnded(`status ${res.statusCode}`)
-    let buf = ''
-    res.setEncoding('utf8').on('data', (d: string) => {
-      buf += d
-      const lines = buf.split('\n')
-      buf = lines.pop()!
-      for (const l of lines) if (l.trim() !== '') events.push(JSON.parse(l))
-    })
+    onJsonLines(res, (e) => events.push(e))
     res.on('error', () => {})
     // complete: the terminating chunk arrived, i.e. the edge ended the response on purpose.
     res.once('close', () => resolveEnded(res.complete ? 'clean' : 'cut'))
@@ -291,5 +271,5 @@ t.test('the killed shim is back; the active one freezes (SIGSTOP): within the he
   t.match((await failoverLines()).at(-1), { level: 'warn', from: label(1), to: label(0), reason: /heartbeat timeout/ })
 
   shims[1]!.child.kill('SIGCONT')
-  t.comment(`client-go stderr tail: ${goStderr.split('\n').filter((l) => l.trim() !== '').slice(-3).join(' | ')}`)
+  t.comment(`client-go stderr tail: ${goInformer.stderrTail()}`)
 })

@@ -9,6 +9,7 @@ import type { EdgeDaemon } from '../../src/edge/run.js'
 import { Partition } from './partition.js'
 import { configMapRules } from '../cluster/fixtures.js'
 import { metricSum, Stack, waitUntil } from './stack.js'
+import { LineInformer } from '../helpers/json-lines.js'
 
 const stack = await Stack.start()
 t.teardown(() => stack.stop())
@@ -60,25 +61,10 @@ t.test('informers (client-node and client-go) ride out a 30 s partition with 200
   const nodeStore = (): string => nodeInformer.list().map((o) => `${o.metadata!.name}@${o.metadata!.resourceVersion}`).sort().join(',')
 
   // client-go: a real shared informer (reflector) in the Go test client; "dump" prints its store.
-  const goInformer = await spawnClientGo(await stack.podEnv(edge, token, ns), ['informer', '--resource', 'configmaps', '--timeout', '10m'])
-  t.teardown(() => goInformer.kill())
-  const goLines: any[] = []
-  let partial = ''
-  goInformer.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    partial += d
-    const lines = partial.split('\n')
-    partial = lines.pop()!
-    for (const l of lines) if (l.trim() !== '') goLines.push(JSON.parse(l))
-  })
-  let goStderr = ''
-  goInformer.stderr!.setEncoding('utf8').on('data', (d: string) => { goStderr += d })
-  const goStore = async (): Promise<string> => {
-    const before = goLines.length
-    goInformer.stdin!.write('dump\n')
-    await waitUntil(() => goLines.slice(before).some((l) => l.type === 'store'), 10_000, 'the client-go store dump')
-    return goLines.slice(before).find((l) => l.type === 'store').items.join(',')
-  }
-  const goDelivered = (): Set<string> => new Set(goLines.filter((l) => l.type === 'add' || l.type === 'update').map((l) => `${l.name}@${l.resourceVersion}`))
+  const goInformer = new LineInformer('client-go', await spawnClientGo(await stack.podEnv(edge, token, ns), ['informer', '--resource', 'configmaps', '--timeout', '10m']))
+  t.teardown(() => goInformer.stop())
+  const goStore = async (): Promise<string> => (await goInformer.store(10_000)).join(',')
+  const goDelivered = (): Set<string> => new Set(goInformer.delivered())
 
   const initial = await truth()
   await waitUntil(async () => nodeStore() === initial && await goStore() === initial, 20_000, 'both informers to sync')
@@ -114,7 +100,7 @@ t.test('informers (client-node and client-go) ride out a 30 s partition with 200
     t.ok(goSaw.has(item), `client-go handlers got ${item}`)
   }
   t.equal(nodeError, undefined, 'client-node informer reported no error')
-  t.comment(`client-go stderr: ${goStderr.split('\n').filter((l) => l.trim() !== '').slice(-3).join(' | ')}`)
+  t.comment(`client-go stderr: ${goInformer.stderrTail()}`)
 })
 
 t.test('offline reads: kubectl get (Table) and python list carry the warning; kubectl apply gets a clear 503', async (t) => {
