@@ -3,37 +3,39 @@
 // printed as ratios; plus the edge's and the shim's memory. Then what the edge cache costs online
 // (the same load through a second edge with the cache off) and what it gives offline (the shim is
 // killed; the edge answers from SQLite, compared with the apiserver answering directly). All roles
-// run as real CLI processes (dist/, built by the npm script) so their RSS is their own. Not a
-// test: nothing here asserts.
-import { spawn, type ChildProcess } from 'node:child_process'
+// run as real CLI processes of the built dist/ (the npm script builds it), started the way the
+// tests start them (test/helpers/product.ts), so their RSS is their own. Not a test: nothing here
+// asserts. EMS_BENCH_SCALE (default 1) scales every request count, e.g. 0.1 for a quick run.
 import { readFile } from 'node:fs/promises'
-import { join, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { Pool } from 'undici'
 import { TestCluster } from '../test/cluster/cluster.js'
 import { Fixtures } from '../test/cluster/fixtures.js'
 import { freePort, waitFor } from '../test/cluster/processes.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from '../test/e2e/configs.js'
+import { startCloudProcess, startEdgeProcess, type ProcessCloud, type ProcessEdge } from '../test/helpers/product.js'
 import { tunnelRoundTrip } from './tunnel-roundtrip.js'
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..')
-const cli = join(repo, 'dist', 'src', 'cli.js')
 const NODE = 'bench-node'
 const NODE_NO_CACHE = 'bench-node-no-cache'
 const LIST_SIZE = 50
+const SCALE = Number(process.env.EMS_BENCH_SCALE ?? 1)
+const count = (n: number): number => Math.max(10, Math.round(n * SCALE))
 
 interface Sample { p50: number, p99: number, rps: number }
 
 async function main (): Promise<void> {
+  if (!(SCALE > 0)) throw new Error(`EMS_BENCH_SCALE must be a positive number, not ${process.env.EMS_BENCH_SCALE}`)
   const cluster = await TestCluster.start()
-  const children: ChildProcess[] = []
+  const roles: Array<ProcessCloud | ProcessEdge> = []
   try {
     const files = await prepareStackFiles(cluster)
-    const [tunnelPort, healthPort, edgePort, plainEdgePort] = [await freePort(), await freePort(), await freePort(), await freePort()]
-    const cloudFile = await writeCloudConfig(cluster, files, { address: `127.0.0.1:${tunnelPort}`, healthzAddress: `127.0.0.1:${healthPort}`, logLevel: 'warn' })
-    const edgeFile = await writeEdgeConfig(cluster, files, NODE, { server: `127.0.0.1:${edgePort}`, tunnelPort, logLevel: 'warn' })
+    const [tunnelPort, healthPort] = [await freePort(), await freePort()]
+    // info: the starter waits for the roles' own "ready" lines; nothing is logged per request at info.
+    const cloudFile = await writeCloudConfig(cluster, files, { address: `127.0.0.1:${tunnelPort}`, healthzAddress: `127.0.0.1:${healthPort}`, logLevel: 'info' })
+    const edgeFile = await writeEdgeConfig(cluster, files, NODE, { server: '127.0.0.1:0', tunnelPort, logLevel: 'info' })
     const plainEdgeFile = await writeEdgeConfig(cluster, files, NODE_NO_CACHE, {
-      server: `127.0.0.1:${plainEdgePort}`, tunnelPort, logLevel: 'warn', extraYaml: ['  cache:', '    enable: false'],
+      server: '127.0.0.1:0', tunnelPort, logLevel: 'info', extraYaml: ['  cache:', '    enable: false'],
     })
     const fx = new Fixtures(cluster.admin)
     const ns = await fx.namespace('bench')
@@ -42,17 +44,21 @@ async function main (): Promise<void> {
     const plainMe = await fx.podIdentity(ns, NODE_NO_CACHE, { rules })
     for (let i = 0; i < LIST_SIZE; i++) await fx.configMap(ns, `cm-${i}`, { payload: 'x'.repeat(1024) })
 
-    const cloud = spawn(process.execPath, [cli, 'cloud', '--config', cloudFile], { stdio: ['ignore', 'inherit', 'inherit'] })
-    const edge = spawn(process.execPath, [cli, 'edge', '--config', edgeFile], { stdio: ['ignore', 'inherit', 'inherit'] })
-    const plainEdge = spawn(process.execPath, [cli, 'edge', '--config', plainEdgeFile], { stdio: ['ignore', 'inherit', 'inherit'] })
-    children.push(cloud, edge, plainEdge)
-    const edgeUrl = `https://127.0.0.1:${edgePort}`
-    const plainEdgeUrl = `https://127.0.0.1:${plainEdgePort}`
+    const log = (name: string): string => join(cluster.dir, `bench-${name}.log`)
+    const cloud = await startCloudProcess({ configFile: cloudFile, logFile: log('cloud'), cli: 'dist' })
+    roles.push(cloud)
+    const edge = await startEdgeProcess({ configFile: edgeFile, logFile: log('edge'), cli: 'dist' })
+    roles.push(edge)
+    const plainEdge = await startEdgeProcess({ configFile: plainEdgeFile, logFile: log('edge-no-cache'), cli: 'dist' })
+    roles.push(plainEdge)
+    process.stdout.write(`roles started (dist/, logs in ${cluster.dir}/bench-*.log)\n`)
+    const edgeUrl = `https://127.0.0.1:${edge.port}`
+    const plainEdgeUrl = `https://127.0.0.1:${plainEdge.port}`
     for (const url of [edgeUrl, plainEdgeUrl]) await waitReady(url, cluster.pki.caPem)
 
     const targets = { direct: cluster.url, edge: edgeUrl }
     const ops = { GET: `/api/v1/namespaces/${ns}/configmaps/cm-0`, LIST: `/api/v1/namespaces/${ns}/configmaps` }
-    const plan: Array<[keyof typeof ops, number, number]> = [['GET', 1, 600], ['GET', 32, 4000], ['LIST', 1, 300], ['LIST', 32, 1200]]
+    const plan: Array<[keyof typeof ops, number, number]> = [['GET', 1, count(600)], ['GET', 32, count(4000)], ['LIST', 1, count(300)], ['LIST', 32, count(1200)]]
     const rows: string[] = []
     for (const [op, concurrency, count] of plan) {
       const result: Record<string, Sample> = {}
@@ -74,10 +80,10 @@ async function main (): Promise<void> {
       teeRows.push(`| ${op} | ${concurrency} | ${ms(without.p50)} / ${ms(without.p99)} | ${ms(withCache.p50)} / ${ms(withCache.p99)} | ` +
         `${(withCache.p50 / without.p50).toFixed(2)} | ${(withCache.p99 / without.p99).toFixed(2)} | ${(withCache.rps / without.rps).toFixed(2)} |`)
     }
-    const [edgeMem, cloudMem] = [await memory(edge.pid!), await memory(cloud.pid!)]
+    const [edgeMem, cloudMem] = [await memory(edge.pid), await memory(cloud.pid)]
 
     // Offline: the cloud shim dies; the edge answers from its cache.
-    cloud.kill('SIGKILL')
+    await cloud.proc.signal('SIGKILL')
     await waitFor('the edge to answer from its cache', async () => {
       const res = await fetchWarning(edgeUrl, ops.GET, me.token, cluster.pki.caPem)
       return res ? true : undefined
@@ -89,13 +95,14 @@ async function main (): Promise<void> {
       offlineRows.push(`| ${op} | ${concurrency} | ${ms(direct.p50)} / ${ms(direct.p99)} | ${ms(cached.p50)} / ${ms(cached.p99)} | ` +
         `${(cached.p50 / direct.p50).toFixed(2)} | ${(cached.p99 / direct.p99).toFixed(2)} | ${(cached.rps / direct.rps).toFixed(2)} |`)
     }
-    const offlineWrite = await load(edgeUrl, ops.LIST, me.token, cluster.pki.caPem, 1, 300,
+    const offlineWrite = await load(edgeUrl, ops.LIST, me.token, cluster.pki.caPem, 1, count(300),
       { body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'w-' } }), expect: 503 })
-    const offlineMem = await memory(edge.pid!)
-    const tunnel = await tunnelRoundTrip(3000)
+    const offlineMem = await memory(edge.pid)
+    const tunnel = await tunnelRoundTrip(count(3000))
     process.stdout.write([
       '',
-      `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)`,
+      `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)` +
+        (SCALE === 1 ? '' : `, request counts scaled by ${SCALE}`),
       '',
       '| op | concurrency | direct p50 / p99 (ms) | via edge p50 / p99 (ms) | p50 ratio | p99 ratio | direct req/s | edge req/s | throughput ratio |',
       '|---|---|---|---|---|---|---|---|---|',
@@ -121,7 +128,7 @@ async function main (): Promise<void> {
       '',
     ].join('\n'))
   } finally {
-    for (const child of children) child.kill('SIGTERM')
+    for (const role of roles) await role.stop()
     await cluster.stop()
   }
 }

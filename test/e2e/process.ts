@@ -15,9 +15,12 @@ import { fileURLToPath } from 'node:url'
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
+/** Which CLI a child runs: the TypeScript source through tsx, or the built dist/ (EMS_CLI=dist by default). */
+export type CliBuild = 'source' | 'dist'
+
 /** The argv prefix that runs the CLI: [executable, ...args]. */
-export function cliCommand (): [string, ...string[]] {
-  if (process.env.EMS_CLI === 'dist') {
+export function cliCommand (build: CliBuild = process.env.EMS_CLI === 'dist' ? 'dist' : 'source'): [string, ...string[]] {
+  if (build === 'dist') {
     const built = join(repo, 'dist', 'src', 'cli.js')
     if (!existsSync(built)) throw new Error(`EMS_CLI=dist but ${built} is missing: run npm run build`)
     return [process.execPath, built]
@@ -39,6 +42,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv
   cwd?: string
   logFile?: string
+  /** Default: EMS_CLI (the source unless EMS_CLI=dist). */
+  cli?: CliBuild
 }
 
 /** A running CLI process with its output captured. */
@@ -51,7 +56,7 @@ export class CliProcess {
   private readonly waiters = new Set<() => void>()
 
   constructor (args: string[], opts: StartOptions = {}) {
-    const [command, ...prefix] = [...(opts.wrap ?? []), ...cliCommand()]
+    const [command, ...prefix] = [...(opts.wrap ?? []), ...cliCommand(opts.cli)]
     this.child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', command!, ...prefix, ...args], {
       env: opts.env ?? process.env,
       cwd: opts.cwd ?? repo,

@@ -2,7 +2,8 @@
 // in-process (runEdge/runCloud: fast, and the test can look inside — tunnel state, policy) or as
 // the real CLI in a child process (test/e2e/process.ts: signals, exit codes, its own memory).
 // Both give a handle with the ports the role listens on and a stop(); the process handle also
-// has the pid and its captured output. Ready means: listening, and for an edge, tunnel connected
+// has the pid and its captured output. A process runs the source (tsx) or the built dist/ (`cli`;
+// the bench measures dist/, whose memory is the product's own). Ready means: listening, and for an edge, tunnel connected
 // (unless waitForTunnel is false).
 import { destination } from 'pino'
 import { loadCloudConfig, loadEdgeConfig } from '../../src/config/index.js'
@@ -49,8 +50,10 @@ export async function startEdgeInProcess (opts: EdgeOptions): Promise<InProcessE
   return { mode: 'in-process', daemon, port: daemon.listening.server!.port, stop: async () => { await daemon.close() } }
 }
 
-export async function startEdgeProcess (opts: EdgeOptions & Pick<StartOptions, 'wrap' | 'env'>): Promise<ProcessEdge> {
-  const proc = startCli(['edge', '--config', opts.configFile], { logFile: opts.logFile, wrap: opts.wrap, env: opts.env })
+export type ProcessOptions = Pick<StartOptions, 'wrap' | 'env' | 'cli'>
+
+export async function startEdgeProcess (opts: EdgeOptions & ProcessOptions): Promise<ProcessEdge> {
+  const proc = startCli(['edge', '--config', opts.configFile], { logFile: opts.logFile, wrap: opts.wrap, env: opts.env, cli: opts.cli })
   try {
     const listening = await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'server', 'listening (server)', PROCESS_READY_TIMEOUT_MS)
     if (opts.waitForTunnel !== false) await proc.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected', PROCESS_READY_TIMEOUT_MS)
@@ -67,8 +70,8 @@ export async function startCloudInProcess (opts: RoleOptions): Promise<InProcess
   return { mode: 'in-process', shim, tunnelPort: shim.tunnelPort, healthPort: shim.healthPort, stop: async () => { await shim.close() } }
 }
 
-export async function startCloudProcess (opts: RoleOptions & Pick<StartOptions, 'wrap' | 'env'>): Promise<ProcessCloud> {
-  const proc = startCli(['cloud', '--config', opts.configFile], { logFile: opts.logFile, wrap: opts.wrap, env: opts.env })
+export async function startCloudProcess (opts: RoleOptions & ProcessOptions): Promise<ProcessCloud> {
+  const proc = startCli(['cloud', '--config', opts.configFile], { logFile: opts.logFile, wrap: opts.wrap, env: opts.env, cli: opts.cli })
   try {
     const ready = await proc.waitForLog((l) => l.msg === 'cloud shim ready', 'cloud shim ready', PROCESS_READY_TIMEOUT_MS)
     return { mode: 'process', proc, pid: proc.pid, tunnelPort: ready.tunnelPort, healthPort: ready.healthPort, stop: async (graceMs) => { await proc.stop(graceMs) } }
