@@ -2,7 +2,7 @@
 // messages that say why the cloud did not answer. Pods (and kubectl users) read these; keeping
 // them together keeps them consistent.
 import type { ServerResponse } from 'node:http'
-import { badGateway, gatewayTimeout, serviceUnavailable, status, statusBody, tooManyRequests, type Status } from '../kube/status.js'
+import { badGateway, badRequest, gatewayTimeout, internalError, serviceUnavailable, status, statusBody, tooManyRequests, type Status } from '../kube/status.js'
 import { MAX_TUNNEL_FIELD_BYTES, MAX_TUNNEL_HEADER_BLOCK_BYTES } from '../tunnel/protocol.js'
 
 /** What every 429/503 of the edge tells clients (client-go honours it, up to 10 retries). */
@@ -53,4 +53,11 @@ export const edgeAnswers = {
   headersTooLargeForTunnel: (): Status => status('RequestHeaderFieldsTooLarge', 'edge-metaserver: the request headers are too large ' +
     `for the tunnel to the cloud: at most ${MAX_TUNNEL_FIELD_BYTES} bytes per field and ${MAX_TUNNEL_HEADER_BLOCK_BYTES} bytes in all`),
   noPolicyYet: (): Status => serviceUnavailable('edge-metaserver: the node policy has not been received from the cloud yet', RETRY_AFTER_SECONDS),
+  /** CONNECT is no Kubernetes verb (kube-apiserver's own text for a method it does not serve). */
+  connectNotAllowed: (): Status => status('MethodNotAllowed', 'the server does not allow this method on the requested resource (CONNECT)'),
+  /** A request Node's HTTP parser refused (the code names what was wrong). */
+  malformedRequest: (code: string | undefined): Status => badRequest(`malformed HTTP request: ${code ?? 'parse error'}`),
+  metricsFailed: (): Status => internalError('metrics could not be collected'),
+  /** A bug on the request path, never a crash: the pod still gets a Status. */
+  relayFailed: (): Status => internalError('edge-metaserver failed to relay the request'),
 }

@@ -14,9 +14,9 @@ import type { Duplex } from 'node:stream'
 import type { Registry } from 'prom-client'
 import type { HealthCheck } from '../obs/health.js'
 import { renderHealth } from '../obs/health.js'
-import { badRequest, headersTooLarge, internalError, status, statusBody, type Status } from '../kube/status.js'
+import { headersTooLarge, statusBody, type Status } from '../kube/status.js'
 import { MAX_REQUEST_HEADER_BYTES } from '../tunnel/protocol.js'
-import { sendStatus } from './answers.js'
+import { edgeAnswers, sendStatus } from './answers.js'
 import type { RequestPipeline } from './pipeline.js'
 import { lingerThenDestroy } from './linger.js'
 
@@ -71,7 +71,7 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
   })
   // CONNECT is no Kubernetes verb; Node would otherwise drop the connection without an answer.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    writeRawStatus(socket, status('MethodNotAllowed', 'the server does not allow this method on the requested resource (CONNECT)'))
+    writeRawStatus(socket, edgeAnswers.connectNotAllowed())
   })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket))
   server.on('tlsClientError', () => {}) // a failed handshake is the client's problem; nothing to answer
@@ -109,14 +109,14 @@ function route (opts: ListenerOptions, deps: ListenerDeps, req: IncomingMessage,
     }
     if (opts.withMetrics && path === '/metrics') {
       deps.registry.metrics().then((text) => { res.writeHead(200, { 'content-type': deps.registry.contentType }).end(text) },
-        () => sendStatus(res, internalError('metrics could not be collected')))
+        () => sendStatus(res, edgeAnswers.metricsFailed()))
       req.resume()
       return
     }
   }
   deps.pipeline.route(req, res).catch((err: Error) => {
     deps.pipeline.logger.error({ err }, 'relay failed')
-    sendStatus(res, internalError('edge-metaserver failed to relay the request'))
+    sendStatus(res, edgeAnswers.relayFailed())
   })
 }
 
@@ -137,7 +137,7 @@ function answerClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
   }
   writeRawStatus(socket, err.code === 'HPE_HEADER_OVERFLOW'
     ? headersTooLarge(MAX_REQUEST_HEADER_BYTES)
-    : badRequest(`malformed HTTP request: ${err.code ?? 'parse error'}`))
+    : edgeAnswers.malformedRequest(err.code))
 }
 
 function writeRawStatus (socket: Duplex, s: Status): void {

@@ -17,6 +17,11 @@ t.test('every answer the edge composes on the request path, pinned', async (t) =
   t.match(edgeAnswers.timeout(60_000), { code: 504, reason: 'Timeout', message: 'edge-metaserver: the request did not complete within 60s' })
   t.match(edgeAnswers.headersTooLargeForTunnel(), { code: 431, message: 'edge-metaserver: the request headers are too large for the tunnel to the cloud: at most 65472 bytes per field and 143360 bytes in all' })
   t.match(edgeAnswers.noPolicyYet(), { code: 503, message: 'edge-metaserver: the node policy has not been received from the cloud yet', details: { retryAfterSeconds: 1 } })
+  t.match(edgeAnswers.connectNotAllowed(), { code: 405, reason: 'MethodNotAllowed', message: 'the server does not allow this method on the requested resource (CONNECT)' })
+  t.match(edgeAnswers.malformedRequest('HPE_INVALID_METHOD'), { code: 400, reason: 'BadRequest', message: 'malformed HTTP request: HPE_INVALID_METHOD' })
+  t.equal(edgeAnswers.malformedRequest(undefined).message, 'malformed HTTP request: parse error')
+  t.match(edgeAnswers.metricsFailed(), { code: 500, reason: 'InternalError', message: 'metrics could not be collected' })
+  t.match(edgeAnswers.relayFailed(), { code: 500, reason: 'InternalError', message: 'edge-metaserver failed to relay the request' })
 })
 
 t.test('offline answers: the Warning kubectl prints and the 503 text, times in whole seconds', async (t) => {
