@@ -11,8 +11,8 @@ import { isNewerRv } from '../../kube/resource-version.js'
 import { afterCompleteList, afterEvent, type Known } from './completeness.js'
 
 export const CACHE_FILE = 'cache.db'
-/** Bump when the tables change; an older or newer file is moved aside and rebuilt. */
-export const SCHEMA_VERSION = 1
+/** Bump when the tables or what they may hold change (2: metadata-only copies kept apart); an older or newer file is moved aside and rebuilt. */
+export const SCHEMA_VERSION = 2
 
 // Deletions are remembered this long, so a list answered a moment before a watch saw the delete
 // cannot bring the object back.
