@@ -163,7 +163,7 @@ function represent (res: ServerResponse, since: number, answer: CachedAnswer): n
 
 /** The list as kube-apiserver writes it, items spliced in as stored (no re-encoding). */
 function listBody (row: ListRow, listMeta: object, items: StoredObject[]): string {
-  return `{"kind":${JSON.stringify(`${row.kind}List`)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
+  return `{"kind":${JSON.stringify(row.listKind)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
 }
 
 function notAcceptable (): Status {

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream'
 import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
 import { canBeCompleteAt, WatchClaim } from './completeness.js'
-import { isDocumentPath } from './discovery-documents.js'
+import { isDocumentPath, kindFromDiscovery } from './discovery-documents.js'
 import { BodyCollector, isPlainJson, readWatchEvents, type BodyBounds } from './framing.js'
 import { negotiateWatch, type Representation } from '../../kube/media-type.js'
 import { compileScope, inView, resourceOfKey, rowCovers, scopeOf, type View } from './scope.js'
@@ -19,7 +19,7 @@ import type { CacheStore, Scope } from './store.js'
 /** Bodies over these bounds pass through uncached. */
 export type TeeOptions = BodyBounds
 
-interface PendingList { scope: Scope, kind: string, apiVersion: string, present: Set<string>, expires: number }
+interface PendingList { scope: Scope, kind: string, listKind: string, apiVersion: string, present: Set<string>, expires: number }
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete'])
 const PENDING_LIST_TTL_MS = 5 * 60_000
@@ -106,20 +106,21 @@ export class CacheTee {
 
   private storeListChunk (requested: Scope, continueToken: string | null, bytes: Buffer): void {
     const list = JSON.parse(bytes.toString('utf8'))
-    if (!Array.isArray(list?.items) || typeof list.kind !== 'string' || !list.kind.endsWith('List')) return
+    if (!Array.isArray(list?.items) || typeof list.kind !== 'string' || list.kind === '') return
     const rv = String(list.metadata?.resourceVersion ?? '')
     let pending: PendingList | undefined
     if (continueToken === null || continueToken === '') {
-      const kind = list.kind.slice(0, -'List'.length)
-      const view = viewOfObject({ kind, apiVersion: list.apiVersion })
-      if (view === undefined) return
-      pending = { scope: inView(requested, view), kind, apiVersion: String(list.apiVersion), present: new Set(), expires: 0 }
+      const metadataOnly = viewOfObject({ kind: list.kind.replace(/List$/, ''), apiVersion: list.apiVersion })
+      if (metadataOnly === undefined) return
+      const kind = metadataOnly === 'metadata' ? 'PartialObjectMetadata' : this.itemKind(requested, list)
+      if (kind === undefined) return
+      pending = { scope: inView(requested, metadataOnly), kind, listKind: list.kind, apiVersion: String(list.apiVersion), present: new Set(), expires: 0 }
     } else {
       pending = this.pendingLists.get(continueToken)
       this.pendingLists.delete(continueToken)
       if (pending === undefined) return // the first chunks went by before this daemon started, or expired
     }
-    const { scope, kind, apiVersion, present } = pending
+    const { scope, kind, listKind, apiVersion, present } = pending
     const items = (list.items as any[]).map((item) => typeMeta(item, kind, apiVersion))
     for (const item of items) present.add(`${item.metadata?.namespace ?? ''}/${item.metadata?.name}`)
     this.store.enqueue(() => {
@@ -132,7 +133,19 @@ export class CacheTee {
     }
     if (!canBeCompleteAt(rv)) return
     const inScope = (o: Parameters<typeof rowCovers>[1]): boolean => rowCovers(scope, o)
-    this.store.enqueue(() => this.store.commitList({ ...scope, kind, apiVersion, rv }, present, inScope))
+    this.store.enqueue(() => this.store.commitList({ ...scope, kind, listKind, apiVersion, rv }, present, inScope))
+  }
+
+  /**
+   * The kind of a list's items: what the items say (custom resources carry it), else what the
+   * cached discovery says, else the list kind without its List suffix (every built-in list).
+   */
+  private itemKind (scope: Scope, list: any): string | undefined {
+    const carried = list.items.find((i: any) => typeof i?.kind === 'string' && i.kind !== '')?.kind
+    if (carried !== undefined) return carried
+    const { group, version, resource } = resourceOfKey(scope.resource)
+    return kindFromDiscovery((path) => this.store.documents(path), group, version, resource) ??
+      (list.kind.endsWith('List') ? list.kind.slice(0, -'List'.length) : undefined)
   }
 
   private rememberPending (token: string, pending: PendingList): void {
@@ -195,7 +208,9 @@ export class CacheTee {
             const kind = initial.kind !== '' ? initial.kind : String(obj.kind ?? '')
             const apiVersion = initial.apiVersion !== '' ? initial.apiVersion : String(obj.apiVersion ?? '')
             if (kind !== '' && canBeCompleteAt(rv)) {
-              this.store.commitList({ ...scope, kind, apiVersion, rv }, initial.present, (o) => rowCovers(scope, o))
+              // A watch does not say the list kind: a LIST of the resource seen before does.
+              const listKind = this.store.listsOf(scope.resource).find((r) => r.kind === kind)?.listKind
+              this.store.commitList({ ...scope, kind, listKind, apiVersion, rv }, initial.present, (o) => rowCovers(scope, o))
               claim.initialStateCommitted()
             }
           } else if (claim.advances) {

@@ -332,3 +332,12 @@ t.test('a metadata watch offline: PartialObjectMetadata events and bookmarks; re
   t.equal(store.getObject(DEPLOY, 'a', 'd3'), undefined, 'never among whole objects')
   t.equal(store.getList({ resource: `${DEPLOY}#metadata`, namespace: 'a', labelSelector: '', fieldSelector: '' })?.rv, '41', 'the metadata list moved forward with the resumed watch')
 })
+
+t.test('an offline LIST of a custom resource carries its own list kind', async (t) => {
+  const { store, serve } = await setup()
+  const W = 'example.com/v1/widgets'
+  const scope = { resource: W, namespace: 'a', labelSelector: '', fieldSelector: '' }
+  store.putObject(W, 'a', 'w1', '30', JSON.stringify({ kind: 'Widget', apiVersion: 'example.com/v1', metadata: { name: 'w1', namespace: 'a', resourceVersion: '30' } }))
+  store.commitList({ ...scope, kind: 'Widget', listKind: 'WidgetCollection', apiVersion: 'example.com/v1', rv: '30' }, new Set(['a/w1']), (o) => rowCovers(scope, o))
+  t.match(serve('/apis/example.com/v1/namespaces/a/widgets').json(), { kind: 'WidgetCollection', apiVersion: 'example.com/v1', items: [{ kind: 'Widget' }] })
+})

@@ -139,3 +139,28 @@ t.test('metadata answers fill the metadata view only; Tables fill nothing; a wat
   t.equal(store.getObject(CM, 'a', 'sneaky'), undefined, 'a PartialObjectMetadata on a watch of whole objects is not stored')
   t.equal(store.getObject(CM, 'a', 'after'), undefined, 'nor anything after it')
 })
+
+t.test('custom resources: the list kind is kept as served, the item kind comes from the items or the cached discovery, never from guessing', async (t) => {
+  const { store, answer } = await setup()
+  const W = 'example.com/v1/widgets'
+  const scope = (namespace: string): any => ({ resource: W, namespace, labelSelector: '', fieldSelector: '' })
+  const widget = { kind: 'Widget', apiVersion: 'example.com/v1', metadata: { name: 'w1', namespace: 'a', resourceVersion: '5' } }
+  await answer('/apis/example.com/v1/namespaces/a/widgets', JSON.stringify({ kind: 'WidgetCollection', apiVersion: 'example.com/v1', metadata: { resourceVersion: '10' }, items: [widget] }))
+  t.match(store.getList(scope('a')), { kind: 'Widget', listKind: 'WidgetCollection' })
+
+  // An empty list says nothing of its items: discovery does. Without it, nothing is claimed.
+  await answer('/apis/example.com/v1/namespaces/b/widgets', JSON.stringify({ kind: 'WidgetCollection', apiVersion: 'example.com/v1', metadata: { resourceVersion: '11' }, items: [] }))
+  t.equal(store.getList(scope('b')), undefined, 'no kind known: no list claimed')
+  store.putDocument('/apis/example.com/v1', 'application/json', '', Buffer.from(JSON.stringify({ kind: 'APIResourceList', groupVersion: 'example.com/v1', resources: [{ name: 'widgets', namespaced: true, kind: 'Widget' }] })))
+  await answer('/apis/example.com/v1/namespaces/b/widgets', JSON.stringify({ kind: 'WidgetCollection', apiVersion: 'example.com/v1', metadata: { resourceVersion: '12' }, items: [] }))
+  t.match(store.getList(scope('b')), { kind: 'Widget', listKind: 'WidgetCollection', rv: '12' })
+
+  const G = 'example.com/v1/gadgets'
+  store.putDocument('/apis', 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList', '', Buffer.from(JSON.stringify({
+    kind: 'APIGroupDiscoveryList',
+    apiVersion: 'apidiscovery.k8s.io/v2',
+    items: [{ metadata: { name: 'example.com' }, versions: [{ version: 'v1', resources: [{ resource: 'gadgets', responseKind: { group: 'example.com', version: 'v1', kind: 'Gizmo' } }] }] }],
+  })))
+  await answer('/apis/example.com/v1/gadgets', JSON.stringify({ kind: 'GizmoList', apiVersion: 'example.com/v1', metadata: { resourceVersion: '13' }, items: [] }))
+  t.match(store.getList({ resource: G, namespace: '', labelSelector: '', fieldSelector: '' }), { kind: 'Gizmo', listKind: 'GizmoList' }, 'from aggregated discovery')
+})
