@@ -60,7 +60,7 @@ async function converge (child: LineChild, paths: Record<string, string>, what: 
 /** One request line as a shape to print: namespace and volatile values replaced. */
 function shape (r: any, ns: string): string {
   const q = new URLSearchParams(r.query)
-  for (const k of ['resourceVersion', 'timeoutSeconds']) if (q.has(k)) q.set(k, '…')
+  for (const k of ['resourceVersion', 'timeoutSeconds', 'timeout']) if (q.has(k)) q.set(k, '…')
   const query = q.toString() === '' ? '' : `?${decodeURIComponent(q.toString())}`
   const body = r.contentType === '' ? '' : ` Content-Type: ${r.contentType}`
   return `${r.method} ${r.path.replaceAll(ns, '{ns}')}${query} Accept: ${r.accept || '(none)'}${body} → ${r.status} ${r.responseContentType}`
@@ -174,8 +174,8 @@ async function runFactory (t: Test, latest: boolean): Promise<{ ns: string, clie
 
 t.test('v0.37 SharedInformerFactory (protobuf, WatchList at its default) over ConfigMaps, Services, EndpointSlices and Pods converges through the edge', async (t) => {
   const { ns, client, requests } = await runFactory(t, true)
-  t.match(client, { clientGo: 'v0.37.2', watchListClient: true, contentType: 'application/vnd.kubernetes.protobuf', accept: PROTOBUF_ACCEPT },
-    'client-go v0.37.2 with WatchListClient on by default')
+  t.match(client, { clientGo: /^v0\.37\./, watchListClient: true, contentType: 'application/vnd.kubernetes.protobuf', accept: PROTOBUF_ACCEPT },
+    `client-go ${client.clientGo} with WatchListClient on by default`)
   t.ok(requests.length > 0, 'the request log was recorded')
   t.same(requests.filter((r) => r.status !== 200), [], 'every request answered 200')
   for (const r of FACTORY_RESOURCES) {
@@ -193,7 +193,7 @@ t.test('v0.37 SharedInformerFactory (protobuf, WatchList at its default) over Co
 
 t.test('v0.34 SharedInformerFactory (protobuf, no WatchList) converges through the edge, for comparison', async (t) => {
   const { ns, client, requests } = await runFactory(t, false)
-  t.match(client, { clientGo: 'v0.34.4', watchListClient: false, accept: PROTOBUF_ACCEPT }, 'client-go v0.34 with WatchListClient off')
+  t.match(client, { clientGo: /^v0\.34\./, watchListClient: false, accept: PROTOBUF_ACCEPT }, 'client-go v0.34 with WatchListClient off')
   for (const r of FACTORY_RESOURCES) {
     const path = collections[r]!(ns)
     const lists = requests.filter((q) => q.path === path && !isWatch(q))
@@ -296,7 +296,9 @@ t.test('v0.37 leader election: one program acquires and renews a Lease through t
   t.equal(held.spec.holderIdentity, 'a', 'the apiserver\'s Lease names a')
   await waitUntil(() => a.of('lease').some((l) => l.ok && l.renewTime === held.spec.renewTime), 10_000, 'the line of the write the apiserver holds')
   t.ok(a.of('lease').some((l) => l.ok && l.renewTime === held.spec.renewTime), `the apiserver's renewTime ${held.spec.renewTime} is one a wrote`)
-  t.same(a.of('lease').filter((l) => !l.ok), [], 'no failed Lease operation while online')
+  // The one expected failure: the first Get, before anyone created the Lease.
+  const unexpected = a.of('lease').filter((l, i) => !l.ok && !(i === 0 && l.op === 'get' && l.code === 404))
+  t.same(unexpected, [], 'no failed Lease operation while online but the first Get (404, no Lease yet)')
   t.same(b.of('leader').filter((l) => l.event === 'started-leading'), [], 'b never led while a held the Lease')
   const renewTimes = renewals().map((l) => l.renewTime)
   t.ok(renewTimes.every((r, i) => i === 0 || r > renewTimes[i - 1]), 'each renewal moves renewTime forward')

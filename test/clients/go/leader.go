@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -35,6 +37,7 @@ type leaseLine struct {
 	RenewTime        string `json:"renewTime,omitempty"`
 	LeaseTransitions int    `json:"leaseTransitions"`
 	Error            string `json:"error,omitempty"`
+	Code             int32  `json:"code,omitempty"` // the Status code of a failed call, when the server answered
 	Time             string `json:"time"`
 }
 
@@ -48,9 +51,7 @@ func (l observedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionReco
 	if rec != nil {
 		fillRecord(&line, *rec)
 	}
-	if err != nil {
-		line.Error = err.Error()
-	}
+	fillError(&line, err)
 	emit(line)
 	return rec, raw, err
 }
@@ -66,9 +67,7 @@ func (l observedLock) Update(ctx context.Context, ler resourcelock.LeaderElectio
 func (l observedLock) report(op string, ler resourcelock.LeaderElectionRecord, err error) error {
 	line := leaseLine{Type: "lease", Op: op, OK: err == nil, Time: now()}
 	fillRecord(&line, ler)
-	if err != nil {
-		line.Error = err.Error()
-	}
+	fillError(&line, err)
 	emit(line)
 	return err
 }
@@ -77,6 +76,17 @@ func fillRecord(line *leaseLine, rec resourcelock.LeaderElectionRecord) {
 	line.Holder, line.LeaseTransitions = rec.HolderIdentity, rec.LeaderTransitions
 	if !rec.RenewTime.IsZero() {
 		line.RenewTime = rec.RenewTime.UTC().Format(rfc3339Micro)
+	}
+}
+
+func fillError(line *leaseLine, err error) {
+	if err == nil {
+		return
+	}
+	line.Error = err.Error()
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		line.Code = st.Status().Code
 	}
 }
 
