@@ -9,6 +9,7 @@
 // The v0.34 client runs the factory too, as the comparison (LIST + WATCH, no WatchList).
 import t, { type Test } from 'tap'
 import { collect, jsonLines, LineChild, spawnClientGo, type PodEnvironment } from '../cluster/clients.js'
+import { Partition } from './partition.js'
 import { Stack, waitUntil } from './stack.js'
 
 const NODE = 'edge-client-go-components'
@@ -355,6 +356,54 @@ t.test('v0.37 typed writes (create, update, strategic patch, apply, Lease, Servi
   t.ok([...withBody('POST'), ...withBody('PUT')].every((q) => q.contentType === 'application/vnd.kubernetes.protobuf'), 'creates and updates send protobuf bodies')
   t.ok(requests.every((q) => q.accept === PROTOBUF_ACCEPT), 'every request asks protobuf first')
   t.same(withBody('PATCH').map((q) => q.contentType).sort(), ['application/apply-patch+yaml', 'application/strategic-merge-patch+json'], 'patch bodies are JSON/YAML as always')
+})
+
+// The one offline check here (offline behaviour is the edge cache's work, proven in its own
+// tests): with the tunnel cut, the leader's Lease calls are refused at the edge with 503, and the
+// program loses leadership the way client-go defines it, then exits. Measured on 2026-12-02: the
+// edge's `Retry-After: 1` makes client-go's REST client retry each 503 (any 5xx carrying
+// Retry-After, up to 10 times: rest/with_retry.go checkWait, rest/request.go maxRetries), so the
+// renew does not fail fast: it ends at RenewDeadline with "context deadline exceeded". The
+// durations are printed.
+t.test('offline (separate check): the v0.37 leader\'s Lease calls get 503 from the edge and it loses leadership; the apiserver\'s Lease is untouched', async (t) => {
+  const partition = await Partition.between(stack.cloud.tunnelPort)
+  t.teardown(() => partition.close())
+  const cutEdge = await stack.startEdge(`${NODE}-cut`, { tunnelPort: partition.port })
+  const { ns, pod: podEnv } = await stack.podWith(cutEdge, 'cgc-leader-off', [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  ])
+  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/offline-leader`
+  const a = new LineChild('offline leader', await spawnClientGo(podEnv, ['leader', '--lease-name', 'offline-leader', '--identity', 'a',
+    '--lease-duration', '6s', '--renew-deadline', '4s', '--retry-period', '1s', '--timeout', '10m'], { latest: true }))
+  t.teardown(() => a.stop())
+  await a.next((l) => l.type === 'leader' && l.event === 'started-leading', SYNC_MS, 'a to lead')
+  await waitUntil(() => a.of('lease').filter((l) => l.op === 'update' && l.ok).length >= 2, 30_000, 'two renewals online')
+
+  partition.cut()
+  await waitUntil(() => !cutEdge.tunnel.state.connected, 10_000, 'the edge to notice the partition')
+  const cutAt = Date.now()
+  const linesAtCut = a.lines.length
+  await a.next((l) => l.type === 'leader' && l.event === 'stopped-leading', 60_000, 'a to lose leadership', linesAtCut)
+  t.comment(`leadership lost ${Date.now() - cutAt} ms after the cut (RenewDeadline 4s)`)
+  const after = a.lines.slice(linesAtCut)
+  const requests = after.filter((l) => l.type === 'request')
+  const answered = requests.filter((r) => r.status !== 0)
+  const failedRenewals = after.filter((l) => l.type === 'lease' && l.op === 'update' && !l.ok)
+  t.comment(`offline: ${requests.length} Lease requests (${answered.length} answered, the rest cut by client-go's deadline); renew errors: ${[...new Set(failedRenewals.map((l) => l.error))].join(' | ')}`)
+  t.ok(answered.length >= 1, 'the edge answered Lease calls while offline')
+  t.same(answered.filter((r) => r.status !== 503), [], 'every answer while offline is a 503 from the edge')
+  t.same(requests.filter((r) => r.status === 0 && !/context deadline exceeded|context canceled/.test(r.error)), [],
+    'requests without an answer were only those client-go gave up on at its own deadline')
+  t.ok(failedRenewals.length >= 1, 'the renewal failed')
+  t.same(after.filter((l) => l.type === 'lease' && l.ok), [], 'no Lease call succeeded offline')
+  await waitUntil(() => a.exitCode !== undefined, 30_000, 'the program to exit after losing leadership')
+  t.equal(a.exitCode, 0, 'it exits, as components do when they lose the Lease')
+
+  const lastOk = a.of('lease').filter((l) => l.op === 'update' && l.ok).at(-1)
+  const onServer = await stack.admin.must('GET', leasePath)
+  t.equal(onServer.spec.holderIdentity, 'a', 'the apiserver still names a (nothing was written offline)')
+  t.equal(onServer.spec.renewTime, lastOk.renewTime, 'and holds the last renewal made online')
+  partition.restore()
 })
 
 /** One run of the v0.37 build to completion. */
