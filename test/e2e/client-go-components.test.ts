@@ -390,12 +390,13 @@ t.test('offline (separate check): the v0.37 leader\'s Lease calls get 503 from t
   const answered = requests.filter((r) => r.status !== 0)
   const failedRenewals = after.filter((l) => l.type === 'lease' && l.op === 'update' && !l.ok)
   t.comment(`offline: ${requests.length} Lease requests (${answered.length} answered, the rest cut by client-go's deadline); renew errors: ${[...new Set(failedRenewals.map((l) => l.error))].join(' | ')}`)
-  t.ok(answered.length >= 1, 'the edge answered Lease calls while offline')
-  t.same(answered.filter((r) => r.status !== 503), [], 'every answer while offline is a 503 from the edge')
+  const answeredWrites = answered.filter((r) => r.method !== 'GET')
+  t.ok(answeredWrites.length >= 1, 'the edge answered Lease writes while offline')
+  t.same(answeredWrites.filter((r) => r.status !== 503), [], 'every write answered offline is a 503 from the edge (a GET may come from the cache)')
   t.same(requests.filter((r) => r.status === 0 && !/context deadline exceeded|context canceled/.test(r.error)), [],
     'requests without an answer were only those client-go gave up on at its own deadline')
   t.ok(failedRenewals.length >= 1, 'the renewal failed')
-  t.same(after.filter((l) => l.type === 'lease' && l.ok), [], 'no Lease call succeeded offline')
+  t.same(after.filter((l) => l.type === 'lease' && l.op !== 'get' && l.ok), [], 'no Lease write succeeded offline')
   await waitUntil(() => a.exitCode !== undefined, 30_000, 'the program to exit after losing leadership')
   t.equal(a.exitCode, 0, 'it exits, as components do when they lose the Lease')
 
