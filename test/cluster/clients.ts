@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KubeConfig } from '@kubernetes/client-node'
 import { binaries } from './cluster.js'
+import { onJsonLines } from '../helpers/json-lines.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const SA_SUBDIR = 'var/run/secrets/kubernetes.io/serviceaccount'
@@ -153,22 +154,16 @@ export function jsonLines (text: string): any[] {
 }
 
 /**
- * A long-running JSON-lines child (the Go client's informer and component modes): every line is
- * parsed as it arrives; `dump` asks an informer mode for its stores. stderr keeps its last 20 kB.
+ * A long-running JSON-lines child (the Go client's informer and component modes, python's
+ * informer): every line is parsed as it arrives (test/helpers/json-lines.ts); `dump` asks an informer mode for its stores. stderr keeps its last 20 kB.
  */
 export class LineChild {
   readonly lines: any[] = []
   stderr = ''
   exitCode: number | null | undefined // undefined while running
-  private partial = ''
 
   constructor (readonly name: string, readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      this.partial += d
-      const lines = this.partial.split('\n')
-      this.partial = lines.pop()!
-      for (const l of lines) if (l.trim().startsWith('{')) this.lines.push(JSON.parse(l))
-    })
+    onJsonLines(child.stdout!, (o) => this.lines.push(o))
     child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-20_000) })
     child.once('exit', (code) => { this.exitCode = code })
   }
@@ -200,6 +195,27 @@ export class LineChild {
     const stores = new Map<string, string[]>()
     for (const l of this.lines.slice(before, end)) if (l.type === 'store') stores.set(l.resource ?? '', l.items)
     return stores
+  }
+
+  /**
+   * The store ("name@resourceVersion") of a client with one informer (the Go client's `informer`
+   * mode, python's `informer`): the first store line after a `dump`.
+   */
+  async store (timeoutMs = 20_000): Promise<string[]> {
+    if (this.exitCode !== undefined) throw new Error(`${this.name} exited (${this.exitCode}): ${this.stderr.slice(-2000)}`)
+    const before = this.lines.length
+    this.child.stdin!.write('dump\n')
+    return (await this.next((l) => l.type === 'store', timeoutMs, 'store dump', before)).items
+  }
+
+  /** name@resourceVersion of every add/update handler call, in order. */
+  delivered (): string[] {
+    return this.lines.filter((l) => l.type === 'add' || l.type === 'update').map((l) => `${l.name}@${l.resourceVersion}`)
+  }
+
+  /** The last `n` non-empty stderr lines, joined (for t.comment). */
+  stderrTail (n = 3): string {
+    return this.stderr.split('\n').filter((l) => l.trim() !== '').slice(-n).join(' | ')
   }
 
   /** Closes stdin (the modes' orderly shutdown) and waits for the exit, killing after `timeoutMs`. */

@@ -8,11 +8,10 @@
 // the handlers exactly once, and the edge must be left with no held watch and no stray tunnel stream.
 import t from 'tap'
 import { CoreV1Api, makeInformer, type V1ConfigMap } from '@kubernetes/client-node'
-import { clientNodeConfig, jsonLines, python, spawnClientGo, spawnPython } from '../cluster/clients.js'
+import { clientNodeConfig, jsonLines, LineChild, python, spawnClientGo, spawnPython } from '../cluster/clients.js'
 import { configMapRules } from '../cluster/fixtures.js'
 import { RestClient } from '../cluster/rest.js'
 import { metricSum, Stack, waitUntil } from './stack.js'
-import { LineInformer } from '../helpers/json-lines.js'
 
 const OUTAGE_MS = 15_000
 const CONVERGE_BOUND_MS = 120_000 // generous on a loaded machine; the measured time is printed
@@ -45,7 +44,7 @@ t.test('kube-apiserver killed for 15 s: client-go (v0.34 and newest), client-nod
   // The newest client-go first, alone, to see from kube-apiserver's metrics that it uses WatchList.
   const watchListsBefore = await watchListCount()
   const podEnv = await stack.podEnv(edge, token, ns)
-  const goLatest = new LineInformer('client-go newest', await spawnClientGo(podEnv, ['informer', '--resource', 'configmaps', '--timeout', '10m'], { latest: true }))
+  const goLatest = new LineChild('client-go newest', await spawnClientGo(podEnv, ['informer', '--resource', 'configmaps', '--timeout', '10m'], { latest: true }))
   t.teardown(() => goLatest.stop())
   const initial = await truth()
   await waitUntil(async () => same(await goLatest.store(), initial), 60_000, 'the newest client-go informer to sync')
@@ -53,9 +52,9 @@ t.test('kube-apiserver killed for 15 s: client-go (v0.34 and newest), client-nod
   t.comment(`kube-apiserver watch-list requests for configmaps: ${watchListsBefore} before the newest client-go started, ${watchListsAfter} after`)
   t.ok(watchListsAfter > watchListsBefore, 'the newest client-go synced with a WatchList request (streaming list), relayed by the edge')
 
-  const go = new LineInformer('client-go v0.34', await spawnClientGo(podEnv, ['informer', '--resource', 'configmaps', '--timeout', '10m']))
+  const go = new LineChild('client-go v0.34', await spawnClientGo(podEnv, ['informer', '--resource', 'configmaps', '--timeout', '10m']))
   t.teardown(() => go.stop())
-  const py = new LineInformer('python', spawnPython(pod, ['informer', ns]))
+  const py = new LineChild('python', spawnPython(pod, ['informer', ns]))
   t.teardown(() => py.stop())
 
   // client-node: makeInformer stops on any error but a 410; restarting it is the documented pattern.

@@ -14,13 +14,13 @@ import { CoreV1Api, makeInformer, type V1ConfigMap } from '@kubernetes/client-no
 import { loadEdgeConfig } from '../../src/config/index.js'
 import { runEdge } from '../../src/edge/run.js'
 import { createLogger } from '../../src/obs/logger.js'
-import { clientNodeConfig, spawnClientGo } from '../cluster/clients.js'
+import { clientNodeConfig, LineChild, spawnClientGo } from '../cluster/clients.js'
 import { configMapRules } from '../cluster/fixtures.js'
 import { freePort } from '../cluster/processes.js'
 import { RestClient } from '../cluster/rest.js'
 import { writeCloudConfig, writeEdgeConfig } from './configs.js'
 import { startCli, type CliProcess } from './process.js'
-import { LineInformer, onJsonLines } from '../helpers/json-lines.js'
+import { onJsonLines } from '../helpers/json-lines.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -120,7 +120,7 @@ t.teardown(() => nodeInformer.stop())
 const nodeStore = (): string => nodeInformer.list().map((o) => `${o.metadata!.name}@${o.metadata!.resourceVersion}`).sort().join(',')
 
 // --- client-go informer (a real reflector, test/clients/go) --------------------------------------
-const goInformer = new LineInformer('client-go', await spawnClientGo(pod, ['informer', '--resource', 'configmaps', '--timeout', '10m']))
+const goInformer = new LineChild('client-go', await spawnClientGo(pod, ['informer', '--resource', 'configmaps', '--timeout', '10m']))
 t.teardown(() => goInformer.stop())
 const goStore = async (): Promise<string> => (await goInformer.store(10_000)).join(',')
 

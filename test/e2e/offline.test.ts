@@ -3,13 +3,12 @@
 // edge and writes happen straight on kube-apiserver.
 import t from 'tap'
 import { CoreV1Api, makeInformer, type V1ConfigMap } from '@kubernetes/client-node'
-import { clientNodeConfig, jsonLines, kubectl, python, spawnClientGo } from '../cluster/clients.js'
+import { clientNodeConfig, jsonLines, kubectl, LineChild, python, spawnClientGo } from '../cluster/clients.js'
 import { RestClient } from '../cluster/rest.js'
 import type { EdgeDaemon } from '../../src/edge/run.js'
 import { Partition } from './partition.js'
 import { configMapRules } from '../cluster/fixtures.js'
 import { metricSum, Stack, waitUntil } from './stack.js'
-import { LineInformer } from '../helpers/json-lines.js'
 
 const stack = await Stack.start()
 t.teardown(() => stack.stop())
@@ -61,7 +60,7 @@ t.test('informers (client-node and client-go) ride out a 30 s partition with 200
   const nodeStore = (): string => nodeInformer.list().map((o) => `${o.metadata!.name}@${o.metadata!.resourceVersion}`).sort().join(',')
 
   // client-go: a real shared informer (reflector) in the Go test client; "dump" prints its store.
-  const goInformer = new LineInformer('client-go', await spawnClientGo(await stack.podEnv(edge, token, ns), ['informer', '--resource', 'configmaps', '--timeout', '10m']))
+  const goInformer = new LineChild('client-go', await spawnClientGo(await stack.podEnv(edge, token, ns), ['informer', '--resource', 'configmaps', '--timeout', '10m']))
   t.teardown(() => goInformer.stop())
   const goStore = async (): Promise<string> => (await goInformer.store(10_000)).join(',')
   const goDelivered = (): Set<string> => new Set(goInformer.delivered())
