@@ -40,6 +40,8 @@ export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'h
  * default (30 s): the edge, not the shim, decides how long a graceful close takes.
  */
 const PEER_GOAWAY_GRACE_MS = 60_000
+/** After a refusal, how long the socket may take to flush the session's last frames before it is cut. */
+const REFUSED_SOCKET_GRACE_MS = 1000
 
 export class TunnelServer {
   private readonly server: http2.Http2SecureServer
@@ -155,7 +157,13 @@ export class TunnelServer {
     this.refused.add(session)
     this.opts.onConnectionRefused?.(reason)
     this.opts.logger.debug({ reason, node: this.sessions.get(session) }, 'closing tunnel connection')
-    // destroy() also ends the socket, even when nghttp2 no longer reads it (measured: CLOSE-WAIT gone).
-    if (!session.destroyed) session.destroy()
+    if (session.destroyed) return
+    // destroy() also ends the socket, even when nghttp2 no longer reads it (measured: CLOSE-WAIT gone),
+    // but only once its last write is flushed: to a peer that is gone that may never happen, and the
+    // socket would stay open for good (seen under load in test/tunnel/server-fuzz.test.ts). Bounded.
+    // The TCP socket under the TLS one: session.socket is a proxy that throws once the session let go of it.
+    const tcp = (session.socket as TLSSocket & { _parent?: Socket | null })._parent ?? undefined
+    session.destroy()
+    if (tcp !== undefined) setTimeout(() => { if (!tcp.destroyed) tcp.destroy() }, REFUSED_SOCKET_GRACE_MS).unref()
   }
 }
