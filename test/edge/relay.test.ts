@@ -95,6 +95,32 @@ t.test('a stream reset for any other reason is a 502 Status, not an outage', asy
   t.equal(bench.offlineCalls.length, 0)
 })
 
+t.test('a watch cut by a lost tunnel after its answer began ends cleanly: the client re-watches from its last event', async (t) => {
+  const event = '{"type":"ADDED","object":{"kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"5"}}}\n'
+  bench.shim = (stream) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/json' })
+    // The whole connection goes (a shim killed, a network cut), not just this stream.
+    stream.write(event, () => setImmediate(() => stream.session?.destroy()))
+  }
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: bench.port, path: '/api/v1/namespaces/ns/configmaps?watch=1', agent: false }, resolve).once('error', reject)
+  })
+  let body = ''
+  res.setEncoding('utf8').on('data', (d: string) => { body += d })
+  res.on('error', () => {})
+  // Bounded: a watch left open (neither ended nor cut) is the failure this would otherwise hang on.
+  const how = await Promise.race([
+    new Promise<string>((resolve) => res.once('close', () => resolve(res.complete ? 'complete' : 'cut'))),
+    new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 10_000).unref()),
+  ])
+  t.equal(res.statusCode, 200)
+  t.equal(how, 'complete', 'the chunked response was terminated, not cut and not left open')
+  t.equal(body, event, 'the event sent before the cut arrived whole')
+  t.equal(bench.offlineCalls.length, 0, 'an answered watch is not handed to the cache')
+  res.destroy()
+  await waitConnected(bench) // the tunnel redials for the tests after this one
+})
+
 t.test('bodies over the limit get 413: declared, and chunked (detected while streaming, never completed upstream)', async (t) => {
   const upstream: Array<{ rstCode: number | undefined, bytes: number }> = []
   bench.shim = (stream) => {
