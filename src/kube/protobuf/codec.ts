@@ -81,6 +81,8 @@ export function decodeObject (bytes: Uint8Array): DecodeResult {
     if (name === undefined) return { ok: false, reason: 'not-protobuf-encodable', message: `${apiVersion}, Kind=${kind} has no protobuf schema` }
     const object: JsonObject = { kind, apiVersion }
     decodeFields(message(name), buf, raw[0], raw[1], object)
+    // A list's items are never nil in kube-apiserver's answers: an empty list is `"items": []`.
+    if (object.items === null && kind.endsWith('List')) object.items = []
     if (name === `${META}.PartialObjectMetadataList`) typeListItems(object, apiVersion, 'PartialObjectMetadata')
     return { ok: true, apiVersion, kind, object }
   } catch (e) { return failure(e) }

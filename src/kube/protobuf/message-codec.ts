@@ -87,6 +87,13 @@ export function message (name: string): Message {
 // ---------------------------------------------------------------------------------------------
 // protobuf → JSON
 
+/**
+ * Embedded objects whose TypeMeta kube-apiserver's defaulting fills in after reading them from
+ * storage (protobuf carries no TypeMeta), so its JSON has kind/apiVersion there and ours must too.
+ */
+const EMBEDDED_TYPE_META: Record<string, JsonObject> = Object.fromEntries(['v1', 'v1beta1', 'v1beta2'].map((v) =>
+  [`k8s.io.api.apps.${v}.StatefulSetSpec.volumeClaimTemplates`, { kind: 'PersistentVolumeClaim', apiVersion: 'v1' }]))
+
 /** What the wire held for one field: a scalar, a [start,end) payload, or several of either. */
 type Slot = undefined | number | string | boolean | Buffer | [number, number] | Array<unknown>
 
@@ -257,6 +264,8 @@ export function decodeFields (m: Message, buf: Buffer, start: number, end: numbe
       into[f.json] = f.kind === Kind.Message
         ? list.map((range) => messageJson(f.type, buf, range as [number, number]))
         : list.map((x) => scalarJson(f.kind, x))
+      const typeMeta = EMBEDDED_TYPE_META[`${m.name}.${f.json}`]
+      if (typeMeta !== undefined) into[f.json] = (into[f.json] as JsonObject[]).map((item) => ({ ...typeMeta, ...item }))
       continue
     }
     if (f.kind === Kind.Message) {
