@@ -52,7 +52,7 @@ const group = (g: string, r: string): string => `/apis/${g}/namespaces/${ns}/${r
 
 await create(core('configmaps'), {
   apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm-rich', labels: { b: '2', a: '1', 'z.example.com/x': '' }, annotations: { note: '<&> "quoted" ü 😀' } },
-  data: { 'app.properties': 'a=1\nb=2\n', empty: '', '10': 'ten', '9': 'nine' }, binaryData: { blob: Buffer.from([0, 1, 2, 255]).toString('base64'), none: '' },
+  data: { 'app.properties': 'a=1\nb=2\n', empty: '', 10: 'ten', 9: 'nine' }, binaryData: { blob: Buffer.from([0, 1, 2, 255]).toString('base64'), none: '' },
 })
 await create(core('configmaps'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm-empty' } })
 await create(core('configmaps'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm-immutable', finalizers: ['example.com/keep'] }, data: { k: 'v' }, immutable: true })
@@ -528,8 +528,10 @@ t.test('custom resources and Table are JSON-only, and the codec says so', async 
   await admin.must('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
     body: {
       apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `gadgets.${g}` },
-      spec: { group: g, scope: 'Namespaced', names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }] },
+      spec: {
+        group: g, scope: 'Namespaced', names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }]
+      },
     },
   })
   const crs = `/apis/${g}/v1/namespaces/${ns}/gadgets`

@@ -43,7 +43,6 @@ export function isProtobufEncodable (apiVersion: string, kind: string): boolean 
   return protobufMessageName(apiVersion, kind) !== undefined
 }
 
-
 function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }

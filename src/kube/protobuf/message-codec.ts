@@ -57,6 +57,7 @@ const SCALARS: Record<string, Kind> = {
 }
 
 const compiled = new Map<string, Message>()
+const GO_ZERO_TIME_SECONDS = -62135596800
 
 export function hasMessage (name: string): boolean { return k8sApiSchema.messages[name] !== undefined }
 
@@ -171,6 +172,8 @@ function messageJson (type: string, buf: Buffer, range: [number, number] | undef
     case TIME: case MICRO_TIME: {
       if (range === undefined || range[0] === range[1]) return null
       const [seconds, nanos] = timestamp(buf, range)
+      // time.Unix(seconds, 0) of 0001-01-01T00:00:00Z is Go's zero time: written as null
+      if (seconds === GO_ZERO_TIME_SECONDS && (type === TIME || nanos < 1000)) return null
       return type === TIME ? formatTime(seconds) : formatMicroTime(seconds, nanos)
     }
     case QUANTITY: {
@@ -364,6 +367,8 @@ function messagePayload (type: string, v: unknown): Writer {
       if (typeof v !== 'string') throw new ProtobufError(`${type}: want a string`)
       {
         const { seconds, nanos } = parseRfc3339(v)
+        // Go's zero time.Time (0001-01-01T00:00:00Z) marshals to an empty message.
+        if (seconds === GO_ZERO_TIME_SECONDS && nanos < (type === TIME ? 1e9 : 1000)) return w
         w.tag(1, WIRE_VARINT); w.int64(seconds)
         w.tag(2, WIRE_VARINT); w.int64(type === TIME ? 0 : Math.floor(nanos / 1000) * 1000)
       }
