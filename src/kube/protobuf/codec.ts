@@ -107,17 +107,20 @@ export function encodeObject (object: JsonObject): EncodeResult {
   const name = protobufMessageName(apiVersion, kind)
   if (name === undefined) return { ok: false, reason: 'not-protobuf-encodable', message: `${apiVersion}, Kind=${kind} has no protobuf schema` }
   try {
-    const body = new Writer(1024)
-    encodeFields(message(name), object, body)
-    const typeMeta = new Writer(64)
-    typeMeta.tag(1, WIRE_BYTES); typeMeta.string(apiVersion)
-    typeMeta.tag(2, WIRE_BYTES); typeMeta.string(kind)
-    const w = new Writer(16)
-    w.tag(1, WIRE_BYTES); w.message(typeMeta)
-    w.tag(2, WIRE_BYTES); w.message(body)
+    const w = new Writer(4096)
+    w.uvarint(0x6b); w.uvarint(0x38); w.uvarint(0x73); w.uvarint(0x00) // k8s\0
+    w.tag(1, WIRE_BYTES)
+    const typeMeta = w.begin()
+    w.tag(1, WIRE_BYTES); w.string(apiVersion)
+    w.tag(2, WIRE_BYTES); w.string(kind)
+    w.end(typeMeta)
+    w.tag(2, WIRE_BYTES)
+    const raw = w.begin()
+    encodeFields(message(name), object, w)
+    w.end(raw)
     w.tag(3, WIRE_BYTES); w.string('')
     w.tag(4, WIRE_BYTES); w.string('')
-    return { ok: true, bytes: Buffer.concat([PROTOBUF_MAGIC, w.finish()]) }
+    return { ok: true, bytes: w.finish() }
   } catch (e) { return failure(e) }
 }
 
@@ -179,13 +182,15 @@ export function decodeWatchEvent (frame: Uint8Array): WatchEventResult {
 export function encodeWatchEvent (event: { type: string, object: JsonObject }): EncodeResult {
   const inner = encodeObject(event.object)
   if (!inner.ok) return inner
-  const ext = new Writer(16)
-  ext.tag(1, WIRE_BYTES); ext.bytes(inner.bytes)
-  const w = new Writer(32)
+  const w = new Writer(inner.bytes.length + 64)
   w.tag(1, WIRE_BYTES); w.string(event.type)
-  w.tag(2, WIRE_BYTES); w.message(ext)
+  w.tag(2, WIRE_BYTES)
+  const ext = w.begin()
+  w.tag(1, WIRE_BYTES); w.bytes(inner.bytes)
+  w.end(ext)
   const body = w.finish()
-  const prefix = Buffer.allocUnsafe(4)
-  prefix.writeUInt32BE(body.length)
-  return { ok: true, bytes: Buffer.concat([prefix, body]) }
+  const frame = Buffer.allocUnsafe(4 + body.length)
+  frame.writeUInt32BE(body.length)
+  body.copy(frame, 4)
+  return { ok: true, bytes: frame }
 }

@@ -358,47 +358,53 @@ function writeScalar (w: Writer, f: Field, v: unknown, number = f.number): void 
   }
 }
 
-/** Writes a message value's payload (without tag and length) into a new Writer. */
-function messagePayload (type: string, v: unknown): Writer {
-  const w = new Writer(64)
+/** Writes a message value as field `number` (tag, length, payload). */
+function writeMessage (w: Writer, number: number, type: string, v: unknown): void {
+  w.tag(number, WIRE_BYTES)
+  const mark = w.begin()
+  writePayload(w, type, v)
+  w.end(mark)
+}
+
+/** Writes a message value's payload (without tag and length). */
+function writePayload (w: Writer, type: string, v: unknown): void {
   switch (type) {
     case TIME: case MICRO_TIME:
-      if (v === null || v === undefined) return w
+      if (v === null || v === undefined) return
       if (typeof v !== 'string') throw new ProtobufError(`${type}: want a string`)
       {
         const { seconds, nanos } = parseRfc3339(v)
         // Go's zero time.Time (0001-01-01T00:00:00Z) marshals to an empty message.
-        if (seconds === GO_ZERO_TIME_SECONDS && nanos < (type === TIME ? 1e9 : 1000)) return w
+        if (seconds === GO_ZERO_TIME_SECONDS && nanos < (type === TIME ? 1e9 : 1000)) return
         w.tag(1, WIRE_VARINT); w.int64(seconds)
         w.tag(2, WIRE_VARINT); w.int64(type === TIME ? 0 : Math.floor(nanos / 1000) * 1000)
       }
-      return w
+      return
     case QUANTITY:
       w.tag(1, WIRE_BYTES); w.string(typeof v === 'number' ? String(v) : typeof v === 'string' ? v : '0')
-      return w
+      return
     case INT_OR_STRING:
       if (typeof v === 'string') {
         w.tag(1, WIRE_VARINT); w.uvarint(1); w.tag(2, WIRE_VARINT); w.uvarint(0); w.tag(3, WIRE_BYTES); w.string(v)
       } else {
         w.tag(1, WIRE_VARINT); w.uvarint(0); w.tag(2, WIRE_VARINT); w.int64(num(v, 'IntOrString')); w.tag(3, WIRE_BYTES); w.string('')
       }
-      return w
+      return
     case RAW_EXTENSION: case FIELDS_V1:
       if (v !== null && v !== undefined) { w.tag(1, WIRE_BYTES); w.string(JSON.stringify(v)) }
-      return w
+      return
     case DURATION:
       w.tag(1, WIRE_VARINT); w.int64(typeof v === 'string' ? parseDuration(v) : 0)
-      return w
+      return
   }
   const m = message(type)
   if (m.slice) {
     if (v !== null && v !== undefined && !Array.isArray(v)) throw new ProtobufError(`${type}: want an array`)
     encodeFields(m, { items: (v ?? []) as Json }, w)
-    return w
+    return
   }
   if (v !== null && v !== undefined && !isObject(v)) throw new ProtobufError(`${type}: want an object`)
   encodeFields(m, (v ?? {}) as JsonObject, w)
-  return w
 }
 
 /** Byte-wise (UTF-8) key order, as Go's sort.Strings orders map keys. */
@@ -417,7 +423,7 @@ export function encodeFields (m: Message, obj: JsonObject, w: Writer): void {
   for (const f of m.byNumber) {
     if (f.inline) {
       if (f.pointer && !message(f.type).fields.some((x) => obj[x.json] !== undefined)) continue
-      w.tag(f.number, WIRE_BYTES); w.message(messagePayload(f.type, obj))
+      writeMessage(w, f.number, f.type, obj)
       continue
     }
     const v = obj[f.json]
@@ -426,12 +432,12 @@ export function encodeFields (m: Message, obj: JsonObject, w: Writer): void {
       if (!isObject(v)) throw new ProtobufError(`${f.json}: want an object`)
       for (const key of sortedKeys(v)) {
         const value = v[key]
-        const entry = new Writer(32)
-        entry.tag(1, WIRE_BYTES); entry.string(key)
-        if (f.kind === Kind.Message) { entry.tag(2, WIRE_BYTES); entry.message(messagePayload(f.type, value)) } else if (f.kind === Kind.Bytes) {
-          if (value !== null) writeScalar(entry, f, value, 2)
-        } else writeScalar(entry, f, value ?? zeroOf(f.kind), 2)
-        w.tag(f.number, WIRE_BYTES); w.message(entry)
+        w.tag(f.number, WIRE_BYTES)
+        const mark = w.begin()
+        w.tag(1, WIRE_BYTES); w.string(key)
+        if (f.kind === Kind.Message) writeMessage(w, 2, f.type, value)
+        else if (f.kind === Kind.Bytes) { if (value !== null) writeScalar(w, f, value, 2) } else writeScalar(w, f, value ?? zeroOf(f.kind), 2)
+        w.end(mark)
       }
       continue
     }
@@ -439,13 +445,14 @@ export function encodeFields (m: Message, obj: JsonObject, w: Writer): void {
       if (v === undefined || v === null) continue
       if (!Array.isArray(v)) throw new ProtobufError(`${f.json}: want an array`)
       for (const item of v) {
-        if (f.kind === Kind.Message) { w.tag(f.number, WIRE_BYTES); w.message(messagePayload(f.type, item)) } else writeScalar(w, f, item ?? zeroOf(f.kind))
+        if (f.kind === Kind.Message) writeMessage(w, f.number, f.type, item)
+        else writeScalar(w, f, item ?? zeroOf(f.kind))
       }
       continue
     }
     if (f.kind === Kind.Message) {
       if ((v === undefined || v === null) && (f.pointer || f.sliceType)) continue
-      w.tag(f.number, WIRE_BYTES); w.message(messagePayload(f.type, v))
+      writeMessage(w, f.number, f.type, v)
       continue
     }
     if (v === undefined || v === null) {

@@ -92,31 +92,24 @@ export class Reader {
 }
 
 /**
- * Appends bytes into chunks; a nested message is written into its own Writer and then appended
- * with its length, so each byte is copied once more at finish() whatever the nesting depth.
+ * One growing buffer. A nested message is written in place after a 1-byte length placeholder
+ * (begin/end); if it turns out 128 bytes or longer, end() moves it right to make room for the
+ * longer varint. Each byte moves at most once per enclosing message of 128+ bytes (a native
+ * memmove), and nothing is allocated per message.
  */
 export class Writer {
-  private readonly chunks: Uint8Array[] = []
   private buf: Buffer
   private pos = 0
-  private flushed = 0
 
-  constructor (initial = 256) { this.buf = Buffer.allocUnsafe(initial) }
+  constructor (initial = 1024) { this.buf = Buffer.allocUnsafe(initial) }
 
-  get length (): number { return this.flushed + this.pos }
+  get length (): number { return this.pos }
 
   private room (n: number): void {
     if (this.buf.length - this.pos >= n) return
-    this.flush()
-    this.buf = Buffer.allocUnsafe(Math.max(n, 1024))
-  }
-
-  private flush (): void {
-    if (this.pos === 0) return
-    this.chunks.push(this.buf.subarray(0, this.pos))
-    this.flushed += this.pos
-    this.buf = this.buf.subarray(this.pos)
-    this.pos = 0
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
+    this.buf.copy(next, 0, 0, this.pos)
+    this.buf = next
   }
 
   uvarint (n: number): void {
@@ -144,44 +137,49 @@ export class Writer {
 
   bytes (data: Uint8Array): void {
     this.uvarint(data.length)
-    if (data.length <= 64) {
-      this.room(data.length)
-      this.buf.set(data, this.pos)
-      this.pos += data.length
-    } else {
-      this.flush()
-      this.chunks.push(data)
-      this.flushed += data.length
-    }
+    this.room(data.length)
+    this.buf.set(data, this.pos)
+    this.pos += data.length
   }
 
   string (s: string): void {
-    // Short strings: encode straight into the buffer after a 1-byte length when it fits.
-    const max = s.length * 3
-    if (max < 128) {
-      this.room(max + 1)
+    if (s.length <= 42) {
+      // at most 126 UTF-8 bytes: a 1-byte length, written after encoding
+      this.room(127)
       const n = this.buf.write(s, this.pos + 1, 'utf8')
       this.buf[this.pos] = n
       this.pos += n + 1
       return
     }
-    this.bytes(Buffer.from(s, 'utf8'))
+    const n = Buffer.byteLength(s, 'utf8')
+    this.uvarint(n)
+    this.room(n)
+    this.pos += this.buf.write(s, this.pos, 'utf8')
   }
 
   double (v: number): void { this.room(8); this.buf.writeDoubleLE(v, this.pos); this.pos += 8 }
   float (v: number): void { this.room(4); this.buf.writeFloatLE(v, this.pos); this.pos += 4 }
 
-  /** Appends another writer's bytes as a length-delimited payload. */
-  message (child: Writer): void {
-    child.flush()
-    this.uvarint(child.flushed)
-    this.flush()
-    for (const c of child.chunks) this.chunks.push(c)
-    this.flushed += child.flushed
+  /** Starts a length-delimited payload; pass the result to end() once the payload is written. */
+  begin (): number {
+    this.room(1)
+    return this.pos++
   }
 
-  finish (): Buffer {
-    this.flush()
-    return this.chunks.length === 1 ? Buffer.from(this.chunks[0]!.buffer, this.chunks[0]!.byteOffset, this.chunks[0]!.length) : Buffer.concat(this.chunks, this.flushed)
+  end (mark: number): void {
+    const len = this.pos - mark - 1
+    if (len < 128) { this.buf[mark] = len; return }
+    let size = 1
+    for (let n = len; n >= 128; n = Math.floor(n / 128)) size++
+    this.room(size - 1)
+    this.buf.copyWithin(mark + size, mark + 1, this.pos)
+    this.pos += size - 1
+    let p = mark
+    let n = len
+    while (n >= 128) { this.buf[p++] = (n % 128) | 0x80; n = Math.floor(n / 128) }
+    this.buf[p] = n
   }
+
+  /** A copy of the bytes written, sized to fit (callers may keep it long, e.g. in a cache). */
+  finish (): Buffer { return Buffer.from(this.buf.subarray(0, this.pos)) }
 }

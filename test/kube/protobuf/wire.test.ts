@@ -21,14 +21,22 @@ t.test('varints: known encodings (Go encodeVarint of uint64(int64(v)))', async (
   t.throws(() => new Reader(Buffer.from([0x05, 0x61])).delimited(), /runs past/)
 })
 
-t.test('the writer: small and large strings, nested messages, chunk boundaries', async (t) => {
-  const child = new Writer(2)
-  child.tag(1, 2); child.string('x'.repeat(300))
-  child.tag(2, 2); child.string('ü😀')
+t.test('the writer: short and long strings, nested messages of every length-varint size, growth', async (t) => {
   const w = new Writer(3)
-  w.tag(1, 2); w.message(child)
+  w.tag(1, 2)
+  const outer = w.begin()
+  w.tag(1, 2); w.string('x'.repeat(300))
+  w.tag(2, 2); w.string('ü😀')
+  w.tag(3, 2); w.string('é'.repeat(42)) // 42 chars, 84 bytes: the 1-byte-length fast path
+  w.end(outer)
   w.tag(2, 2); w.bytes(Buffer.alloc(100, 7))
   w.tag(3, 0); w.uvarint(1)
+  for (const size of [0, 127, 128, 16383, 16384, 70000]) {
+    w.tag(4, 2)
+    const mark = w.begin()
+    w.bytes(Buffer.alloc(size, 1).subarray(0, Math.max(0, size - (size < 128 ? 1 : size < 16384 ? 2 : 3))))
+    w.end(mark)
+  }
   const out = w.finish()
   t.equal(out.length, w.length)
   const r = new Reader(out)
@@ -37,11 +45,19 @@ t.test('the writer: small and large strings, nested messages, chunk boundaries',
   const inner = new Reader(out, s, e)
   t.equal(inner.uvarint(), 0x0a); t.equal(inner.string(), 'x'.repeat(300))
   t.equal(inner.uvarint(), 0x12); t.equal(inner.string(), 'ü😀')
+  t.equal(inner.uvarint(), 0x1a); t.equal(inner.string(), 'é'.repeat(42))
   t.ok(inner.done())
   t.equal(r.uvarint(), 0x12)
   const [bs, be] = r.delimited()
   t.ok(out.subarray(bs, be).equals(Buffer.alloc(100, 7)))
   t.equal(r.uvarint(), 0x18); t.equal(r.uvarint(), 1)
+  for (let i = 0; i < 6; i++) {
+    t.equal(r.uvarint(), 0x22)
+    const [ns, ne] = r.delimited()
+    const payload = new Reader(out, ns, ne)
+    const [ps, pe] = payload.delimited()
+    t.ok(payload.done() && out.subarray(ps, pe).every((b) => b === 1), `nested payload ${i} intact`)
+  }
   t.ok(r.done())
 })
 
