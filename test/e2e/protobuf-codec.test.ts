@@ -425,7 +425,7 @@ function openWatch (path: string, accept: string): RawStream {
     let pending = Buffer.alloc(0)
     let text = ''
     for await (const chunk of res.body) {
-      if (accept === PB) {
+      if (accept.startsWith(PB)) {
         const split = splitWatchFrames(Buffer.concat([pending, chunk]))
         frames.push(...split.frames)
         pending = Buffer.from(split.rest)
@@ -452,40 +452,71 @@ function assertWatchFrames (t: Test, label: string, frames: Buffer[], jsonEvents
   })
 }
 
-t.test('WATCH from a resourceVersion: the same events in both encodings', async (t) => {
-  const rv = rvOf((await admin.must('GET', core('configmaps'))))!
-  const path = `${core('configmaps')}?watch=1&resourceVersion=${rv}`
-  const jsonStream = openWatch(path, JSON_TYPE)
-  const pbStream = openWatch(path, PB)
-  t.teardown(() => { jsonStream.close(); pbStream.close() })
-  await admin.must('POST', core('configmaps'), { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'watched' }, data: { a: '1' } } })
-  await admin.must('PATCH', core('configmaps/watched'), { body: { data: { a: '2', b: '' } }, contentType: 'application/merge-patch+json' })
-  await admin.must('DELETE', core('configmaps/watched'))
-  await waitUntil(() => jsonStream.events.length >= 3 && pbStream.frames.length >= 3, 30_000, 'three events on both watches')
-  t.same(jsonStream.events.map((e) => e.type), ['ADDED', 'MODIFIED', 'DELETED'])
-  assertWatchFrames(t, 'watch', pbStream.frames, jsonStream.events)
+for (const [suffix, what] of [['', 'full objects'], [PARTIAL, 'as=PartialObjectMetadata (metadata informers)']]) {
+  t.test(`WATCH from a resourceVersion, ${what}: the same events in both encodings`, async (t) => {
+    const rv = rvOf((await admin.must('GET', core('configmaps'))))!
+    const path = `${core('configmaps')}?watch=1&resourceVersion=${rv}`
+    const jsonStream = openWatch(path, JSON_TYPE + suffix)
+    const pbStream = openWatch(path, PB + suffix)
+    t.teardown(() => { jsonStream.close(); pbStream.close() })
+    const name = `watched${suffix === '' ? '' : '-meta'}`
+    await admin.must('POST', core('configmaps'), { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { a: '1' } } })
+    await admin.must('PATCH', core(`configmaps/${name}`), { body: { metadata: { labels: { l: 'x' } }, data: { a: '2', b: '' } }, contentType: 'application/merge-patch+json' })
+    await admin.must('DELETE', core(`configmaps/${name}`))
+    await waitUntil(() => jsonStream.events.length >= 3 && pbStream.frames.length >= 3, 30_000, 'three events on both watches')
+    t.same(jsonStream.events.map((e) => e.type), ['ADDED', 'MODIFIED', 'DELETED'])
+    if (suffix !== '') t.same(jsonStream.events.map((e: any) => e.object.kind), ['PartialObjectMetadata', 'PartialObjectMetadata', 'PartialObjectMetadata'])
+    assertWatchFrames(t, 'watch', pbStream.frames, jsonStream.events)
+  })
+
+  t.test(`WatchList (sendInitialEvents), ${what}: ADDED objects then the initial-events-end BOOKMARK, in both encodings`, async (t) => {
+    const path = `${core('configmaps')}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`
+    const jsonStream = openWatch(path, JSON_TYPE + suffix)
+    const pbStream = openWatch(path, PB + suffix)
+    t.teardown(() => { jsonStream.close(); pbStream.close() })
+    const isEnd = (e: any): boolean => e?.type === 'BOOKMARK' && e.object?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true'
+    await waitUntil(() => jsonStream.events.some(isEnd) && pbStream.frames.some((f) => { const d = decodeWatchEvent(f); return d.ok && isEnd(d.event) }),
+      30_000, 'the initial-events-end bookmark on both watches')
+    const pbEvents = pbStream.frames.map((f) => decodeWatchEvent(f)).map((d) => d.ok ? d.event : d)
+    const added = (events: any[]): Map<string, unknown> => new Map(events.filter((e) => e.type === 'ADDED').map((e) => [e.object.metadata.name, e]))
+    const jsonAdded = added(jsonStream.events)
+    t.ok(jsonAdded.size >= created.filter((c) => c.collection === core('configmaps')).length, `${jsonAdded.size} ADDED events`)
+    t.strictSame(added(pbEvents), jsonAdded, 'the same ADDED events, decoded = JSON')
+    t.strictSame(pbEvents.filter(isEnd).map((e: any) => e.object.kind), jsonStream.events.filter(isEnd).map((e: any) => e.object.kind), 'the bookmark object has the same kind')
+    // The two streams' bookmarks may carry different resourceVersions (the controllers write in
+    // between); each frame must still re-encode byte for byte from its own decoded JSON.
+    let reencoded = 0
+    for (const frame of pbStream.frames) {
+      const d = decodeWatchEvent(frame)
+      const back = d.ok ? encodeWatchEvent(d.event) : d
+      if (back.ok && back.bytes.subarray(4).equals(frame)) reencoded++
+    }
+    t.equal(reencoded, pbStream.frames.length, `all ${pbStream.frames.length} frames re-encode byte for byte from their JSON`)
+  })
+}
+
+t.test('chunked LIST (limit/continue): every page in both encodings', async (t) => {
+  for (const suffix of ['', PARTIAL_LIST]) {
+    const rv = rvOf((await admin.get(core('configmaps'))).body)!
+    let query: Record<string, string> = { limit: '4', resourceVersion: rv, resourceVersionMatch: 'Exact' }
+    for (let page = 0; page < 50; page++) {
+      const [json, pb] = await fetchBoth(core('configmaps'), JSON_TYPE + suffix, PB + suffix, query)
+      assertPair(t, `LIST page ${page}${suffix} (continue ${json.body.metadata?.continue === undefined ? 'none' : 'set'}, remainingItemCount ${json.body.metadata?.remainingItemCount})`, json, pb)
+      const token = json.body.metadata?.continue
+      if (token === undefined) break
+      query = { limit: '4', continue: token }
+    }
+  }
 })
 
-t.test('WatchList (sendInitialEvents): ADDED objects then the initial-events-end BOOKMARK, in both encodings', async (t) => {
-  const path = `${core('configmaps')}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`
-  const jsonStream = openWatch(path, JSON_TYPE)
-  const pbStream = openWatch(path, PB)
-  t.teardown(() => { jsonStream.close(); pbStream.close() })
-  const isEnd = (e: any): boolean => e?.type === 'BOOKMARK' && e.object?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true'
-  await waitUntil(() => jsonStream.events.some(isEnd) && pbStream.frames.some((f) => { const d = decodeWatchEvent(f); return d.ok && isEnd(d.event) }),
-    30_000, 'the initial-events-end bookmark on both watches')
-  const pbEvents = pbStream.frames.map((f) => decodeWatchEvent(f)).map((d) => d.ok ? d.event : d)
-  const added = (events: any[]): Map<string, unknown> => new Map(events.filter((e) => e.type === 'ADDED').map((e) => [e.object.metadata.name, e]))
-  const jsonAdded = added(jsonStream.events)
-  t.ok(jsonAdded.size >= created.filter((c) => c.collection === core('configmaps')).length, `${jsonAdded.size} ADDED events`)
-  t.strictSame(added(pbEvents), jsonAdded, 'the same ADDED events, decoded = JSON')
-  // The two streams' bookmarks may carry different resourceVersions (the controllers write in
-  // between); each frame must still re-encode byte for byte from its own decoded JSON.
-  for (const frame of pbStream.frames) {
-    const d = decodeWatchEvent(frame)
-    const back = d.ok ? encodeWatchEvent(d.event) : d
-    t.ok(back.ok && back.bytes.subarray(4).equals(frame), 'frame re-encodes byte for byte from its JSON')
+t.test('meta.k8s.io/v1beta1 PartialObjectMetadataList (older clients)', async (t) => {
+  const suffix = ';as=PartialObjectMetadataList;g=meta.k8s.io;v=v1beta1'
+  const [json, pb] = await listPair(core('configmaps'), suffix)
+  if (json.status === 406) {
+    t.equal(pb.status, 406, 'kube-apiserver no longer serves meta.k8s.io/v1beta1; neither encoding is offered')
+    return
   }
+  assertPair(t, `LIST as v1beta1 PartialObjectMetadataList (${json.status})`, json, pb)
 })
 
 // ---------------------------------------------------------------------------------------------

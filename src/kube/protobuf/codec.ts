@@ -43,6 +43,8 @@ export function isProtobufEncodable (apiVersion: string, kind: string): boolean 
   return protobufMessageName(apiVersion, kind) !== undefined
 }
 
+const PARTIAL_LISTS = new Set([`${META}.PartialObjectMetadataList`, 'k8s.io.apimachinery.pkg.apis.meta.v1beta1.PartialObjectMetadataList'])
+
 function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
@@ -82,7 +84,7 @@ export function decodeObject (bytes: Uint8Array): DecodeResult {
     decodeFields(message(name), buf, raw[0], raw[1], object)
     // A list's items are never nil in kube-apiserver's answers: an empty list is `"items": []`.
     if (object.items === null && kind.endsWith('List')) object.items = []
-    if (name === `${META}.PartialObjectMetadataList`) typeListItems(object, apiVersion, 'PartialObjectMetadata')
+    if (PARTIAL_LISTS.has(name)) typeListItems(object, apiVersion, 'PartialObjectMetadata')
     return { ok: true, apiVersion, kind, object }
   } catch (e) { return failure(e) }
 }
