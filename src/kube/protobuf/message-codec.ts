@@ -13,7 +13,7 @@ import { k8sApiSchema } from './k8s-api.schema.js'
 import type { SchemaField } from './schema-types.js'
 import {
   DURATION, FIELDS_V1, formatDuration, formatMicroTime, formatTime, INT_OR_STRING, MICRO_TIME, parseDuration,
-  parseRfc3339, QUANTITY, RAW_EXTENSION, TIME,
+  parseRfc3339, QUANTITY, RAW_EXTENSION, SCHEMA_UNIONS, SchemaUnion, TIME,
 } from './well-known.js'
 import { ProtobufError, Reader, WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, Writer } from './wire.js'
 
@@ -209,12 +209,49 @@ function messageJson (type: string, buf: Buffer, range: [number, number] | undef
       return formatDuration(ns)
     }
   }
+  const union = SCHEMA_UNIONS.get(type)
+  if (union !== undefined) return schemaUnionJson(union, type, buf, range)
   const m = message(type)
   if (m.slice) {
     const items = range === undefined ? [] : decodeFields(m, buf, range[0], range[1]).items
     return items ?? []
   }
   return range === undefined ? decodeFields(m, buf, 0, 0) : decodeFields(m, buf, range[0], range[1])
+}
+
+/** The JSON of an apiextensions JSON-schema union, as its MarshalJSON (marshal.go) writes it. */
+function schemaUnionJson (union: SchemaUnion, type: string, buf: Buffer, range: [number, number] | undefined): Json {
+  const props = type.replace(/\.[A-Za-z]+$/, '.JSONSchemaProps')
+  let allows = false
+  let schema: [number, number] | undefined
+  const list: Array<[number, number]> = []
+  if (range !== undefined) {
+    const r = new Reader(buf, range[0], range[1])
+    while (!r.done()) {
+      const tag = r.uvarint()
+      const field = Math.floor(tag / 8)
+      if ((tag & 7) === WIRE_VARINT) { const v = r.uvarint(); if (field === 1) allows = v !== 0; continue }
+      if ((tag & 7) !== WIRE_BYTES) { r.skip(tag & 7); continue }
+      const payload = r.delimited()
+      const schemaField = union === SchemaUnion.OrBool ? 2 : 1
+      if (union === SchemaUnion.Json) { if (field === 1) schema = payload } else if (field === schemaField) schema = payload
+      else if (field === 2) list.push(payload)
+    }
+  }
+  switch (union) {
+    case SchemaUnion.Json: {
+      if (schema === undefined || schema[0] === schema[1]) return null
+      try { return JSON.parse(buf.toString('utf8', schema[0], schema[1])) as Json } catch { throw new ProtobufError(`${type}: raw bytes are not JSON`) }
+    }
+    case SchemaUnion.OrBool:
+      return schema !== undefined ? messageJson(props, buf, schema) : allows
+    case SchemaUnion.OrStringArray:
+      if (list.length > 0) return list.map(([s, e]) => buf.toString('utf8', s, e))
+      return schema !== undefined ? messageJson(props, buf, schema) : null
+    case SchemaUnion.OrArray:
+      if (list.length > 0) return list.map((x) => messageJson(props, buf, x))
+      return schema !== undefined ? messageJson(props, buf, schema) : null
+  }
 }
 
 function timestamp (buf: Buffer, range: [number, number]): [number, number] {
@@ -397,6 +434,8 @@ function writePayload (w: Writer, type: string, v: unknown): void {
       w.tag(1, WIRE_VARINT); w.int64(typeof v === 'string' ? parseDuration(v) : 0)
       return
   }
+  const union = SCHEMA_UNIONS.get(type)
+  if (union !== undefined) { writeSchemaUnion(w, union, type, v); return }
   const m = message(type)
   if (m.slice) {
     if (v !== null && v !== undefined && !Array.isArray(v)) throw new ProtobufError(`${type}: want an array`)
@@ -405,6 +444,28 @@ function writePayload (w: Writer, type: string, v: unknown): void {
   }
   if (v !== null && v !== undefined && !isObject(v)) throw new ProtobufError(`${type}: want an object`)
   encodeFields(m, (v ?? {}) as JsonObject, w)
+}
+
+/** An apiextensions JSON-schema union from JSON, as its UnmarshalJSON (marshal.go) reads it. */
+function writeSchemaUnion (w: Writer, union: SchemaUnion, type: string, v: unknown): void {
+  const props = type.replace(/\.[A-Za-z]+$/, '.JSONSchemaProps')
+  switch (union) {
+    case SchemaUnion.Json:
+      if (v !== null && v !== undefined) { w.tag(1, WIRE_BYTES); w.string(JSON.stringify(v)) }
+      return
+    case SchemaUnion.OrBool:
+      // `{…}` → Allows=true and the schema; true/false → Allows alone
+      w.tag(1, WIRE_VARINT); w.uvarint(isObject(v) || v === true ? 1 : 0)
+      if (isObject(v)) writeMessage(w, 2, props, v)
+      return
+    case SchemaUnion.OrStringArray:
+      if (isObject(v)) writeMessage(w, 1, props, v)
+      else if (Array.isArray(v)) for (const s of v) { if (typeof s !== 'string') throw new ProtobufError(`${type}: want strings`); w.tag(2, WIRE_BYTES); w.string(s) }
+      return
+    case SchemaUnion.OrArray:
+      if (isObject(v)) writeMessage(w, 1, props, v)
+      else if (Array.isArray(v)) for (const s of v) writeMessage(w, 2, props, s)
+  }
 }
 
 /** Byte-wise (UTF-8) key order, as Go's sort.Strings orders map keys. */

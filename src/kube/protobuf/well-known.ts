@@ -13,6 +13,20 @@ export const QUANTITY = 'k8s.io.apimachinery.pkg.api.resource.Quantity'
 export const INT_OR_STRING = 'k8s.io.apimachinery.pkg.util.intstr.IntOrString'
 export const RAW_EXTENSION = 'k8s.io.apimachinery.pkg.runtime.RawExtension'
 
+/**
+ * apiextensions' JSON-schema unions (types_jsonschema.go + marshal.go): each JSON value is one of
+ * its message's fields, chosen by the JSON's shape (object, array, boolean).
+ */
+export const enum SchemaUnion { Json, OrArray, OrBool, OrStringArray }
+export const SCHEMA_UNIONS = new Map<string, SchemaUnion>()
+for (const v of ['v1', 'v1beta1']) {
+  const pkg = `k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.${v}`
+  SCHEMA_UNIONS.set(`${pkg}.JSON`, SchemaUnion.Json)
+  SCHEMA_UNIONS.set(`${pkg}.JSONSchemaPropsOrArray`, SchemaUnion.OrArray)
+  SCHEMA_UNIONS.set(`${pkg}.JSONSchemaPropsOrBool`, SchemaUnion.OrBool)
+  SCHEMA_UNIONS.set(`${pkg}.JSONSchemaPropsOrStringArray`, SchemaUnion.OrStringArray)
+}
+
 const RFC3339 = /^(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d\d):(\d\d))$/
 
 /** Seconds and nanoseconds since the epoch of an RFC 3339 timestamp, as Go's time.Parse reads it. */
