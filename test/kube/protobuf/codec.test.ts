@@ -167,3 +167,34 @@ function injectIntoRaw (envelope: Buffer, extra: Buffer): Buffer {
   }
   return Buffer.concat(parts)
 }
+
+t.test('apiextensions JSON-schema unions read and write as marshal.go does', async (t) => {
+  const schema = {
+    type: 'object',
+    default: { a: [1, 'x', null] },
+    enum: [{ k: 1 }, 'two', 3, null],
+    properties: {
+      open: { type: 'object', additionalProperties: true },
+      shut: { type: 'object', additionalProperties: false },
+      typed: { type: 'object', additionalProperties: { type: 'string' } },
+      list: { type: 'array', items: { type: 'integer' } },
+      tuple: { type: 'array', items: [{ type: 'integer' }, { type: 'string' }] },
+    },
+    dependencies: { a: ['b', 'c'], d: { required: ['e'] } },
+  }
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'xs.example.com' },
+    spec: { group: 'example.com', names: { plural: 'xs', kind: 'X' }, scope: 'Namespaced', versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: schema } }] },
+  }
+  const back = roundTrip(crd) as any
+  const s = back.spec.versions[0].schema.openAPIV3Schema
+  t.same(s.default, schema.default, 'JSON default: raw JSON')
+  t.same(s.enum, schema.enum, 'JSON enum values, null included')
+  t.equal(s.properties.open.additionalProperties, true, 'OrBool: true')
+  t.equal(s.properties.shut.additionalProperties, false, 'OrBool: false')
+  t.same(s.properties.typed.additionalProperties, { type: 'string' }, 'OrBool: a schema')
+  t.same(s.properties.list.items, { type: 'integer' }, 'OrArray: one schema')
+  t.same(s.properties.tuple.items, [{ type: 'integer' }, { type: 'string' }], 'OrArray: a list of schemas')
+  t.same(s.dependencies, schema.dependencies, 'OrStringArray: strings and a schema')
+  t.equal(s.properties.list.additionalProperties, undefined, 'an absent pointer union stays absent')
+})
