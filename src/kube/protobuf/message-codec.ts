@@ -383,7 +383,12 @@ function writeScalar (w: Writer, f: Field, v: unknown, number = f.number): void 
     case Kind.String:
       if (typeof v !== 'string') throw new ProtobufError(`${what}: want a string, got ${typeof v}`)
       w.tag(number, WIRE_BYTES); w.string(v); return
-    case Kind.Int: w.tag(number, WIRE_VARINT); w.int64(num(v, what)); return
+    case Kind.Int: {
+      // encoding/json refuses a fraction or an out-of-range value for an int field; so do we
+      const n = num(v, what)
+      if (!Number.isInteger(n) || Math.abs(n) > 2 ** 63) throw new ProtobufError(`${what}: ${n} is not an integer`)
+      w.tag(number, WIRE_VARINT); w.int64(n); return
+    }
     case Kind.Bool:
       if (typeof v !== 'boolean') throw new ProtobufError(`${what}: want a boolean, got ${typeof v}`)
       w.tag(number, WIRE_VARINT); w.uvarint(v ? 1 : 0); return
@@ -424,7 +429,9 @@ function writePayload (w: Writer, type: string, v: unknown): void {
       if (typeof v === 'string') {
         w.tag(1, WIRE_VARINT); w.uvarint(1); w.tag(2, WIRE_VARINT); w.uvarint(0); w.tag(3, WIRE_BYTES); w.string(v)
       } else {
-        w.tag(1, WIRE_VARINT); w.uvarint(0); w.tag(2, WIRE_VARINT); w.int64(num(v, 'IntOrString')); w.tag(3, WIRE_BYTES); w.string('')
+        const n = num(v, 'IntOrString')
+        if (!Number.isInteger(n) || Math.abs(n) > 2 ** 31) throw new ProtobufError(`IntOrString: ${n} is not an int32`)
+        w.tag(1, WIRE_VARINT); w.uvarint(0); w.tag(2, WIRE_VARINT); w.int64(n); w.tag(3, WIRE_BYTES); w.string('')
       }
       return
     case RAW_EXTENSION: case FIELDS_V1:

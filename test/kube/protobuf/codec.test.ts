@@ -84,6 +84,11 @@ t.test('malformed protobuf is a result, never an exception', async (t) => {
   t.match(decodeWatchEvent(Buffer.from([0x0a, 0x05, 0x41])), { ok: false, reason: 'malformed' })
   t.match(encodeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 5 } } as unknown as JsonObject), { ok: false, reason: 'malformed' })
   t.match(encodeObject({ apiVersion: 'v1', kind: 'Event', metadata: {}, firstTimestamp: 'yesterday' }), { ok: false, reason: 'malformed', message: /RFC 3339/ })
+  t.match(encodeObject({ apiVersion: 'v1', kind: 'Event', metadata: {}, count: 1.5 }), { ok: false, reason: 'malformed', message: /not an integer/ })
+  t.match(encodeObject({ apiVersion: 'v1', kind: 'Event', metadata: {}, count: '3' }), { ok: false, reason: 'malformed', message: /want a number/ })
+  t.match(encodeObject({ apiVersion: 'v1', kind: 'Service', metadata: {}, spec: { ports: [{ port: 1, targetPort: 0.5 }] } }), { ok: false, reason: 'malformed' })
+  t.match(encodeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: {}, immutable: 'yes' }), { ok: false, reason: 'malformed', message: /boolean/ })
+  t.match(encodeObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { labels: ['a'] } }), { ok: false, reason: 'malformed', message: /object/ })
 })
 
 function roundTrip (object: JsonObject): JsonObject {
