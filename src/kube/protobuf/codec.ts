@@ -31,6 +31,8 @@ export type EncodeResult =
 const META_KINDS = new Set(['Status', 'WatchEvent', 'DeleteOptions', 'ListOptions', 'GetOptions', 'CreateOptions',
   'UpdateOptions', 'PatchOptions', 'APIVersions', 'APIGroupList', 'APIGroup', 'APIResourceList'])
 
+const PARTIAL_LISTS = new Set([`${META}.PartialObjectMetadataList`, 'k8s.io.apimachinery.pkg.apis.meta.v1beta1.PartialObjectMetadataList'])
+
 /** The proto message of apiVersion+kind, or undefined when that kind has no protobuf form. */
 export function protobufMessageName (apiVersion: string, kind: string): string | undefined {
   const pkg = k8sApiSchema.groups[apiVersion]
@@ -43,7 +45,10 @@ export function isProtobufEncodable (apiVersion: string, kind: string): boolean 
   return protobufMessageName(apiVersion, kind) !== undefined
 }
 
-const PARTIAL_LISTS = new Set([`${META}.PartialObjectMetadataList`, 'k8s.io.apimachinery.pkg.apis.meta.v1beta1.PartialObjectMetadataList'])
+/** Whether a group version's objects have protobuf forms (built-in APIs; never custom resources). */
+export function hasProtobufSchema (apiVersion: string): boolean {
+  return k8sApiSchema.groups[apiVersion] !== undefined
+}
 
 function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
