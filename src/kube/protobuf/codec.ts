@@ -7,6 +7,17 @@
 //                 an `object` as above}} (no magic, no Unknown around the event itself)
 // Custom resources, Table and anything else without a generated.proto message are not
 // protobuf-encodable: kube-apiserver answers those in JSON only, and so must the caller.
+//
+// The JSON is kube-apiserver's own: decodeObject(its protobuf) deep-equals its JSON answer, with
+// the same key order, and encodeObject(its JSON answer) is its protobuf byte for byte (proven in
+// test/e2e/protobuf-codec.test.ts and against client-go in test/kube/protobuf-go/). Known limits:
+//   - int64 beyond 2^53 loses precision (JSON numbers in JS);
+//   - a Quantity string is copied as is (client-go would canonicalise "1.5" to "1500m"; the
+//     apiserver always writes canonical ones);
+//   - RawExtension/FieldsV1/apiextensions JSON bytes are re-serialised compactly (the apiserver
+//     stores what the writer sent; it writes compact JSON itself);
+//   - against an apiserver older than the schema, our bytes add the newer value fields as zeros
+//     (client-go skips unknown fields; the decoded object is the same).
 import { k8sApiSchema } from './k8s-api.schema.js'
 import { decodeFields, encodeFields, hasMessage, message, type Json, type JsonObject } from './message-codec.js'
 import { META } from './well-known.js'
