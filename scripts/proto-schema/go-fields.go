@@ -11,6 +11,7 @@ package main
 import (
 	"encoding/json"
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/token"
 	"os"
@@ -70,7 +71,13 @@ func main() {
 	for _, arg := range os.Args[1:] {
 		importPath, dir, _ := strings.Cut(arg, "=")
 		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+		// Only the files a default build compiles: some types have build-tagged variants
+		// (metav1.FieldsV1), and which one a map iteration met first must not matter.
+		keep := func(fi os.FileInfo) bool {
+			ok, err := build.Default.MatchFile(dir, fi.Name())
+			return err == nil && ok && !strings.HasSuffix(fi.Name(), "_test.go")
+		}
+		pkgs, err := parser.ParseDir(fset, dir, keep, parser.ParseComments)
 		if err != nil {
 			panic(err)
 		}

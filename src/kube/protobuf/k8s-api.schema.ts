@@ -1370,7 +1370,7 @@ export const k8sApiSchema: SchemaFile = JSON.parse(String.raw`{
   "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions": {"f":[["gracePeriodSeconds",1,"int64",12],["preconditions",2,"k8s.io.apimachinery.pkg.apis.meta.v1.Preconditions",12],["orphanDependents",3,"bool",12],["propagationPolicy",4,"string",12],["dryRun",5,"string",9],["ignoreStoreReadErrorWithClusterBreakingPotential",6,"bool",12]]},
   "k8s.io.apimachinery.pkg.apis.meta.v1.Duration": {"f":[["Duration",1,"int64",0]]},
   "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement": {"f":[["key",1,"string",0],["operator",2,"string",0],["values",3,"string",9]]},
-  "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1": {"f":[["Raw",1,"bytes",0]]},
+  "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1": {"f":[["-",1,"bytes",0]]},
   "k8s.io.apimachinery.pkg.apis.meta.v1.GetOptions": {"f":[["resourceVersion",1,"string",8]]},
   "k8s.io.apimachinery.pkg.apis.meta.v1.GroupKind": {"f":[["group",1,"string",0],["kind",2,"string",0]]},
   "k8s.io.apimachinery.pkg.apis.meta.v1.GroupResource": {"f":[["group",1,"string",0],["resource",2,"string",0]]},

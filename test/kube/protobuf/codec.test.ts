@@ -203,3 +203,17 @@ t.test('apiextensions JSON-schema unions read and write as marshal.go does', asy
   t.same(s.dependencies, schema.dependencies, 'OrStringArray: strings and a schema')
   t.equal(s.properties.list.additionalProperties, undefined, 'an absent pointer union stays absent')
 })
+
+t.test('an ERROR watch event carries a Status (410 Gone) both ways', async (t) => {
+  const event = {
+    type: 'ERROR',
+    object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version: 1 (200)', reason: 'Expired', code: 410 },
+  }
+  const frame = encodeWatchEvent(event)
+  t.ok(frame.ok)
+  if (!frame.ok) return
+  const split = splitWatchFrames(frame.bytes)
+  t.equal(split.frames.length, 1)
+  const back = decodeWatchEvent(split.frames[0]!)
+  t.strictSame(back, { ok: true, event }, 'decodes to the same event (Status fields in Go order)')
+})
