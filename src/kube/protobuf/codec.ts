@@ -43,6 +43,11 @@ export function isProtobufEncodable (apiVersion: string, kind: string): boolean 
   return protobufMessageName(apiVersion, kind) !== undefined
 }
 
+/** Whether a group version's objects have protobuf forms (built-in APIs; never custom resources). */
+export function hasProtobufSchema (apiVersion: string): boolean {
+  return k8sApiSchema.groups[apiVersion] !== undefined
+}
+
 function asBuffer (bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
