@@ -1,0 +1,237 @@
+// exec / attach / port-forward over WebSocket (kubectl ≥ 1.31 tries it first) and over the SPDY
+// fallback, differentially: every request is made once through the edge and once straight to
+// kube-apiserver with the same pod token, and the two answers must be the same.
+//
+// The test bed has no kubelet, so the apiserver's answer is the end of the road, and it differs by
+// where the pod runs:
+//   - on a Node whose kubelet address is a closed port (`unreachable`), a WebSocket exec/attach is
+//     *accepted* (101) by the apiserver's stream translator, which only then dials the kubelet and
+//     reports the failure inside the WebSocket (a Status on the v5 error channel, then a close
+//     frame): the full upgraded byte path through the edge, kubectl reading it as it would a real
+//     session. Port-forward and SPDY dial the kubelet first and answer 500;
+//   - on a Node without addresses (the edge's own node), the apiserver answers 500 before any upgrade;
+//   - a pod that does not exist: 404.
+// And who may: `create` and/or `get` on pods/exec|attach|portforward. The filter authorizes a GET
+// (WebSocket) upgrade as `get` and a POST (SPDY) one as `create`; kube-apiserver ≥ 1.35 also checks
+// `create` on the WebSocket upgrade (AuthorizePodWebsocketUpgradeCreatePermission). The edge checks
+// what the filter checks and leaves the rest to the apiserver, which always decides again: each grant
+// below gets the same answer both ways, on whatever version the test bed runs (its text is never
+// written down here).
+import t from 'tap'
+import { createHash, randomBytes } from 'node:crypto'
+import net from 'node:net'
+import { collect, spawnInPod, type PodEnvironment, type RunResult } from '../cluster/clients.js'
+import { binaries } from '../cluster/cluster.js'
+import { sendRaw, type RawResponse, type RawTarget } from '../helpers/raw-http.js'
+import { Stack, waitUntil } from './stack.js'
+
+const NODE = 'edge-ws'
+const stack = await Stack.start()
+t.teardown(() => stack.stop())
+const edge = await stack.startEdge(NODE)
+const ns = await stack.fixtures.namespace('ws')
+
+const SUBRESOURCES = ['exec', 'attach', 'portforward'] as const
+type Subresource = typeof SUBRESOURCES[number]
+
+// Who may: what each pod's ServiceAccount holds on the three subresources (always `get pods`, which
+// kubectl needs before it upgrades).
+const GRANTS: Record<string, string[]> = { 'get+create': ['get', 'create'], 'get only': ['get'], 'create only': ['create'], none: [] }
+const callers: Record<string, { token: string, viaEdge: PodEnvironment, direct: PodEnvironment }> = {}
+for (const [grant, verbs] of Object.entries(GRANTS)) {
+  const rules: unknown[] = [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]
+  if (verbs.length > 0) rules.push({ apiGroups: [''], resources: SUBRESOURCES.map((s) => `pods/${s}`), verbs })
+  const me = await stack.fixtures.podIdentity(ns, NODE, { serviceAccount: `sa-${grant.replace(/\W+/g, '-')}`, rules })
+  callers[grant] = { token: me.token, viaEdge: await stack.podEnv(edge, me.token, ns), direct: await stack.directPodEnv(me.token, ns) }
+}
+
+// Where to: a pod on a Node whose kubelet is 127.0.0.1:<closed port>, one on the edge's own Node
+// (no addresses), and one that does not exist.
+const kubeletPort = await closedPort()
+const unreachableNode = 'ws-unreachable-kubelet'
+await stack.fixtures.node(unreachableNode)
+const node = await stack.admin.must('GET', `/api/v1/nodes/${unreachableNode}`)
+node.status = { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } }
+await stack.admin.must('PUT', `/api/v1/nodes/${unreachableNode}/status`, { body: node })
+const TARGETS = { unreachable: 'on-unreachable-kubelet', 'no address': 'on-edge-node', missing: 'no-such-pod' } as const
+await runningPod(TARGETS.unreachable, unreachableNode)
+await runningPod(TARGETS['no address'], NODE)
+
+const edgeTarget: RawTarget = { host: edge.listening.server!.host, port: edge.listening.server!.port, caPem: stack.cluster.pki.caPem }
+const directTarget: RawTarget = { host: '127.0.0.1', port: stack.cluster.port, caPem: stack.cluster.pki.caPem }
+
+t.test('raw WebSocket and SPDY handshakes: the same status, headers and body through the edge as direct', async (t) => {
+  let upgraded = 0
+  for (const [grant, caller] of Object.entries(callers)) {
+    for (const [where, pod] of Object.entries(TARGETS)) {
+      for (const sub of SUBRESOURCES) {
+        for (const protocol of ['websocket', 'spdy'] as const) {
+          const what = `${protocol} ${sub} on the pod ${where}, caller ${grant}`
+          const request = handshake(protocol, sub, pod, caller.token)
+          const viaEdge = await sendRaw(edgeTarget, request, { timeoutMs: 20_000 })
+          const direct = await sendRaw(directTarget, request, { timeoutMs: 20_000 })
+          t.equal(viaEdge.error, direct.error, `${what}: the connection ends the same way`)
+          t.equal(viaEdge.status, direct.status, `${what}: status`)
+          t.same(comparableHeaders(viaEdge), comparableHeaders(direct), `${what}: headers`)
+          t.equal(viaEdge.body.toString('latin1'), direct.body.toString('latin1'), `${what}: body`)
+          t.notOk(viaEdge.headers.some(([k]) => k.toLowerCase().startsWith('x-ems-')), `${what}: no header of the edge's own`)
+          if (direct.status === 101) upgraded++
+        }
+      }
+    }
+  }
+  // The WebSocket exec/attach on the unreachable kubelet is upgraded at least for the caller that
+  // holds both verbs: without that, this file would only prove refusals.
+  t.ok(upgraded >= 2, `${upgraded} handshakes were upgraded (101), their frames compared byte for byte`)
+})
+
+t.test('an upgraded WebSocket exec carries the apiserver\'s frames: its Status on the error channel, then a close frame', async (t) => {
+  const request = handshake('websocket', 'exec', TARGETS.unreachable, callers['get+create']!.token)
+  const viaEdge = await sendRaw(edgeTarget, request, { timeoutMs: 20_000 })
+  t.equal(viaEdge.status, 101)
+  t.equal(headerValue(viaEdge, 'sec-websocket-protocol'), 'v5.channel.k8s.io')
+  t.equal(headerValue(viaEdge, 'sec-websocket-accept'), acceptFor(request), 'the accept key answers this request\'s key (RFC 6455)')
+  const frames = wsFrames(viaEdge.body)
+  t.ok(frames.length >= 2, `${frames.length} frames`)
+  const status = frames.find((f) => f.opcode === 2 && f.payload[0] === 3)
+  t.ok(status, 'a binary frame on channel 3 (error)')
+  const decoded = JSON.parse(status!.payload.subarray(1).toString('utf8'))
+  t.equal(decoded.status, 'Failure')
+  t.match(decoded.message, `127.0.0.1:${kubeletPort}`, 'the apiserver dialled the Node\'s kubelet address')
+  t.equal(frames.at(-1)!.opcode, 8, 'the apiserver closed the WebSocket')
+})
+
+t.test('kubectl exec, attach and port-forward: the same upgrades, exit code and error through the edge as direct', async (t) => {
+  const commands: Record<Subresource, (pod: string) => string[]> = {
+    exec: (pod) => ['exec', pod, '--', 'true'],
+    attach: (pod) => ['attach', pod],
+    portforward: (pod) => ['port-forward', pod, ':80'],
+  }
+  const cases: Array<{ grant: string, where: keyof typeof TARGETS }> = [
+    ...Object.keys(TARGETS).map((where) => ({ grant: 'get+create', where: where as keyof typeof TARGETS })),
+    ...Object.keys(GRANTS).filter((g) => g !== 'get+create').map((grant) => ({ grant, where: 'unreachable' as const })),
+  ]
+  const seen = { websocket101: 0, fallback: 0 }
+  for (const { grant, where } of cases) {
+    for (const sub of SUBRESOURCES) {
+      for (const websockets of [true, false]) {
+        const what = `kubectl ${commands[sub]('POD')[0]} (${websockets ? 'WebSocket first' : 'SPDY only'}) on the pod ${where}, caller ${grant}`
+        const env = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: String(websockets), KUBECTL_PORT_FORWARD_WEBSOCKETS: String(websockets) }
+        const args = ['-v=6', ...commands[sub](TARGETS[where])]
+        const viaEdge = summarise(await runKubectl(callers[grant]!.viaEdge, args, env), edgeTarget)
+        const direct = summarise(await runKubectl(callers[grant]!.direct, args, env), directTarget)
+        t.not(direct.code, 0, `${what}: no kubelet, so the apiserver cannot run it`)
+        t.equal(viaEdge.code, direct.code, `${what}: exit code`)
+        t.same(viaEdge.upgrades, direct.upgrades, `${what}: the same upgrade requests and answers`)
+        t.equal(viaEdge.output, direct.output, `${what}: the same output`)
+        t.notMatch(viaEdge.output, /edge-metaserver/, `${what}: the edge added nothing of its own`)
+        if (where === 'missing') t.same(direct.upgrades, [], `${what}: kubectl stops at the pod's 404, before any upgrade`)
+        else if (!websockets) t.notOk(direct.upgrades.some((u) => u.startsWith('GET')), `${what}: SPDY only`)
+        else t.ok(direct.upgrades[0]?.startsWith('GET'), `${what}: WebSocket first`)
+        if (direct.upgrades.some((u) => u.endsWith(' 101'))) seen.websocket101++
+        if (direct.upgrades.length > 1) seen.fallback++
+      }
+    }
+  }
+  t.comment(`${seen.websocket101} kubectl runs upgraded to WebSocket, ${seen.fallback} fell back to SPDY`)
+  t.ok(seen.websocket101 > 0, 'some kubectl runs read an upgraded WebSocket through the edge')
+  t.ok(seen.fallback > 0, 'some kubectl runs fell back from WebSocket to SPDY through the edge')
+})
+
+// ---------------------------------------------------------------------------------------------
+
+/** A port nothing listens on (bound, then closed): the kubelet address of a Node that has none. */
+async function closedPort (): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** A pod bound to `nodeName` whose status says Running (kubectl attach and port-forward insist on it). */
+async function runningPod (name: string, nodeName: string): Promise<void> {
+  await stack.fixtures.pod(ns, name, { nodeName, serviceAccount: 'default' })
+  const pod = await stack.admin.must('GET', `/api/v1/namespaces/${ns}/pods/${name}`)
+  const startedAt = new Date().toISOString()
+  pod.status = {
+    phase: 'Running',
+    containerStatuses: [{ name: 'app', ready: true, restartCount: 0, image: 'registry.invalid/app:1', imageID: '', state: { running: { startedAt } } }],
+  }
+  await stack.admin.must('PUT', `/api/v1/namespaces/${ns}/pods/${name}/status`, { body: pod })
+  await waitUntil(async () => (await stack.admin.get(`/api/v1/namespaces/${ns}/pods/${name}`)).body?.status?.phase === 'Running', 10_000, `pod ${name} Running`)
+}
+
+/** The upgrade request each client sends: a WebSocket GET (RFC 6455) or a SPDY/3.1 POST, with the subprotocols kubectl offers. */
+function handshake (protocol: 'websocket' | 'spdy', sub: Subresource, pod: string, token: string) {
+  const query = sub === 'portforward' ? 'ports=80' : sub === 'exec' ? 'command=true&stdout=true&stderr=true' : 'stdout=true&stderr=true'
+  const headers: Array<[string, string]> = [['Authorization', `Bearer ${token}`], ['Connection', 'Upgrade']]
+  if (protocol === 'websocket') {
+    headers.push(['Upgrade', 'websocket'], ['Sec-WebSocket-Key', randomBytes(16).toString('base64')], ['Sec-WebSocket-Version', '13'],
+      ['Sec-WebSocket-Protocol', sub === 'portforward' ? 'SPDY/3.1+portforward.k8s.io' : 'v5.channel.k8s.io, v4.channel.k8s.io'])
+  } else {
+    headers.push(['Upgrade', 'SPDY/3.1'], ['Content-Length', '0'])
+    for (const v of sub === 'portforward' ? ['portforward.k8s.io'] : ['v5.channel.k8s.io', 'v4.channel.k8s.io']) headers.push(['X-Stream-Protocol-Version', v])
+  }
+  return { method: protocol === 'websocket' ? 'GET' : 'POST', target: `/api/v1/namespaces/${ns}/pods/${pod}/${sub}?${query}`, headers }
+}
+
+function headerValue (res: RawResponse, name: string): string | undefined {
+  return res.headers.find(([k]) => k.toLowerCase() === name)?.[1]
+}
+
+function acceptFor (request: { headers: Array<[string, string]> }): string {
+  const key = request.headers.find(([k]) => k === 'Sec-WebSocket-Key')![1]
+  return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
+}
+
+/**
+ * The headers that carry meaning, by lower-cased name. Left out: Date and Audit-Id (per request;
+ * HTTP/2 also stamps a Date on the 101, which Go's 101 lacks), and Connection on answers that are
+ * not upgrades (the edge closes a refused upgrade's connection: `Connection: close`).
+ */
+function comparableHeaders (res: RawResponse): string[] {
+  return res.headers
+    .map(([k, v]) => [k.toLowerCase(), v] as const)
+    .filter(([k]) => k !== 'date' && k !== 'audit-id' && (k !== 'connection' || res.status === 101))
+    .map(([k, v]) => `${k}: ${v}`)
+    .sort()
+}
+
+interface Frame { opcode: number, payload: Buffer }
+
+/** Unmasked server-to-client WebSocket frames (RFC 6455 §5.2); stops at a frame cut short. */
+function wsFrames (bytes: Buffer): Frame[] {
+  const frames: Frame[] = []
+  let at = 0
+  while (at + 2 <= bytes.length && frames.length < 1000) {
+    const opcode = bytes[at]! & 0x0f
+    let length = bytes[at + 1]! & 0x7f
+    let header = 2
+    if (length === 126) { length = bytes.readUInt16BE(at + 2); header = 4 } else if (length === 127) { length = Number(bytes.readBigUInt64BE(at + 2)); header = 10 }
+    if (at + header + length > bytes.length) break
+    frames.push({ opcode, payload: bytes.subarray(at + header, at + header + length) })
+    at += header + length
+  }
+  return frames
+}
+
+async function runKubectl (pod: PodEnvironment, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return collect(spawnInPod(pod, (await binaries()).KUBECTL, args, env), { timeoutMs: 60_000 })
+}
+
+/**
+ * What a kubectl run shows: its exit code, the upgrade requests it made with the answers
+ * (`GET exec 101`, from its -v=6 log), and what it printed apart from that log — with the address
+ * it talked to written as HOST:PORT (the edge's and the apiserver's differ; the kubelet's is kept).
+ */
+function summarise (r: RunResult, target: RawTarget): { code: number | null, upgrades: string[], output: string } {
+  const upgrades: string[] = []
+  const output: string[] = []
+  for (const line of (r.stdout + r.stderr).split('\n')) {
+    if (!/^[IWEF]\d{4} /.test(line)) { output.push(line.split(`${target.host}:${target.port}`).join('HOST:PORT')); continue }
+    const m = /"Response" verb="(\w+)" url="[^"]*\/(exec|attach|portforward)(?:\?[^"]*)?" status="([^"]*)"/.exec(line)
+    if (m !== null) upgrades.push(`${m[1]} ${m[2]} ${m[3]!.split(' ')[0]}`)
+  }
+  return { code: r.code, upgrades, output: output.join('\n').trim() }
+}
