@@ -18,11 +18,14 @@
 // below gets the same answer both ways, on whatever version the test bed runs (its text is never
 // written down here).
 import t from 'tap'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import net from 'node:net'
 import { collect, spawnInPod, type PodEnvironment, type RunResult } from '../cluster/clients.js'
 import { binaries } from '../cluster/cluster.js'
 import { sendRaw, type RawResponse, type RawTarget } from '../helpers/raw-http.js'
+import { bannerOf, startStandinKubelet } from '../helpers/standin-kubelet.js'
+import { headerOf, maskedFrame, upgradeSession, websocketAccept, websocketFrames } from '../helpers/upgrade-session.js'
 import { Stack, waitUntil } from './stack.js'
 
 const NODE = 'edge-ws'
@@ -49,13 +52,22 @@ for (const [grant, verbs] of Object.entries(GRANTS)) {
 // (no addresses), and one that does not exist.
 const kubeletPort = await closedPort()
 const unreachableNode = 'ws-unreachable-kubelet'
-await stack.fixtures.node(unreachableNode)
-const node = await stack.admin.must('GET', `/api/v1/nodes/${unreachableNode}`)
-node.status = { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } }
-await stack.admin.must('PUT', `/api/v1/nodes/${unreachableNode}/status`, { body: node })
+await addressedNode(unreachableNode, kubeletPort)
 const TARGETS = { unreachable: 'on-unreachable-kubelet', 'no address': 'on-edge-node', missing: 'no-such-pod' } as const
 await runningPod(TARGETS.unreachable, unreachableNode)
 await runningPod(TARGETS['no address'], NODE)
+
+// And a pod whose Node's kubelet is a stand-in (test/helpers/standin-kubelet.ts) that accepts the
+// upgrade: the apiserver completes it, and bytes flow both ways through the edge.
+const BANNER_BYTES = 4 << 20
+const ECHO_BYTES = 256 << 10
+const kubeletCert = await stack.cluster.pki.ca.issue('standin-kubelet', { cn: 'standin-kubelet', ipSans: ['127.0.0.1'], usage: 'server' })
+const kubelet = await startStandinKubelet({ cert: await readFile(kubeletCert.certFile, 'utf8'), key: await readFile(kubeletCert.keyFile, 'utf8') },
+  { bannerBytes: BANNER_BYTES, echoBytes: ECHO_BYTES })
+t.teardown(() => kubelet.close())
+await addressedNode('ws-standin-kubelet', kubelet.port)
+const STANDIN_POD = 'on-standin-kubelet'
+await runningPod(STANDIN_POD, 'ws-standin-kubelet')
 
 const edgeTarget: RawTarget = { host: edge.listening.server!.host, port: edge.listening.server!.port, caPem: stack.cluster.pki.caPem }
 const directTarget: RawTarget = { host: '127.0.0.1', port: stack.cluster.port, caPem: stack.cluster.pki.caPem }
@@ -89,9 +101,9 @@ t.test('an upgraded WebSocket exec carries the apiserver\'s frames: its Status o
   const request = handshake('websocket', 'exec', TARGETS.unreachable, callers['get+create']!.token)
   const viaEdge = await sendRaw(edgeTarget, request, { timeoutMs: 20_000 })
   t.equal(viaEdge.status, 101)
-  t.equal(headerValue(viaEdge, 'sec-websocket-protocol'), 'v5.channel.k8s.io')
-  t.equal(headerValue(viaEdge, 'sec-websocket-accept'), acceptFor(request), 'the accept key answers this request\'s key (RFC 6455)')
-  const frames = wsFrames(viaEdge.body)
+  t.equal(headerOf(viaEdge, 'sec-websocket-protocol'), 'v5.channel.k8s.io')
+  t.equal(headerOf(viaEdge, 'sec-websocket-accept'), websocketAccept(request.headers.find(([k]) => k === 'Sec-WebSocket-Key')![1]), 'the accept key answers this request\'s key (RFC 6455)')
+  const frames = websocketFrames(viaEdge.body)
   t.ok(frames.length >= 2, `${frames.length} frames`)
   const status = frames.find((f) => f.opcode === 2 && f.payload[0] === 3)
   t.ok(status, 'a binary frame on channel 3 (error)')
@@ -99,6 +111,49 @@ t.test('an upgraded WebSocket exec carries the apiserver\'s frames: its Status o
   t.equal(decoded.status, 'Failure')
   t.match(decoded.message, `127.0.0.1:${kubeletPort}`, 'the apiserver dialled the Node\'s kubelet address')
   t.equal(frames.at(-1)!.opcode, 8, 'the apiserver closed the WebSocket')
+})
+
+t.test('after the 101 the edge carries the bytes both ways: SPDY exec/attach/port-forward and port-forward\'s WebSocket tunnel to a kubelet that answers', async (t) => {
+  const caller = callers['get+create']!
+  const payload = randomBytes(ECHO_BYTES)
+  const expected = Buffer.concat([bannerOf(BANNER_BYTES), payload])
+  // kube-apiserver keeps port-forward's WebSocket open after the kubelet's side ended (it waits for
+  // the client), so that session is read until all the bytes are in; the SPDY ones until the close.
+  const sessions: Array<{ what: string, request: ReturnType<typeof handshake>, send: Buffer[], data: (bytes: Buffer) => Buffer, untilAll?: boolean }> = [
+    ...SUBRESOURCES.map((sub) => ({ what: `SPDY ${sub}`, request: handshake('spdy', sub, STANDIN_POD, caller.token), send: [payload], data: (b: Buffer) => b })),
+    {
+      // The apiserver speaks SPDY to the kubelet and carries it in binary WebSocket messages to the client.
+      what: 'WebSocket port-forward (SPDY tunnelled in WebSocket)',
+      request: handshake('websocket', 'portforward', STANDIN_POD, caller.token),
+      send: Array.from({ length: Math.ceil(ECHO_BYTES / 32768) }, (_, i) => maskedFrame(payload.subarray(i * 32768, (i + 1) * 32768))),
+      data: (b: Buffer) => Buffer.concat(websocketFrames(b).filter((f) => f.opcode === 2 || f.opcode === 0).map((f) => f.payload)),
+      untilAll: true,
+    },
+  ]
+  for (const { what, request, send, data, untilAll } of sessions) {
+    const before = kubelet.requests.length
+    const started = Date.now()
+    const opts = {
+      onUpgraded: send,
+      maxBytes: 2 * expected.length + (1 << 20),
+      ...(untilAll === true ? { until: (b: Buffer) => data(b).length >= expected.length } : {}),
+    }
+    const viaEdge = await upgradeSession(edgeTarget, request, opts)
+    const edgeMs = Date.now() - started
+    const direct = await upgradeSession(directTarget, request, opts)
+    t.comment(`${what}: through the edge ${edgeMs} ms, direct ${Date.now() - started - edgeMs} ms`)
+    t.equal(kubelet.requests.length, before + 2, `${what}: the apiserver reached the kubelet both times`)
+    t.equal(direct.status, 101, `${what}: direct, upgraded`)
+    t.equal(viaEdge.status, 101, `${what}: through the edge, upgraded`)
+    t.same(comparableHeaders({ status: viaEdge.status, headers: viaEdge.headers } as RawResponse),
+      comparableHeaders({ status: direct.status, headers: direct.headers } as RawResponse), `${what}: the same 101 headers`)
+    t.equal(viaEdge.error, undefined, `${what}: through the edge, read until the server closed`)
+    const got = data(viaEdge.bytes)
+    t.equal(got.length, expected.length, `${what}: through the edge, ${got.length} of ${expected.length} bytes`)
+    t.ok(got.equals(expected), `${what}: through the edge, the banner then the echo, byte for byte`)
+    t.equal(direct.error, undefined, `${what}: direct, read until the server closed`)
+    t.ok(data(direct.bytes).equals(expected), `${what}: direct, the same bytes`)
+  }
 })
 
 t.test('kubectl exec, attach and port-forward: the same upgrades, exit code and error through the edge as direct', async (t) => {
@@ -149,6 +204,14 @@ async function closedPort (): Promise<number> {
   return port
 }
 
+/** A Node whose kubelet the apiserver finds at 127.0.0.1:`port` (its status: an InternalIP and the kubelet endpoint). */
+async function addressedNode (name: string, port: number): Promise<void> {
+  await stack.fixtures.node(name)
+  const node = await stack.admin.must('GET', `/api/v1/nodes/${name}`)
+  node.status = { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: port } } }
+  await stack.admin.must('PUT', `/api/v1/nodes/${name}/status`, { body: node })
+}
+
 /** A pod bound to `nodeName` whose status says Running (kubectl attach and port-forward insist on it). */
 async function runningPod (name: string, nodeName: string): Promise<void> {
   await stack.fixtures.pod(ns, name, { nodeName, serviceAccount: 'default' })
@@ -176,15 +239,6 @@ function handshake (protocol: 'websocket' | 'spdy', sub: Subresource, pod: strin
   return { method: protocol === 'websocket' ? 'GET' : 'POST', target: `/api/v1/namespaces/${ns}/pods/${pod}/${sub}?${query}`, headers }
 }
 
-function headerValue (res: RawResponse, name: string): string | undefined {
-  return res.headers.find(([k]) => k.toLowerCase() === name)?.[1]
-}
-
-function acceptFor (request: { headers: Array<[string, string]> }): string {
-  const key = request.headers.find(([k]) => k === 'Sec-WebSocket-Key')![1]
-  return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
-}
-
 /**
  * The headers that carry meaning, by lower-cased name. Left out: Date and Audit-Id (per request;
  * HTTP/2 also stamps a Date on the 101, which Go's 101 lacks), and Connection on answers that are
@@ -196,24 +250,6 @@ function comparableHeaders (res: RawResponse): string[] {
     .filter(([k]) => k !== 'date' && k !== 'audit-id' && (k !== 'connection' || res.status === 101))
     .map(([k, v]) => `${k}: ${v}`)
     .sort()
-}
-
-interface Frame { opcode: number, payload: Buffer }
-
-/** Unmasked server-to-client WebSocket frames (RFC 6455 §5.2); stops at a frame cut short. */
-function wsFrames (bytes: Buffer): Frame[] {
-  const frames: Frame[] = []
-  let at = 0
-  while (at + 2 <= bytes.length && frames.length < 1000) {
-    const opcode = bytes[at]! & 0x0f
-    let length = bytes[at + 1]! & 0x7f
-    let header = 2
-    if (length === 126) { length = bytes.readUInt16BE(at + 2); header = 4 } else if (length === 127) { length = Number(bytes.readBigUInt64BE(at + 2)); header = 10 }
-    if (at + header + length > bytes.length) break
-    frames.push({ opcode, payload: bytes.subarray(at + header, at + header + length) })
-    at += header + length
-  }
-  return frames
 }
 
 async function runKubectl (pod: PodEnvironment, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
