@@ -193,6 +193,40 @@ t.test('kubectl exec, attach and port-forward: the same upgrades, exit code and 
   t.ok(seen.fallback > 0, 'some kubectl runs fell back from WebSocket to SPDY through the edge')
 })
 
+// Outages last: they take kube-apiserver, then the cloud shim, away for good.
+
+t.test('kube-apiserver unreachable from the shim: an upgrade gets a 503 Status through the edge, WebSocket and SPDY', async (t) => {
+  const caller = callers['get+create']!
+  // The shim has reviewed this token (and caches the review): the outage is met by the upgrade
+  // itself, not by the token review before it.
+  const before = await sendRaw(edgeTarget, handshake('spdy', 'exec', TARGETS['no address'], caller.token), { timeoutMs: 20_000 })
+  t.equal(before.status, 500, 'before the outage: the apiserver\'s own answer')
+  await stack.cluster.stopApiserver()
+  for (const protocol of ['websocket', 'spdy'] as const) {
+    const r = await sendRaw(edgeTarget, handshake(protocol, 'exec', TARGETS.unreachable, caller.token), { timeoutMs: 20_000 })
+    t.equal(r.status, 503, `${protocol}: 503`)
+    t.equal(headerOf(r, 'content-type'), 'application/json', `${protocol}: a Status, not an empty answer`)
+    t.match(jsonOf(r.body), { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: /kube-apiserver is unreachable/ }, protocol)
+    t.notOk(r.headers.some(([k]) => k.toLowerCase().startsWith('x-ems-')), `${protocol}: the shim's markers stay in the tunnel`)
+  }
+  // kubectl reads the pod first; the edge answers that from its cache only if it holds it, so the
+  // exec itself is what this checks when the GET passes (its answer is a Status either way).
+  const r = await runKubectl(caller.viaEdge, ['exec', TARGETS.unreachable, '--', 'true'], {})
+  t.not(r.code, 0)
+  t.match(r.stderr, /ServiceUnavailable|unreachable/, 'kubectl prints the reason')
+})
+
+t.test('the tunnel down: the edge itself answers an upgrade with a 503 Status', async (t) => {
+  await stack.cloud.close()
+  await waitUntil(() => !edge.tunnel.state.connected, 20_000, 'the edge to notice the cloud is gone')
+  const caller = callers['get+create']!
+  for (const protocol of ['websocket', 'spdy'] as const) {
+    const r = await sendRaw(edgeTarget, handshake(protocol, 'portforward', TARGETS.unreachable, caller.token), { timeoutMs: 20_000 })
+    t.equal(r.status, 503, `${protocol}: 503`)
+    t.match(jsonOf(r.body), { kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: /^edge-metaserver: the cloud is unreachable/ }, protocol)
+  }
+})
+
 // ---------------------------------------------------------------------------------------------
 
 /** A port nothing listens on (bound, then closed): the kubelet address of a Node that has none. */
@@ -250,6 +284,11 @@ function comparableHeaders (res: RawResponse): string[] {
     .filter(([k]) => k !== 'date' && k !== 'audit-id' && (k !== 'connection' || res.status === 101))
     .map(([k, v]) => `${k}: ${v}`)
     .sort()
+}
+
+/** The body as JSON, or its text when it is not JSON (an assertion then shows what came). */
+function jsonOf (body: Buffer): unknown {
+  try { return JSON.parse(body.toString('utf8')) } catch { return body.toString('utf8') }
 }
 
 async function runKubectl (pod: PodEnvironment, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
