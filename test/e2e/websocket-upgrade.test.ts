@@ -97,6 +97,37 @@ t.test('raw WebSocket and SPDY handshakes: the same status, headers and body thr
   t.ok(upgraded >= 2, `${upgraded} handshakes were upgraded (101), their frames compared byte for byte`)
 })
 
+t.test('handshakes that are not quite right: the same answer through the edge as direct', async (t) => {
+  const caller = callers['get+create']!
+  const ws = (sub: Subresource): Array<[string, string]> => handshake('websocket', sub, TARGETS.unreachable, caller.token).headers
+  const without = (headers: Array<[string, string]>, ...names: string[]): Array<[string, string]> =>
+    headers.filter(([k]) => !names.includes(k.toLowerCase()))
+  const cases: Array<{ what: string, method: string, sub: Subresource, headers: Array<[string, string]> }> = []
+  for (const sub of SUBRESOURCES) {
+    cases.push(
+      { what: 'no Connection: Upgrade', method: 'GET', sub, headers: without(ws(sub), 'connection') },
+      { what: 'Connection: keep-alive, Upgrade', method: 'GET', sub, headers: [...without(ws(sub), 'connection'), ['Connection', 'keep-alive, Upgrade']] },
+      { what: 'no Sec-WebSocket-Key', method: 'GET', sub, headers: without(ws(sub), 'sec-websocket-key') },
+      { what: 'Sec-WebSocket-Version: 8', method: 'GET', sub, headers: [...without(ws(sub), 'sec-websocket-version'), ['Sec-WebSocket-Version', '8']] },
+      { what: 'no subprotocol', method: 'GET', sub, headers: without(ws(sub), 'sec-websocket-protocol') },
+      { what: 'an unknown subprotocol', method: 'GET', sub, headers: [...without(ws(sub), 'sec-websocket-protocol'), ['Sec-WebSocket-Protocol', 'v9.channel.k8s.io']] },
+      { what: 'no upgrade at all (GET)', method: 'GET', sub, headers: [['Authorization', `Bearer ${caller.token}`]] },
+      { what: 'no upgrade at all (POST)', method: 'POST', sub, headers: [['Authorization', `Bearer ${caller.token}`], ['Content-Length', '0']] },
+      { what: 'Upgrade: h2c', method: 'GET', sub, headers: [['Authorization', `Bearer ${caller.token}`], ['Connection', 'Upgrade'], ['Upgrade', 'h2c']] }
+    )
+  }
+  for (const c of cases) {
+    const base = handshake('websocket', c.sub, TARGETS.unreachable, caller.token)
+    const request = { method: c.method, target: base.target, headers: c.headers }
+    const viaEdge = await sendRaw(edgeTarget, request, { timeoutMs: 20_000 })
+    const direct = await sendRaw(directTarget, request, { timeoutMs: 20_000 })
+    const what = `${c.sub}, ${c.what}`
+    t.equal(viaEdge.status, direct.status, `${what}: status ${direct.status}`)
+    t.same(comparableHeaders(viaEdge), comparableHeaders(direct), `${what}: headers`)
+    t.equal(viaEdge.body.toString('latin1'), direct.body.toString('latin1'), `${what}: body`)
+  }
+})
+
 t.test('an upgraded WebSocket exec carries the apiserver\'s frames: its Status on the error channel, then a close frame', async (t) => {
   const request = handshake('websocket', 'exec', TARGETS.unreachable, callers['get+create']!.token)
   const viaEdge = await sendRaw(edgeTarget, request, { timeoutMs: 20_000 })
@@ -275,13 +306,14 @@ function handshake (protocol: 'websocket' | 'spdy', sub: Subresource, pod: strin
 
 /**
  * The headers that carry meaning, by lower-cased name. Left out: Date and Audit-Id (per request;
- * HTTP/2 also stamps a Date on the 101, which Go's 101 lacks), and Connection on answers that are
- * not upgrades (the edge closes a refused upgrade's connection: `Connection: close`).
+ * HTTP/2 also stamps a Date on the 101, which Go's 101 lacks), and the hop-by-hop Connection and
+ * Keep-Alive on answers that are not upgrades (the edge closes a refused upgrade's connection:
+ * `Connection: close`; Node's server announces its keep-alive timeout on the others).
  */
 function comparableHeaders (res: RawResponse): string[] {
   return res.headers
     .map(([k, v]) => [k.toLowerCase(), v] as const)
-    .filter(([k]) => k !== 'date' && k !== 'audit-id' && (k !== 'connection' || res.status === 101))
+    .filter(([k]) => k !== 'date' && k !== 'audit-id' && ((k !== 'connection' && k !== 'keep-alive') || res.status === 101))
     .map(([k, v]) => `${k}: ${v}`)
     .sort()
 }
