@@ -2,21 +2,22 @@
 // fallback, differentially: every request is made once through the edge and once straight to
 // kube-apiserver with the same pod token, and the two answers must be the same.
 //
-// The test bed has no kubelet, so the apiserver's answer is the end of the road, and it differs by
-// where the pod runs:
+// The test bed has no kubelet, so the apiserver's answer depends on where the pod runs:
 //   - on a Node whose kubelet address is a closed port (`unreachable`), a WebSocket exec/attach is
 //     *accepted* (101) by the apiserver's stream translator, which only then dials the kubelet and
 //     reports the failure inside the WebSocket (a Status on the v5 error channel, then a close
-//     frame): the full upgraded byte path through the edge, kubectl reading it as it would a real
+//     frame): the upgraded byte path through the edge, kubectl reading it as it would a real
 //     session. Port-forward and SPDY dial the kubelet first and answer 500;
 //   - on a Node without addresses (the edge's own node), the apiserver answers 500 before any upgrade;
-//   - a pod that does not exist: 404.
+//   - a pod that does not exist: 404;
+//   - on a Node whose kubelet is a stand-in that accepts any upgrade (test/helpers/standin-kubelet.ts),
+//     SPDY and port-forward's WebSocket tunnel complete, and every byte is checked both ways.
 // And who may: `create` and/or `get` on pods/exec|attach|portforward. The filter authorizes a GET
 // (WebSocket) upgrade as `get` and a POST (SPDY) one as `create`; kube-apiserver ≥ 1.35 also checks
 // `create` on the WebSocket upgrade (AuthorizePodWebsocketUpgradeCreatePermission). The edge checks
 // what the filter checks and leaves the rest to the apiserver, which always decides again: each grant
 // below gets the same answer both ways, on whatever version the test bed runs (its text is never
-// written down here).
+// written down here). Last, the outages: kube-apiserver gone, then the cloud gone (503 Statuses).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
