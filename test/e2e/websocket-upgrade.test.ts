@@ -38,13 +38,13 @@ const ns = await stack.fixtures.namespace('ws')
 const SUBRESOURCES = ['exec', 'attach', 'portforward'] as const
 type Subresource = typeof SUBRESOURCES[number]
 
-// Who may: what each pod's ServiceAccount holds on the three subresources (always `get pods`, which
-// kubectl needs before it upgrades).
-const GRANTS: Record<string, string[]> = { 'get+create': ['get', 'create'], 'get only': ['get'], 'create only': ['create'], none: [] }
+// Who may: what each pod's ServiceAccount holds on the three subresources, with `get pods` (which
+// kubectl needs before it upgrades) — and one that holds nothing at all.
+const GRANTS: Record<string, string[] | undefined> = { 'get+create': ['get', 'create'], 'get only': ['get'], 'create only': ['create'], none: [], nothing: undefined }
 const callers: Record<string, { token: string, viaEdge: PodEnvironment, direct: PodEnvironment }> = {}
 for (const [grant, verbs] of Object.entries(GRANTS)) {
-  const rules: unknown[] = [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]
-  if (verbs.length > 0) rules.push({ apiGroups: [''], resources: SUBRESOURCES.map((s) => `pods/${s}`), verbs })
+  const rules: unknown[] = verbs === undefined ? [] : [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]
+  if (verbs !== undefined && verbs.length > 0) rules.push({ apiGroups: [''], resources: SUBRESOURCES.map((s) => `pods/${s}`), verbs })
   const me = await stack.fixtures.podIdentity(ns, NODE, { serviceAccount: `sa-${grant.replace(/\W+/g, '-')}`, rules })
   callers[grant] = { token: me.token, viaEdge: await stack.podEnv(edge, me.token, ns), direct: await stack.directPodEnv(me.token, ns) }
 }
@@ -212,7 +212,8 @@ t.test('kubectl exec, attach and port-forward: the same upgrades, exit code and 
         t.same(viaEdge.upgrades, direct.upgrades, `${what}: the same upgrade requests and answers`)
         t.equal(viaEdge.output, direct.output, `${what}: the same output`)
         t.notMatch(viaEdge.output, /edge-metaserver/, `${what}: the edge added nothing of its own`)
-        if (where === 'missing') t.same(direct.upgrades, [], `${what}: kubectl stops at the pod's 404, before any upgrade`)
+        if (grant === 'nothing') t.same(direct.upgrades, [], `${what}: refused reading the pod, before any upgrade`)
+        else if (where === 'missing') t.same(direct.upgrades, [], `${what}: kubectl stops at the pod's 404, before any upgrade`)
         else if (!websockets) t.notOk(direct.upgrades.some((u) => u.startsWith('GET')), `${what}: SPDY only`)
         else t.ok(direct.upgrades[0]?.startsWith('GET'), `${what}: WebSocket first`)
         if (direct.upgrades.some((u) => u.endsWith(' 101'))) seen.websocket101++
