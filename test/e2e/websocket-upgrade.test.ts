@@ -70,6 +70,9 @@ await addressedNode('ws-standin-kubelet', kubelet.port)
 const STANDIN_POD = 'on-standin-kubelet'
 await runningPod(STANDIN_POD, 'ws-standin-kubelet')
 
+// Tunnel streams open before any upgrade (the control stream): every session must give its own back.
+const baseStreams = edge.tunnel.openStreams
+
 const edgeTarget: RawTarget = { host: edge.listening.server!.host, port: edge.listening.server!.port, caPem: stack.cluster.pki.caPem }
 const directTarget: RawTarget = { host: '127.0.0.1', port: stack.cluster.port, caPem: stack.cluster.pki.caPem }
 
@@ -224,6 +227,11 @@ t.test('kubectl exec, attach and port-forward: the same upgrades, exit code and 
   t.comment(`${seen.websocket101} kubectl runs upgraded to WebSocket, ${seen.fallback} fell back to SPDY`)
   t.ok(seen.websocket101 > 0, 'some kubectl runs read an upgraded WebSocket through the edge')
   t.ok(seen.fallback > 0, 'some kubectl runs fell back from WebSocket to SPDY through the edge')
+})
+
+t.test('every upgrade, refused or upgraded, gave its tunnel stream back', async (t) => {
+  await waitUntil(() => edge.tunnel.openStreams === baseStreams, 20_000, `the tunnel streams to return to ${baseStreams} (now ${edge.tunnel.openStreams})`)
+  t.equal(edge.tunnel.openStreams, baseStreams)
 })
 
 // Outages last: they take kube-apiserver, then the cloud shim, away for good.
