@@ -3,7 +3,8 @@
 // scope is the completeness rule's (completeness.ts coveringList); the selectors are evaluated here.
 /* eslint-disable @typescript-eslint/no-explicit-any -- cached objects are untyped Kubernetes JSON; only metadata and selectable fields are read, each checked */
 import { fieldNotSupported, fieldSupported, knowsFields, selectableFields } from '../../kube/object-fields.js'
-import type { Representation } from '../../kube/media-type.js'
+import type { ProtobufObjects, Representation } from '../../kube/media-type.js'
+import { hasProtobufSchema } from '../../kube/protobuf/codec.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../kube/selectors.js'
 import { coveringList } from './completeness.js'
@@ -33,6 +34,11 @@ export function resourceOfKey (key: string): { group: string, version: string, r
 export function inView (scope: Scope, view: View): Scope {
   const { group, version, resource } = resourceOfKey(scope.resource)
   return { ...scope, resource: resourceKey({ apiGroup: group, apiVersion: version, resource }, view) }
+}
+
+/** Whether the request's objects have a protobuf form (built-in kinds, not custom resources). */
+export function protobufObjects (info: Pick<RequestInfo, 'apiGroup' | 'apiVersion'>): ProtobufObjects {
+  return { protobuf: hasProtobufSchema(info.apiGroup === '' ? info.apiVersion : `${info.apiGroup}/${info.apiVersion}`) }
 }
 
 export function scopeOf (info: RequestInfo, query: URLSearchParams, view: View = 'objects'): Scope {

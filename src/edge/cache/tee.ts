@@ -11,13 +11,15 @@ import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
 import { canBeCompleteAt, WatchClaim } from './completeness.js'
 import { isDocumentPath, kindFromDiscovery } from './discovery-documents.js'
-import { BodyCollector, isPlainJson, readWatchEvents, type BodyBounds } from './framing.js'
+import { answerEncoding, BodyCollector, parseBody, readWatchEvents, type BodyBounds, type BodyEncoding } from './framing.js'
 import { negotiateWatch, type Representation } from '../../kube/media-type.js'
-import { compileScope, inView, resourceOfKey, rowCovers, scopeOf, type View } from './scope.js'
+import { compileScope, inView, protobufObjects, resourceOfKey, rowCovers, scopeOf, type View } from './scope.js'
 import type { CacheStore, Scope } from './store.js'
 
 /** Bodies over these bounds pass through uncached. */
 export type TeeOptions = BodyBounds
+
+type ParsedBody = NonNullable<ReturnType<typeof parseBody>>
 
 interface PendingList { scope: Scope, kind: string, listKind: string, apiVersion: string, present: Set<string>, expires: number }
 
@@ -43,11 +45,12 @@ export class CacheTee {
     const code = Number(headers[':status'])
     const contentType = String(headers['content-type'] ?? '')
     const gzipped = headers['content-encoding'] === 'gzip'
+    const encoding = answerEncoding(contentType)
     if (WRITES.has(info.verb)) {
       // The pod's own writes: what the apiserver answered is the object as of that write.
-      if ((code === 200 || code === 201) && info.isResourceRequest && (info.subresource === '' || info.subresource === 'status') && isPlainJson(contentType)) {
+      if ((code === 200 || code === 201) && info.isResourceRequest && (info.subresource === '' || info.subresource === 'status') && encoding !== undefined) {
         const scope = { ...scopeOf(info, new URLSearchParams()), labelSelector: '', fieldSelector: '' }
-        this.collect(body, gzipped, (bytes) => this.storeWritten(scope, info, bytes))
+        this.collect(body, gzipped, encoding, (answer) => this.storeWritten(scope, info, answer))
       }
       return
     }
@@ -55,57 +58,59 @@ export class CacheTee {
     if (!info.isResourceRequest) {
       if (info.verb !== 'get' || !isDocumentPath(info.path)) return
       const etag = String(headers.etag ?? '')
-      this.collect(body, gzipped, (bytes) => this.store.enqueue(() => this.store.putDocument(info.path, contentType, etag, bytes)))
+      this.bodies.collect(body, gzipped, (bytes) => this.store.enqueue(() => this.store.putDocument(info.path, contentType, etag, bytes)))
       return
     }
-    // Only plain JSON is decoded; protobuf passes through uncached. Which view an answer fills
-    // (whole objects, metadata only, or none for Tables) is read from the objects it carries.
-    if (info.subresource !== '' || !isPlainJson(contentType)) return
+    // JSON and protobuf are decoded (into one JSON truth per object); anything else passes
+    // through uncached. Which view an answer fills (whole objects, metadata only, or none for
+    // Tables) is read from the objects it carries.
+    if (info.subresource !== '' || encoding === undefined) return
     const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     const scope = scopeOf(info, query)
-    if (info.verb === 'get') this.collect(body, gzipped, (bytes) => this.storeObject(scope, bytes))
+    if (info.verb === 'get') this.collect(body, gzipped, encoding, (answer) => this.storeObject(scope, answer))
     else if (info.verb === 'list' && query.get('resourceVersionMatch') !== 'Exact') {
-      this.collect(body, gzipped, (bytes) => this.storeListChunk(scope, query.get('continue'), bytes))
+      this.collect(body, gzipped, encoding, (answer) => this.storeListChunk(scope, query.get('continue'), answer.object))
     } else if (info.verb === 'watch' && !gzipped) {
       // A watch's events carry what its Accept header asked for; each event is checked against it.
-      const view = viewForAnswer(negotiateWatch(accept))
-      if (view !== undefined) this.followWatch(inView(scope, view), query, body)
+      const view = viewForAnswer(negotiateWatch(accept, protobufObjects(info))?.as)
+      if (view !== undefined) this.followWatch(inView(scope, view), query, encoding, body)
     }
   }
 
   /** Follows an upstream watch body the edge itself opened (resuming a held watch); `scope` is in the view it asked for. */
-  followResumedWatch (scope: Scope, fromRv: string, body: Readable): void {
-    this.followWatch(scope, new URLSearchParams({ resourceVersion: fromRv }), body)
+  followResumedWatch (scope: Scope, fromRv: string, encoding: BodyEncoding, body: Readable): void {
+    this.followWatch(scope, new URLSearchParams({ resourceVersion: fromRv }), encoding, body)
   }
 
-  /** Collects the body, then stores it; a body that is not what it claims is logged, never thrown. */
-  private collect (body: Readable, gzipped: boolean, store: (bytes: Buffer) => void): void {
+  /** Collects and decodes the body, then stores it; a body that is not what it claims is logged, never thrown. */
+  private collect (body: Readable, gzipped: boolean, encoding: BodyEncoding, store: (answer: ParsedBody) => void): void {
     this.bodies.collect(body, gzipped, (bytes) => {
-      try { store(bytes) } catch (err) { this.logger.warn({ err }, 'edge cache could not store an answer') }
+      const answer = parseBody(bytes, encoding)
+      if (answer === undefined) { this.logger.warn({ encoding }, 'edge cache could not decode an answer'); return }
+      try { store(answer) } catch (err) { this.logger.warn({ err }, 'edge cache could not store an answer') }
     })
   }
 
-  private storeWritten (scope: Scope, info: RequestInfo, bytes: Buffer): void {
-    const obj = JSON.parse(bytes.toString('utf8'))
-    if (obj?.kind !== 'Status') { this.storeObject(scope, bytes); return }
+  private storeWritten (scope: Scope, info: RequestInfo, answer: ParsedBody): void {
+    const obj = answer.object
+    if (obj?.kind !== 'Status') { this.storeObject(scope, answer); return }
     // A delete answered with a Status: gone now (its deletion version is not known, so no tombstone).
     if (info.verb === 'delete' && obj.status === 'Success') {
       for (const view of ['objects', 'metadata'] as const) this.store.enqueue(() => this.store.dropObject(inView(scope, view).resource, info.namespace, info.name))
     }
   }
 
-  private storeObject (scope: Scope, bytes: Buffer): void {
-    const obj = JSON.parse(bytes.toString('utf8'))
+  private storeObject (scope: Scope, answer: ParsedBody): void {
+    const obj = answer.object
     const meta = obj?.metadata
     const view = viewOfObject(obj)
     if (view === undefined || typeof meta?.name !== 'string' || typeof meta.resourceVersion !== 'string') return
-    const body = bytes.toString('utf8').trimEnd()
+    const body = answer.text
     const resource = inView(scope, view).resource
     this.store.enqueue(() => this.store.putObject(resource, meta.namespace ?? '', meta.name, meta.resourceVersion, body))
   }
 
-  private storeListChunk (requested: Scope, continueToken: string | null, bytes: Buffer): void {
-    const list = JSON.parse(bytes.toString('utf8'))
+  private storeListChunk (requested: Scope, continueToken: string | null, list: any): void {
     if (!Array.isArray(list?.items) || typeof list.kind !== 'string' || list.kind === '') return
     const rv = String(list.metadata?.resourceVersion ?? '')
     let pending: PendingList | undefined
@@ -166,7 +171,7 @@ export class CacheTee {
    * provably saw every event since what it knows (completeness.ts): the watch continues the row
    * (or delivered a complete initial state), and no event was lost since.
    */
-  private followWatch (scope: Scope, query: URLSearchParams, body: Readable): void {
+  private followWatch (scope: Scope, query: URLSearchParams, encoding: BodyEncoding, body: Readable): void {
     const startRv = query.get('resourceVersion') ?? ''
     const claim = new WatchClaim(startRv, query.get('sendInitialEvents') === 'true')
     const initial = { present: new Set<string>(), kind: '', apiVersion: '' }
@@ -219,7 +224,7 @@ export class CacheTee {
           break
       }
     }
-    readWatchEvents(body, this.opts.maxBodyBytes, (event) => {
+    readWatchEvents(body, encoding, this.opts.maxBodyBytes, (event) => {
       if (event?.type !== 'ERROR') this.store.enqueue(() => apply(event))
     }, (why) => {
       // What was applied stays true as of its version; the scope simply stops moving forward.

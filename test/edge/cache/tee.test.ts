@@ -8,6 +8,7 @@ import { pino } from 'pino'
 import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CacheStore } from '../../../src/edge/cache/store.js'
 import { CacheTee } from '../../../src/edge/cache/tee.js'
+import { encodeObject, encodeWatchEvent } from '../../../src/kube/protobuf/codec.js'
 import { requestInfo } from '../../../src/kube/request-info.js'
 
 const logger = pino({ level: 'silent' })
@@ -15,7 +16,7 @@ const CM = '/v1/configmaps'
 const cm = (name: string, rv: string, labels: Record<string, string> = {}): any =>
   ({ metadata: { name, namespace: 'a', resourceVersion: rv, labels } })
 
-async function setup (opts: { maxBodyBytes?: number, maxCollectingBytes?: number } = {}): Promise<{ store: CacheStore, answer: (url: string, body: string | Buffer, headers?: Record<string, string>) => Promise<void>, watch: (url: string, accept?: string) => PassThrough }> {
+async function setup (opts: { maxBodyBytes?: number, maxCollectingBytes?: number } = {}): Promise<{ store: CacheStore, answer: (url: string, body: string | Buffer, headers?: Record<string, string>) => Promise<void>, watch: (url: string, accept?: string, headers?: Record<string, string>) => PassThrough }> {
   const store = CacheStore.open(await mkdtemp(join(tmpdir(), 'tee-')), { maxSizeBytes: 1 << 24, logger, covers: rowCovers })
   t.teardown(() => store.close())
   const tee = new CacheTee(store, logger, { maxBodyBytes: opts.maxBodyBytes ?? 1 << 20, maxCollectingBytes: opts.maxCollectingBytes ?? 1 << 21 })
@@ -41,7 +42,7 @@ async function setup (opts: { maxBodyBytes?: number, maxCollectingBytes?: number
       stream.end()
       await settle()
     },
-    watch: (url, accept) => observe(url, {}, accept),
+    watch: (url, accept, headers = {}) => observe(url, headers, accept),
   }
 }
 
@@ -163,4 +164,27 @@ t.test('custom resources: the list kind is kept as served, the item kind comes f
   })))
   await answer('/apis/example.com/v1/gadgets', JSON.stringify({ kind: 'GizmoList', apiVersion: 'example.com/v1', metadata: { resourceVersion: '13' }, items: [] }))
   t.match(store.getList({ resource: G, namespace: '', labelSelector: '', fieldSelector: '' }), { kind: 'Gizmo', listKind: 'GizmoList' }, 'from aggregated discovery')
+})
+
+t.test('protobuf answers are decoded into the same JSON truth: a LIST, a GET, and a watch-list stream', async (t) => {
+  const { store, answer, watch } = await setup()
+  const PB = { 'content-type': 'application/vnd.kubernetes.protobuf' }
+  const bytes = (object: any): Buffer => { const e = encodeObject(object); if (!e.ok) throw new Error(e.message); return e.bytes }
+  await answer('/api/v1/namespaces/a/configmaps', bytes({ kind: 'ConfigMapList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [{ ...cm('p1', '5'), data: { k: 'v' } }] }), PB)
+  t.match(store.getList({ resource: CM, namespace: 'a', labelSelector: '', fieldSelector: '' }), { rv: '10', kind: 'ConfigMap', listKind: 'ConfigMapList' })
+  t.match(JSON.parse(store.getObject(CM, 'a', 'p1')!.body), { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name: 'p1' }, data: { k: 'v' } }, 'stored as JSON, kind restored')
+  await answer('/api/v1/namespaces/a/configmaps/p2', bytes({ kind: 'ConfigMap', apiVersion: 'v1', ...cm('p2', '6') }), PB)
+  t.equal(store.getObject(CM, 'a', 'p2')?.rv, '6')
+  await answer('/api/v1/namespaces/a/configmaps/bad', Buffer.from('k8s\0garbage'), PB)
+  t.equal(store.getObject(CM, 'a', 'bad'), undefined, 'an undecodable body is not stored')
+
+  const frame = (type: string, object: any): Buffer => { const e = encodeWatchEvent({ type, object }); if (!e.ok) throw new Error(e.message); return e.bytes }
+  const stream = watch('/api/v1/namespaces/b/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true', 'application/vnd.kubernetes.protobuf', { 'content-type': 'application/vnd.kubernetes.protobuf;stream=watch' })
+  const inB = { kind: 'ConfigMap', apiVersion: 'v1', metadata: { ...cm('w1', '21').metadata, namespace: 'b' } }
+  const all = Buffer.concat([frame('ADDED', inB),
+    frame('BOOKMARK', { kind: 'ConfigMap', apiVersion: 'v1', metadata: { resourceVersion: '22', annotations: { 'k8s.io/initial-events-end': 'true' } } })])
+  for (let i = 0; i < all.length; i += 5) stream.write(all.subarray(i, i + 5))
+  for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.match(store.getList({ resource: CM, namespace: 'b', labelSelector: '', fieldSelector: '' }), { rv: '22', kind: 'ConfigMap' }, 'committed at the initial-events-end bookmark')
+  t.match(JSON.parse(store.getObject(CM, 'b', 'w1')?.body ?? 'null'), { metadata: { name: 'w1', resourceVersion: '21' } })
 })
