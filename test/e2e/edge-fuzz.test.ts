@@ -133,6 +133,14 @@ async function rssMiB (p: CliProcess = edge): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1]) / 1024
 }
 
+/** CPU seconds a process used so far (utime + stime, in USER_HZ = 100 ticks per second); for the timings printed, never asserted. */
+async function cpuSeconds (p: CliProcess): Promise<number> {
+  const stat = await readFile(`/proc/${p.pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+const ownCpuSeconds = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
+
 async function inflight (): Promise<number> {
   const r = await get('/metrics')
   if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
@@ -176,15 +184,19 @@ interface PhaseOptions {
 async function phase (t: Test, name: string, opts: PhaseOptions, body: () => Promise<void>): Promise<void> {
   const started = Date.now()
   const refusedBefore = refusedResets.length
-  const daemons = [{ name: 'edge', proc: edge }, { name: 'cloud shim', proc: cloud }].map((d) => ({ ...d, before: 0, peak: 0, killed: false }))
-  for (const d of daemons) d.before = d.peak = await rssMiB(d.proc)
+  const watched = [{ name: 'edge', proc: edge }, { name: 'cloud shim', proc: cloud }].map((d) => ({ ...d, before: 0, peak: 0, killed: false, cpu: 0 }))
+  for (const d of watched) {
+    d.before = d.peak = await rssMiB(d.proc)
+    d.cpu = await cpuSeconds(d.proc)
+  }
+  const ownCpu = ownCpuSeconds()
   let sampling = true
   overBoundAt = undefined
-  for (const d of daemons) void d.proc.exited.then(() => { overBoundAt ??= Date.now() })
+  for (const d of watched) void d.proc.exited.then(() => { overBoundAt ??= Date.now() })
   const sampler = (async () => {
     // eslint-disable-next-line no-unmodified-loop-condition -- `sampling` is cleared by the phase, between awaits
-    while (sampling && daemons.every((d) => d.proc.running)) {
-      for (const d of daemons) {
+    while (sampling && watched.every((d) => d.proc.running)) {
+      for (const d of watched) {
         const rss = await rssMiB(d.proc).catch(() => d.peak)
         d.peak = Math.max(d.peak, rss)
         if (rss > RSS_BOUND_MIB) overBoundAt ??= Date.now()
@@ -199,7 +211,7 @@ async function phase (t: Test, name: string, opts: PhaseOptions, body: () => Pro
   const probes: Array<{ ok: boolean, detail: string }> = []
   const prober = (async () => {
     // eslint-disable-next-line no-unmodified-loop-condition -- `sampling` is cleared by the phase, between awaits
-    while (sampling && daemons.every((d) => d.proc.running)) {
+    while (sampling && watched.every((d) => d.proc.running)) {
       const at = Date.now() - started
       const r = await normalClient()
       probes.push({ ...r, detail: `at ${at} ms: ${r.detail}` })
@@ -217,13 +229,15 @@ async function phase (t: Test, name: string, opts: PhaseOptions, body: () => Pro
   t.equal(error?.message, undefined, `the phase's traffic ran to its end${error === undefined ? '' : ` (seed ${SEED}): ${error.stack}`}`)
   // A reset Node refused leaks the client's socket, and the test process then never exits (see fuzz-cases.ts, cut).
   t.same(refusedResets.slice(refusedBefore, refusedBefore + 5), [], 'the test client closed every connection it opened')
-  t.comment(`${name}: ${Date.now() - started} ms; ${daemons.map((d) => `${d.name} RSS ${d.before.toFixed(0)} MiB before, peak ${d.peak.toFixed(0)} MiB`).join('; ')}`)
-  for (const d of daemons) {
+  t.comment(`${name}: ${Date.now() - started} ms; ${watched.map((d) => `${d.name} RSS ${d.before.toFixed(0)} MiB before, peak ${d.peak.toFixed(0)} MiB`).join('; ')}`)
+  const cpu = await Promise.all(watched.map(async (d) => d.proc.running ? `${d.name} ${(await cpuSeconds(d.proc) - d.cpu).toFixed(1)} s` : `${d.name} gone`))
+  t.comment(`${name}: CPU used: ${cpu.join(', ')}, test client ${(ownCpuSeconds() - ownCpu).toFixed(1)} s`)
+  for (const d of watched) {
     t.notOk(d.killed, `the ${d.name}'s RSS never passed ${KILL_AT_MIB} MiB${d.killed ? ` (killed at ${d.peak.toFixed(0)} MiB)` : ''}`)
     t.ok(d.proc.running, `the ${d.name} process is alive${d.proc.running ? '' : `\n${d.proc.output()}`}`)
     t.ok(d.peak < RSS_BOUND_MIB, `the ${d.name}'s RSS stayed under ${RSS_BOUND_MIB} MiB (peak ${d.peak.toFixed(0)} MiB)`)
   }
-  if (!daemons.every((d) => d.proc.running)) return
+  if (!watched.every((d) => d.proc.running)) return
   t.ok(probes.length > 0, `a normal client ran during the phase (${probes.length} requests)`)
   const failed = probes.filter((p) => !p.ok)
   t.same(failed, [], `every normal request during the phase was served (${probes.length - failed.length}/${probes.length})`)
