@@ -10,11 +10,19 @@ export type Representation = 'json' | 'table' | 'partial-metadata'
 interface MediaRange { type: string, subtype: string, q: number, params: Map<string, string> }
 
 /**
- * What to answer a LIST (or WATCH) with: JSON, a Table, or a PartialObjectMetadataList.
+ * What to answer a LIST with: JSON, a Table, or a PartialObjectMetadataList.
  * undefined: nothing the edge can produce is acceptable (406).
  */
 export function negotiateList (accept: string | undefined): Representation | undefined {
   return negotiate(accept, false)
+}
+
+/**
+ * What to answer a WATCH with: each event carries one object, so kube-apiserver transforms it as
+ * it would a GET (metadata informers ask for as=PartialObjectMetadata on their watches).
+ */
+export function negotiateWatch (accept: string | undefined): Representation | undefined {
+  return negotiate(accept, true)
 }
 
 /**

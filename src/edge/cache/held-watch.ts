@@ -10,17 +10,18 @@
 // cancelled with its body unread never emits 'close', and the watch would wait on it forever.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2'
-import { negotiateList } from '../../kube/media-type.js'
+import { negotiateWatch, type Representation } from '../../kube/media-type.js'
 import { queryBool, type RequestInfo } from '../../kube/request-info.js'
 import { badRequest, status, type Status } from '../../kube/status.js'
+import { toPartialObjectMetadata } from '../../kube/table.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
 import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../../tunnel/protocol.js'
 import { cancelStream } from '../../tunnel/streams.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
 import type { CloudReachability } from '../reachability.js'
-import { coveringList, watchResumesAt } from './completeness.js'
-import { compileScope, scopeOf, selectObjects } from './scope.js'
+import { watchResumesAt } from './completeness.js'
+import { answeringList, inView, scopeOf, selectObjects, type View } from './scope.js'
 import type { CacheStore, ListRow, Scope } from './store.js'
 import type { CacheTee } from './tee.js'
 
@@ -63,14 +64,13 @@ export class HeldWatches {
   /** Starts answering a watch from the cache; returns the HTTP status sent. */
   hold (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
-    if (negotiateList(headers.accept) !== 'json') {
-      return sendStatus(res, status('NotAcceptable', 'only application/json watches are served while the cloud is unreachable'))
-    }
-    const scope = scopeOf(info, query)
-    const selection = compileScope(scope)
-    if (!selection.ok) return sendStatus(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
-    const row = coveringList(scope, this.opts.store.listsOf(scope.resource))
-    if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path} to watch from`))
+    const as = negotiateWatch(headers.accept)
+    if (as === undefined) return sendStatus(res, status('NotAcceptable', 'only application/json watches (whole objects or PartialObjectMetadata) are served while the cloud is unreachable'))
+    if (as === 'table') return sendStatus(res, cloudUnreachable(since, 'and the edge cache does not serve watches as Tables'))
+    const found = answeringList(this.opts.store, scopeOf(info, query), as, info.path)
+    if (!found.ok) return sendStatus(res, found.refused ? badRequest(found.message) : cloudUnreachable(since, `and ${found.message} to watch from`))
+    const { scope, selection, row } = found
+    const shape = as === 'partial-metadata' ? asMetadata : asStored
 
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', warning: offlineWarning(since) })
     res.flushHeaders()
@@ -79,16 +79,16 @@ export class HeldWatches {
     let at: string | undefined
     if (fromScratch) {
       const objects = selectObjects(this.opts.store.scopeObjects(scope.resource, scope.namespace), selection.match)
-      for (const o of objects) res.write(`{"type":"ADDED","object":${o.body}}\n`)
+      for (const o of objects) res.write(`{"type":"ADDED","object":${shape(o.body)}}\n`)
       at = row.rv
-      if (query.get('sendInitialEvents') === 'true') res.write(bookmark(row, at, true))
+      if (query.get('sendInitialEvents') === 'true') res.write(bookmark(as, row, at, true))
     } else {
       at = watchResumesAt(row, clientRv)
       // The cache cannot replay what happened between the client's version and its own.
       if (at === undefined) { res.end(event('ERROR', tooOld(clientRv, row.rv))); return 200 }
     }
 
-    const watch = new HeldWatch(this.opts, { info, url, query, headers, scope, row, at, res })
+    const watch = new HeldWatch(this.opts, { info, url, query, headers, as, scope: inView(scope, viewOf(as)), row, at, res })
     this.held.add(watch)
     res.once('close', () => { this.held.delete(watch); watch.stop() })
     return 200
@@ -100,6 +100,9 @@ interface WatchRequest {
   url: string
   query: URLSearchParams
   headers: IncomingHttpHeaders
+  /** Whole objects or their metadata: what the client asked for, and what the resumed watch asks upstream. */
+  as: WatchedAs
+  /** The scope, in the view the resumed watch fills. */
   scope: Scope
   /** The complete list the watch is answered from. */
   row: ListRow
@@ -120,7 +123,7 @@ class HeldWatch {
     this.deadline = Date.now() + timeoutMs
     this.timers.push(setTimeout(() => request.res.end(), timeoutMs))
     if (queryBool(request.query.getAll('allowWatchBookmarks'))) {
-      this.timers.push(setInterval(() => { if (!this.resumed) request.res.write(bookmark(request.row, request.at, false)) }, opts.bookmarkIntervalMs))
+      this.timers.push(setInterval(() => { if (!this.resumed) request.res.write(bookmark(request.as, request.row, request.at, false)) }, opts.bookmarkIntervalMs))
     }
     this.timers.push(setInterval(() => { if (opts.tunnel.state.connected) this.resume() }, opts.retryMs))
     if (opts.tunnel.state.connected) this.resumeSoon()
@@ -152,7 +155,7 @@ class HeldWatch {
     const path = (queryAt === -1 ? this.request.url : this.request.url.slice(0, queryAt)) + '?' + query.toString()
     let stream: ClientHttp2Stream
     try {
-      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.request.headers), accept: 'application/json', ':method': 'GET', ':path': path }, { endStream: true })
+      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.request.headers), accept: ACCEPT[this.request.as], ':method': 'GET', ':path': path }, { endStream: true })
     } catch (err) {
       if (err instanceof TunnelUnavailableError) return
       throw err
@@ -219,9 +222,31 @@ function event (type: string, object: unknown): string {
   return `{"type":"${type}","object":${JSON.stringify(object)}}\n`
 }
 
-function bookmark (row: ListRow, rv: string, initialEventsEnd: boolean): string {
+/** A bookmark as kube-apiserver sends it: an object of the watched kind (or a PartialObjectMetadata) with only its version. */
+function bookmark (as: WatchedAs, row: ListRow, rv: string, initialEventsEnd: boolean): string {
   const metadata = initialEventsEnd ? { resourceVersion: rv, annotations: { [INITIAL_EVENTS_END]: 'true' } } : { resourceVersion: rv }
+  if (as === 'partial-metadata') return event('BOOKMARK', { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { ...metadata, creationTimestamp: null } })
   return event('BOOKMARK', { kind: row.kind, apiVersion: row.apiVersion, metadata })
+}
+
+type WatchedAs = Exclude<Representation, 'table'>
+
+/** What a resumed watch asks kube-apiserver for: the same representation the client asked for. */
+const ACCEPT: Record<WatchedAs, string> = {
+  json: 'application/json',
+  'partial-metadata': 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+}
+
+function viewOf (as: WatchedAs): View {
+  return as === 'partial-metadata' ? 'metadata' : 'objects'
+}
+
+function asStored (body: string): string {
+  return body
+}
+
+function asMetadata (body: string): string {
+  return JSON.stringify(toPartialObjectMetadata(JSON.parse(body)))
 }
 
 /** kube-apiserver's own answer for a watch from a version it no longer has. */

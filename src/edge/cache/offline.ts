@@ -15,7 +15,7 @@ import { chooseDocument, isDocumentPath } from './discovery-documents.js'
 import type { OfflineAnswers } from '../relay.js'
 import type { HeldWatches } from './held-watch.js'
 import { coveringList, listAnswerable } from './completeness.js'
-import { compileScope, scopeOf, selectObjects } from './scope.js'
+import { answeringList, inView, scopeOf, selectObjects } from './scope.js'
 import type { CacheStore, ListRow, StoredObject } from './store.js'
 
 /** The cache's answers while the cloud is unreachable: what the relay falls back to. */
@@ -54,7 +54,11 @@ export class OfflineCacheAnswers implements OfflineAnswers {
   private object (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const as = negotiateGet(headers.accept)
     if (as === undefined) return sendStatus(res, notAcceptable())
-    const scope = scopeOf(info, query)
+    // Metadata answers may come from whole objects or, failing those, from metadata-only copies.
+    const objects = scopeOf(info, query)
+    const fromMetadata = as === 'partial-metadata' && this.store.getObject(objects.resource, info.namespace, info.name) === undefined &&
+      this.store.getObject(inView(objects, 'metadata').resource, info.namespace, info.name) !== undefined
+    const scope = fromMetadata ? inView(objects, 'metadata') : objects
     const stored = this.store.getObject(scope.resource, info.namespace, info.name)
     const wanted = query.get('resourceVersion') ?? ''
     if (stored !== undefined && wanted !== '' && wanted !== '0' && !(isOrderableRv(wanted) && rvAtLeast(stored.rv, wanted))) {
@@ -64,7 +68,8 @@ export class OfflineCacheAnswers implements OfflineAnswers {
     if (stored === undefined) {
       // A complete list without selectors that does not hold it is as good an answer as the list itself.
       const unfiltered = { ...scope, labelSelector: '', fieldSelector: '' }
-      if (coveringList(unfiltered, this.store.listsOf(scope.resource)) !== undefined) {
+      const views = as === 'partial-metadata' ? [unfiltered, inView(unfiltered, 'metadata')] : [unfiltered]
+      if (views.some((v) => coveringList(v, this.store.listsOf(v.resource)) !== undefined)) {
         const group = info.apiGroup === '' ? {} : { group: info.apiGroup }
         const qualified = info.apiGroup === '' ? info.resource : `${info.resource}.${info.apiGroup}`
         return sendStatus(res, notFound(`${qualified} "${info.name}" not found`, { name: info.name, ...group, kind: info.resource }), { warning: offlineWarning(since) })
@@ -84,11 +89,9 @@ export class OfflineCacheAnswers implements OfflineAnswers {
   private list (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const as = negotiateList(headers.accept)
     if (as === undefined) return sendStatus(res, notAcceptable())
-    const scope = scopeOf(info, query)
-    const selection = compileScope(scope)
-    if (!selection.ok) return sendStatus(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
-    const row = coveringList(scope, this.store.listsOf(scope.resource))
-    if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path}`))
+    const found = answeringList(this.store, scopeOf(info, query), as, info.path)
+    if (!found.ok) return sendStatus(res, found.refused ? badRequest(found.message) : cloudUnreachable(since, `and ${found.message}`))
+    const { scope, selection, row } = found
     const wanted = query.get('resourceVersion') ?? ''
     const answerable = listAnswerable(row, wanted, query.get('resourceVersionMatch') ?? '')
     if (!answerable.ok && answerable.reason === 'older') {
@@ -160,7 +163,7 @@ function represent (res: ServerResponse, since: number, answer: CachedAnswer): n
 
 /** The list as kube-apiserver writes it, items spliced in as stored (no re-encoding). */
 function listBody (row: ListRow, listMeta: object, items: StoredObject[]): string {
-  return `{"kind":${JSON.stringify(`${row.kind}List`)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
+  return `{"kind":${JSON.stringify(row.listKind)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
 }
 
 function notAcceptable (): Status {

@@ -264,3 +264,80 @@ t.test('a resume the cloud shim cannot carry out (apiserver unreachable) leaves 
   t.equal(watch.body, '', 'nothing was sent to the client')
   t.ok(tunnel.opened[0]!.stream.closed, 'the refused stream was cancelled')
 })
+
+const META_ACCEPT = 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io'
+const DEPLOY = 'apps/v1/deployments'
+const partial = (name: string, rv: string, labels: Record<string, string> = {}): any =>
+  ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name, namespace: 'a', resourceVersion: rv, labels, creationTimestamp: '2026-11-26T05:00:00Z' } })
+
+/** What a metadata informer leaves in the cache: metadata-only copies of Deployments, complete at 40. */
+function metadataOnly (store: CacheStore): void {
+  const scope = { resource: `${DEPLOY}#metadata`, namespace: 'a', labelSelector: '', fieldSelector: '' }
+  for (const [name, rv] of [['d1', '31'], ['d2', '32']] as const) store.putObject(scope.resource, 'a', name, rv, JSON.stringify(partial(name, rv, { tier: name })))
+  store.commitList({ ...scope, kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', rv: '40' }, new Set(['a/d1', 'a/d2']), (o) => rowCovers(scope, o))
+}
+
+t.test('metadata-only copies answer metadata requests, and never a request for whole objects', async (t) => {
+  const { store, serve } = await setup()
+  metadataOnly(store)
+  const list = serve('/apis/apps/v1/namespaces/a/deployments?labelSelector=tier%3Dd2', { accept: META_ACCEPT })
+  t.equal(list.code, 200)
+  t.match(list.json(), { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '40' }, items: [{ kind: 'PartialObjectMetadata', metadata: { name: 'd2' } }] })
+  t.equal(list.json().items.length, 1)
+  const one = serve('/apis/apps/v1/namespaces/a/deployments/d1', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.match(one.json(), { kind: 'PartialObjectMetadata', metadata: { name: 'd1', resourceVersion: '31' } })
+  t.equal(serve('/apis/apps/v1/namespaces/a/deployments/nope', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' }).code, 404, 'absent from the complete metadata list')
+
+  const whole = serve('/apis/apps/v1/namespaces/a/deployments')
+  t.equal(whole.code, 503, 'a list of whole objects is not in the cache')
+  t.match(whole.json().message, /holds no complete list/)
+  t.equal(serve('/apis/apps/v1/namespaces/a/deployments/d1').code, 503, 'nor one whole object')
+  t.equal(serve('/apis/apps/v1/namespaces/a/deployments', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }).code, 503, 'Tables come from whole objects only')
+  const field = serve('/apis/apps/v1/namespaces/a/deployments?fieldSelector=status.replicas%3D1', { accept: META_ACCEPT })
+  t.equal(field.code, 400, 'a field kube-apiserver refuses for Deployments is still its 400')
+  const pods = { resource: '/v1/pods#metadata', namespace: 'a', labelSelector: '', fieldSelector: '' }
+  store.putObject(pods.resource, 'a', 'p1', '41', JSON.stringify(partial('p1', '41')))
+  store.commitList({ ...pods, kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', rv: '41' }, new Set(['a/p1']), (o) => rowCovers(pods, o))
+  const byNode = serve('/api/v1/namespaces/a/pods?fieldSelector=spec.nodeName%3Dn1', { accept: META_ACCEPT })
+  t.equal(byNode.code, 503, 'metadata copies cannot tell a pod\'s node')
+  t.match(byNode.json().message, /only the metadata of pods/)
+  t.equal(serve('/api/v1/namespaces/a/pods?fieldSelector=metadata.name%3Dp1', { accept: META_ACCEPT }).json().items.length, 1)
+})
+
+t.test('a metadata watch offline: PartialObjectMetadata events and bookmarks; resumed upstream asking for metadata again', async (t) => {
+  const { store, tunnel, serve } = await setup()
+  metadataOnly(store)
+  const list = serve('/apis/apps/v1/namespaces/a/deployments?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.equal(list.code, 200)
+  const events = list.lines()
+  t.same(events.map((e) => `${e.type} ${e.object.kind} ${e.object.metadata.name ?? ''}`), ['ADDED PartialObjectMetadata d1', 'ADDED PartialObjectMetadata d2', 'BOOKMARK PartialObjectMetadata '])
+  t.match(events[2].object.metadata, { resourceVersion: '40', annotations: { 'k8s.io/initial-events-end': 'true' } })
+  list.end()
+
+  // From whole objects too: configmaps are cached whole, the client asked for metadata.
+  const cms = serve('/api/v1/namespaces/b/configmaps?watch=1', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.same(cms.lines().map((e) => Object.keys(e.object).sort().join(',')), ['apiVersion,kind,metadata'], 'only the metadata of the cached object')
+  cms.end()
+  t.equal(serve('/api/v1/namespaces/a/configmaps?watch=1', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }).code, 503, 'Table watches are not served offline')
+
+  const held = serve('/apis/apps/v1/namespaces/a/deployments?watch=1&resourceVersion=40', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.teardown(() => held.end())
+  tunnel.reconnect()
+  await until('the resume', () => tunnel.opened.length === 1)
+  const { headers, stream } = tunnel.opened[0]!
+  t.equal(headers.accept, 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', 'upstream is asked for what the client asked for')
+  stream.answer({ ':status': 200, 'content-type': 'application/json' }, JSON.stringify({ type: 'ADDED', object: partial('d3', '41') }) + '\n')
+  await until('the event at the client', () => held.lines().length === 1)
+  await until('the event in the metadata view', () => store.getObject(`${DEPLOY}#metadata`, 'a', 'd3') !== undefined)
+  t.equal(store.getObject(DEPLOY, 'a', 'd3'), undefined, 'never among whole objects')
+  t.equal(store.getList({ resource: `${DEPLOY}#metadata`, namespace: 'a', labelSelector: '', fieldSelector: '' })?.rv, '41', 'the metadata list moved forward with the resumed watch')
+})
+
+t.test('an offline LIST of a custom resource carries its own list kind', async (t) => {
+  const { store, serve } = await setup()
+  const W = 'example.com/v1/widgets'
+  const scope = { resource: W, namespace: 'a', labelSelector: '', fieldSelector: '' }
+  store.putObject(W, 'a', 'w1', '30', JSON.stringify({ kind: 'Widget', apiVersion: 'example.com/v1', metadata: { name: 'w1', namespace: 'a', resourceVersion: '30' } }))
+  store.commitList({ ...scope, kind: 'Widget', listKind: 'WidgetCollection', apiVersion: 'example.com/v1', rv: '30' }, new Set(['a/w1']), (o) => rowCovers(scope, o))
+  t.match(serve('/apis/example.com/v1/namespaces/a/widgets').json(), { kind: 'WidgetCollection', apiVersion: 'example.com/v1', items: [{ kind: 'Widget' }] })
+})
