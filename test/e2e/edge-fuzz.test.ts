@@ -1,7 +1,7 @@
 // Issue 16, items 2 and 3: no pod request — any size, any timing, any disconnect — can crash,
 // starve or blind the edge. The edge runs as a real process (the CLI), so its RSS and liveness are
-// its own; the cloud shim runs in-process on the real test bed. Three phases, each followed by the
-// same checks:
+// its own; so does the cloud shim, on the real test bed (kube-apiserver, etcd). Three phases, each
+// followed by the same checks:
 //   (a) a body larger than the tunnel's 1 MiB stream window, answered by kube-apiserver before it
 //       is read (a PUT on a collection: 405), the pod disconnecting right after the answer;
 //   (b) 10 000 seeded random malformed requests (raw TLS garbage, bad HTTP/1.1 framing, slowloris,
