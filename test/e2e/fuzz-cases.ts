@@ -228,6 +228,47 @@ export interface CaseResult {
   localPort: number | undefined
 }
 
+// One TLS context for every connection of a run: building one per connection (parsing the CA each
+// time) was a good part of the fuzzer's own CPU, on a machine the edge under test shares.
+const secureContexts = new Map<string, tls.SecureContext>()
+function secureContext (ca: string): tls.SecureContext {
+  let context = secureContexts.get(ca)
+  if (context === undefined) secureContexts.set(ca, context = tls.createSecureContext({ ca }))
+  return context
+}
+
+/** A TLS connection over a TCP socket of our own, so the client can end it with an RST (a TLSSocket cannot). */
+export function tlsOverTcp (host: string, port: number, ca: string): { raw: net.Socket, socket: tls.TLSSocket } {
+  const raw = net.connect({ host, port })
+  const socket = tls.connect({ socket: raw, host, secureContext: secureContext(ca), ALPNProtocols: ['http/1.1'] })
+  return { raw, socket }
+}
+
+/** Resets the client refused (see `cut`): each one is a socket the test process leaked. */
+export const refusedResets: string[] = []
+
+/**
+ * Ends a client connection at once: with an RST when `rst` and Node can send one, else with a
+ * close (FIN, or an RST from the kernel if unread data is left).
+ *
+ * Node (20.20, and its TCPWrap::Reset as of today) cannot reset a TCP socket whose shutdown (FIN)
+ * is still pending — queued behind data the peer has not read: libuv's uv_tcp_close_reset refuses
+ * with EINVAL, yet Node marks the handle as closing and never closes it. The socket and its file
+ * descriptor leak, no 'close' is ever emitted, and when the test ends the process spins forever in
+ * Environment::CleanupHandles waiting for those handles (100 % of a core, tap's timeout after 10
+ * minutes): that was the fuzzer's "hang", in the test client, not in the edge. A shutdown may be
+ * pending once the write side was ended — by the case ('fin'), or by the TLS socket itself when
+ * the edge closed first (allowHalfOpen is off) — so such a socket is closed, not reset.
+ */
+export function cut (raw: net.Socket, socket: net.Socket, rst: boolean, label: string): void {
+  if (rst && !raw.destroyed && !raw.writableEnded && !socket.writableEnded) {
+    raw.on('error', (err: NodeJS.ErrnoException) => { if (err.syscall === 'reset') refusedResets.push(`${label}: ${err.code}`) })
+    raw.resetAndDestroy()
+  }
+  if (!socket.destroyed) socket.destroy()
+  if (!raw.destroyed) raw.destroy()
+}
+
 /** Plays one case against host:port (TLS unless the case is plain), never longer than its budget. */
 export function playCase (c: FuzzCase, host: string, port: number, ca: string): Promise<CaseResult> {
   return new Promise((resolve) => {
@@ -237,25 +278,24 @@ export function playCase (c: FuzzCase, host: string, port: number, ca: string): 
     let finished = false
     let idle: NodeJS.Timeout | undefined
     const timers: NodeJS.Timeout[] = []
-    // TLS runs over a TCP socket of our own, so a case can end with an RST (TLSSocket cannot).
-    const raw = net.connect({ host, port })
+    const { raw, socket } = c.plain ? { raw: net.connect({ host, port }), socket: undefined } : tlsOverTcp(host, port, ca)
+    const conn: net.Socket = socket ?? raw
     let localPort: number | undefined
     raw.once('connect', () => { localPort = raw.localPort })
-    const socket: net.Socket = c.plain ? raw : tls.connect({ socket: raw, host, ca, ALPNProtocols: ['http/1.1'] })
+    const label = `case ${c.index} (${c.kind}, ending ${c.ending})`
     const finish = (): void => {
       if (finished) return
       finished = true
       clearTimeout(idle)
       for (const timer of timers) clearTimeout(timer)
-      if (!raw.destroyed) raw.resetAndDestroy()
-      if (!socket.destroyed) socket.destroy()
+      cut(raw, conn, true, label)
       resolve({ statusLine: head.split('\r\n')[0] ?? '', head, bytesIn, error, localPort })
     }
     timers.push(setTimeout(finish, c.budgetMs))
     raw.on('error', (err: Error) => { error ??= err.message; finish() })
-    socket.on('error', (err: Error) => { error ??= err.message; finish() })
-    socket.on('close', finish)
-    socket.on('data', (d: Buffer) => {
+    conn.on('error', (err: Error) => { error ??= err.message; finish() })
+    conn.on('close', finish)
+    conn.on('data', (d: Buffer) => {
       bytesIn += d.length
       if (head.length < 4096) head += d.subarray(0, 4096).toString('latin1')
       if (c.ending === 'after-first-byte') { finish(); return }
@@ -264,34 +304,46 @@ export function playCase (c: FuzzCase, host: string, port: number, ca: string): 
       clearTimeout(idle)
       idle = setTimeout(finish, 300)
     })
-    socket.once(c.plain ? 'connect' : 'secureConnect', () => {
+    conn.once(c.plain ? 'connect' : 'secureConnect', () => {
       const writeNext = (i: number): void => {
-        if (finished || socket.destroyed) return
+        if (finished || conn.destroyed) return
         if (i >= c.writes.length) { end(); return }
         const w = c.writes[i]!
         timers.push(setTimeout(() => {
-          if (finished || socket.destroyed) return
-          socket.write(w.data, () => writeNext(i + 1))
+          if (finished || conn.destroyed) return
+          conn.write(w.data, () => writeNext(i + 1))
         }, w.delayMs))
       }
       writeNext(0)
     })
     const end = (): void => {
       switch (c.ending) {
-        case 'fin': socket.end(); break
-        case 'destroy': socket.destroy(); break
-        case 'reset': raw.resetAndDestroy(); break
-        case 'stall': socket.pause(); timers.push(setTimeout(finish, 1000)); break
+        case 'fin': conn.end(); break
+        case 'destroy': conn.destroy(); break
+        case 'reset': cut(raw, conn, true, label); break
+        case 'stall': conn.pause(); timers.push(setTimeout(finish, 1000)); break
         case 'wait': case 'after-first-byte': break
       }
     }
   })
 }
 
-/** Runs `count` cases through `workers` concurrent players; calls `onResult` for each. */
-export async function runCases (count: number, workers: number, play: (i: number) => Promise<void>): Promise<void> {
+/**
+ * Runs `count` cases through `workers` concurrent players. `stopped` is checked before each case:
+ * once it says so, no further case starts (the ones in flight end within their budgets).
+ */
+export async function runCases (count: number, workers: number, play: (i: number) => Promise<void>, stopped: () => boolean = () => false): Promise<void> {
   let next = 0
   await Promise.all(Array.from({ length: workers }, async () => {
-    for (let i = next++; i < count; i = next++) await play(i)
+    for (let i = next++; i < count && !stopped(); i = next++) await play(i)
   }))
+}
+
+/** `promise`, or a rejection naming what is still pending (`what()`, read then) once `ms` have passed. */
+export function withDeadline<T> (promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms: ${what()}`)), ms)
+  })
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
 }
