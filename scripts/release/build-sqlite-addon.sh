@@ -3,10 +3,12 @@
 # Node.js runtime of ARCH (x64 or arm64), building it once per (better-sqlite3 version, Node.js
 # version, arch) into ${EDGE_METASERVER_CACHE:-~/.cache/edge-metaserver}/release/.
 #
-#   build-sqlite-addon.sh ARCH PACKAGE_DIR
+#   build-sqlite-addon.sh ARCH PACKAGE_DIR [BUILT_DIR]
 #
 # PACKAGE_DIR is an installed better-sqlite3 (sources, binding.gyp, deps/sqlite3); it is copied,
-# never built in place. x64 builds with the machine's g++; arm64 cross-compiles with Debian's
+# never built in place. BUILT_DIR, for x64, is a better-sqlite3 of the same version that npm ci
+# may already have built (the repo's node_modules): its module is taken if the bundled runtime
+# loads it. x64 builds with the machine's g++; arm64 cross-compiles with Debian's
 # g++-aarch64-linux-gnu. node-gyp gets the headers of the very runtime it targets (--nodedir: the
 # node-linux-<arch> package ships include/node), so nothing is downloaded and the ABI
 # (NODE_MODULE_VERSION) is that runtime's. npm's own node-gyp is used (no extra dependency).
@@ -24,13 +26,16 @@ out=$cache/better-sqlite3-$bs_version-node-v$node_version-linux-$arch.node
 if [ -s "$out" ]; then echo "$out"; exit 0; fi
 
 mkdir -p "$cache"
-# An x64 module that PACKAGE_DIR already has (npm ci under the same Node.js 24, as .ci/run does)
-# is taken when the bundled runtime loads it: process.dlopen refuses another ABI or architecture.
-prebuilt=$src/build/Release/better_sqlite3.node
+# An x64 module that npm ci already built (under the same Node.js 24, as .ci/run does) is taken
+# when its version matches and the bundled runtime loads it: process.dlopen refuses another ABI
+# or architecture.
+built_dir=${3:-$src}
+prebuilt=$built_dir/build/Release/better_sqlite3.node
 if [ "$arch" = x64 ] && [ -f "$prebuilt" ] &&
+   [ "$("$node_x64/bin/node" -p "require('$built_dir/package.json').version")" = "$bs_version" ] &&
    "$node_x64/bin/node" -e 'process.dlopen({ exports: {} }, process.argv[1])' "$prebuilt" 2>/dev/null; then
   cp "$prebuilt" "$out.tmp" && mv -f "$out.tmp" "$out"
-  echo "build-sqlite-addon.sh: x64 module taken from $src (it loads in Node.js $node_version)" >&2
+  echo "build-sqlite-addon.sh: x64 module taken from $built_dir (it loads in Node.js $node_version)" >&2
   echo "$out"
   exit 0
 fi

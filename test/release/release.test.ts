@@ -11,7 +11,7 @@
 // - the arm64 tarball's binaries are AArch64 ELF files, and under qemu-user `--help` runs and the
 //   cross-compiled SQLite module opens a database.
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -30,17 +30,25 @@ const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) a
 const VERSION = pkg.version
 const EM_X86_64 = 62
 const EM_AARCH64 = 183
-const BUILD_TIMEOUT_MS = 540_000
+// A cold build cross-compiles SQLite for arm64 (~3 min of CPU; far longer on a loaded machine):
+// this file gets more than tap's 600 s default (tap's root setTimeout tells the runner).
+const BUILD_TIMEOUT_MS = 1_200_000
+t.setTimeout(1_800_000)
 
 const work = await mkdtemp(join(tmpdir(), 'ems-release-'))
 t.teardown(() => rm(work, { recursive: true, force: true }))
 const out = join(work, 'out')
 
-function run (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number, cwd?: string } = {}): Promise<RunResult> {
-  const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', command, ...args], {
+// tap's process-info loader puts itself into NODE_OPTIONS of every child it sees spawned; the
+// release's node must start as an operator's would, so `env -u` drops it again.
+function spawnClean (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string }): ChildProcess {
+  return spawn('env', ['-u', 'NODE_OPTIONS', 'setpriv', '--pdeathsig', 'SIGKILL', '--', command, ...args], {
     env: opts.env ?? process.env, cwd: opts.cwd ?? work, stdio: ['pipe', 'pipe', 'pipe'],
   })
-  return collect(child, { timeoutMs: opts.timeoutMs ?? 60_000 })
+}
+
+function run (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, timeoutMs?: number, cwd?: string } = {}): Promise<RunResult> {
+  return collect(spawnClean(command, args, opts), { timeoutMs: opts.timeoutMs ?? 60_000 })
 }
 
 /** e_machine of an ELF file (offset 18, little-endian on both targets), after checking the magic and 64-bit class. */
@@ -237,16 +245,14 @@ t.test('the edge started from the chroot, as the edge-metaserver user, serves th
   const check = await run('unshare', chrootArgs(['/usr/local/bin/edge-metaserver', 'check-config', '/etc/edge-metaserver/config.yaml']), { env })
   t.equal(check.code, 0, `check-config passes in the root ${check.stdout}${check.stderr}`)
 
-  const edge = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'unshare', ...chrootArgs(['/usr/local/bin/edge-metaserver', 'edge', '--config', '/etc/edge-metaserver/config.yaml'])], {
-    env, stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const edge = spawnClean('unshare', chrootArgs(['/usr/local/bin/edge-metaserver', 'edge', '--config', '/etc/edge-metaserver/config.yaml']), { env })
   let stdout = ''
   let stderr = ''
   const exited = new Promise<number | null>((resolve) => edge.once('close', resolve))
-  edge.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  edge.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d })
   const lines: any[] = []
   const waiters: Array<() => void> = []
-  edge.stdout.setEncoding('utf8').on('data', (d: string) => {
+  edge.stdout!.setEncoding('utf8').on('data', (d: string) => {
     stdout += d
     for (const line of d.split('\n')) { try { lines.push(JSON.parse(line)) } catch { /* a partial line: the whole object arrives in one write */ } }
     for (const w of waiters.splice(0)) w()
@@ -304,6 +310,7 @@ t.test('a SQLite module that does not load is fatal, names NODE_MODULE_VERSION, 
   copyFileSync(join(unpacked('arm64'), 'lib/edge-metaserver/node_modules/better-sqlite3/build/Release/better_sqlite3.node'),
     join(wrongArch, 'lib/edge-metaserver/node_modules/better-sqlite3/build/Release/better_sqlite3.node'))
   const arch = await run(join(wrongArch, 'bin/edge-metaserver'), ['edge', '--config', config], { env: bareEnv })
+  t.comment(`another architecture: ${arch.stderr.trim()}`)
   t.equal(arch.code, 1, 'exits 1')
   t.match(arch.stderr, /SQLite native module \(better-sqlite3\) does not load in this Node\.js v24\.[\d.]+ \(NODE_MODULE_VERSION \d+, linux-x64\)/, 'names the runtime and its ABI')
   t.notMatch(arch.stderr, /^\s+at /m, 'no stack trace')
@@ -318,6 +325,7 @@ t.test('a SQLite module that does not load is fatal, names NODE_MODULE_VERSION, 
     return
   }
   const abi = await run('node', [join(unpacked('x64'), 'lib/edge-metaserver/dist/src/cli.js'), 'edge', '--config', config], { env: bareEnv })
+  t.comment(`another ABI: ${abi.stderr.trim()}`)
   t.equal(abi.code, 1, `the machine's Node.js ${otherVersion} exits 1`)
   t.match(abi.stderr, new RegExp(`NODE_MODULE_VERSION ${bundledAbi}\\b`), 'names the ABI the module was built for')
   t.match(abi.stderr, new RegExp(`NODE_MODULE_VERSION ${otherAbi}\\b`), 'and the ABI of the Node.js that tried')
@@ -336,7 +344,8 @@ t.test('the .deb: control fields, file list, installed into and purged from a sc
   t.equal(arm.stdout.trim(), 'arm64', 'the arm64 .deb says arm64')
 
   const contents = await run('dpkg-deb', ['--contents', deb('amd64')])
-  const paths = contents.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[5]!)
+  // "-rw-r--r-- root/root  1234 2026-01-01 00:00 ./path with spaces" (symlinks add " -> target")
+  const paths = contents.stdout.split('\n').filter(Boolean).map((l) => /^\S+ \S+\s+\d+ \S+ \S+ (.*?)(?: -> .*)?$/.exec(l)![1]!)
   for (const p of ['./usr/bin/edge-metaserver', './usr/lib/edge-metaserver/node/bin/node', './usr/lib/edge-metaserver/dist/src/cli.js',
     './usr/lib/edge-metaserver/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
     './usr/lib/systemd/system/edge-metaserver.service', './usr/lib/sysusers.d/edge-metaserver.conf', './usr/share/doc/edge-metaserver/copyright']) {
