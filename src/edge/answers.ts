@@ -5,7 +5,7 @@ import type { ServerResponse } from 'node:http'
 import { badGateway, gatewayTimeout, serviceUnavailable, status, statusBody, tooManyRequests, type Status } from '../kube/status.js'
 import { MAX_TUNNEL_FIELD_BYTES, MAX_TUNNEL_HEADER_BLOCK_BYTES } from '../tunnel/protocol.js'
 
-/** What every 429/503 of the edge tells clients (client-go honours it, up to 10 retries). */
+/** What the edge's 429s and transient 503s tell clients (client-go honours it, up to 10 retries); offline answers carry none. */
 export const RETRY_AFTER_SECONDS = 1
 
 /** Answers with a Status (plus `extraHeaders`, e.g. the offline Warning); returns its HTTP code. */
@@ -25,9 +25,15 @@ export function offlineWarning (since: number): string {
   return `299 - "edge-metaserver: cloud unreachable since ${rfc3339(since)}; served from edge cache"`
 }
 
-/** 503 for a request the cloud could not be asked about; `what` says what the edge could not do instead. */
+/**
+ * 503 for a request the cloud could not be asked about; `what` says what the edge could not do
+ * instead. Without Retry-After: client-go retries a 5xx carrying it up to ten times inside one
+ * request, so a leader's Lease renewal would outlive its RenewDeadline and kubectl would hang for
+ * ten seconds before saying the cloud is away. Clients back off on their own (reflectors, leader
+ * election's retry period); an outage is not a moment's overload.
+ */
 export function cloudUnreachable (since: number, what: string): Status {
-  return serviceUnavailable(`edge-metaserver: the cloud is unreachable (since ${rfc3339(since)}) ${what}`, RETRY_AFTER_SECONDS)
+  return serviceUnavailable(`edge-metaserver: the cloud is unreachable (since ${rfc3339(since)}) ${what}`)
 }
 
 /**

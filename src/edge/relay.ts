@@ -134,7 +134,7 @@ export async function relayRequest (deps: RelayDeps, req: IncomingMessage, res: 
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cloud' })
     if (res.headersSent || res.destroyed) { cancel(); return }
     res.writeHead(code, endToEndHeaders(headers))
-    deps.cache?.tee.observe(info, url, headers, stream)
+    deps.cache?.tee.observe(info, url, req.headers.accept, headers, stream)
     // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
     if (longRunning) res.flushHeaders()
     // Once the answer is complete, the rest of a body kube-apiserver did not read is not sent.

@@ -1,49 +1,79 @@
-// Content negotiation for answers the edge composes itself while the cloud is unreachable. The
-// edge only writes JSON, so it must pick, from the Accept header, the same clause kube-apiserver
-// would (k8s.io/apiserver pkg/endpoints/handlers/negotiation: munnerz/goautoneg parsing and
-// ordering, acceptMediaTypeOptions, RequestScope.AllowsMediaTypeTransform) among the JSON ones,
-// or report that none is acceptable (406). Pure.
+// Content negotiation for answers the edge composes itself while the cloud is unreachable: from
+// the Accept header, the same clause kube-apiserver would pick among those the edge can write —
+// JSON, and protobuf for built-in kinds and PartialObjectMetadata (k8s.io/apiserver
+// pkg/endpoints/handlers/negotiation: munnerz/goautoneg parsing and ordering,
+// acceptMediaTypeOptions, RequestScope.AllowsMediaTypeTransform) — or report that none is
+// acceptable (406). Pure.
 
-/** The representations the edge writes; 'partial-metadata' is PartialObjectMetadata(List). */
+/** What the answer is: the objects, a Table, or PartialObjectMetadata(List). */
 export type Representation = 'json' | 'table' | 'partial-metadata'
+/** How it is written. */
+export type Encoding = 'json' | 'protobuf'
+export interface Negotiated { as: Representation, encoding: Encoding }
+
+/** Whether the objects themselves have a protobuf form (built-in kinds; never custom resources). */
+export interface ProtobufObjects { protobuf: boolean }
+const JSON_ONLY: ProtobufObjects = { protobuf: false }
 
 interface MediaRange { type: string, subtype: string, q: number, params: Map<string, string> }
 
 /**
- * What to answer a LIST (or WATCH) with: JSON, a Table, or a PartialObjectMetadataList.
- * undefined: nothing the edge can produce is acceptable (406).
+ * What to answer a LIST (or WATCH) with: JSON, a Table, or a PartialObjectMetadataList, in JSON or
+ * protobuf. undefined: nothing the edge can produce is acceptable (406).
  */
-export function negotiateList (accept: string | undefined): Representation | undefined {
-  return negotiate(accept, false)
+export function negotiateList (accept: string | undefined, objects: ProtobufObjects = JSON_ONLY): Negotiated | undefined {
+  return negotiate(accept, false, objects.protobuf)
+}
+
+/**
+ * What to answer a WATCH with: each event carries one object, so kube-apiserver transforms it as
+ * it would a GET (metadata informers ask for as=PartialObjectMetadata on their watches).
+ */
+export function negotiateWatch (accept: string | undefined, objects: ProtobufObjects = JSON_ONLY): Negotiated | undefined {
+  return negotiate(accept, true, objects.protobuf)
 }
 
 /**
  * What to answer a GET of one object with: JSON, a Table, or ('partial-metadata') a
  * PartialObjectMetadata. undefined: nothing the edge can produce is acceptable (406).
  */
-export function negotiateGet (accept: string | undefined): Representation | undefined {
-  return negotiate(accept, true)
+export function negotiateGet (accept: string | undefined, objects: ProtobufObjects = JSON_ONLY): Negotiated | undefined {
+  return negotiate(accept, true, objects.protobuf)
 }
 
+const PROTOBUF_SUBTYPE = 'vnd.kubernetes.protobuf'
+
 /**
- * Ranges are tried in goautoneg's order; the first JSON range whose parameters the apiserver
- * accepts decides. A q=0 range rejects JSON when it is the most specific range naming it
- * (RFC 9110; upstream negotiation since after 1.34 — 1.34 itself merely sorts q=0 last).
+ * Ranges are tried in goautoneg's order; for each, the serializers in kube-apiserver's order
+ * (JSON, YAML, protobuf): the first whose parameters the endpoint accepts decides. A q=0 range
+ * rejects a type when it is the most specific range naming it (RFC 9110; upstream negotiation
+ * since after 1.34 — 1.34 itself merely sorts q=0 last). YAML, which the edge does not write, is
+ * passed over.
  */
-function negotiate (accept: string | undefined, object: boolean): Representation | undefined {
-  if (accept === undefined || accept === '') return 'json'
+function negotiate (accept: string | undefined, object: boolean, protobufObjects: boolean): Negotiated | undefined {
+  if (accept === undefined || accept === '') return { as: 'json', encoding: 'json' }
   const ranges = parseAccept(accept)
-  if (rejected(ranges, (r) => specificity(r, 'application', 'json'))) return undefined
+  const jsonRejected = rejected(ranges, (r) => specificity(r, 'application', 'json'))
+  const protobufRejected = rejected(ranges, (r) => specificity(r, 'application', PROTOBUF_SUBTYPE))
   for (const r of ranges) {
-    if (r.q <= 0 || specificity(r, 'application', 'json') < 0) continue
-    const answer = answerFor(r.params, object)
-    if (answer === 'refused') return undefined
-    if (answer !== undefined) return answer
+    if (r.q <= 0) continue
+    if (!jsonRejected && specificity(r, 'application', 'json') >= 0) {
+      const answer = answerFor(r.params, object)
+      if (answer === 'refused') return undefined
+      if (answer !== undefined) return { as: answer, encoding: 'json' }
+    }
+    // Only a range naming protobuf reaches it: a wildcard is taken by JSON, first in the list.
+    if (!protobufRejected && r.type === 'application' && r.subtype === PROTOBUF_SUBTYPE) {
+      const answer = answerFor(r.params, object)
+      if (answer === 'refused') return undefined
+      // Tables have no protobuf form; custom resources are served in JSON only, their metadata in either.
+      if (answer === 'partial-metadata' || (answer === 'json' && protobufObjects)) return { as: answer, encoding: 'protobuf' }
+    }
   }
   return undefined
 }
 
-/** acceptMediaTypeOptions + AllowsMediaTypeTransform for a JSON range; undefined: skip the range. */
+/** acceptMediaTypeOptions + AllowsMediaTypeTransform for a range; undefined: skip the range. */
 function answerFor (params: Map<string, string>, object: boolean): Representation | 'refused' | undefined {
   const stream = params.get('stream') ?? ''
   const sv = params.get('sv') ?? ''

@@ -151,3 +151,68 @@ function restoreEnv (key: string, value: string | undefined): void {
 export function jsonLines (text: string): any[] {
   return text.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l))
 }
+
+/**
+ * A long-running JSON-lines child (the Go client's informer and component modes): every line is
+ * parsed as it arrives; `dump` asks an informer mode for its stores. stderr keeps its last 20 kB.
+ */
+export class LineChild {
+  readonly lines: any[] = []
+  stderr = ''
+  exitCode: number | null | undefined // undefined while running
+  private partial = ''
+
+  constructor (readonly name: string, readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      this.partial += d
+      const lines = this.partial.split('\n')
+      this.partial = lines.pop()!
+      for (const l of lines) if (l.trim().startsWith('{')) this.lines.push(JSON.parse(l))
+    })
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr = (this.stderr + d).slice(-20_000) })
+    child.once('exit', (code) => { this.exitCode = code })
+  }
+
+  /** Lines of one `type` (and, when given, for one `resource`). */
+  of (type: string, resource?: string): any[] {
+    return this.lines.filter((l) => l.type === type && (resource === undefined || l.resource === resource))
+  }
+
+  /** Resolves with the first line from index `from` on that matches, or rejects after `timeoutMs` or when the child exits. */
+  async next (match: (line: any) => boolean, timeoutMs: number, what: string, from = 0): Promise<any> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.lines.slice(from).find(match)
+      if (found !== undefined) return found
+      if (this.exitCode !== undefined) throw new Error(`${this.name} exited (${this.exitCode}) before ${what}: ${this.stderr.slice(-2000)}`)
+      if (Date.now() > deadline) throw new Error(`${this.name}: no ${what} within ${timeoutMs} ms; stderr: ${this.stderr.slice(-2000)}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  /** The informers' stores ("name@resourceVersion", sorted) by resource, from one `dump`. */
+  async stores (timeoutMs = 20_000): Promise<Map<string, string[]>> {
+    if (this.exitCode !== undefined) throw new Error(`${this.name} exited (${this.exitCode}): ${this.stderr.slice(-2000)}`)
+    const before = this.lines.length
+    this.child.stdin!.write('dump\n')
+    // One store line per informer, then a "dumped" line.
+    const end = this.lines.indexOf(await this.next((l) => l.type === 'dumped', timeoutMs, 'store dump', before))
+    const stores = new Map<string, string[]>()
+    for (const l of this.lines.slice(before, end)) if (l.type === 'store') stores.set(l.resource ?? '', l.items)
+    return stores
+  }
+
+  /** Closes stdin (the modes' orderly shutdown) and waits for the exit, killing after `timeoutMs`. */
+  async close (timeoutMs = 20_000): Promise<number | null> {
+    if (this.exitCode === undefined) {
+      const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()))
+      this.child.stdin!.end()
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs)
+      await exited
+      clearTimeout(timer)
+    }
+    return this.exitCode ?? null
+  }
+
+  stop (): void { if (this.exitCode === undefined) this.child.kill() }
+}

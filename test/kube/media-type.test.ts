@@ -1,5 +1,13 @@
 import t from 'tap'
-import { negotiateGet, negotiateList, pickStored } from '../../src/kube/media-type.js'
+import { negotiateGet as get, negotiateList as list, negotiateWatch as watch, pickStored, type Negotiated } from '../../src/kube/media-type.js'
+
+/** 'json', 'table', 'partial-metadata', or the same prefixed 'protobuf ' when written in protobuf. */
+function shown (n: Negotiated | undefined): string | undefined {
+  return n === undefined ? undefined : n.encoding === 'json' ? n.as : `protobuf ${n.as}`
+}
+const negotiateList = (accept: string | undefined, protobuf = false): string | undefined => shown(list(accept, { protobuf }))
+const negotiateGet = (accept: string | undefined, protobuf = false): string | undefined => shown(get(accept, { protobuf }))
+const PB = 'application/vnd.kubernetes.protobuf'
 
 const TABLE_V1 = 'application/json;as=Table;v=v1;g=meta.k8s.io'
 
@@ -8,10 +16,13 @@ t.test('what real clients send', async (t) => {
   t.equal(negotiateList(''), 'json')
   // kubectl get
   t.equal(negotiateList(`${TABLE_V1},application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json`), 'table')
-  // client-go metadata client: protobuf first, which the edge cannot write
-  t.equal(negotiateList('application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json'), 'partial-metadata')
-  // client-go typed clients with protobuf enabled
+  // client-go metadata client: protobuf first, for any resource (custom ones too)
+  t.equal(negotiateList('application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json'), 'protobuf partial-metadata')
+  t.equal(shown(watch('application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json')), 'protobuf partial-metadata', 'its watch asks for single objects')
+  // client-go typed clients with protobuf enabled: protobuf for built-in kinds, JSON for custom resources
+  t.equal(negotiateList('application/vnd.kubernetes.protobuf, */*', true), 'protobuf json')
   t.equal(negotiateList('application/vnd.kubernetes.protobuf, */*'), 'json')
+  t.equal(negotiateList('application/vnd.kubernetes.protobuf,application/json', true), 'protobuf json')
   t.equal(negotiateList('application/json, */*'), 'json')
 })
 
@@ -32,6 +43,19 @@ t.test('ranges the apiserver skips, and what is left', async (t) => {
   t.equal(negotiateList('application/*'), 'json')
   t.equal(negotiateList('*/*;as=Table;g=meta.k8s.io;v=v1'), 'table')
   t.equal(negotiateList('text/html'), undefined)
+})
+
+t.test('protobuf: only where kube-apiserver allows it', async (t) => {
+  t.equal(negotiateList(PB, false), undefined, 'custom resources are JSON only: 406')
+  t.equal(negotiateGet(PB, true), 'protobuf json')
+  t.equal(negotiateList(`${PB};as=Table;g=meta.k8s.io;v=v1`, true), undefined, 'no Table in protobuf')
+  t.equal(negotiateList(`${PB};as=Table;g=meta.k8s.io;v=v1, application/json`, true), 'json')
+  t.equal(negotiateList('*/*', true), 'json', 'a wildcard is taken by JSON, first of the serializers')
+  t.equal(negotiateList('application/*', true), 'json')
+  t.equal(negotiateList(`${PB};stream=watch`, true), 'protobuf json')
+  t.equal(negotiateList(`${PB};q=0, */*`, true), 'json')
+  t.equal(negotiateList(`application/json;q=0, ${PB}`, true), 'protobuf json', 'JSON refused, protobuf still fine')
+  t.equal(negotiateList(`${PB};as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json`, true), undefined, 'wrong arity: 406')
 })
 
 t.test('PartialObjectMetadata of the wrong arity is a 406, not a fall-through', async (t) => {

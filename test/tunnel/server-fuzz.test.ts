@@ -101,7 +101,9 @@ t.test('hostile edges with a valid certificate leave no socket behind and are co
     if (RESET_CASES.has(name)) tcp.resetAndDestroy()
     else socket.end() // the peer closes: a FIN, after which it only waits for the server's
     // A server that does not close its side within the bound leaves this socket open; counted below.
-    const outcome = await Promise.race([closed.then(() => 'closed' as const), new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), CLOSE_BOUND_MS))])
+    let bound: NodeJS.Timeout | undefined
+    const outcome = await Promise.race([closed.then(() => 'closed' as const), new Promise<'open'>((resolve) => { bound = setTimeout(() => resolve('open'), CLOSE_BOUND_MS) })])
+    clearTimeout(bound) // a pending 20 s timer per connection would outlive the test
     socket.destroy()
     return outcome
   }

@@ -1,10 +1,17 @@
 // How the tee reads the bodies it follows, apart from what it stores: whole bodies collected under
 // a per-body and a global byte bound (then gunzipped when the answer was), and watch bodies as
-// NDJSON events, each bounded. Anything it cannot read exactly makes it give up on that body,
-// never on the client's stream, which it only listens to.
+// events (NDJSON, or length-delimited protobuf frames), each bounded. Protobuf is decoded into the
+// JSON kube-apiserver would have served, so the cache keeps one truth per object whatever the
+// client asked for. Anything it cannot read exactly makes it give up on that body, never on the
+// client's stream, which it only listens to.
 import type { Readable } from 'node:stream'
 import { gunzip } from 'node:zlib'
+import { decodeObject, decodeWatchEvent, PROTOBUF_MEDIA_TYPE } from '../../kube/protobuf/codec.js'
+import { FrameSplitter } from '../../util/frames.js'
 import { LineSplitter } from '../../util/lines.js'
+
+/** The encodings the cache reads. */
+export type BodyEncoding = 'json' | 'protobuf'
 
 export interface BodyBounds {
   /** Largest body (after gunzip too) and largest single watch event read. */
@@ -53,32 +60,66 @@ export class BodyCollector {
 }
 
 /**
- * Reads a watch body as NDJSON: `onEvent` for each parsed line (blank lines skipped), in order.
- * An event over `maxEventBytes` or a line that is not JSON stops the reading (`onStop` says why):
- * what follows could not be trusted to be the next event.
+ * Reads a watch body: `onEvent` for each event (as JSON), in order. An event over `maxEventBytes`
+ * or one that does not decode stops the reading (`onStop` says why): what follows could not be
+ * trusted to be the next event.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON; the caller checks each field it reads
-export function readWatchEvents (body: Readable, maxEventBytes: number, onEvent: (event: any) => void, onStop: (why: string) => void): void {
-  const lines = new LineSplitter(maxEventBytes)
+export function readWatchEvents (body: Readable, encoding: BodyEncoding, maxEventBytes: number, onEvent: (event: any) => void, onStop: (why: string) => void): void {
+  const split = encoding === 'json' ? jsonEvents(maxEventBytes) : protobufEvents(maxEventBytes)
   const stop = (why: string): void => {
     body.off('data', onData)
     onStop(why)
   }
   const onData = (chunk: Buffer): void => {
-    let complete: string[]
-    try { complete = lines.push(chunk) } catch { stop('event larger than the cache body limit'); return }
-    for (const line of complete) {
-      if (line.trim() === '') continue
-      let event: unknown
-      try { event = JSON.parse(line) } catch { stop('unparsable event'); return }
-      onEvent(event)
-    }
+    let events: unknown[]
+    try { events = split(chunk) } catch (err) { stop(err instanceof UnreadableEvent ? err.message : 'event larger than the cache body limit'); return }
+    for (const event of events) onEvent(event)
   }
   body.on('data', onData)
 }
 
-/** Plain JSON (charset allowed): the only representation the cache decodes. */
-export function isPlainJson (contentType: string): boolean {
+class UnreadableEvent extends Error {}
+
+function jsonEvents (maxEventBytes: number): (chunk: Buffer) => unknown[] {
+  const lines = new LineSplitter(maxEventBytes)
+  return (chunk) => lines.push(chunk).filter((line) => line.trim() !== '').map((line) => {
+    try { return JSON.parse(line) } catch { throw new UnreadableEvent('unparsable event') }
+  })
+}
+
+function protobufEvents (maxEventBytes: number): (chunk: Buffer) => unknown[] {
+  const frames = new FrameSplitter(maxEventBytes)
+  return (chunk) => frames.push(chunk).map((frame) => {
+    const decoded = decodeWatchEvent(frame)
+    if (!decoded.ok) throw new UnreadableEvent(`undecodable protobuf event: ${decoded.message}`)
+    return decoded.event
+  })
+}
+
+/**
+ * A whole answer body as kube-apiserver's JSON: `text` is the body itself when it was JSON (stored
+ * as it came, never re-encoded), else the decoded object's JSON. undefined: it does not decode.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON; the caller checks each field it reads
+export function parseBody (bytes: Buffer, encoding: BodyEncoding): { object: any, text: string } | undefined {
+  if (encoding === 'json') {
+    const text = bytes.toString('utf8')
+    try { return { object: JSON.parse(text), text: text.trimEnd() } } catch { return undefined }
+  }
+  const decoded = decodeObject(bytes)
+  return decoded.ok ? { object: decoded.object, text: JSON.stringify(decoded.object) } : undefined
+}
+
+/**
+ * The encoding of an answer the cache reads, from its Content-Type: plain JSON (charset allowed)
+ * or Kubernetes protobuf (a watch's `stream=watch` allowed); undefined for anything else.
+ */
+export function answerEncoding (contentType: string): BodyEncoding | undefined {
   const [media, ...params] = contentType.split(';').map((s) => s.trim().toLowerCase())
-  return media === 'application/json' && params.every((p) => p.startsWith('charset='))
+  if (media === 'application/json' && params.every((p) => p.startsWith('charset='))) return 'json'
+  // Protobuf has no Table form; the as/g/v of a PartialObjectMetadata answer are allowed (the
+  // tee reads the kind from the objects themselves).
+  if (media === PROTOBUF_MEDIA_TYPE && params.every((p) => p === 'stream=watch' || /^(as=partialobjectmetadata(list)?|g=meta\.k8s\.io|v=v1(beta1)?)$/.test(p))) return 'protobuf'
+  return undefined
 }

@@ -10,17 +10,20 @@
 // cancelled with its body unread never emits 'close', and the watch would wait on it forever.
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:http2'
-import { negotiateList } from '../../kube/media-type.js'
+import { negotiateWatch, type Encoding, type Representation } from '../../kube/media-type.js'
+import { encodeWatchEvent, PROTOBUF_MEDIA_TYPE, type JsonObject } from '../../kube/protobuf/codec.js'
 import { queryBool, type RequestInfo } from '../../kube/request-info.js'
 import { badRequest, status, type Status } from '../../kube/status.js'
+import { toPartialObjectMetadata } from '../../kube/table.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
 import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../../tunnel/protocol.js'
 import { cancelStream } from '../../tunnel/streams.js'
 import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
 import type { CloudReachability } from '../reachability.js'
-import { coveringList, watchResumesAt } from './completeness.js'
-import { compileScope, scopeOf, selectObjects } from './scope.js'
+import { watchResumesAt } from './completeness.js'
+import { answerEncoding, parseBody } from './framing.js'
+import { answeringList, inView, protobufObjects, scopeOf, selectObjects, type View } from './scope.js'
 import type { CacheStore, ListRow, Scope } from './store.js'
 import type { CacheTee } from './tee.js'
 
@@ -63,32 +66,32 @@ export class HeldWatches {
   /** Starts answering a watch from the cache; returns the HTTP status sent. */
   hold (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
-    if (negotiateList(headers.accept) !== 'json') {
-      return sendStatus(res, status('NotAcceptable', 'only application/json watches are served while the cloud is unreachable'))
-    }
-    const scope = scopeOf(info, query)
-    const selection = compileScope(scope)
-    if (!selection.ok) return sendStatus(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
-    const row = coveringList(scope, this.opts.store.listsOf(scope.resource))
-    if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path} to watch from`))
+    const negotiated = negotiateWatch(headers.accept, protobufObjects(info))
+    if (negotiated === undefined) return sendStatus(res, status('NotAcceptable', 'only watches of whole objects or PartialObjectMetadata, in JSON or protobuf, are served while the cloud is unreachable'))
+    const { as, encoding } = negotiated
+    if (as === 'table') return sendStatus(res, cloudUnreachable(since, 'and the edge cache does not serve watches as Tables'))
+    const found = answeringList(this.opts.store, scopeOf(info, query), as, info.path)
+    if (!found.ok) return sendStatus(res, found.refused ? badRequest(found.message) : cloudUnreachable(since, `and ${found.message} to watch from`))
+    const { scope, selection, row } = found
+    const events = new WatchEvents({ as, encoding }, row)
 
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', warning: offlineWarning(since) })
+    res.writeHead(200, { 'content-type': events.contentType, 'cache-control': 'no-cache, private', warning: offlineWarning(since) })
     res.flushHeaders()
     const clientRv = query.get('resourceVersion') ?? ''
     const fromScratch = clientRv === '' || clientRv === '0' || query.get('sendInitialEvents') === 'true'
     let at: string | undefined
     if (fromScratch) {
       const objects = selectObjects(this.opts.store.scopeObjects(scope.resource, scope.namespace), selection.match)
-      for (const o of objects) res.write(`{"type":"ADDED","object":${o.body}}\n`)
+      for (const o of objects) res.write(events.added(o.body))
       at = row.rv
-      if (query.get('sendInitialEvents') === 'true') res.write(bookmark(row, at, true))
+      if (query.get('sendInitialEvents') === 'true') res.write(events.bookmark(at, true))
     } else {
       at = watchResumesAt(row, clientRv)
       // The cache cannot replay what happened between the client's version and its own.
-      if (at === undefined) { res.end(event('ERROR', tooOld(clientRv, row.rv))); return 200 }
+      if (at === undefined) { res.end(events.error(tooOld(clientRv, row.rv))); return 200 }
     }
 
-    const watch = new HeldWatch(this.opts, { info, url, query, headers, scope, row, at, res })
+    const watch = new HeldWatch(this.opts, { info, url, query, headers, events, scope: inView(scope, viewOf(as)), row, at, res })
     this.held.add(watch)
     res.once('close', () => { this.held.delete(watch); watch.stop() })
     return 200
@@ -100,6 +103,9 @@ interface WatchRequest {
   url: string
   query: URLSearchParams
   headers: IncomingHttpHeaders
+  /** Whole objects or their metadata, in JSON or protobuf: what the client asked for, and what the resumed watch asks upstream. */
+  events: WatchEvents
+  /** The scope, in the view the resumed watch fills. */
   scope: Scope
   /** The complete list the watch is answered from. */
   row: ListRow
@@ -120,7 +126,7 @@ class HeldWatch {
     this.deadline = Date.now() + timeoutMs
     this.timers.push(setTimeout(() => request.res.end(), timeoutMs))
     if (queryBool(request.query.getAll('allowWatchBookmarks'))) {
-      this.timers.push(setInterval(() => { if (!this.resumed) request.res.write(bookmark(request.row, request.at, false)) }, opts.bookmarkIntervalMs))
+      this.timers.push(setInterval(() => { if (!this.resumed) request.res.write(request.events.bookmark(request.at, false)) }, opts.bookmarkIntervalMs))
     }
     this.timers.push(setInterval(() => { if (opts.tunnel.state.connected) this.resume() }, opts.retryMs))
     if (opts.tunnel.state.connected) this.resumeSoon()
@@ -152,7 +158,7 @@ class HeldWatch {
     const path = (queryAt === -1 ? this.request.url : this.request.url.slice(0, queryAt)) + '?' + query.toString()
     let stream: ClientHttp2Stream
     try {
-      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.request.headers), accept: 'application/json', ':method': 'GET', ':path': path }, { endStream: true })
+      stream = this.opts.tunnel.open({ ...endToEndHeaders(this.request.headers), accept: this.request.events.upstreamAccept, ':method': 'GET', ':path': path }, { endStream: true })
     } catch (err) {
       if (err instanceof TunnelUnavailableError) return
       throw err
@@ -179,9 +185,9 @@ class HeldWatch {
         return
       }
       this.resumed = true
-      if (code !== 200) { this.endWithUpstreamError(stream, code); return }
+      if (code !== 200) { this.endWithUpstreamError(stream, headers, code); return }
       this.opts.logger.debug({ path: this.request.info.path, from: this.request.at }, 'held watch resumed upstream')
-      this.opts.tee.followResumedWatch(this.request.scope, this.request.at, stream)
+      this.opts.tee.followResumedWatch(this.request.scope, this.request.at, this.request.events.encoding, stream)
       stream.pipe(this.request.res)
     })
   }
@@ -193,15 +199,15 @@ class HeldWatch {
   }
 
   /** kube-apiserver refused to resume (410, 401 for an expired token, ...): the client gets its Status as an ERROR event. */
-  private endWithUpstreamError (stream: ClientHttp2Stream, code: number): void {
+  private endWithUpstreamError (stream: ClientHttp2Stream, headers: H2Headers, code: number): void {
     const chunks: Buffer[] = []
     let size = 0
     stream.on('data', (c: Buffer) => { size += c.length; if (size <= MAX_ERROR_BODY_BYTES) chunks.push(c) })
     stream.once('end', () => {
-      let s: Status | undefined
-      try { s = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch {}
+      const encoding = answerEncoding(String(headers['content-type'] ?? ''))
+      let s: Status | undefined = encoding === undefined ? undefined : parseBody(Buffer.concat(chunks), encoding)?.object
       if (s?.kind !== 'Status') s = status(code === 410 ? 'Expired' : 'InternalError', `resuming the watch failed with HTTP ${code}`)
-      this.request.res.end(event('ERROR', s))
+      this.request.res.end(this.request.events.error(s))
     })
   }
 }
@@ -215,13 +221,56 @@ export function heldWatchTimeoutMs (timeoutSeconds: string | null, baseMs: numbe
   return seconds > 0 ? seconds * 1000 : baseMs * (1 + random())
 }
 
-function event (type: string, object: unknown): string {
-  return `{"type":"${type}","object":${JSON.stringify(object)}}\n`
+type WatchedAs = Exclude<Representation, 'table'>
+
+function viewOf (as: WatchedAs): View {
+  return as === 'partial-metadata' ? 'metadata' : 'objects'
 }
 
-function bookmark (row: ListRow, rv: string, initialEventsEnd: boolean): string {
-  const metadata = initialEventsEnd ? { resourceVersion: rv, annotations: { [INITIAL_EVENTS_END]: 'true' } } : { resourceVersion: rv }
-  return event('BOOKMARK', { kind: row.kind, apiVersion: row.apiVersion, metadata })
+/**
+ * A held watch's events as the client asked for them: whole objects or their metadata, as JSON
+ * lines or protobuf frames — the same the resumed upstream watch will deliver, since it asks
+ * kube-apiserver for exactly that.
+ */
+class WatchEvents {
+  readonly encoding: Encoding
+  readonly contentType: string
+  readonly upstreamAccept: string
+
+  constructor (private readonly shape: { as: WatchedAs, encoding: Encoding }, private readonly row: ListRow) {
+    this.encoding = shape.encoding
+    const media = shape.encoding === 'json' ? 'application/json' : PROTOBUF_MEDIA_TYPE
+    this.contentType = shape.encoding === 'json' ? media : `${media};stream=watch`
+    this.upstreamAccept = shape.as === 'partial-metadata' ? `${media};as=PartialObjectMetadata;g=meta.k8s.io;v=v1` : media
+  }
+
+  /** An ADDED event for a stored object. */
+  added (body: string): string | Buffer {
+    // Whole objects in JSON: the stored text as it is, never re-encoded.
+    if (this.shape.as === 'json' && this.encoding === 'json') return `{"type":"ADDED","object":${body}}\n`
+    const object = JSON.parse(body)
+    return this.event('ADDED', this.shape.as === 'partial-metadata' ? toPartialObjectMetadata(object) : object)
+  }
+
+  /** A bookmark as kube-apiserver sends it: an object of the watched kind (or a PartialObjectMetadata) with only its version. */
+  bookmark (rv: string, initialEventsEnd: boolean): string | Buffer {
+    const metadata = initialEventsEnd ? { resourceVersion: rv, annotations: { [INITIAL_EVENTS_END]: 'true' } } : { resourceVersion: rv }
+    if (this.shape.as === 'partial-metadata') return this.event('BOOKMARK', { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { ...metadata, creationTimestamp: null } })
+    return this.event('BOOKMARK', { kind: this.row.kind, apiVersion: this.row.apiVersion, metadata })
+  }
+
+  error (s: Status): string | Buffer {
+    return this.event('ERROR', s)
+  }
+
+  private event (type: string, object: unknown): string | Buffer {
+    if (this.encoding === 'json') return `{"type":"${type}","object":${JSON.stringify(object)}}\n`
+    const encoded = encodeWatchEvent({ type, object: object as JsonObject })
+    // Only kinds with a protobuf form are negotiated to protobuf, so this is a schema gap: the
+    // client sees its watch end (and re-watches) rather than a frame it cannot decode.
+    if (!encoded.ok) throw new Error(`cannot write a ${type} event in protobuf: ${encoded.message}`)
+    return encoded.bytes
+  }
 }
 
 /** kube-apiserver's own answer for a watch from a version it no longer has. */

@@ -4,7 +4,8 @@
 // Requests only get here after the edge authorized them (requireAuthorization).
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { decodeContinue, encodeContinue, listKey } from '../../kube/continue-token.js'
-import { negotiateGet, negotiateList, type Representation } from '../../kube/media-type.js'
+import { negotiateGet, negotiateList, type Encoding, type Representation } from '../../kube/media-type.js'
+import { encodeObject, PROTOBUF_MEDIA_TYPE, type JsonObject } from '../../kube/protobuf/codec.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { isOrderableRv, rvAtLeast } from '../../kube/resource-version.js'
 import { searchParams } from '../../kube/request-target.js'
@@ -15,7 +16,7 @@ import { chooseDocument, isDocumentPath } from './discovery-documents.js'
 import type { OfflineAnswers } from '../relay.js'
 import type { HeldWatches } from './held-watch.js'
 import { coveringList, listAnswerable } from './completeness.js'
-import { compileScope, scopeOf, selectObjects } from './scope.js'
+import { answeringList, inView, protobufObjects, scopeOf, selectObjects } from './scope.js'
 import type { CacheStore, ListRow, StoredObject } from './store.js'
 
 /** The cache's answers while the cloud is unreachable: what the relay falls back to. */
@@ -52,9 +53,14 @@ export class OfflineCacheAnswers implements OfflineAnswers {
   }
 
   private object (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
-    const as = negotiateGet(headers.accept)
-    if (as === undefined) return sendStatus(res, notAcceptable())
-    const scope = scopeOf(info, query)
+    const negotiated = negotiateGet(headers.accept, protobufObjects(info))
+    if (negotiated === undefined) return sendStatus(res, notAcceptable())
+    const { as } = negotiated
+    // Metadata answers may come from whole objects or, failing those, from metadata-only copies.
+    const objects = scopeOf(info, query)
+    const fromMetadata = as === 'partial-metadata' && this.store.getObject(objects.resource, info.namespace, info.name) === undefined &&
+      this.store.getObject(inView(objects, 'metadata').resource, info.namespace, info.name) !== undefined
+    const scope = fromMetadata ? inView(objects, 'metadata') : objects
     const stored = this.store.getObject(scope.resource, info.namespace, info.name)
     const wanted = query.get('resourceVersion') ?? ''
     if (stored !== undefined && wanted !== '' && wanted !== '0' && !(isOrderableRv(wanted) && rvAtLeast(stored.rv, wanted))) {
@@ -64,7 +70,8 @@ export class OfflineCacheAnswers implements OfflineAnswers {
     if (stored === undefined) {
       // A complete list without selectors that does not hold it is as good an answer as the list itself.
       const unfiltered = { ...scope, labelSelector: '', fieldSelector: '' }
-      if (coveringList(unfiltered, this.store.listsOf(scope.resource)) !== undefined) {
+      const views = as === 'partial-metadata' ? [unfiltered, inView(unfiltered, 'metadata')] : [unfiltered]
+      if (views.some((v) => coveringList(v, this.store.listsOf(v.resource)) !== undefined)) {
         const group = info.apiGroup === '' ? {} : { group: info.apiGroup }
         const qualified = info.apiGroup === '' ? info.resource : `${info.resource}.${info.apiGroup}`
         return sendStatus(res, notFound(`${qualified} "${info.name}" not found`, { name: info.name, ...group, kind: info.resource }), { warning: offlineWarning(since) })
@@ -72,8 +79,9 @@ export class OfflineCacheAnswers implements OfflineAnswers {
       return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
     }
     return represent(res, since, {
-      as,
+      ...negotiated,
       single: true,
+      listType: { kind: '', apiVersion: '' },
       listMeta: { resourceVersion: stored.rv },
       includeObject: query.get('includeObject'),
       json: () => stored.body,
@@ -82,13 +90,11 @@ export class OfflineCacheAnswers implements OfflineAnswers {
   }
 
   private list (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
-    const as = negotiateList(headers.accept)
-    if (as === undefined) return sendStatus(res, notAcceptable())
-    const scope = scopeOf(info, query)
-    const selection = compileScope(scope)
-    if (!selection.ok) return sendStatus(res, selection.refused ? badRequest(selection.message) : cloudUnreachable(since, `and ${selection.message}`))
-    const row = coveringList(scope, this.store.listsOf(scope.resource))
-    if (row === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no complete list for ${info.path}`))
+    const negotiated = negotiateList(headers.accept, protobufObjects(info))
+    if (negotiated === undefined) return sendStatus(res, notAcceptable())
+    const found = answeringList(this.store, scopeOf(info, query), negotiated.as, info.path)
+    if (!found.ok) return sendStatus(res, found.refused ? badRequest(found.message) : cloudUnreachable(since, `and ${found.message}`))
+    const { scope, selection, row } = found
     const wanted = query.get('resourceVersion') ?? ''
     const answerable = listAnswerable(row, wanted, query.get('resourceVersionMatch') ?? '')
     if (!answerable.ok && answerable.reason === 'older') {
@@ -121,8 +127,9 @@ export class OfflineCacheAnswers implements OfflineAnswers {
       listMeta.remainingItemCount = selected.length - to
     }
     return represent(res, since, {
-      as,
+      ...negotiated,
       single: false,
+      listType: { kind: row.listKind, apiVersion: row.apiVersion },
       listMeta,
       includeObject: query.get('includeObject'),
       json: () => listBody(row, listMeta, page),
@@ -135,8 +142,11 @@ export class OfflineCacheAnswers implements OfflineAnswers {
 interface CachedAnswer {
   /** The negotiated representation. */
   as: Representation
+  encoding: Encoding
   /** One object (a GET) rather than a list. */
   single: boolean
+  /** The kind and apiVersion of the list (protobuf lists are written whole). */
+  listType: { kind: string, apiVersion: string }
   /** resourceVersion, and continue/remainingItemCount for a page of a list. */
   listMeta: ListMeta
   /** The client's includeObject (Tables only). */
@@ -147,35 +157,44 @@ interface CachedAnswer {
   objects: () => unknown[]
 }
 
-/** Sends the answer in its negotiated representation; returns the HTTP status sent. */
+/** Sends the answer in its negotiated representation and encoding; returns the HTTP status sent. */
 function represent (res: ServerResponse, since: number, answer: CachedAnswer): number {
-  if (answer.as === 'json') return sendJson(res, since, answer.json())
+  if (answer.as === 'json' && answer.encoding === 'json') return sendJson(res, since, answer.json())
   const parsed = answer.objects()
-  if (answer.as === 'partial-metadata') {
-    return sendJson(res, since, JSON.stringify(answer.single ? toPartialObjectMetadata(parsed[0]) : toPartialObjectMetadataList(parsed, answer.listMeta)))
+  if (answer.as === 'table') {
+    const table = toTable(parsed, answer.listMeta, answer.includeObject)
+    return 'error' in table ? sendStatus(res, badRequest(table.error)) : sendJson(res, since, JSON.stringify(table))
   }
-  const table = toTable(parsed, answer.listMeta, answer.includeObject)
-  return 'error' in table ? sendStatus(res, badRequest(table.error)) : sendJson(res, since, JSON.stringify(table))
+  const object = answer.as === 'partial-metadata'
+    ? (answer.single ? toPartialObjectMetadata(parsed[0]) : toPartialObjectMetadataList(parsed, answer.listMeta))
+    : (answer.single ? parsed[0] : { kind: answer.listType.kind, apiVersion: answer.listType.apiVersion, metadata: answer.listMeta, items: parsed })
+  if (answer.encoding === 'json') return sendJson(res, since, JSON.stringify(object))
+  const encoded = encodeObject(object as JsonObject)
+  if (!encoded.ok) return sendStatus(res, cloudUnreachable(since, `and the cached copy cannot be written in protobuf: ${encoded.message}`))
+  return send(res, since, PROTOBUF_MEDIA_TYPE, encoded.bytes)
 }
 
 /** The list as kube-apiserver writes it, items spliced in as stored (no re-encoding). */
 function listBody (row: ListRow, listMeta: object, items: StoredObject[]): string {
-  return `{"kind":${JSON.stringify(`${row.kind}List`)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
+  return `{"kind":${JSON.stringify(row.listKind)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
 }
 
 function notAcceptable (): Status {
-  return status('NotAcceptable', 'only the following media types are accepted while the cloud is unreachable: application/json, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io')
+  return status('NotAcceptable', 'only the following media types are accepted while the cloud is unreachable: application/json, application/vnd.kubernetes.protobuf (built-in kinds), application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io')
 }
 
 function sendJson (res: ServerResponse, since: number, body: string): number {
-  const text = body.endsWith('\n') ? body : body + '\n'
+  // kube-apiserver labels Table and PartialObjectMetadata answers plain application/json too.
+  return send(res, since, 'application/json', Buffer.from(body.endsWith('\n') ? body : body + '\n'))
+}
+
+function send (res: ServerResponse, since: number, contentType: string, body: Buffer): number {
   res.writeHead(200, {
-    // kube-apiserver labels Table and PartialObjectMetadata answers plain application/json too.
-    'content-type': 'application/json',
+    'content-type': contentType,
     'cache-control': 'no-cache, private',
     warning: offlineWarning(since),
-    'content-length': String(Buffer.byteLength(text)),
-  }).end(text)
+    'content-length': String(body.length),
+  }).end(body)
   return 200
 }
 

@@ -3,24 +3,76 @@
 // scope is the completeness rule's (completeness.ts coveringList); the selectors are evaluated here.
 /* eslint-disable @typescript-eslint/no-explicit-any -- cached objects are untyped Kubernetes JSON; only metadata and selectable fields are read, each checked */
 import { fieldNotSupported, fieldSupported, knowsFields, selectableFields } from '../../kube/object-fields.js'
+import type { ProtobufObjects, Representation } from '../../kube/media-type.js'
+import { hasProtobufSchema } from '../../kube/protobuf/codec.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../kube/selectors.js'
-import type { Scope, StoredObject } from './store.js'
+import { coveringList } from './completeness.js'
+import type { CacheStore, ListRow, Scope, StoredObject } from './store.js'
 
-export function resourceKey (info: Pick<RequestInfo, 'apiGroup' | 'apiVersion' | 'resource'>): string {
-  return `${info.apiGroup}/${info.apiVersion}/${info.resource}`
+/**
+ * What a cache entry holds of a resource's objects: the objects themselves, or only their metadata
+ * (PartialObjectMetadata answers, which metadata informers ask for). The two are kept under
+ * different resource keys so that a metadata-only copy can never stand in for a whole object.
+ */
+export type View = 'objects' | 'metadata'
+
+const METADATA_VIEW = '#metadata'
+
+export function resourceKey (info: Pick<RequestInfo, 'apiGroup' | 'apiVersion' | 'resource'>, view: View = 'objects'): string {
+  return `${info.apiGroup}/${info.apiVersion}/${info.resource}${view === 'metadata' ? METADATA_VIEW : ''}`
 }
 
-export function scopeOf (info: RequestInfo, query: URLSearchParams): Scope {
+/** The parts of a resource key. */
+export function resourceOfKey (key: string): { group: string, version: string, resource: string, view: View } {
+  const view: View = key.endsWith(METADATA_VIEW) ? 'metadata' : 'objects'
+  const [group = '', version = '', resource = ''] = (view === 'metadata' ? key.slice(0, -METADATA_VIEW.length) : key).split('/')
+  return { group, version, resource, view }
+}
+
+/** The same scope in another view. */
+export function inView (scope: Scope, view: View): Scope {
+  const { group, version, resource } = resourceOfKey(scope.resource)
+  return { ...scope, resource: resourceKey({ apiGroup: group, apiVersion: version, resource }, view) }
+}
+
+/** Whether the request's objects have a protobuf form (built-in kinds, not custom resources). */
+export function protobufObjects (info: Pick<RequestInfo, 'apiGroup' | 'apiVersion'>): ProtobufObjects {
+  return { protobuf: hasProtobufSchema(info.apiGroup === '' ? info.apiVersion : `${info.apiGroup}/${info.apiVersion}`) }
+}
+
+export function scopeOf (info: RequestInfo, query: URLSearchParams, view: View = 'objects'): Scope {
   // The selectors exactly as kube-apiserver reads them (Go's query parsing, first value, no
   // trimming: spaces are significant in field selectors); `query` serves infos built by hand.
   const first = (key: string): string => info.query !== undefined ? (info.query.get(key)?.[0] ?? '') : (query.get(key) ?? '')
   return {
-    resource: resourceKey(info),
+    resource: resourceKey(info, view),
     namespace: info.namespace,
     labelSelector: first('labelSelector'),
     fieldSelector: first('fieldSelector'),
   }
+}
+
+export type FoundList = { ok: true, scope: Scope, selection: { match: ObjectPredicate }, row: ListRow } | { ok: false, message: string, refused: boolean }
+
+/**
+ * The complete list that answers `objects` (a scope of whole objects) in representation `as`:
+ * metadata answers fall back to metadata-only copies when no whole objects cover the scope.
+ */
+export function answeringList (store: CacheStore, objects: Scope, as: Representation, path: string): FoundList {
+  const views = as === 'partial-metadata' ? [objects, inView(objects, 'metadata')] : [objects]
+  let refusal: FoundList | undefined
+  for (const scope of views) {
+    const selection = compileScope(scope)
+    if (!selection.ok) {
+      if (selection.refused) return selection
+      refusal ??= selection
+      continue
+    }
+    const row = coveringList(scope, store.listsOf(scope.resource))
+    if (row !== undefined) return { ok: true, scope, selection, row }
+  }
+  return refusal ?? { ok: false, message: `the edge cache holds no complete list for ${path}`, refused: false }
 }
 
 export type ObjectPredicate = (object: any) => boolean
@@ -43,7 +95,7 @@ export function compileScope (scope: Scope): Compiled {
 }
 
 function compile (scope: Scope): Compiled {
-  const [group, version, resource] = scope.resource.split('/') as [string, string, string]
+  const { group, version, resource, view } = resourceOfKey(scope.resource)
   const labels = parseLabelSelector(scope.labelSelector)
   if (!labels.ok) return { ...labels, refused: true }
   const fields = parseFieldSelector(scope.fieldSelector)
@@ -55,6 +107,11 @@ function compile (scope: Scope): Compiled {
     return knowsFields(group, resource)
       ? { ok: false, message: fieldNotSupported(group, resource, unsupported.field, version), refused: true }
       : { ok: false, message: `the edge cannot evaluate the field selector "${unsupported.field}" for ${resource}`, refused: false }
+  }
+  // Metadata-only copies hold no spec or status to evaluate other fields on.
+  const beyondMetadata = view === 'metadata' ? fields.value.find((r) => !r.field.startsWith('metadata.')) : undefined
+  if (beyondMetadata !== undefined) {
+    return { ok: false, message: `the edge cache holds only the metadata of ${resource} to evaluate the field selector "${beyondMetadata.field}" on`, refused: false }
   }
   const labelReqs = labels.value
   const fieldReqs = fields.value

@@ -13,8 +13,8 @@ import { afterCompleteList, afterEvent, type Known } from './completeness.js'
 import { loadSqliteAddon } from './sqlite-addon.js'
 
 export const CACHE_FILE = 'cache.db'
-/** Bump when the tables change; an older or newer file is moved aside and rebuilt. */
-export const SCHEMA_VERSION = 1
+/** Bump when the tables or what they may hold change (2: metadata-only copies kept apart, list kinds kept); an older or newer file is moved aside and rebuilt. */
+export const SCHEMA_VERSION = 2
 
 // Deletions are remembered this long, so a list answered a moment before a watch saw the delete
 // cannot bring the object back.
@@ -31,10 +31,15 @@ export interface Scope {
 
 /** A scope the cache holds completely; `rv`/`changedRv` are its claim (completeness.ts). */
 export interface ListRow extends Scope, Known {
-  /** Item kind and apiVersion (a list is `${kind}List`). */
+  /** Item kind and apiVersion. */
   kind: string
   apiVersion: string
+  /** The list's kind as kube-apiserver served it (a CRD's listKind need not be `${kind}List`). */
+  listKind: string
 }
+
+/** What commitList is told; the list kind defaults to `${kind}List`. */
+export type CompleteList = Omit<ListRow, 'changedRv' | 'listKind'> & { listKind?: string }
 
 export interface StoredObject { namespace: string, name: string, rv: string, body: string }
 export interface StoredDocument { contentType: string, etag: string, body: Buffer }
@@ -50,7 +55,7 @@ CREATE TABLE tombstones (
   PRIMARY KEY (resource, namespace, name)) WITHOUT ROWID;
 CREATE TABLE lists (
   resource TEXT NOT NULL, namespace TEXT NOT NULL, label_selector TEXT NOT NULL, field_selector TEXT NOT NULL,
-  kind TEXT NOT NULL, api_version TEXT NOT NULL, rv TEXT NOT NULL, changed_rv TEXT NOT NULL, used_at INTEGER NOT NULL,
+  kind TEXT NOT NULL, list_kind TEXT NOT NULL, api_version TEXT NOT NULL, rv TEXT NOT NULL, changed_rv TEXT NOT NULL, used_at INTEGER NOT NULL,
   PRIMARY KEY (resource, namespace, label_selector, field_selector)) WITHOUT ROWID;
 CREATE TABLE documents (
   path TEXT NOT NULL, content_type TEXT NOT NULL, etag TEXT NOT NULL, body BLOB NOT NULL,
@@ -165,7 +170,7 @@ export class CacheStore {
    * "namespace/name"): objects of the scope it no longer contains, and not newer than it, are
    * dropped, and the scope is known as of `rv`.
    */
-  commitList (row: Omit<ListRow, 'changedRv'>, present: ReadonlySet<string>, inScope: (o: StoredObject) => boolean): void {
+  commitList (row: CompleteList, present: ReadonlySet<string>, inScope: (o: StoredObject) => boolean): void {
     const keys = (row.namespace === '' ? this.sql.allKeys.all(row.resource) : this.sql.namespaceKeys.all(row.resource, row.namespace)) as Array<Omit<StoredObject, 'body'>>
     for (const k of keys) {
       if (present.has(`${k.namespace}/${k.name}`) || isNewerRv(k.rv, row.rv)) continue
@@ -173,7 +178,7 @@ export class CacheStore {
       if (inScope(stored)) this.sql.deleteObject.run(row.resource, k.namespace, k.name)
     }
     const { rv, changedRv } = afterCompleteList(this.getList(row), row.rv)
-    this.sql.upsertList.run(row.resource, row.namespace, row.labelSelector, row.fieldSelector, row.kind, row.apiVersion, rv, changedRv, this.now())
+    this.sql.upsertList.run(row.resource, row.namespace, row.labelSelector, row.fieldSelector, row.kind, row.listKind ?? `${row.kind}List`, row.apiVersion, rv, changedRv, this.now())
   }
 
   /** A watch on `scope` that continues what the cache knows (completeness.ts) moved it forward to `rv`. */
@@ -181,7 +186,7 @@ export class CacheStore {
     const old = this.getList(scope)
     if (old === undefined) return
     const known = afterEvent(old, rv, changed)
-    this.sql.upsertList.run(scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector, old.kind, old.apiVersion,
+    this.sql.upsertList.run(scope.resource, scope.namespace, scope.labelSelector, scope.fieldSelector, old.kind, old.listKind, old.apiVersion,
       known.rv, known.changedRv, this.now())
   }
 
@@ -315,7 +320,7 @@ function openChecked (path: string): Db {
 
 function prepare (db: Db): Record<string, Statement> {
   const OBJECT = 'namespace, name, rv, body'
-  const LIST = 'resource, namespace, label_selector AS labelSelector, field_selector AS fieldSelector, kind, api_version AS apiVersion, rv, changed_rv AS changedRv'
+  const LIST = 'resource, namespace, label_selector AS labelSelector, field_selector AS fieldSelector, kind, list_kind AS listKind, api_version AS apiVersion, rv, changed_rv AS changedRv'
   return {
     getObject: db.prepare(`SELECT ${OBJECT} FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
     getObjectRv: db.prepare('SELECT rv FROM objects WHERE resource = ? AND namespace = ? AND name = ?'),
@@ -336,9 +341,9 @@ function prepare (db: Db): Record<string, Statement> {
     listsOf: db.prepare(`SELECT ${LIST} FROM lists WHERE resource = ?`),
     oldestList: db.prepare(`SELECT ${LIST} FROM lists ORDER BY used_at LIMIT 1`),
     anyList: db.prepare('SELECT 1 FROM lists LIMIT 1'),
-    upsertList: db.prepare(`INSERT INTO lists (resource, namespace, label_selector, field_selector, kind, api_version, rv, changed_rv, used_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource, namespace, label_selector, field_selector) DO UPDATE SET
-      kind = excluded.kind, api_version = excluded.api_version, rv = excluded.rv, changed_rv = excluded.changed_rv, used_at = excluded.used_at`),
+    upsertList: db.prepare(`INSERT INTO lists (resource, namespace, label_selector, field_selector, kind, list_kind, api_version, rv, changed_rv, used_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource, namespace, label_selector, field_selector) DO UPDATE SET
+      kind = excluded.kind, list_kind = excluded.list_kind, api_version = excluded.api_version, rv = excluded.rv, changed_rv = excluded.changed_rv, used_at = excluded.used_at`),
     touchList: db.prepare('UPDATE lists SET used_at = ? WHERE resource = ? AND namespace = ? AND label_selector = ? AND field_selector = ?'),
     deleteList: db.prepare('DELETE FROM lists WHERE resource = ? AND namespace = ? AND label_selector = ? AND field_selector = ?'),
     documents: db.prepare('SELECT content_type AS contentType, etag, body FROM documents WHERE path = ?'),

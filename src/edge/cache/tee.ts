@@ -10,15 +10,18 @@ import type { Readable } from 'node:stream'
 import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
 import { canBeCompleteAt, WatchClaim } from './completeness.js'
-import { isDocumentPath } from './discovery-documents.js'
-import { BodyCollector, isPlainJson, readWatchEvents, type BodyBounds } from './framing.js'
-import { compileScope, resourceKey, rowCovers, scopeOf } from './scope.js'
+import { isDocumentPath, kindFromDiscovery } from './discovery-documents.js'
+import { answerEncoding, BodyCollector, parseBody, readWatchEvents, type BodyBounds, type BodyEncoding } from './framing.js'
+import { negotiateWatch, type Representation } from '../../kube/media-type.js'
+import { compileScope, inView, protobufObjects, resourceOfKey, rowCovers, scopeOf, type View } from './scope.js'
 import type { CacheStore, Scope } from './store.js'
 
 /** Bodies over these bounds pass through uncached. */
 export type TeeOptions = BodyBounds
 
-interface PendingList { scope: Scope, kind: string, apiVersion: string, present: Set<string>, expires: number }
+type ParsedBody = NonNullable<ReturnType<typeof parseBody>>
+
+interface PendingList { scope: Scope, kind: string, listKind: string, apiVersion: string, present: Set<string>, expires: number }
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete'])
 const PENDING_LIST_TTL_MS = 5 * 60_000
@@ -34,16 +37,20 @@ export class CacheTee {
     this.bodies = new BodyCollector(opts)
   }
 
-  /** Looks at a relayed 200 answer and, when it is something the cache keeps, follows its body. */
-  observe (info: RequestInfo, url: string, headers: IncomingHttpHeaders, body: Readable): void {
+  /**
+   * Looks at a relayed 200 answer and, when it is something the cache keeps, follows its body.
+   * `accept` is the request's Accept header: a watch's events carry the representation it asked for.
+   */
+  observe (info: RequestInfo, url: string, accept: string | undefined, headers: IncomingHttpHeaders, body: Readable): void {
     const code = Number(headers[':status'])
     const contentType = String(headers['content-type'] ?? '')
     const gzipped = headers['content-encoding'] === 'gzip'
+    const encoding = answerEncoding(contentType)
     if (WRITES.has(info.verb)) {
       // The pod's own writes: what the apiserver answered is the object as of that write.
-      if ((code === 200 || code === 201) && info.isResourceRequest && (info.subresource === '' || info.subresource === 'status') && isPlainJson(contentType)) {
-        const resource = resourceKey(info)
-        this.collect(body, gzipped, (bytes) => this.storeWritten(resource, info, bytes))
+      if ((code === 200 || code === 201) && info.isResourceRequest && (info.subresource === '' || info.subresource === 'status') && encoding !== undefined) {
+        const scope = { ...scopeOf(info, new URLSearchParams()), labelSelector: '', fieldSelector: '' }
+        this.collect(body, gzipped, encoding, (answer) => this.storeWritten(scope, info, answer))
       }
       return
     }
@@ -51,59 +58,74 @@ export class CacheTee {
     if (!info.isResourceRequest) {
       if (info.verb !== 'get' || !isDocumentPath(info.path)) return
       const etag = String(headers.etag ?? '')
-      this.collect(body, gzipped, (bytes) => this.store.enqueue(() => this.store.putDocument(info.path, contentType, etag, bytes)))
+      this.bodies.collect(body, gzipped, (bytes) => this.store.enqueue(() => this.store.putDocument(info.path, contentType, etag, bytes)))
       return
     }
-    // Only plain JSON is decoded; Tables, protobuf and partial metadata pass through uncached.
-    if (info.subresource !== '' || !isPlainJson(contentType)) return
+    // JSON and protobuf are decoded (into one JSON truth per object); anything else passes
+    // through uncached. Which view an answer fills (whole objects, metadata only, or none for
+    // Tables) is read from the objects it carries.
+    if (info.subresource !== '' || encoding === undefined) return
     const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     const scope = scopeOf(info, query)
-    if (info.verb === 'get') this.collect(body, gzipped, (bytes) => this.storeObject(scope, bytes))
+    if (info.verb === 'get') this.collect(body, gzipped, encoding, (answer) => this.storeObject(scope, answer))
     else if (info.verb === 'list' && query.get('resourceVersionMatch') !== 'Exact') {
-      this.collect(body, gzipped, (bytes) => this.storeListChunk(scope, query.get('continue'), bytes))
-    } else if (info.verb === 'watch' && !gzipped) this.followWatch(scope, query, body)
+      this.collect(body, gzipped, encoding, (answer) => this.storeListChunk(scope, query.get('continue'), answer.object))
+    } else if (info.verb === 'watch' && !gzipped) {
+      // A watch's events carry what its Accept header asked for; each event is checked against it.
+      const view = viewForAnswer(negotiateWatch(accept, protobufObjects(info))?.as)
+      if (view !== undefined) this.followWatch(inView(scope, view), query, encoding, body)
+    }
   }
 
-  /** Follows an upstream watch body the edge itself opened (resuming a held watch). */
-  followResumedWatch (scope: Scope, fromRv: string, body: Readable): void {
-    this.followWatch(scope, new URLSearchParams({ resourceVersion: fromRv }), body)
+  /** Follows an upstream watch body the edge itself opened (resuming a held watch); `scope` is in the view it asked for. */
+  followResumedWatch (scope: Scope, fromRv: string, encoding: BodyEncoding, body: Readable): void {
+    this.followWatch(scope, new URLSearchParams({ resourceVersion: fromRv }), encoding, body)
   }
 
-  /** Collects the body, then stores it; a body that is not what it claims is logged, never thrown. */
-  private collect (body: Readable, gzipped: boolean, store: (bytes: Buffer) => void): void {
+  /** Collects and decodes the body, then stores it; a body that is not what it claims is logged, never thrown. */
+  private collect (body: Readable, gzipped: boolean, encoding: BodyEncoding, store: (answer: ParsedBody) => void): void {
     this.bodies.collect(body, gzipped, (bytes) => {
-      try { store(bytes) } catch (err) { this.logger.warn({ err }, 'edge cache could not store an answer') }
+      const answer = parseBody(bytes, encoding)
+      if (answer === undefined) { this.logger.warn({ encoding }, 'edge cache could not decode an answer'); return }
+      try { store(answer) } catch (err) { this.logger.warn({ err }, 'edge cache could not store an answer') }
     })
   }
 
-  private storeWritten (resource: string, info: RequestInfo, bytes: Buffer): void {
-    const obj = JSON.parse(bytes.toString('utf8'))
-    if (obj?.kind !== 'Status') { this.storeObject({ resource, namespace: info.namespace, labelSelector: '', fieldSelector: '' }, bytes); return }
+  private storeWritten (scope: Scope, info: RequestInfo, answer: ParsedBody): void {
+    const obj = answer.object
+    if (obj?.kind !== 'Status') { this.storeObject(scope, answer); return }
     // A delete answered with a Status: gone now (its deletion version is not known, so no tombstone).
-    if (info.verb === 'delete' && obj.status === 'Success') this.store.enqueue(() => this.store.dropObject(resource, info.namespace, info.name))
+    if (info.verb === 'delete' && obj.status === 'Success') {
+      for (const view of ['objects', 'metadata'] as const) this.store.enqueue(() => this.store.dropObject(inView(scope, view).resource, info.namespace, info.name))
+    }
   }
 
-  private storeObject (scope: Scope, bytes: Buffer): void {
-    const obj = JSON.parse(bytes.toString('utf8'))
+  private storeObject (scope: Scope, answer: ParsedBody): void {
+    const obj = answer.object
     const meta = obj?.metadata
-    if (typeof meta?.name !== 'string' || typeof meta.resourceVersion !== 'string') return
-    const body = bytes.toString('utf8').trimEnd()
-    this.store.enqueue(() => this.store.putObject(scope.resource, meta.namespace ?? '', meta.name, meta.resourceVersion, body))
+    const view = viewOfObject(obj)
+    if (view === undefined || typeof meta?.name !== 'string' || typeof meta.resourceVersion !== 'string') return
+    const body = answer.text
+    const resource = inView(scope, view).resource
+    this.store.enqueue(() => this.store.putObject(resource, meta.namespace ?? '', meta.name, meta.resourceVersion, body))
   }
 
-  private storeListChunk (scope: Scope, continueToken: string | null, bytes: Buffer): void {
-    const list = JSON.parse(bytes.toString('utf8'))
-    if (!Array.isArray(list?.items) || typeof list.kind !== 'string' || !list.kind.endsWith('List')) return
+  private storeListChunk (requested: Scope, continueToken: string | null, list: any): void {
+    if (!Array.isArray(list?.items) || typeof list.kind !== 'string' || list.kind === '') return
     const rv = String(list.metadata?.resourceVersion ?? '')
     let pending: PendingList | undefined
     if (continueToken === null || continueToken === '') {
-      pending = { scope, kind: list.kind.slice(0, -'List'.length), apiVersion: String(list.apiVersion), present: new Set(), expires: 0 }
+      const metadataOnly = viewOfObject({ kind: list.kind.replace(/List$/, ''), apiVersion: list.apiVersion })
+      if (metadataOnly === undefined) return
+      const kind = metadataOnly === 'metadata' ? 'PartialObjectMetadata' : this.itemKind(requested, list)
+      if (kind === undefined) return
+      pending = { scope: inView(requested, metadataOnly), kind, listKind: list.kind, apiVersion: String(list.apiVersion), present: new Set(), expires: 0 }
     } else {
       pending = this.pendingLists.get(continueToken)
       this.pendingLists.delete(continueToken)
       if (pending === undefined) return // the first chunks went by before this daemon started, or expired
     }
-    const { kind, apiVersion, present } = pending
+    const { scope, kind, listKind, apiVersion, present } = pending
     const items = (list.items as any[]).map((item) => typeMeta(item, kind, apiVersion))
     for (const item of items) present.add(`${item.metadata?.namespace ?? ''}/${item.metadata?.name}`)
     this.store.enqueue(() => {
@@ -116,7 +138,19 @@ export class CacheTee {
     }
     if (!canBeCompleteAt(rv)) return
     const inScope = (o: Parameters<typeof rowCovers>[1]): boolean => rowCovers(scope, o)
-    this.store.enqueue(() => this.store.commitList({ ...scope, kind, apiVersion, rv }, present, inScope))
+    this.store.enqueue(() => this.store.commitList({ ...scope, kind, listKind, apiVersion, rv }, present, inScope))
+  }
+
+  /**
+   * The kind of a list's items: what the items say (custom resources carry it), else what the
+   * cached discovery says, else the list kind without its List suffix (every built-in list).
+   */
+  private itemKind (scope: Scope, list: any): string | undefined {
+    const carried = list.items.find((i: any) => typeof i?.kind === 'string' && i.kind !== '')?.kind
+    if (carried !== undefined) return carried
+    const { group, version, resource } = resourceOfKey(scope.resource)
+    return kindFromDiscovery((path) => this.store.documents(path), group, version, resource) ??
+      (list.kind.endsWith('List') ? list.kind.slice(0, -'List'.length) : undefined)
   }
 
   private rememberPending (token: string, pending: PendingList): void {
@@ -137,16 +171,24 @@ export class CacheTee {
    * provably saw every event since what it knows (completeness.ts): the watch continues the row
    * (or delivered a complete initial state), and no event was lost since.
    */
-  private followWatch (scope: Scope, query: URLSearchParams, body: Readable): void {
+  private followWatch (scope: Scope, query: URLSearchParams, encoding: BodyEncoding, body: Readable): void {
     const startRv = query.get('resourceVersion') ?? ''
     const claim = new WatchClaim(startRv, query.get('sendInitialEvents') === 'true')
     const initial = { present: new Set<string>(), kind: '', apiVersion: '' }
     const selection = compileScope(scope)
     if (!selection.ok) return
+    const view = resourceOfKey(scope.resource).view
+    let stopped = false
     const apply = (event: any): void => {
       const obj = event?.object
       const rv = obj?.metadata?.resourceVersion
-      if (typeof rv !== 'string') return
+      if (stopped || typeof rv !== 'string') return
+      if (viewOfObject(obj) !== view) {
+        // Not what the Accept header promised: nothing after it can be trusted to continue the scope.
+        stopped = true
+        this.logger.debug({ scope, kind: obj?.kind }, 'edge cache stopped following a watch: unexpected object kind')
+        return
+      }
       // Applied in the write queue, so the row it is decided against has every earlier write in.
       claim.decide(() => this.store.getList(scope))
       switch (event.type) {
@@ -171,7 +213,9 @@ export class CacheTee {
             const kind = initial.kind !== '' ? initial.kind : String(obj.kind ?? '')
             const apiVersion = initial.apiVersion !== '' ? initial.apiVersion : String(obj.apiVersion ?? '')
             if (kind !== '' && canBeCompleteAt(rv)) {
-              this.store.commitList({ ...scope, kind, apiVersion, rv }, initial.present, (o) => rowCovers(scope, o))
+              // A watch does not say the list kind: a LIST of the resource seen before does.
+              const listKind = this.store.listsOf(scope.resource).find((r) => r.kind === kind)?.listKind
+              this.store.commitList({ ...scope, kind, listKind, apiVersion, rv }, initial.present, (o) => rowCovers(scope, o))
               claim.initialStateCommitted()
             }
           } else if (claim.advances) {
@@ -180,13 +224,31 @@ export class CacheTee {
           break
       }
     }
-    readWatchEvents(body, this.opts.maxBodyBytes, (event) => {
+    readWatchEvents(body, encoding, this.opts.maxBodyBytes, (event) => {
       if (event?.type !== 'ERROR') this.store.enqueue(() => apply(event))
     }, (why) => {
       // What was applied stays true as of its version; the scope simply stops moving forward.
       this.logger.debug({ scope, why }, 'edge cache stopped following a watch')
     })
   }
+}
+
+const META_GROUP = /^meta\.k8s\.io\/v1(beta1)?$/
+
+/**
+ * Which view an object fills: a PartialObjectMetadata only the metadata view; a Table (or a List of
+ * them) none; anything else is the object itself. Bookmarks carry the kind the watch delivers.
+ */
+function viewOfObject (obj: any): View | undefined {
+  if (typeof obj?.apiVersion !== 'string' || !META_GROUP.test(obj.apiVersion)) return 'objects'
+  if (obj.kind === 'PartialObjectMetadata') return 'metadata'
+  return obj.kind === 'Table' ? undefined : 'objects'
+}
+
+/** The view a representation of a watch fills (none for Tables). */
+function viewForAnswer (as: Representation | undefined): View | undefined {
+  if (as === 'partial-metadata') return 'metadata'
+  return as === 'json' ? 'objects' : undefined
 }
 
 /** List items come without kind/apiVersion; a cached object must be servable alone (GET) too. */

@@ -3,6 +3,12 @@
 // real in-cluster workload does (rest.InClusterConfig plus the dynamic client,
 // so any resource works) and reports what it saw as JSON lines on stdout.
 //
+// Besides the one-request subcommands it has modes that behave like real
+// components (factory, metadata, dynamic, leader, typedwrite; see their files).
+// Those print a "client" line first (client-go version, WatchListClient, the
+// configured encodings) and, unless --log-requests=false, one "request" line
+// per HTTP request (method, path, query, Accept, Content-Type, status).
+//
 // Exit codes: 0 success, 1 other failure (transport, bad manifest, ...),
 // 2 usage or in-cluster config error, 3 the server answered with an error
 // status (or sent a watch ERROR event).
@@ -48,7 +54,17 @@ type options struct {
 	maxEvents                    int
 	watchTimeout                 time.Duration
 
-	dynamicClient dynamic.Interface // for the informer, which builds its own resource clients
+	// Component modes.
+	contentType         string // "protobuf", "json" or "default" (client-go's own choice)
+	logRequests         bool
+	leaseName, identity string
+	leaseDuration       time.Duration
+	renewDeadline       time.Duration
+	retryPeriod         time.Duration
+	releaseOnCancel     bool
+
+	config        *rest.Config      // in-cluster config, for modes that build their own clients
+	dynamicClient dynamic.Interface // for the informers, which build their own resource clients
 }
 
 func (o *options) gvr() schema.GroupVersionResource {
@@ -63,14 +79,25 @@ var commands = map[string]command{
 	"create":        cmdCreate,
 	"update-status": cmdUpdateStatus,
 	"watch":         cmdWatch,
-	"informer":      cmdInformer,
+	"informer":      cmdDynamicInformer,
+	// Modes that behave like real components.
+	"factory":    cmdFactory,
+	"metadata":   cmdMetadataInformer,
+	"dynamic":    cmdDynamicInformer,
+	"leader":     cmdLeader,
+	"typedwrite": cmdTypedWrite,
 }
+
+// componentModes need no --resource (factory, leader, typedwrite pick their own) or take it
+// optionally; they all print the client line and, by default, the request log.
+var componentModes = map[string]bool{"factory": true, "metadata": true, "dynamic": true, "leader": true, "typedwrite": true}
+var ownResources = map[string]bool{"factory": true, "leader": true, "typedwrite": true}
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
 	if len(args) == 0 || commands[args[0]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: inclusterclient get|list|create|update-status|watch|informer --resource R [flags] (see -h)")
+		fmt.Fprintln(os.Stderr, "usage: inclusterclient get|list|create|update-status|watch|informer|factory|metadata|dynamic|leader|typedwrite [flags] (see -h)")
 		return exitUsage
 	}
 	o, err := parseFlags(args[0], args[1:])
@@ -87,13 +114,19 @@ func run(args []string) int {
 	// Tests page through lists quickly; client-side throttling would only add
 	// noise to timings, so disable the default 5 QPS limiter (QPS < 0).
 	cfg.QPS = -1
+	if o.logRequests {
+		cfg.Wrap(withRequestLog)
+	}
 	client, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "inclusterclient: client:", err)
 		return exitUsage
 	}
 
-	o.dynamicClient = client
+	o.config, o.dynamicClient = cfg, client
+	if componentModes[args[0]] {
+		emit(o.clientLine())
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	return exitCode(commands[args[0]](ctx, client.Resource(o.gvr()), o))
@@ -131,6 +164,21 @@ func parseFlags(cmd string, args []string) (*options, error) {
 		fs.DurationVar(&o.watchTimeout, "watch-timeout", 0, "server-side timeoutSeconds (rounded up)")
 		fs.BoolVar(&allNamespaces, "all-namespaces", false, "watch across all namespaces")
 	}
+	if componentModes[cmd] {
+		fs.BoolVar(&o.logRequests, "log-requests", true, "print one request line per HTTP request")
+		fs.StringVar(&o.contentType, "content-type", "protobuf", "typed clients: protobuf (as components set it), json, or default (client-go's choice)")
+	}
+	switch cmd {
+	case "leader":
+		fs.StringVar(&o.leaseName, "lease-name", "edge-test-leader", "coordination.k8s.io Lease to hold")
+		fs.StringVar(&o.identity, "identity", "", "holder identity (required)")
+		fs.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "LeaseDuration")
+		fs.DurationVar(&o.renewDeadline, "renew-deadline", 10*time.Second, "RenewDeadline")
+		fs.DurationVar(&o.retryPeriod, "retry-period", 2*time.Second, "RetryPeriod")
+		fs.BoolVar(&o.releaseOnCancel, "release-on-cancel", true, "give the Lease up when stdin closes")
+	case "typedwrite":
+		fs.StringVar(&o.name, "name", "typed", "name of the objects written")
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -143,11 +191,17 @@ func parseFlags(cmd string, args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
 	}
-	if o.resource == "" {
+	if o.resource == "" && !ownResources[cmd] {
 		problems = append(problems, "--resource is required")
 	}
 	if cmd == "get" && o.name == "" {
 		problems = append(problems, "--name is required")
+	}
+	if componentModes[cmd] && o.contentType != "protobuf" && o.contentType != "json" && o.contentType != "default" {
+		problems = append(problems, "--content-type must be protobuf, json or default")
+	}
+	if cmd == "leader" && o.identity == "" {
+		problems = append(problems, "--identity is required")
 	}
 	if (cmd == "create" || cmd == "update-status") && o.file == "" {
 		problems = append(problems, "--file is required")

@@ -42,7 +42,7 @@ type statusLine struct {
 }
 
 type markerLine struct {
-	Type string `json:"type"` // "closed" or "timeout"
+	Type string `json:"type"` // "closed", "timeout" or "dumped"
 }
 
 // emit writes v as one JSON line. os.Stdout is unbuffered in Go, so a single

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { PassThrough } from 'node:stream'
 import { gzipSync } from 'node:zlib'
-import { BodyCollector, isPlainJson, readWatchEvents } from '../../../src/edge/cache/framing.js'
+import { answerEncoding, BodyCollector, readWatchEvents } from '../../../src/edge/cache/framing.js'
 
 t.test('watch events split anywhere, even inside a multi-byte character, are read whole and in order', async (t) => {
   const events = [{ type: 'ADDED', object: { metadata: { name: 'crème-brûlée-🍮' } } }, { type: 'BOOKMARK', object: { metadata: { resourceVersion: '7' } } }]
@@ -10,7 +10,7 @@ t.test('watch events split anywhere, even inside a multi-byte character, are rea
   const body = new PassThrough()
   const seen: any[] = []
   const stops: string[] = []
-  readWatchEvents(body, 1 << 10, (e) => seen.push(e), (why) => stops.push(why))
+  readWatchEvents(body, 'json', 1 << 10, (e: any) => seen.push(e), (why) => stops.push(why))
   body.write(bytes.subarray(0, cut))
   body.write(bytes.subarray(cut))
   t.same(seen, events)
@@ -25,7 +25,7 @@ t.test('an event over the bound or a line that is not JSON stops the reading', a
     const body = new PassThrough()
     const seen: any[] = []
     const stops: string[] = []
-    readWatchEvents(body, 64, (e) => seen.push(e), (w) => stops.push(w))
+    readWatchEvents(body, 'json', 64, (e: any) => seen.push(e), (w) => stops.push(w))
     for (const c of chunks) body.write(c)
     body.write('{"type":"DELETED","object":{}}\n')
     t.same(seen, [], `${name}: nothing read, nothing after it either`)
@@ -58,10 +58,14 @@ t.test('bodies are collected whole, gunzipped, and dropped over either bound', a
   t.same(await collect(false, (b) => b.end('c'.repeat(90))), Buffer.from('c'.repeat(90)), 'the budget is released when a body ends')
 })
 
-t.test('only plain JSON is decoded', async (t) => {
-  t.ok(isPlainJson('application/json'))
-  t.ok(isPlainJson('application/json; charset=utf-8'))
-  t.notOk(isPlainJson('application/json;as=Table;v=v1;g=meta.k8s.io'))
-  t.notOk(isPlainJson('application/vnd.kubernetes.protobuf'))
-  t.notOk(isPlainJson(''))
+t.test('plain JSON and Kubernetes protobuf are decoded, nothing else', async (t) => {
+  t.equal(answerEncoding('application/json'), 'json')
+  t.equal(answerEncoding('application/json; charset=utf-8'), 'json')
+  t.equal(answerEncoding('application/json;as=Table;v=v1;g=meta.k8s.io'), undefined)
+  t.equal(answerEncoding('application/vnd.kubernetes.protobuf'), 'protobuf')
+  t.equal(answerEncoding('application/vnd.kubernetes.protobuf;stream=watch'), 'protobuf')
+  t.equal(answerEncoding('application/vnd.kubernetes.protobuf;as=Table'), undefined)
+  t.equal(answerEncoding('application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1'), 'protobuf')
+  t.equal(answerEncoding('application/yaml'), undefined)
+  t.equal(answerEncoding(''), undefined)
 })

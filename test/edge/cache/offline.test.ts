@@ -12,7 +12,9 @@ import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CacheStore } from '../../../src/edge/cache/store.js'
 import { CacheTee } from '../../../src/edge/cache/tee.js'
 import { CloudReachability } from '../../../src/edge/reachability.js'
+import { decodeObject, decodeWatchEvent } from '../../../src/kube/protobuf/codec.js'
 import { requestInfo } from '../../../src/kube/request-info.js'
+import { FrameSplitter } from '../../../src/util/frames.js'
 import type { TunnelClient } from '../../../src/tunnel/client.js'
 import { waitUntil } from '../../helpers/wait.js'
 
@@ -30,8 +32,9 @@ class FakeResponse extends EventEmitter {
   writableEnded = false
   writeHead (code: number, headers: Record<string, string>): this { this.code = code; this.headers = headers; this.headersSent = true; return this }
   flushHeaders (): void {}
-  write (chunk: string): boolean { this.body += chunk; return true }
-  end (chunk?: string | Buffer): this { if (chunk !== undefined) this.body += chunk.toString(); this.writableEnded = true; this.emit('close'); return this }
+  // Bytes kept one char per byte (latin1) so protobuf answers can be read back exactly.
+  write (chunk: string | Buffer): boolean { this.body += typeof chunk === 'string' ? chunk : chunk.toString('latin1'); return true }
+  end (chunk?: string | Buffer): this { if (chunk !== undefined) this.write(chunk); this.writableEnded = true; this.emit('close'); return this }
   json (): any { return JSON.parse(this.body) }
   lines (): any[] { return this.body.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) }
 }
@@ -142,7 +145,33 @@ t.test('LIST as Table and as PartialObjectMetadataList; nothing acceptable is a 
   t.same(table.rows.map((r: any) => r.cells), [['c1', '2026-11-26T05:00:00Z'], ['c2', '2026-11-26T05:00:00Z'], ['c3', '2026-11-26T05:00:00Z']])
   const meta = serve('/api/v1/namespaces/b/configmaps', { accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io' }).json()
   t.match(meta, { kind: 'PartialObjectMetadataList', items: [{ kind: 'PartialObjectMetadata', metadata: { name: 'c1' } }] })
-  t.equal(serve('/api/v1/configmaps', { accept: 'application/vnd.kubernetes.protobuf' }).code, 406)
+  t.equal(serve('/apis/example.com/v1/widgets', { accept: 'application/vnd.kubernetes.protobuf' }).code, 406, 'custom resources have no protobuf form')
+})
+
+t.test('protobuf clients are answered in protobuf from the same stored JSON: GET, LIST pages, metadata, watches', async (t) => {
+  const { serve } = await setup()
+  const PB = 'application/vnd.kubernetes.protobuf'
+  const body = (r: FakeResponse): Buffer => Buffer.from(r.body, 'latin1')
+  const json = serve('/api/v1/configmaps?limit=3').json()
+  const pb = serve('/api/v1/configmaps?limit=3', { accept: `${PB}, application/json` })
+  t.equal(pb.headers['content-type'], PB)
+  t.equal(pb.headers.warning, WARNING)
+  const decoded = decodeObject(body(pb))
+  t.ok(decoded.ok)
+  // The JSON page's items carry their kind (stored so a GET can be served alone); protobuf list items never do.
+  const untyped = { ...json, items: json.items.map(({ kind, apiVersion, ...rest }: any) => rest) }
+  if (decoded.ok) t.same(decoded.object, untyped, 'the protobuf page decodes to the JSON page')
+  const one = decodeObject(body(serve('/api/v1/namespaces/a/configmaps/c2', { accept: PB })))
+  t.match(one, { ok: true, kind: 'ConfigMap', object: { metadata: { name: 'c2', resourceVersion: '12' } } })
+  const meta = decodeObject(body(serve('/api/v1/namespaces/a/configmaps', { accept: `${PB};as=PartialObjectMetadataList;g=meta.k8s.io;v=v1` })))
+  t.match(meta, { ok: true, kind: 'PartialObjectMetadataList', object: { items: [{ metadata: { name: 'c1' } }, { metadata: { name: 'c2' } }, { metadata: { name: 'c3' } }] } })
+
+  const w = serve('/api/v1/namespaces/a/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true', { accept: PB })
+  t.equal(w.headers['content-type'], `${PB};stream=watch`)
+  const frames = new FrameSplitter(1 << 20).push(body(w))
+  const events = frames.map((f) => decodeWatchEvent(f)).map((e) => e.ok ? `${e.event.type} ${String((e.event.object.metadata as any)?.name ?? (e.event.object.metadata as any)?.resourceVersion)}` : e.message)
+  t.same(events, ['ADDED c1', 'ADDED c2', 'ADDED c3', 'BOOKMARK 20'], 'ADDED frames, then the initial-events-end bookmark')
+  w.end()
 })
 
 t.test('GET: the stored object; absent from a complete list is 404; nothing known is 503; writes are 503', async (t) => {
@@ -157,7 +186,7 @@ t.test('GET: the stored object; absent from a complete list is 404; nothing know
   t.equal(serve('/api/v1/namespaces/a/secrets').code, 503, 'never an empty list')
   const write = serve('/api/v1/namespaces/a/configmaps', {}, 'POST')
   t.equal(write.code, 503)
-  t.equal(write.headers['retry-after'], '1')
+  t.equal(write.headers['retry-after'], undefined, 'no Retry-After: client-go would retry it ten times before failing')
   t.match(write.json().message, /writes are not accepted offline/)
   t.equal(serve('/version').code, 503, 'no /version cached')
 })
@@ -263,4 +292,81 @@ t.test('a resume the cloud shim cannot carry out (apiserver unreachable) leaves 
   t.notOk(watch.writableEnded, 'still held')
   t.equal(watch.body, '', 'nothing was sent to the client')
   t.ok(tunnel.opened[0]!.stream.closed, 'the refused stream was cancelled')
+})
+
+const META_ACCEPT = 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io'
+const DEPLOY = 'apps/v1/deployments'
+const partial = (name: string, rv: string, labels: Record<string, string> = {}): any =>
+  ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name, namespace: 'a', resourceVersion: rv, labels, creationTimestamp: '2026-11-26T05:00:00Z' } })
+
+/** What a metadata informer leaves in the cache: metadata-only copies of Deployments, complete at 40. */
+function metadataOnly (store: CacheStore): void {
+  const scope = { resource: `${DEPLOY}#metadata`, namespace: 'a', labelSelector: '', fieldSelector: '' }
+  for (const [name, rv] of [['d1', '31'], ['d2', '32']] as const) store.putObject(scope.resource, 'a', name, rv, JSON.stringify(partial(name, rv, { tier: name })))
+  store.commitList({ ...scope, kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', rv: '40' }, new Set(['a/d1', 'a/d2']), (o) => rowCovers(scope, o))
+}
+
+t.test('metadata-only copies answer metadata requests, and never a request for whole objects', async (t) => {
+  const { store, serve } = await setup()
+  metadataOnly(store)
+  const list = serve('/apis/apps/v1/namespaces/a/deployments?labelSelector=tier%3Dd2', { accept: META_ACCEPT })
+  t.equal(list.code, 200)
+  t.match(list.json(), { kind: 'PartialObjectMetadataList', metadata: { resourceVersion: '40' }, items: [{ kind: 'PartialObjectMetadata', metadata: { name: 'd2' } }] })
+  t.equal(list.json().items.length, 1)
+  const one = serve('/apis/apps/v1/namespaces/a/deployments/d1', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.match(one.json(), { kind: 'PartialObjectMetadata', metadata: { name: 'd1', resourceVersion: '31' } })
+  t.equal(serve('/apis/apps/v1/namespaces/a/deployments/nope', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' }).code, 404, 'absent from the complete metadata list')
+
+  const whole = serve('/apis/apps/v1/namespaces/a/deployments')
+  t.equal(whole.code, 503, 'a list of whole objects is not in the cache')
+  t.match(whole.json().message, /holds no complete list/)
+  t.equal(serve('/apis/apps/v1/namespaces/a/deployments/d1').code, 503, 'nor one whole object')
+  t.equal(serve('/apis/apps/v1/namespaces/a/deployments', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }).code, 503, 'Tables come from whole objects only')
+  const field = serve('/apis/apps/v1/namespaces/a/deployments?fieldSelector=status.replicas%3D1', { accept: META_ACCEPT })
+  t.equal(field.code, 400, 'a field kube-apiserver refuses for Deployments is still its 400')
+  const pods = { resource: '/v1/pods#metadata', namespace: 'a', labelSelector: '', fieldSelector: '' }
+  store.putObject(pods.resource, 'a', 'p1', '41', JSON.stringify(partial('p1', '41')))
+  store.commitList({ ...pods, kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', rv: '41' }, new Set(['a/p1']), (o) => rowCovers(pods, o))
+  const byNode = serve('/api/v1/namespaces/a/pods?fieldSelector=spec.nodeName%3Dn1', { accept: META_ACCEPT })
+  t.equal(byNode.code, 503, 'metadata copies cannot tell a pod\'s node')
+  t.match(byNode.json().message, /only the metadata of pods/)
+  t.equal(serve('/api/v1/namespaces/a/pods?fieldSelector=metadata.name%3Dp1', { accept: META_ACCEPT }).json().items.length, 1)
+})
+
+t.test('a metadata watch offline: PartialObjectMetadata events and bookmarks; resumed upstream asking for metadata again', async (t) => {
+  const { store, tunnel, serve } = await setup()
+  metadataOnly(store)
+  const list = serve('/apis/apps/v1/namespaces/a/deployments?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.equal(list.code, 200)
+  const events = list.lines()
+  t.same(events.map((e) => `${e.type} ${e.object.kind} ${e.object.metadata.name ?? ''}`), ['ADDED PartialObjectMetadata d1', 'ADDED PartialObjectMetadata d2', 'BOOKMARK PartialObjectMetadata '])
+  t.match(events[2].object.metadata, { resourceVersion: '40', annotations: { 'k8s.io/initial-events-end': 'true' } })
+  list.end()
+
+  // From whole objects too: configmaps are cached whole, the client asked for metadata.
+  const cms = serve('/api/v1/namespaces/b/configmaps?watch=1', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.same(cms.lines().map((e) => Object.keys(e.object).sort().join(',')), ['apiVersion,kind,metadata'], 'only the metadata of the cached object')
+  cms.end()
+  t.equal(serve('/api/v1/namespaces/a/configmaps?watch=1', { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }).code, 503, 'Table watches are not served offline')
+
+  const held = serve('/apis/apps/v1/namespaces/a/deployments?watch=1&resourceVersion=40', { accept: 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io' })
+  t.teardown(() => held.end())
+  tunnel.reconnect()
+  await until('the resume', () => tunnel.opened.length === 1)
+  const { headers, stream } = tunnel.opened[0]!
+  t.equal(headers.accept, 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1', 'upstream is asked for what the client asked for')
+  stream.answer({ ':status': 200, 'content-type': 'application/json' }, JSON.stringify({ type: 'ADDED', object: partial('d3', '41') }) + '\n')
+  await until('the event at the client', () => held.lines().length === 1)
+  await until('the event in the metadata view', () => store.getObject(`${DEPLOY}#metadata`, 'a', 'd3') !== undefined)
+  t.equal(store.getObject(DEPLOY, 'a', 'd3'), undefined, 'never among whole objects')
+  t.equal(store.getList({ resource: `${DEPLOY}#metadata`, namespace: 'a', labelSelector: '', fieldSelector: '' })?.rv, '41', 'the metadata list moved forward with the resumed watch')
+})
+
+t.test('an offline LIST of a custom resource carries its own list kind', async (t) => {
+  const { store, serve } = await setup()
+  const W = 'example.com/v1/widgets'
+  const scope = { resource: W, namespace: 'a', labelSelector: '', fieldSelector: '' }
+  store.putObject(W, 'a', 'w1', '30', JSON.stringify({ kind: 'Widget', apiVersion: 'example.com/v1', metadata: { name: 'w1', namespace: 'a', resourceVersion: '30' } }))
+  store.commitList({ ...scope, kind: 'Widget', listKind: 'WidgetCollection', apiVersion: 'example.com/v1', rv: '30' }, new Set(['a/w1']), (o) => rowCovers(scope, o))
+  t.match(serve('/apis/example.com/v1/namespaces/a/widgets').json(), { kind: 'WidgetCollection', apiVersion: 'example.com/v1', items: [{ kind: 'Widget' }] })
 })
