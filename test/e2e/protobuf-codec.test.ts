@@ -11,9 +11,10 @@ import t, { type Test } from 'tap'
 import { isDeepStrictEqual } from 'node:util'
 import { request } from 'undici'
 import {
-  decodeObject, decodeWatchEvent, encodeObject, encodeWatchEvent, isProtobufEncodable, PROTOBUF_MEDIA_TYPE, splitWatchFrames,
+  decodeObject, decodeWatchEvent, encodeObject, encodeWatchEvent, isProtobufEncodable, PROTOBUF_MEDIA_TYPE,
   type JsonObject,
 } from '../../src/kube/protobuf/codec.js'
+import { FrameSplitter } from '../../src/util/frames.js'
 import { k8sApiSchema } from '../../src/kube/protobuf/k8s-api.schema.js'
 import { TestCluster } from '../cluster/cluster.js'
 import type { RestResponse } from '../cluster/rest.js'
@@ -429,13 +430,11 @@ function openWatch (path: string, accept: string): RawStream {
     const res = await request(new URL(path, cluster.url), {
       headers: { accept, authorization: `Bearer ${cluster.adminToken}` }, dispatcher: (admin as any).dispatcher, signal: controller.signal,
     })
-    let pending = Buffer.alloc(0)
+    const splitter = new FrameSplitter(64 << 20)
     let text = ''
     for await (const chunk of res.body) {
       if (accept.startsWith(PB)) {
-        const split = splitWatchFrames(Buffer.concat([pending, chunk]))
-        frames.push(...split.frames)
-        pending = Buffer.from(split.rest)
+        frames.push(...splitter.push(chunk))
       } else {
         text += chunk.toString()
         const lines = text.split('\n')

@@ -21,6 +21,7 @@
 import { k8sApiSchema } from './k8s-api.schema.js'
 import { decodeFields, encodeFields, hasMessage, message, type Json, type JsonObject } from './message-codec.js'
 import { META } from './well-known.js'
+import { frame } from '../../util/frames.js'
 import { ProtobufError, Reader, WIRE_BYTES, Writer } from './wire.js'
 
 export type { Json, JsonObject }
@@ -145,31 +146,6 @@ export function encodeObject (object: JsonObject): EncodeResult {
 // ---------------------------------------------------------------------------------------------
 // watch streams
 
-export interface WatchFrames {
-  /** complete frames, each one WatchEvent message without its length prefix */
-  frames: Buffer[]
-  /** bytes of an incomplete frame, to prepend to the next chunk */
-  rest: Buffer
-}
-
-/**
- * Splits buffered watch-stream bytes into frames. A frame longer than maxFrameBytes throws a
- * ProtobufError (the caller must end the stream: nothing after it can be trusted).
- */
-export function splitWatchFrames (buffered: Uint8Array, maxFrameBytes = 64 << 20): WatchFrames {
-  const buf = asBuffer(buffered)
-  const frames: Buffer[] = []
-  let pos = 0
-  while (buf.length - pos >= 4) {
-    const len = buf.readUInt32BE(pos)
-    if (len > maxFrameBytes) throw new ProtobufError(`watch frame of ${len} bytes exceeds ${maxFrameBytes}`)
-    if (buf.length - pos - 4 < len) break
-    frames.push(buf.subarray(pos + 4, pos + 4 + len))
-    pos += 4 + len
-  }
-  return { frames, rest: buf.subarray(pos) }
-}
-
 export type WatchEventResult =
   | { ok: true, event: { type: string, object: JsonObject } }
   | { ok: false, reason: 'malformed' | 'not-protobuf-encodable', message: string }
@@ -206,9 +182,5 @@ export function encodeWatchEvent (event: { type: string, object: JsonObject }): 
   const ext = w.begin()
   w.tag(1, WIRE_BYTES); w.bytes(inner.bytes)
   w.end(ext)
-  const body = w.finish()
-  const frame = Buffer.allocUnsafe(4 + body.length)
-  frame.writeUInt32BE(body.length)
-  body.copy(frame, 4)
-  return { ok: true, bytes: frame }
+  return { ok: true, bytes: frame(w.finish()) }
 }

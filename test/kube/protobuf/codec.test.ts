@@ -7,9 +7,10 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  decodeObject, decodeWatchEvent, encodeObject, encodeWatchEvent, isProtobufEncodable, protobufMessageName, splitWatchFrames,
+  decodeObject, decodeWatchEvent, encodeObject, encodeWatchEvent, isProtobufEncodable, protobufMessageName,
   type JsonObject,
 } from '../../../src/kube/protobuf/codec.js'
+import { FrameSplitter } from '../../../src/util/frames.js'
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures')
 const names = readdirSync(fixtures).filter((f) => f.endsWith('.pb') && f !== 'watch.pb').map((f) => f.slice(0, -3))
@@ -33,8 +34,9 @@ t.test('golden kube-apiserver answers: decode = JSON answer, encode(JSON answer)
 t.test('a protobuf watch stream: frames split at any chunk boundary, each = its JSON event', async (t) => {
   const stream = readFileSync(join(fixtures, 'watch.pb'))
   const jsonEvents = readFileSync(join(fixtures, 'watch.json'), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l))
-  const whole = splitWatchFrames(stream)
-  t.equal(whole.rest.length, 0)
+  const splitter = new FrameSplitter(1 << 20)
+  const whole = { frames: splitter.push(stream) }
+  t.equal(splitter.pendingBytes, 0)
   t.equal(whole.frames.length, jsonEvents.length)
   whole.frames.forEach((frame, i) => {
     const decoded = decodeWatchEvent(frame)
@@ -46,13 +48,12 @@ t.test('a protobuf watch stream: frames split at any chunk boundary, each = its 
   })
   // every split point: the frames that come out are the same
   for (let cut = 0; cut <= stream.length; cut++) {
-    const first = splitWatchFrames(stream.subarray(0, cut))
-    const second = splitWatchFrames(Buffer.concat([first.rest, stream.subarray(cut)]))
-    const frames = [...first.frames, ...second.frames]
+    const s = new FrameSplitter(1 << 20)
+    const frames = [...s.push(stream.subarray(0, cut)), ...s.push(stream.subarray(cut))]
     if (frames.length !== whole.frames.length || !frames.every((f, i) => f.equals(whole.frames[i]!))) { t.fail(`split at ${cut}`); return }
   }
   t.pass('every split point yields the same frames')
-  t.throws(() => splitWatchFrames(Buffer.from([0x7f, 0, 0, 0])), /exceeds/, 'an oversized frame length is refused, not buffered')
+  t.throws(() => new FrameSplitter(1 << 20).push(Buffer.from([0x7f, 0, 0, 0])), /longer than/, 'an oversized frame length is refused, not buffered')
 })
 
 t.test('kinds: built-in groups and meta kinds have a message; custom resources and Table do not', async (t) => {
@@ -212,8 +213,8 @@ t.test('an ERROR watch event carries a Status (410 Gone) both ways', async (t) =
   const frame = encodeWatchEvent(event)
   t.ok(frame.ok)
   if (!frame.ok) return
-  const split = splitWatchFrames(frame.bytes)
-  t.equal(split.frames.length, 1)
-  const back = decodeWatchEvent(split.frames[0]!)
+  const frames = new FrameSplitter(1 << 20).push(frame.bytes)
+  t.equal(frames.length, 1)
+  const back = decodeWatchEvent(frames[0]!)
   t.strictSame(back, { ok: true, event }, 'decodes to the same event (Status fields in Go order)')
 })
