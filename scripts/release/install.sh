@@ -17,6 +17,9 @@
 # Uninstall removes exactly what install put there; /etc/edge-metaserver, /var/lib/edge-metaserver
 # (the cache) and the edge-metaserver user stay.
 set -eu
+# The daemon runs as the edge-metaserver user: what is installed must be world-readable whatever
+# umask root has (0077 would leave the app unreadable to it).
+umask 022
 
 prefix=/usr/local
 root=
