@@ -313,6 +313,7 @@ t.test('a SQLite module that does not load is fatal, names NODE_MODULE_VERSION, 
   t.comment(`another architecture: ${arch.stderr.trim()}`)
   t.equal(arch.code, 1, 'exits 1')
   t.match(arch.stderr, /SQLite native module \(better-sqlite3\) does not load in this Node\.js v24\.[\d.]+ \(NODE_MODULE_VERSION \d+, linux-x64\)/, 'names the runtime and its ABI')
+  t.match(arch.stderr, /\(that file is built for linux-arm64\)/, 'and says which architecture the module is for')
   t.notMatch(arch.stderr, /^\s+at /m, 'no stack trace')
   assertUntouched('another architecture')
 
