@@ -43,7 +43,8 @@ const out = join(work, 'out')
 // release's node must start as an operator's would, so `env -u` drops it again.
 function spawnClean (command: string, args: string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string }): ChildProcess {
   return spawn('env', ['-u', 'NODE_OPTIONS', 'setpriv', '--pdeathsig', 'SIGKILL', '--', command, ...args], {
-    env: opts.env ?? process.env, cwd: opts.cwd ?? work, stdio: ['pipe', 'pipe', 'pipe'],
+    // No stdin: nothing reads it, and writing to a child that already exited is an EPIPE.
+    env: opts.env ?? process.env, cwd: opts.cwd ?? work, stdio: ['ignore', 'pipe', 'pipe'],
   })
 }
 
