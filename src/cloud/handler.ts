@@ -121,7 +121,8 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
   stream.once('close', release)
   try {
     if (typeof upgrade === 'string') {
-      await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
+      const failed = await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
+      if (failed !== undefined) answerUpstreamFailure(deps, stream, failed, { verb, path })
       return
     }
     await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning, hasBody })
@@ -147,13 +148,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
     })
   } catch (err) {
     if (abort.signal.aborted) return
-    const connectivity = isConnectivityError(err)
-    deps.logger.warn({ err, path: req.path, connectivity }, 'upstream request failed')
-    count(deps, req.verb, connectivity ? 503 : 500)
-    respondStatus(stream, connectivity
-      ? serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1)
-      : internalError(`upstream request failed: ${(err as Error).message}`),
-    connectivity ? ERROR_UPSTREAM_UNREACHABLE : ERROR_INTERNAL)
+    answerUpstreamFailure(deps, stream, err, req)
     return
   }
   count(deps, req.verb, res.statusCode)
@@ -235,6 +230,17 @@ function requestBody (stream: ServerHttp2Stream): PassThrough {
   const body = new PassThrough()
   stream.pipe(body)
   return body
+}
+
+/** kube-apiserver could not be asked (or failed before answering): a Status, tagged so the edge knows an outage from an error. */
+function answerUpstreamFailure (deps: HandlerDeps, stream: ServerHttp2Stream, err: unknown, req: { verb: string, path: string }): void {
+  const connectivity = isConnectivityError(err)
+  deps.logger.warn({ err, path: req.path, connectivity }, 'upstream request failed')
+  count(deps, req.verb, connectivity ? 503 : 500)
+  respondStatus(stream, connectivity
+    ? serviceUnavailable('edge-metaserver: kube-apiserver is unreachable from the cloud shim', 1)
+    : internalError(`upstream request failed: ${(err as Error).message}`),
+  connectivity ? ERROR_UPSTREAM_UNREACHABLE : ERROR_INTERNAL)
 }
 
 function count (deps: HandlerDeps, verb: string, code: number): void {

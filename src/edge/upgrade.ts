@@ -41,9 +41,14 @@ export async function relayUpgrade (deps: RelayDeps, req: IncomingMessage, socke
   // An upgrade's stream carries raw bytes after the 101: no room for a header envelope.
   if (!headersFitTunnel(admission.request.forwarded)) { refuse(socket, edgeAnswers.headersTooLargeForTunnel()); return }
   if (socket.destroyed) return
+  // No Content-Length on the stream: after the 101 it carries the connection's bytes (stdin,
+  // port-forward data), and HTTP/2 resets a stream whose DATA exceed a declared length (RFC 9113
+  // §8.1.1) — kubectl's SPDY upgrade is a POST with `Content-Length: 0`. The shim's request
+  // upstream declares the same empty body on its own.
+  const { 'content-length': _declared, ...forwarded } = admission.request.forwarded
   let stream
   try {
-    stream = deps.tunnel.open({ ...admission.request.forwarded, [HEADER_UPGRADE]: String(req.headers.upgrade ?? '') })
+    stream = deps.tunnel.open({ ...forwarded, [HEADER_UPGRADE]: String(req.headers.upgrade ?? '') })
   } catch (err) {
     if (!(err instanceof TunnelUnavailableError)) throw err
     refuse(socket, edgeAnswers.unreachable(edgeAnswers.tunnelDown(err.message)))

@@ -97,5 +97,8 @@ export function statusBody (s: Status): { code: number, headers: Record<string, 
     'content-length': String(Buffer.byteLength(body)),
   }
   if (s.details?.retryAfterSeconds !== undefined) headers['retry-after'] = String(s.details.retryAfterSeconds)
+  // kube-apiserver's authorization denial (responsewriters.Forbidden) sets nosniff; the edge's
+  // own 403s stand for that denial (test/e2e/websocket-upgrade.test.ts compares the headers).
+  if (s.code === 403 && s.reason === 'Forbidden') headers['x-content-type-options'] = 'nosniff'
   return { code: s.code, headers, body }
 }

@@ -29,3 +29,9 @@ t.test('statusBody sets JSON headers and Retry-After when the Status carries it'
   t.same(JSON.parse(b.body).details, { retryAfterSeconds: 3 })
   t.equal(statusBody(forbidden('no')).headers['retry-after'], undefined)
 })
+
+t.test('a Forbidden Status carries X-Content-Type-Options: nosniff, as kube-apiserver\'s authorization denial does', async (t) => {
+  t.equal(statusBody(forbidden('no')).headers['x-content-type-options'], 'nosniff')
+  t.equal(statusBody(unauthorized()).headers['x-content-type-options'], undefined)
+  t.equal(statusBody(serviceUnavailable('down', 3)).headers['x-content-type-options'], undefined)
+})
