@@ -155,6 +155,9 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
     const message = (err as Error).message
     if (logger !== undefined) { logger.fatal({ err }, 'failed to start'); logger.flush() }
     process.stderr.write(`edge-metaserver ${role}: ${message}\n`)
+    // A step that failed half way (e.g. the SQLite module after the listeners and tunnel are up)
+    // leaves handles open: exit now, or systemd would see a live process that serves nothing.
+    setImmediate(() => process.exit(1))
     return 1
   }
 }

@@ -2,13 +2,15 @@
 // (resource, namespace, selectors), discovery/openapi/version bodies, and the small state the daemon
 // needs to start without the cloud (signing keys, policy bundle). A crash (kill -9, power loss)
 // leaves the last committed transaction; a file that does not open cleanly, or that another schema
-// version wrote, is moved aside and rebuilt, because everything in it can be fetched again.
+// version wrote, is moved aside and rebuilt, because everything in it can be fetched again. A native
+// module that does not load is not the file's fault: that is fatal and the file stays (sqlite-addon.ts).
 import Database, { type Database as Db, type Statement } from 'better-sqlite3'
 import { chmodSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from '../../obs/logger.js'
 import { isNewerRv } from '../../kube/resource-version.js'
 import { afterCompleteList, afterEvent, type Known } from './completeness.js'
+import { loadSqliteAddon } from './sqlite-addon.js'
 
 export const CACHE_FILE = 'cache.db'
 /** Bump when the tables or what they may hold change (2: metadata-only copies kept apart, list kinds kept); an older or newer file is moved aside and rebuilt. */
@@ -94,6 +96,8 @@ export class CacheStore {
   /** Opens (or creates) `<dir>/cache.db`; a broken or foreign file is moved to `cache.db.broken`. */
   static open (dir: string, opts: CacheStoreOptions): CacheStore {
     const path = join(dir, CACHE_FILE)
+    // Before the try: a missing or mismatched addon throws SqliteAddonError and touches no file.
+    loadSqliteAddon()
     try {
       return new CacheStore(openChecked(path), opts)
     } catch (err) {
