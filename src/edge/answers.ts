@@ -67,3 +67,35 @@ export const edgeAnswers = {
   /** A bug on the request path, never a crash: the pod still gets a Status. */
   relayFailed: (): Status => internalError('edge-metaserver failed to relay the request'),
 }
+
+/**
+ * What the edge cache says offline. Each `why` completes "the cloud is unreachable (since …)" in a
+ * `cloudUnreachable` 503; the Statuses are kube-apiserver's own where the cache answers as it would.
+ */
+export const offlineAnswers = {
+  why: {
+    writes: 'and writes are not accepted offline: nothing was changed or queued',
+    subresource: (name: string): string => `and the edge cache does not keep the ${name} subresource`,
+    unusual: (what: string): string => `and the edge cache does not answer ${what}`,
+    noDocument: (path: string): string => `and the edge cache holds no copy of ${path} in an acceptable content type`,
+    noObject: (path: string): string => `and the edge cache holds no copy of ${path}`,
+    olderObject: (path: string, rv: string, wanted: string): string => `and the edge cache holds ${path} at resourceVersion ${rv}, older than the requested ${wanted}`,
+    olderList: (rv: string, wanted: string): string => `and the edge cache (resourceVersion ${rv}) is older than the requested ${wanted}`,
+    notExactList: (rv: string, wanted: string): string => `and the edge cache holds resourceVersion ${rv}, not exactly ${wanted}`,
+    noList: (path: string): string => `the edge cache holds no complete list for ${path}`,
+    toWatchFrom: ' to watch from',
+    tableWatch: 'and the edge cache does not serve watches as Tables',
+    notProtobuf: (detail: string): string => `and the cached copy cannot be written in protobuf: ${detail}`,
+    fieldNotEvaluable: (field: string, resource: string): string => `the edge cannot evaluate the field selector "${field}" for ${resource}`,
+    metadataOnly: (field: string, resource: string): string => `the edge cache holds only the metadata of ${resource} to evaluate the field selector "${field}" on`,
+  },
+  notAcceptable: (): Status => status('NotAcceptable', 'only the following media types are accepted while the cloud is unreachable: application/json, ' +
+    'application/vnd.kubernetes.protobuf (built-in kinds), application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io'),
+  watchNotAcceptable: (): Status => status('NotAcceptable', 'only watches of whole objects or PartialObjectMetadata, in JSON or protobuf, are served while the cloud is unreachable'),
+  /** kube-apiserver's own answer for a watch from a version it no longer has. */
+  tooOld: (requested: string, current: string): Status => status('Expired', `too old resource version: ${requested} (${current})`),
+  /** A held watch's resume refused with a body that is not a Status: the client still gets an ERROR event it understands. */
+  resumeFailed: (code: number): Status => status(code === 410 ? 'Expired' : 'InternalError', `resuming the watch failed with HTTP ${code}`),
+  /** kube-apiserver's own answer for a continue token of another snapshot. */
+  continueExpired: (): Status => status('Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'),
+}

@@ -1,6 +1,6 @@
 // The texts users and scripts read when the edge answers itself: a change here is deliberate.
 import t from 'tap'
-import { cloudUnreachable, edgeAnswers, offlineWarning } from '../../src/edge/answers.js'
+import { cloudUnreachable, edgeAnswers, offlineAnswers, offlineWarning } from '../../src/edge/answers.js'
 
 const SINCE = Date.parse('2026-12-02T05:00:00.123Z')
 
@@ -31,4 +31,34 @@ t.test('offline answers: the Warning kubectl prints and the 503 text, times in w
     code: 503, message: 'edge-metaserver: the cloud is unreachable (since 2026-12-02T05:00:00Z) and writes are not accepted offline: nothing was changed or queued',
   })
   t.equal(offline.details?.retryAfterSeconds, undefined, 'no Retry-After: clients fail fast and back off on their own')
+})
+
+t.test('what the edge cache says offline, pinned', async (t) => {
+  const why = offlineAnswers.why
+  const lines = [
+    why.writes, why.subresource('log'), why.unusual('HEAD requests'), why.noDocument('/version'), why.noObject('/api/v1/x'),
+    why.olderObject('/api/v1/x', '5', '9'), why.olderList('5', '9'), why.notExactList('5', '9'), why.noList('/api/v1/x'),
+    why.tableWatch, why.notProtobuf('no schema'), why.fieldNotEvaluable('spec.color', 'widgets'), why.metadataOnly('spec.nodeName', 'pods'),
+  ]
+  t.same(lines, [
+    'and writes are not accepted offline: nothing was changed or queued',
+    'and the edge cache does not keep the log subresource',
+    'and the edge cache does not answer HEAD requests',
+    'and the edge cache holds no copy of /version in an acceptable content type',
+    'and the edge cache holds no copy of /api/v1/x',
+    'and the edge cache holds /api/v1/x at resourceVersion 5, older than the requested 9',
+    'and the edge cache (resourceVersion 5) is older than the requested 9',
+    'and the edge cache holds resourceVersion 5, not exactly 9',
+    'the edge cache holds no complete list for /api/v1/x',
+    'and the edge cache does not serve watches as Tables',
+    'and the cached copy cannot be written in protobuf: no schema',
+    'the edge cannot evaluate the field selector "spec.color" for widgets',
+    'the edge cache holds only the metadata of pods to evaluate the field selector "spec.nodeName" on',
+  ])
+  t.match(offlineAnswers.tooOld('3', '7'), { code: 410, reason: 'Expired', message: 'too old resource version: 3 (7)' })
+  t.match(offlineAnswers.continueExpired(), { code: 410, reason: 'Expired' })
+  t.match(offlineAnswers.resumeFailed(410), { code: 410, reason: 'Expired', message: 'resuming the watch failed with HTTP 410' })
+  t.match(offlineAnswers.resumeFailed(401), { code: 500, reason: 'InternalError' })
+  t.match(offlineAnswers.notAcceptable(), { code: 406, reason: 'NotAcceptable' })
+  t.match(offlineAnswers.watchNotAcceptable(), { code: 406, reason: 'NotAcceptable' })
 })

@@ -13,13 +13,13 @@ import type { ClientHttp2Stream, IncomingHttpHeaders as H2Headers } from 'node:h
 import { negotiateWatch, type Encoding, type Representation } from '../../kube/media-type.js'
 import { encodeWatchEvent, PROTOBUF_MEDIA_TYPE, type JsonObject } from '../../kube/protobuf/codec.js'
 import { queryBool, type RequestInfo } from '../../kube/request-info.js'
-import { badRequest, status, type Status } from '../../kube/status.js'
+import { badRequest, type Status } from '../../kube/status.js'
 import { toPartialObjectMetadata } from '../../kube/table.js'
 import type { Logger } from '../../obs/logger.js'
 import { TunnelUnavailableError, type TunnelClient } from '../../tunnel/client.js'
 import { endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ERROR } from '../../tunnel/protocol.js'
 import { cancelStream } from '../../tunnel/streams.js'
-import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
+import { cloudUnreachable, offlineAnswers, offlineWarning, sendStatus } from '../answers.js'
 import type { CloudReachability } from '../reachability.js'
 import { watchResumesAt } from './completeness.js'
 import { answerEncoding, parseBody } from './framing.js'
@@ -67,11 +67,11 @@ export class HeldWatches {
   hold (info: RequestInfo, url: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const query = new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     const negotiated = negotiateWatch(headers.accept, protobufObjects(info))
-    if (negotiated === undefined) return sendStatus(res, status('NotAcceptable', 'only watches of whole objects or PartialObjectMetadata, in JSON or protobuf, are served while the cloud is unreachable'))
+    if (negotiated === undefined) return sendStatus(res, offlineAnswers.watchNotAcceptable())
     const { as, encoding } = negotiated
-    if (as === 'table') return sendStatus(res, cloudUnreachable(since, 'and the edge cache does not serve watches as Tables'))
+    if (as === 'table') return sendStatus(res, cloudUnreachable(since, offlineAnswers.why.tableWatch))
     const found = answeringList(this.opts.store, scopeOf(info, query), as, info.path)
-    if (!found.ok) return sendStatus(res, found.refused ? badRequest(found.message) : cloudUnreachable(since, `and ${found.message} to watch from`))
+    if (!found.ok) return sendStatus(res, found.refused ? badRequest(found.message) : cloudUnreachable(since, `and ${found.message}${offlineAnswers.why.toWatchFrom}`))
     const { scope, selection, row } = found
     const events = new WatchEvents({ as, encoding }, row)
 
@@ -88,7 +88,7 @@ export class HeldWatches {
     } else {
       at = watchResumesAt(row, clientRv)
       // The cache cannot replay what happened between the client's version and its own.
-      if (at === undefined) { res.end(events.error(tooOld(clientRv, row.rv))); return 200 }
+      if (at === undefined) { res.end(events.error(offlineAnswers.tooOld(clientRv, row.rv))); return 200 }
     }
 
     const watch = new HeldWatch(this.opts, { info, url, query, headers, events, scope: inView(scope, viewOf(as)), row, at, res })
@@ -206,7 +206,7 @@ class HeldWatch {
     stream.once('end', () => {
       const encoding = answerEncoding(String(headers['content-type'] ?? ''))
       let s: Status | undefined = encoding === undefined ? undefined : parseBody(Buffer.concat(chunks), encoding)?.object
-      if (s?.kind !== 'Status') s = status(code === 410 ? 'Expired' : 'InternalError', `resuming the watch failed with HTTP ${code}`)
+      if (s?.kind !== 'Status') s = offlineAnswers.resumeFailed(code)
       this.request.res.end(this.request.events.error(s))
     })
   }
@@ -271,9 +271,4 @@ class WatchEvents {
     if (!encoded.ok) throw new Error(`cannot write a ${type} event in protobuf: ${encoded.message}`)
     return encoded.bytes
   }
-}
-
-/** kube-apiserver's own answer for a watch from a version it no longer has. */
-function tooOld (requested: string, current: string): Status {
-  return status('Expired', `too old resource version: ${requested} (${current})`)
 }

@@ -9,8 +9,10 @@ import { encodeObject, PROTOBUF_MEDIA_TYPE, type JsonObject } from '../../kube/p
 import type { RequestInfo } from '../../kube/request-info.js'
 import { isOrderableRv, rvAtLeast } from '../../kube/resource-version.js'
 import { searchParams } from '../../kube/request-target.js'
-import { badRequest, notFound, status, type Status } from '../../kube/status.js'
-import { cloudUnreachable, offlineWarning, sendStatus } from '../answers.js'
+import { badRequest, notFound } from '../../kube/status.js'
+import { cloudUnreachable, offlineAnswers, offlineWarning, sendStatus } from '../answers.js'
+
+const why = offlineAnswers.why
 import { toPartialObjectMetadata, toPartialObjectMetadataList, toTable, type ListMeta } from '../../kube/table.js'
 import { chooseDocument, isDocumentPath } from './discovery-documents.js'
 import type { OfflineAnswers } from '../relay.js'
@@ -28,13 +30,13 @@ export class OfflineCacheAnswers implements OfflineAnswers {
     // The query as kube-apiserver parses it (url.ParseQuery drops pairs it cannot decode).
     const query = info.query !== undefined ? searchParams(info.query) : new URLSearchParams(url.slice(url.indexOf('?') + 1 || url.length))
     const reads = info.verb === 'get' || info.verb === 'list' || info.verb === 'watch'
-    if (!reads) return sendStatus(res, cloudUnreachable(since, 'and writes are not accepted offline: nothing was changed or queued'))
+    if (!reads) return sendStatus(res, cloudUnreachable(since, why.writes))
     if (!info.isResourceRequest) return this.document(info.path, headers, res, since)
-    if (info.subresource !== '') return sendStatus(res, cloudUnreachable(since, `and the edge cache does not keep the ${info.subresource} subresource`))
+    if (info.subresource !== '') return sendStatus(res, cloudUnreachable(since, why.subresource(info.subresource)))
     // kube-apiserver's list handler refuses ListOptions it cannot decode (limit=abc, a bad selector).
     if (info.listOptionsError !== undefined) return sendStatus(res, badRequest(info.listOptionsError))
     const unusual = notAnsweredOffline(info, query, res.req?.method)
-    if (unusual !== undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache does not answer ${unusual}`))
+    if (unusual !== undefined) return sendStatus(res, cloudUnreachable(since, why.unusual(unusual)))
     if (info.verb === 'watch') return this.watches.hold(info, url, headers, res, since)
     if (info.verb === 'get') return this.object(info, query, headers, res, since)
     return this.list(info, query, headers, res, since)
@@ -42,7 +44,7 @@ export class OfflineCacheAnswers implements OfflineAnswers {
 
   private document (path: string, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const doc = isDocumentPath(path) ? chooseDocument(headers.accept, this.store.documents(path)) : undefined
-    if (doc === undefined) return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no copy of ${path} in an acceptable content type`))
+    if (doc === undefined) return sendStatus(res, cloudUnreachable(since, why.noDocument(path)))
     const common = { 'cache-control': 'no-cache, private', warning: offlineWarning(since), ...(doc.etag === '' ? {} : { etag: doc.etag }) }
     if (doc.etag !== '' && headers['if-none-match'] === doc.etag) {
       res.writeHead(304, common).end()
@@ -54,7 +56,7 @@ export class OfflineCacheAnswers implements OfflineAnswers {
 
   private object (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const negotiated = negotiateGet(headers.accept, protobufObjects(info))
-    if (negotiated === undefined) return sendStatus(res, notAcceptable())
+    if (negotiated === undefined) return sendStatus(res, offlineAnswers.notAcceptable())
     const { as } = negotiated
     // Metadata answers may come from whole objects or, failing those, from metadata-only copies.
     const objects = scopeOf(info, query)
@@ -65,7 +67,7 @@ export class OfflineCacheAnswers implements OfflineAnswers {
     const wanted = query.get('resourceVersion') ?? ''
     if (stored !== undefined && wanted !== '' && wanted !== '0' && !(isOrderableRv(wanted) && rvAtLeast(stored.rv, wanted))) {
       // "Not older than" a version the cached copy does not reach: kube-apiserver would wait for it, or time out.
-      return sendStatus(res, cloudUnreachable(since, `and the edge cache holds ${info.path} at resourceVersion ${stored.rv}, older than the requested ${wanted}`))
+      return sendStatus(res, cloudUnreachable(since, why.olderObject(info.path, stored.rv, wanted)))
     }
     if (stored === undefined) {
       // A complete list without selectors that does not hold it is as good an answer as the list itself.
@@ -76,7 +78,7 @@ export class OfflineCacheAnswers implements OfflineAnswers {
         const qualified = info.apiGroup === '' ? info.resource : `${info.resource}.${info.apiGroup}`
         return sendStatus(res, notFound(`${qualified} "${info.name}" not found`, { name: info.name, ...group, kind: info.resource }), { warning: offlineWarning(since) })
       }
-      return sendStatus(res, cloudUnreachable(since, `and the edge cache holds no copy of ${info.path}`))
+      return sendStatus(res, cloudUnreachable(since, why.noObject(info.path)))
     }
     return represent(res, since, {
       ...negotiated,
@@ -91,17 +93,17 @@ export class OfflineCacheAnswers implements OfflineAnswers {
 
   private list (info: RequestInfo, query: URLSearchParams, headers: IncomingHttpHeaders, res: ServerResponse, since: number): number {
     const negotiated = negotiateList(headers.accept, protobufObjects(info))
-    if (negotiated === undefined) return sendStatus(res, notAcceptable())
+    if (negotiated === undefined) return sendStatus(res, offlineAnswers.notAcceptable())
     const found = answeringList(this.store, scopeOf(info, query), negotiated.as, info.path)
     if (!found.ok) return sendStatus(res, found.refused ? badRequest(found.message) : cloudUnreachable(since, `and ${found.message}`))
     const { scope, selection, row } = found
     const wanted = query.get('resourceVersion') ?? ''
     const answerable = listAnswerable(row, wanted, query.get('resourceVersionMatch') ?? '')
     if (!answerable.ok && answerable.reason === 'older') {
-      return sendStatus(res, cloudUnreachable(since, `and the edge cache (resourceVersion ${row.rv}) is older than the requested ${wanted}`))
+      return sendStatus(res, cloudUnreachable(since, why.olderList(row.rv, wanted)))
     }
     if (!answerable.ok) {
-      return sendStatus(res, cloudUnreachable(since, `and the edge cache holds resourceVersion ${row.rv}, not exactly ${wanted}`))
+      return sendStatus(res, cloudUnreachable(since, why.notExactList(row.rv, wanted)))
     }
     this.store.touchList(row)
 
@@ -115,7 +117,7 @@ export class OfflineCacheAnswers implements OfflineAnswers {
     if (token !== '') {
       const decoded = decodeContinue(token)
       if (!decoded.ok) return sendStatus(res, badRequest(decoded.message))
-      if (decoded.rv !== row.rv) return sendStatus(res, status('Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'))
+      if (decoded.rv !== row.rv) return sendStatus(res, offlineAnswers.continueExpired())
       while (from < selected.length && selected[from]!.key < decoded.start) from++
     }
     const limit = Number.parseInt(query.get('limit') ?? '0', 10)
@@ -170,17 +172,13 @@ function represent (res: ServerResponse, since: number, answer: CachedAnswer): n
     : (answer.single ? parsed[0] : { kind: answer.listType.kind, apiVersion: answer.listType.apiVersion, metadata: answer.listMeta, items: parsed })
   if (answer.encoding === 'json') return sendJson(res, since, JSON.stringify(object))
   const encoded = encodeObject(object as JsonObject)
-  if (!encoded.ok) return sendStatus(res, cloudUnreachable(since, `and the cached copy cannot be written in protobuf: ${encoded.message}`))
+  if (!encoded.ok) return sendStatus(res, cloudUnreachable(since, why.notProtobuf(encoded.message)))
   return send(res, since, PROTOBUF_MEDIA_TYPE, encoded.bytes)
 }
 
 /** The list as kube-apiserver writes it, items spliced in as stored (no re-encoding). */
 function listBody (row: ListRow, listMeta: object, items: StoredObject[]): string {
   return `{"kind":${JSON.stringify(row.listKind)},"apiVersion":${JSON.stringify(row.apiVersion)},"metadata":${JSON.stringify(listMeta)},"items":[${items.map((i) => i.body).join(',')}]}\n`
-}
-
-function notAcceptable (): Status {
-  return status('NotAcceptable', 'only the following media types are accepted while the cloud is unreachable: application/json, application/vnd.kubernetes.protobuf (built-in kinds), application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io')
 }
 
 function sendJson (res: ServerResponse, since: number, body: string): number {

@@ -7,6 +7,8 @@ import type { ProtobufObjects, Representation } from '../../kube/media-type.js'
 import { hasProtobufSchema } from '../../kube/protobuf/codec.js'
 import type { RequestInfo } from '../../kube/request-info.js'
 import { fieldsMatch, labelsMatch, parseFieldSelector, parseLabelSelector } from '../../kube/selectors.js'
+import { LRUCache } from 'lru-cache'
+import { offlineAnswers } from '../answers.js'
 import { coveringList } from './completeness.js'
 import type { CacheStore, ListRow, Scope, StoredObject } from './store.js'
 
@@ -72,15 +74,15 @@ export function answeringList (store: CacheStore, objects: Scope, as: Representa
     const row = coveringList(scope, store.listsOf(scope.resource))
     if (row !== undefined) return { ok: true, scope, selection, row }
   }
-  return refusal ?? { ok: false, message: `the edge cache holds no complete list for ${path}`, refused: false }
+  return refusal ?? { ok: false, message: offlineAnswers.why.noList(path), refused: false }
 }
 
 export type ObjectPredicate = (object: any) => boolean
 /** Not ok: a selector kube-apiserver would refuse (`refused`, a 400), or one the edge cannot evaluate for this resource. */
 export type Compiled = { ok: true, match: ObjectPredicate } | { ok: false, message: string, refused: boolean }
 
-const compiled = new Map<string, Compiled>()
-const MAX_COMPILED = 512
+// Compiled selectors, so a busy scope is not re-parsed on every event or answer.
+const compiled = new LRUCache<string, Compiled>({ max: 512 })
 
 /** The scope's selectors as one predicate over a parsed object; a selector kube-apiserver would reject is an error. */
 export function compileScope (scope: Scope): Compiled {
@@ -88,7 +90,6 @@ export function compileScope (scope: Scope): Compiled {
   let result = compiled.get(key)
   if (result === undefined) {
     result = compile(scope)
-    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!)
     compiled.set(key, result)
   }
   return result
@@ -106,12 +107,12 @@ function compile (scope: Scope): Compiled {
     // their CRD declares, which the edge cannot evaluate.
     return knowsFields(group, resource)
       ? { ok: false, message: fieldNotSupported(group, resource, unsupported.field, version), refused: true }
-      : { ok: false, message: `the edge cannot evaluate the field selector "${unsupported.field}" for ${resource}`, refused: false }
+      : { ok: false, message: offlineAnswers.why.fieldNotEvaluable(unsupported.field, resource), refused: false }
   }
   // Metadata-only copies hold no spec or status to evaluate other fields on.
   const beyondMetadata = view === 'metadata' ? fields.value.find((r) => !r.field.startsWith('metadata.')) : undefined
   if (beyondMetadata !== undefined) {
-    return { ok: false, message: `the edge cache holds only the metadata of ${resource} to evaluate the field selector "${beyondMetadata.field}" on`, refused: false }
+    return { ok: false, message: offlineAnswers.why.metadataOnly(beyondMetadata.field, resource), refused: false }
   }
   const labelReqs = labels.value
   const fieldReqs = fields.value

@@ -7,6 +7,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- cached objects are untyped Kubernetes JSON; only metadata and selectable fields are read, each checked */
 import type { IncomingHttpHeaders } from 'node:http2'
 import type { Readable } from 'node:stream'
+import { LRUCache } from 'lru-cache'
 import type { RequestInfo } from '../../kube/request-info.js'
 import type { Logger } from '../../obs/logger.js'
 import { canBeCompleteAt, WatchClaim } from './completeness.js'
@@ -21,7 +22,7 @@ export type TeeOptions = BodyBounds
 
 type ParsedBody = NonNullable<ReturnType<typeof parseBody>>
 
-interface PendingList { scope: Scope, kind: string, listKind: string, apiVersion: string, present: Set<string>, expires: number }
+interface PendingList { scope: Scope, kind: string, listKind: string, apiVersion: string, present: Set<string> }
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete'])
 const PENDING_LIST_TTL_MS = 5 * 60_000
@@ -30,7 +31,7 @@ const INITIAL_EVENTS_END = 'k8s.io/initial-events-end'
 
 export class CacheTee {
   /** Chunked lists in progress, by the continue token their last chunk handed out. */
-  private readonly pendingLists = new Map<string, PendingList>()
+  private readonly pendingLists = new LRUCache<string, PendingList>({ max: MAX_PENDING_LISTS, ttl: PENDING_LIST_TTL_MS })
   private readonly bodies: BodyCollector
 
   constructor (private readonly store: CacheStore, private readonly logger: Logger, private readonly opts: TeeOptions) {
@@ -119,7 +120,7 @@ export class CacheTee {
       if (metadataOnly === undefined) return
       const kind = metadataOnly === 'metadata' ? 'PartialObjectMetadata' : this.itemKind(requested, list)
       if (kind === undefined) return
-      pending = { scope: inView(requested, metadataOnly), kind, listKind: list.kind, apiVersion: String(list.apiVersion), present: new Set(), expires: 0 }
+      pending = { scope: inView(requested, metadataOnly), kind, listKind: list.kind, apiVersion: String(list.apiVersion), present: new Set() }
     } else {
       pending = this.pendingLists.get(continueToken)
       this.pendingLists.delete(continueToken)
@@ -133,7 +134,7 @@ export class CacheTee {
     })
     const next = list.metadata?.continue
     if (typeof next === 'string' && next !== '') {
-      this.rememberPending(next, pending)
+      this.pendingLists.set(next, pending)
       return
     }
     if (!canBeCompleteAt(rv)) return
@@ -151,13 +152,6 @@ export class CacheTee {
     const { group, version, resource } = resourceOfKey(scope.resource)
     return kindFromDiscovery((path) => this.store.documents(path), group, version, resource) ??
       (list.kind.endsWith('List') ? list.kind.slice(0, -'List'.length) : undefined)
-  }
-
-  private rememberPending (token: string, pending: PendingList): void {
-    const now = Date.now()
-    for (const [k, p] of this.pendingLists) if (p.expires < now) this.pendingLists.delete(k)
-    if (this.pendingLists.size >= MAX_PENDING_LISTS) this.pendingLists.delete(this.pendingLists.keys().next().value!)
-    this.pendingLists.set(token, { ...pending, expires: now + PENDING_LIST_TTL_MS })
   }
 
   private putParsed (resource: string, obj: any): void {
