@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { decodeObject, encodeObject, type JsonObject } from '../../../src/kube/protobuf/codec.js'
+import { goBinary } from '../../helpers/go.js'
 import { prng } from '../../helpers/prng.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -24,7 +25,7 @@ t.comment(`seed ${seed} (replay: PROTO_SEED=${seed} npx tap test/kube/protobuf-g
 const work = mkdtempSync(join(tmpdir(), 'protobuf-go-'))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
 const started = Date.now()
-execFileSync('go', ['build', '-o', join(work, 'protobuf-go'), '.'], { cwd: here, stdio: ['ignore', 'inherit', 'inherit'] })
+execFileSync(goBinary(), ['build', '-o', join(work, 'protobuf-go'), '.'], { cwd: here, stdio: ['ignore', 'inherit', 'inherit'] })
 t.comment(`client-go helper built in ${Date.now() - started} ms`)
 
 const child = spawn(join(work, 'protobuf-go'), [], { stdio: ['pipe', 'pipe', 'inherit'] })
