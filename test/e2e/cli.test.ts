@@ -24,6 +24,79 @@ t.teardown(() => rm(work, { recursive: true, force: true }))
 // A stack trace in CLI output means an error escaped the CLI's handling.
 const STACK_FRAME = /^\s+at .+\(?.*:\d+:\d+\)?$/m
 
+// The cluster and both processes start before any test is queued: tap may end the root test while
+// top-level awaits are still pending once every queued test has finished (seen under Node 24).
+const cluster = await TestCluster.start()
+t.teardown(() => cluster.stop())
+const fixtures = new Fixtures(cluster.admin)
+const NODE = 'edge-cli'
+const caPem = cluster.pki.caPem
+const procs: CliProcess[] = []
+const labels = new Map<CliProcess, string>()
+t.teardown(async () => { for (const p of procs) await p.stop(3000) })
+
+const files = await prepareStackFiles(cluster)
+const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0' })
+const nodeCert = await files.tunnelPki.node(NODE)
+
+async function startCloud (): Promise<{ proc: CliProcess, tunnelPort: number, healthPort: number }> {
+  const cloud = await startCloudProcess({ configFile: cloudConfig, logFile: join(cluster.dir, 'cloud-cli.log') })
+  procs.push(cloud.proc)
+  labels.set(cloud.proc, 'cloud')
+  return cloud
+}
+
+const EDGE_GRACE_S = 5
+async function startEdge (tunnelPort: number, name: string): Promise<{ proc: CliProcess, port: number }> {
+  const file = await writeEdgeConfig(cluster, files, NODE, {
+    server: '127.0.0.1:0', tunnelPort, tunnelCert: nodeCert, shutdownGracePeriod: `${EDGE_GRACE_S}s`,
+  })
+  const edge = await startEdgeProcess({ configFile: file, logFile: join(cluster.dir, `${name}.log`) })
+  procs.push(edge.proc)
+  labels.set(edge.proc, name)
+  return edge
+}
+
+interface Answer { status: number, body: string, complete: boolean }
+/** One HTTPS request verified against the cluster CA (what a pod's ca.crt does). */
+function request (port: number, path: string, opts: { method?: string, token?: string, body?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca: caPem, agent: false,
+      headers: {
+        ...(opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` }),
+        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+    }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (d: string) => { body += d })
+      res.once('end', () => resolve({ status: res.statusCode!, body, complete: res.complete }))
+      res.once('error', reject)
+    })
+    req.once('error', reject)
+    req.end(opts.body)
+  })
+}
+
+async function waitForReadyz (port: number, match: RegExp, timeoutMs = 15_000): Promise<Answer> {
+  let last: Answer | Error | undefined
+  return await waitForValue(async () => {
+    last = await request(port, '/readyz?verbose').catch((err: Error) => err)
+    return !(last instanceof Error) && match.test(last.body) ? last : undefined
+  }, { timeoutMs, intervalMs: 100, what: () => `/readyz to match ${match}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}` })
+}
+
+const cloud = await startCloud()
+let edge = await startEdge(cloud.tunnelPort, 'edge-1')
+const ns = await fixtures.namespace('cli')
+const me = await fixtures.podIdentity(ns, NODE, {
+  rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create'] }],
+})
+await fixtures.configMap(ns, 'hello', { greeting: 'from the edge' })
+const stranger = await fixtures.podIdentity(ns, 'some-other-node', { serviceAccount: 'stranger' })
+const BOGUS_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.c2lnbmF0dXJlLXRoYXQtZG9lcy1ub3QtdmVyaWZ5'
+const pod = await podEnvironment(await cluster.tempDir('pod'), { host: '127.0.0.1', port: edge.port, token: me.token, caPem, namespace: ns })
+
 t.test('help: every command exits 0 and names its options', async (t) => {
   const cases: Array<[string[], RegExp[]]> = [
     [['--help'], [/Usage: edge-metaserver <command>/, /edge --config FILE/, /cloud --config FILE/, /check-config FILE/, /version/]],
@@ -176,77 +249,6 @@ t.test('edge/cloud with a bad config: exit 78 (EX_CONFIG), key+line errors, no s
 
 // ---------------------------------------------------------------------------------------------
 // The whole product as processes.
-
-const cluster = await TestCluster.start()
-t.teardown(() => cluster.stop())
-const fixtures = new Fixtures(cluster.admin)
-const NODE = 'edge-cli'
-const caPem = cluster.pki.caPem
-const procs: CliProcess[] = []
-const labels = new Map<CliProcess, string>()
-t.teardown(async () => { for (const p of procs) await p.stop(3000) })
-
-const files = await prepareStackFiles(cluster)
-const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0' })
-const nodeCert = await files.tunnelPki.node(NODE)
-
-async function startCloud (): Promise<{ proc: CliProcess, tunnelPort: number, healthPort: number }> {
-  const cloud = await startCloudProcess({ configFile: cloudConfig, logFile: join(cluster.dir, 'cloud-cli.log') })
-  procs.push(cloud.proc)
-  labels.set(cloud.proc, 'cloud')
-  return cloud
-}
-
-const EDGE_GRACE_S = 5
-async function startEdge (tunnelPort: number, name: string): Promise<{ proc: CliProcess, port: number }> {
-  const file = await writeEdgeConfig(cluster, files, NODE, {
-    server: '127.0.0.1:0', tunnelPort, tunnelCert: nodeCert, shutdownGracePeriod: `${EDGE_GRACE_S}s`,
-  })
-  const edge = await startEdgeProcess({ configFile: file, logFile: join(cluster.dir, `${name}.log`) })
-  procs.push(edge.proc)
-  labels.set(edge.proc, name)
-  return edge
-}
-
-interface Answer { status: number, body: string, complete: boolean }
-/** One HTTPS request verified against the cluster CA (what a pod's ca.crt does). */
-function request (port: number, path: string, opts: { method?: string, token?: string, body?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = https.request({
-      host: '127.0.0.1', port, path, method: opts.method ?? 'GET', ca: caPem, agent: false,
-      headers: {
-        ...(opts.token === undefined ? {} : { authorization: `Bearer ${opts.token}` }),
-        ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-    }, (res) => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (d: string) => { body += d })
-      res.once('end', () => resolve({ status: res.statusCode!, body, complete: res.complete }))
-      res.once('error', reject)
-    })
-    req.once('error', reject)
-    req.end(opts.body)
-  })
-}
-
-async function waitForReadyz (port: number, match: RegExp, timeoutMs = 15_000): Promise<Answer> {
-  let last: Answer | Error | undefined
-  return await waitForValue(async () => {
-    last = await request(port, '/readyz?verbose').catch((err: Error) => err)
-    return !(last instanceof Error) && match.test(last.body) ? last : undefined
-  }, { timeoutMs, intervalMs: 100, what: () => `/readyz to match ${match}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}` })
-}
-
-const cloud = await startCloud()
-let edge = await startEdge(cloud.tunnelPort, 'edge-1')
-const ns = await fixtures.namespace('cli')
-const me = await fixtures.podIdentity(ns, NODE, {
-  rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create'] }],
-})
-await fixtures.configMap(ns, 'hello', { greeting: 'from the edge' })
-const stranger = await fixtures.podIdentity(ns, 'some-other-node', { serviceAccount: 'stranger' })
-const BOGUS_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.c2lnbmF0dXJlLXRoYXQtZG9lcy1ub3QtdmVyaWZ5'
-const pod = await podEnvironment(await cluster.tempDir('pod'), { host: '127.0.0.1', port: edge.port, token: me.token, caPem, namespace: ns })
 
 t.test('edge and cloud as processes: health and in-cluster kubectl through the edge', async (t) => {
   // Ready once the tunnel is up (and, with requireAuthorization, the first policy bundle is in).
