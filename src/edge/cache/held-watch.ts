@@ -82,13 +82,13 @@ export class HeldWatches {
     let at: string | undefined
     if (fromScratch) {
       const objects = selectObjects(this.opts.store.scopeObjects(scope.resource, scope.namespace), selection.match)
-      for (const o of objects) res.write(events.added(o.body))
+      for (const o of objects) writeEvent(res, events.added(o.body))
       at = row.rv
-      if (query.get('sendInitialEvents') === 'true') res.write(events.bookmark(at, true))
+      if (query.get('sendInitialEvents') === 'true') writeEvent(res, events.bookmark(at, true))
     } else {
       at = watchResumesAt(row, clientRv)
       // The cache cannot replay what happened between the client's version and its own.
-      if (at === undefined) { res.end(events.error(offlineAnswers.tooOld(clientRv, row.rv))); return 200 }
+      if (at === undefined) { writeEvent(res, events.error(offlineAnswers.tooOld(clientRv, row.rv))); res.end(); return 200 }
     }
 
     const watch = new HeldWatch(this.opts, { info, url, query, headers, events, scope: inView(scope, viewOf(as)), row, at, res })
@@ -126,7 +126,7 @@ class HeldWatch {
     this.deadline = Date.now() + timeoutMs
     this.timers.push(setTimeout(() => request.res.end(), timeoutMs))
     if (queryBool(request.query.getAll('allowWatchBookmarks'))) {
-      this.timers.push(setInterval(() => { if (!this.resumed) request.res.write(request.events.bookmark(request.at, false)) }, opts.bookmarkIntervalMs))
+      this.timers.push(setInterval(() => { if (!this.resumed) writeEvent(request.res, request.events.bookmark(request.at, false)) }, opts.bookmarkIntervalMs))
     }
     this.timers.push(setInterval(() => { if (opts.tunnel.state.connected) this.resume() }, opts.retryMs))
     if (opts.tunnel.state.connected) this.resumeSoon()
@@ -207,7 +207,8 @@ class HeldWatch {
       const encoding = answerEncoding(String(headers['content-type'] ?? ''))
       let s: Status | undefined = encoding === undefined ? undefined : parseBody(Buffer.concat(chunks), encoding)?.object
       if (s?.kind !== 'Status') s = offlineAnswers.resumeFailed(code)
-      this.request.res.end(this.request.events.error(s))
+      writeEvent(this.request.res, this.request.events.error(s))
+      this.request.res.end()
     })
   }
 }
@@ -245,7 +246,7 @@ class WatchEvents {
   }
 
   /** An ADDED event for a stored object. */
-  added (body: string): string | Buffer {
+  added (body: string): string | Buffer | undefined {
     // Whole objects in JSON: the stored text as it is, never re-encoded.
     if (this.shape.as === 'json' && this.encoding === 'json') return `{"type":"ADDED","object":${body}}\n`
     const object = JSON.parse(body)
@@ -253,22 +254,30 @@ class WatchEvents {
   }
 
   /** A bookmark as kube-apiserver sends it: an object of the watched kind (or a PartialObjectMetadata) with only its version. */
-  bookmark (rv: string, initialEventsEnd: boolean): string | Buffer {
+  bookmark (rv: string, initialEventsEnd: boolean): string | Buffer | undefined {
     const metadata = initialEventsEnd ? { resourceVersion: rv, annotations: { [INITIAL_EVENTS_END]: 'true' } } : { resourceVersion: rv }
     if (this.shape.as === 'partial-metadata') return this.event('BOOKMARK', { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { ...metadata, creationTimestamp: null } })
     return this.event('BOOKMARK', { kind: this.row.kind, apiVersion: this.row.apiVersion, metadata })
   }
 
-  error (s: Status): string | Buffer {
+  error (s: Status): string | Buffer | undefined {
     return this.event('ERROR', s)
   }
 
-  private event (type: string, object: unknown): string | Buffer {
+  /** undefined: the object has no protobuf form here (a kind newer than the schema); the caller ends the watch. */
+  private event (type: string, object: unknown): string | Buffer | undefined {
     if (this.encoding === 'json') return `{"type":"${type}","object":${JSON.stringify(object)}}\n`
     const encoded = encodeWatchEvent({ type, object: object as JsonObject })
-    // Only kinds with a protobuf form are negotiated to protobuf, so this is a schema gap: the
-    // client sees its watch end (and re-watches) rather than a frame it cannot decode.
-    if (!encoded.ok) throw new Error(`cannot write a ${type} event in protobuf: ${encoded.message}`)
-    return encoded.bytes
+    return encoded.ok ? encoded.bytes : undefined
   }
+}
+
+/**
+ * Writes one event; one that cannot be written ends the watch: the client re-watches (and gets a
+ * 503 or its answer then) rather than a frame it cannot decode or a daemon that throws in a timer.
+ */
+function writeEvent (res: ServerResponse, event: string | Buffer | undefined): void {
+  if (res.writableEnded) return
+  if (event === undefined) res.end()
+  else res.write(event)
 }

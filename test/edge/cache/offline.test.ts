@@ -370,3 +370,18 @@ t.test('an offline LIST of a custom resource carries its own list kind', async (
   store.commitList({ ...scope, kind: 'Widget', listKind: 'WidgetCollection', apiVersion: 'example.com/v1', rv: '30' }, new Set(['a/w1']), (o) => rowCovers(scope, o))
   t.match(serve('/apis/example.com/v1/namespaces/a/widgets').json(), { kind: 'WidgetCollection', apiVersion: 'example.com/v1', items: [{ kind: 'Widget' }] })
 })
+
+t.test('a protobuf watch of a kind the schema does not know ends cleanly instead of throwing', async (t) => {
+  const { store, serve } = await setup()
+  const G = 'apps/v1/gizmos'
+  const scope = { resource: G, namespace: 'a', labelSelector: '', fieldSelector: '' }
+  store.putObject(G, 'a', 'g1', '30', JSON.stringify({ kind: 'Gizmo', apiVersion: 'apps/v1', metadata: { name: 'g1', namespace: 'a', resourceVersion: '30' } }))
+  store.commitList({ ...scope, kind: 'Gizmo', apiVersion: 'apps/v1', rv: '30' }, new Set(['a/g1']), (o) => rowCovers(scope, o))
+  const w = serve('/apis/apps/v1/namespaces/a/gizmos?watch=1', { accept: 'application/vnd.kubernetes.protobuf' })
+  t.equal(w.code, 200)
+  t.ok(w.writableEnded, 'the watch ended: the client re-watches')
+  t.equal(w.body, '', 'no frame it could not decode')
+  const held = serve('/apis/apps/v1/namespaces/a/gizmos?watch=1&resourceVersion=30&allowWatchBookmarks=true', { accept: 'application/vnd.kubernetes.protobuf' })
+  await until('the first bookmark tick to end it', () => held.writableEnded)
+  t.equal(held.body, '', 'a bookmark it cannot write ends the watch (no exception in the timer)')
+})
