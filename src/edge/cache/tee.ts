@@ -14,6 +14,7 @@ import { canBeCompleteAt, WatchClaim } from './completeness.js'
 import { isDocumentPath, kindFromDiscovery } from './discovery-documents.js'
 import { answerEncoding, BodyCollector, parseBody, readWatchEvents, type BodyBounds, type BodyEncoding } from './framing.js'
 import { negotiateWatch, type Representation } from '../../kube/media-type.js'
+import { hasProtobufSchema } from '../../kube/protobuf/codec.js'
 import { compileScope, inView, protobufObjects, resourceOfKey, rowCovers, scopeOf, type View } from './scope.js'
 import type { CacheStore, Scope } from './store.js'
 
@@ -143,15 +144,17 @@ export class CacheTee {
   }
 
   /**
-   * The kind of a list's items: what the items say (custom resources carry it), else what the
-   * cached discovery says, else the list kind without its List suffix (every built-in list).
+   * The kind of a list's items: what the items say (custom resources carry it); for built-in APIs
+   * the list kind without its List suffix (always so, and no discovery parsing on every LIST);
+   * else what the cached discovery says (an empty custom-resource list), else the suffix rule.
    */
   private itemKind (scope: Scope, list: any): string | undefined {
     const carried = list.items.find((i: any) => typeof i?.kind === 'string' && i.kind !== '')?.kind
     if (carried !== undefined) return carried
+    const suffixed = list.kind.endsWith('List') ? list.kind.slice(0, -'List'.length) : undefined
+    if (suffixed !== undefined && hasProtobufSchema(String(list.apiVersion))) return suffixed
     const { group, version, resource } = resourceOfKey(scope.resource)
-    return kindFromDiscovery((path) => this.store.documents(path), group, version, resource) ??
-      (list.kind.endsWith('List') ? list.kind.slice(0, -'List'.length) : undefined)
+    return kindFromDiscovery((path) => this.store.documents(path), group, version, resource) ?? suffixed
   }
 
   private putParsed (resource: string, obj: any): void {
