@@ -42,6 +42,7 @@ export class PolicyBundleBuilder extends EventEmitter {
   private readonly clusterRoles: Reflector<RoleObject>
   private readonly roleBindings: Reflector<BindingObject>
   private readonly clusterRoleBindings: Reflector<BindingObject>
+  private kubeVersion: string | undefined
 
   constructor (upstream: Upstream, logger: Logger) {
     super()
@@ -60,6 +61,13 @@ export class PolicyBundleBuilder extends EventEmitter {
   start (): void { for (const r of this.all) r.start() }
   stop (): void { for (const r of this.all) r.stop() }
 
+  /** kube-apiserver's /version gitVersion (read by the shim's probe); a change re-sends the bundles. */
+  setKubeVersion (gitVersion: string): void {
+    if (gitVersion === this.kubeVersion) return
+    this.kubeVersion = gitVersion
+    this.emit('change')
+  }
+
   /** True once every reflector has listed: bundles cut before that would deny too much. */
   get synced (): boolean { return this.all.every((r) => r.synced) }
 
@@ -76,6 +84,6 @@ export class PolicyBundleBuilder extends EventEmitter {
       roles: sorted(this.roles), clusterRoles: sorted(this.clusterRoles),
       roleBindings: sorted(this.roleBindings), clusterRoleBindings: sorted(this.clusterRoleBindings),
     })
-    return { node, pods, rbac }
+    return this.kubeVersion === undefined ? { node, pods, rbac } : { node, pods, rbac, kubeVersion: this.kubeVersion }
   }
 }

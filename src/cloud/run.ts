@@ -73,28 +73,34 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   })
   const restriction = new NodeRestriction(tokenReviewer, upstream, dc.tokenReviewCacheSize)
 
-  // kube-apiserver reachability, probed in the background so /readyz never blocks on it.
+  let control: ControlHub | undefined
+  let policy: PolicyBundleBuilder | undefined
+  let jwks: JwksSource | undefined
+
+  // kube-apiserver reachability, probed in the background so /readyz never blocks on it. The probe
+  // also reads /version for the policy bundles (an upgraded apiserver words its 403s differently).
   let upstreamProblem: string | undefined = 'not probed yet'
   const probe = async (): Promise<void> => {
     try {
       const res = await upstream.json('GET', '/readyz')
       upstreamProblem = res.status === 200 ? undefined : `kube-apiserver /readyz answered ${res.status}`
+      if (policy !== undefined) {
+        const version = await upstream.json<{ gitVersion?: unknown }>('GET', '/version')
+        if (version.status === 200 && typeof version.body?.gitVersion === 'string') policy.setKubeVersion(version.body.gitVersion)
+      }
     } catch (err) {
       upstreamProblem = `kube-apiserver unreachable: ${(err as Error).message}`
     }
   }
   await probe()
   const probeTimer = setInterval(() => { void probe() }, UPSTREAM_PROBE_MS)
-
-  let control: ControlHub | undefined
-  let policy: PolicyBundleBuilder | undefined
-  let jwks: JwksSource | undefined
   if (config.featureGates.requireAuthorization) {
     logger.info('2. watching pods and RBAC for the edges\' policy bundles; fetching the signing keys')
     policy = new PolicyBundleBuilder(upstream, logger)
     jwks = new JwksSource(upstream, JWKS_REFRESH_MS, logger)
     control = new ControlHub(policy, jwks, logger)
     policy.start()
+    await probe()
     await jwks.start()
   }
 

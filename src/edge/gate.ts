@@ -6,7 +6,7 @@ import { compactVerify, decodeJwt, errors as joseErrors } from 'jose'
 import { isAnonymousPath } from '../kube/anonymous-paths.js'
 import { bearerToken } from '../kube/bearer-token.js'
 import { nodeBindingForbidden, podBindingProblem } from '../kube/node-binding.js'
-import { forbiddenStatus } from '../kube/rbac.js'
+import { chainDenyReason, forbiddenStatus } from '../kube/rbac.js'
 import type { RequestInfo } from '../kube/request-info.js'
 import { judgeClaims } from '../kube/sa-token-claims.js'
 import { unauthorized, type Status } from '../kube/status.js'
@@ -79,5 +79,6 @@ export async function admit (state: ReceivedPolicy, opts: GateOptions, info: Req
   if (Object.keys(headers).some((h) => h.toLowerCase().startsWith('impersonate-'))) return { ok: true, authorizedHere: false }
   const decision = state.authorizer.authorize(identity.user, info)
   if (decision.ok) return { ok: true, authorizedHere: true }
-  return refuse(forbiddenStatus(info, identity.user, decision.reason), 'rbac')
+  // The reason as the fronted apiserver's authorizer chain words it (it changed in 1.37).
+  return refuse(forbiddenStatus(info, identity.user, chainDenyReason(decision.reason, state.bundle?.kubeVersion)), 'rbac')
 }

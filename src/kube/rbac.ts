@@ -2,12 +2,13 @@
 // edge answers allow/deny for a pod's request from a policy bundle, and a denial carries the very
 // 403 message the apiserver would write. Pure: no I/O, no clock.
 //
-// Upstream sources mirrored here (Kubernetes v1.34):
+// Upstream sources mirrored here (Kubernetes v1.34, and v1.37 where noted):
 //   plugin/pkg/auth/authorizer/rbac/rbac.go          RBACAuthorizer.Authorize, RuleAllows
 //   pkg/apis/rbac/v1/evaluation_helpers.go           VerbMatches, APIGroupMatches, ResourceMatches,
 //                                                    ResourceNameMatches, NonResourceURLMatches
 //   pkg/registry/rbac/validation/rule.go             VisitRulesFor, appliesToUser, describers
 //   pkg/kubeapiserver/authorizer/reload.go           system:masters authorizer ahead of RBAC
+//   apiserver/pkg/authorization/union/union.go       deny reasons named by authorizer (v1.37)
 //   pkg/controller/clusterroleaggregation/...        the ClusterRole aggregation controller
 //   apiserver/pkg/endpoints/handlers/responsewriters/errors.go   ForbiddenStatusError, forbiddenMessage
 //   apimachinery/pkg/api/errors/errors.go            NewForbidden, NewNotFound
@@ -549,6 +550,23 @@ export function forbiddenStatusMessage (attrs: RbacAttributes, user: Pick<UserIn
   if (attrs.name === '') return `${gr} is forbidden: ${err}`
   return `${gr} ${goQuote(attrs.name)} is forbidden: ${err}`
 }
+
+/**
+ * The deny reason as kube-apiserver's authorizer chain hands it on (to the 403 and to
+ * SubjectAccessReview status.reason), from the RBAC authorizer's own reason. Since v1.37 the union
+ * authorizer prefixes each no-opinion reason with its authorizer's name — `rbac` for
+ * `--authorization-mode=RBAC` — so `RBAC: [...]` reads `rbac: RBAC: [...]`; before, it passed the
+ * reason through. `kubeVersion` is the apiserver's /version gitVersion; when unknown (or not a
+ * release version) the newest form is used.
+ */
+export function chainDenyReason (rbacReason: string, kubeVersion: string | undefined): string {
+  if (rbacReason === '') return ''
+  const minor = /^v1\.(\d+)\./.exec(kubeVersion ?? '')?.[1]
+  return minor !== undefined && Number(minor) < NAMED_REASONS_SINCE_MINOR ? rbacReason : `rbac: ${rbacReason}`
+}
+
+// kubernetes/kubernetes v1.37.0: union.NamedAuthorizer (union.go `fmt.Sprintf("%s: %s", name, reason)`).
+const NAMED_REASONS_SINCE_MINOR = 37
 
 /** The whole 403 Status (ForbiddenStatusError): message, and details {name, group, kind: resource}. */
 export function forbiddenStatus (attrs: RbacAttributes, user: Pick<UserInfo, 'name'>, reason: string): Status {

@@ -13,6 +13,8 @@ export interface PolicyBundle {
   node: string
   pods: BoundPod[]
   rbac: RbacPolicy
+  /** kube-apiserver's /version gitVersion, once the shim has read it: the edge words its 403s as that release does. */
+  kubeVersion?: string
 }
 
 export type ControlMessage =
@@ -34,7 +36,8 @@ export function decodeControl (line: string): ControlMessage | undefined {
   }
   if (m.type === 'policy' && typeof m.bundle === 'object' && m.bundle !== null) {
     const b = m.bundle as PolicyBundle
-    if (typeof b.node === 'string' && Array.isArray(b.pods) && typeof b.rbac === 'object' && b.rbac !== null) return { type: 'policy', bundle: b }
+    if (typeof b.node === 'string' && Array.isArray(b.pods) && typeof b.rbac === 'object' && b.rbac !== null &&
+      (b.kubeVersion === undefined || typeof b.kubeVersion === 'string')) return { type: 'policy', bundle: b }
   }
   return undefined
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real control plane used by the tests (kube-apiserver, kube-controller-manager, kubectl
-# at v1.34.x; etcd v3.6.x), the client-go test client and the request-parsing oracle (kube-apiserver's
+# at v1.37.x by default, v1.34.x with EDGE_METASERVER_KUBE_VERSION=1.34.4; etcd v3.6.x), the client-go test client and the request-parsing oracle (kube-apiserver's
 # own parsing code, test/kube/go-oracle) from the Go module proxy, into a cache
 # directory outside the repo keyed by version. Only what is missing is built, so a warm run takes
 # seconds. The first (cold) run downloads ~1 GiB of modules and compiles for several minutes.
@@ -10,7 +10,18 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-KUBE_VERSION=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p; s/^\tk8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$here/kubebin/go.mod" | head -1)
+# One wrapper module per proven Kubernetes release: kubebin/ is the default (the newest), older ones
+# sit in kubebin-<major.minor>/ and are selected by EDGE_METASERVER_KUBE_VERSION (the harness passes
+# the same variable through, so a whole test run uses one version).
+kubebin="$here/kubebin"
+if [ -n "${EDGE_METASERVER_KUBE_VERSION:-}" ]; then
+  want=${EDGE_METASERVER_KUBE_VERSION#v}
+  for dir in "$here"/kubebin "$here"/kubebin-*; do
+    if grep -q "^[[:space:]]*k8s.io/kubernetes v$want\b" "$dir/go.mod" 2>/dev/null; then kubebin=$dir; want=; break; fi
+  done
+  [ -z "$want" ] || { echo "build-binaries: no wrapper module in $here/kubebin*/ requires k8s.io/kubernetes v$want (EDGE_METASERVER_KUBE_VERSION)" >&2; exit 1; }
+fi
+KUBE_VERSION=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p; s/^\tk8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$kubebin/go.mod" | head -1)
 ETCD_VERSION=$(sed -n 's/^\tgo.etcd.io\/etcd\/server\/v3 \(v[0-9.]*\).*/\1/p' "$here/etcdbin/go.mod" | head -1)
 cache=${EDGE_METASERVER_CACHE:-$HOME/.cache/edge-metaserver}
 kube_dir="$cache/kube-$KUBE_VERSION"
@@ -23,10 +34,10 @@ client_dir="$cache/client-go-$client_hash"
 client_latest_mod=go.0.37.mod
 client_latest_hash=$(cat "$client_src"/*.go "$client_src/$client_latest_mod" "$client_src/${client_latest_mod%.mod}.sum" 2>/dev/null | sha256sum | cut -c1-16 || true)
 client_latest_dir="$cache/client-go-latest-$client_latest_hash"
-# The oracle is built against the test bed's own module graph (kubebin's go.mod/go.sum), so it
+# The oracle is built against the selected test bed's own module graph (kubebin's go.mod/go.sum), so it
 # parses requests with exactly the apimachinery/apiserver code the test bed's kube-apiserver runs.
 oracle_src="$here/../kube/go-oracle"
-oracle_hash=$(cat "$oracle_src/main.go" "$here/kubebin/go.mod" "$here/kubebin/go.sum" | sha256sum | cut -c1-16)
+oracle_hash=$(cat "$oracle_src/main.go" "$kubebin/go.mod" "$kubebin/go.sum" | sha256sum | cut -c1-16)
 oracle_dir="$cache/request-oracle-$oracle_hash"
 
 # Go is often installed in /usr/local/go and put on PATH only by an interactive shell's profile.
@@ -69,9 +80,9 @@ build_one() { # dir module-dir package output [ldflags]
 
 ld=$(version_ldflags "$KUBE_VERSION")
 build_one "$etcd_dir/etcd" "$here/etcdbin" go.etcd.io/etcd/server/v3
-build_one "$kube_dir/kube-apiserver" "$here/kubebin" k8s.io/kubernetes/cmd/kube-apiserver "$ld"
-build_one "$kube_dir/kube-controller-manager" "$here/kubebin" k8s.io/kubernetes/cmd/kube-controller-manager "$ld"
-build_one "$kube_dir/kubectl" "$here/kubebin" k8s.io/kubernetes/cmd/kubectl "$ld"
+build_one "$kube_dir/kube-apiserver" "$kubebin" k8s.io/kubernetes/cmd/kube-apiserver "$ld"
+build_one "$kube_dir/kube-controller-manager" "$kubebin" k8s.io/kubernetes/cmd/kube-controller-manager "$ld"
+build_one "$kube_dir/kubectl" "$kubebin" k8s.io/kubernetes/cmd/kubectl "$ld"
 if [ -d "$here/../clients/go" ]; then
   build_one "$client_dir/inclusterclient" "$here/../clients/go" . 
   GOFLAGS="$GOFLAGS -modfile=$client_latest_mod" build_one "$client_latest_dir/inclusterclient" "$here/../clients/go" .
@@ -82,11 +93,12 @@ if [ -x "$oracle_dir/request-oracle" ]; then
 else
   oracle_mod=$(mktemp -d)
   trap 'rm -rf "$oracle_mod"' EXIT
-  cp "$here/kubebin/go.mod" "$here/kubebin/go.sum" "$oracle_src/main.go" "$oracle_mod/"
+  cp "$kubebin/go.mod" "$kubebin/go.sum" "$oracle_src/main.go" "$oracle_mod/"
   sed -i 's#^module .*#module edge-metaserver.local/requestoracle#' "$oracle_mod/go.mod"
   build_one "$oracle_dir/request-oracle" "$oracle_mod" .
 fi
 
+echo "KUBE_VERSION=$KUBE_VERSION"
 echo "ETCD=$etcd_dir/etcd"
 echo "KUBE_APISERVER=$kube_dir/kube-apiserver"
 echo "KUBE_CONTROLLER_MANAGER=$kube_dir/kube-controller-manager"

@@ -1,5 +1,5 @@
-// The real-cluster test bed: etcd 3.6 + kube-apiserver 1.34 (+ kube-controller-manager) built from
-// the Go module proxy by build-binaries.sh, started on free 127.0.0.1 ports with a fresh PKI, and
+// The real-cluster test bed: etcd 3.6 + kube-apiserver 1.37 (1.34 with EDGE_METASERVER_KUBE_VERSION=1.34.4;
+// + kube-controller-manager) built from the Go module proxy by build-binaries.sh, started on free 127.0.0.1 ports with a fresh PKI, and
 // always stopped. One cluster per test file (tap runs files in parallel processes).
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -18,6 +18,8 @@ const run = promisify(execFile)
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local'
 
 export interface Binaries {
+  /** The test bed's Kubernetes release, e.g. v1.37.2 (what kube-apiserver's /version reports). */
+  KUBE_VERSION: string
   ETCD: string
   KUBE_APISERVER: string
   KUBE_CONTROLLER_MANAGER: string

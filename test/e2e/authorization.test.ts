@@ -6,6 +6,7 @@ import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { createPrivateKey } from 'node:crypto'
 import { generateKeyPair, SignJWT } from 'jose'
+import { binaries } from '../cluster/cluster.js'
 import { clientGo, jsonLines, kubectl, python } from '../cluster/clients.js'
 import { RestClient } from '../cluster/rest.js'
 import { Stack, waitUntil } from './stack.js'
@@ -63,7 +64,7 @@ t.test('a forbidden request is answered by the edge, byte-identical to the apise
 t.test('anonymous: /version works, resources get 401', async (t) => {
   const version = await viaEdge.get('/version')
   t.equal(version.status, 200)
-  t.equal(version.body.gitVersion, 'v1.34.4')
+  t.equal(version.body.gitVersion, (await binaries()).KUBE_VERSION)
   const pods = await viaEdge.get('/api/v1/pods')
   t.equal(pods.status, 401)
   t.equal(pods.body.reason, 'Unauthorized')

@@ -108,3 +108,16 @@ t.test('a bundle for another node is ignored', async (t) => {
   state.update({ type: 'policy', bundle: { ...bundle, node: 'edge-2' } })
   t.equal(state.bundle, undefined)
 })
+
+t.test('a deny reason is worded as the fronted apiserver release does (bundle kubeVersion)', async (t) => {
+  const dangling = { ...bundle, rbac: { ...bundle.rbac, roleBindings: [{ metadata: { name: 'gone', namespace: 'ns' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'gone' }, subjects: [{ kind: 'ServiceAccount', name: 'app', namespace: 'ns' }] }] } }
+  const k = await key('k')
+  const base = 'configmaps "c" is forbidden: User "system:serviceaccount:ns:app" cannot get resource "configmaps" in API group "" in the namespace "ns"'
+  const reason = 'RBAC: role.rbac.authorization.k8s.io "gone" not found'
+  for (const [kubeVersion, want] of [['v1.34.4', `${base}: ${reason}`], ['v1.37.2', `${base}: rbac: ${reason}`], [undefined, `${base}: rbac: ${reason}`]] as const) {
+    const state = new ReceivedPolicy(memoryState(), 'edge-1', logger)
+    state.update({ type: 'policy', bundle: kubeVersion === undefined ? dangling : { ...dangling, kubeVersion } })
+    state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
+    t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await k.sign()}` }), { ok: false, status: { code: 403, message: want } }, `fronting ${kubeVersion ?? 'an unknown release'}`)
+  }
+})

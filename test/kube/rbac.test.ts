@@ -4,7 +4,7 @@
 // kube-apiserver's SubjectAccessReview.
 import t from 'tap'
 import {
-  aggregateClusterRoles, aggregateErrorMessage, compilePolicy, forbiddenMessage, forbiddenStatus, forbiddenStatusMessage,
+  aggregateClusterRoles, aggregateErrorMessage, chainDenyReason, compilePolicy, forbiddenMessage, forbiddenStatus, forbiddenStatusMessage,
   labelSelectorMatches, policyRulesEqual, ruleAllows, type RbacAttributes,
 } from '../../src/kube/rbac.js'
 import type {
@@ -401,4 +401,15 @@ t.test('issue 9: a Role on ConfigMap n1 only, decided on the request kube-apiser
   t.equal(allowed('GET', '/api/v1/namespaces/n%73/configmaps/n1'), true)
   t.equal(allowed('GET', `https://10.0.0.1:6443${CM}/n1`), true, 'absolute-form')
   t.equal(allowed('GET', `${CM}/n2`), false)
+})
+
+t.test('the deny reason as the authorizer chain of each release words it (union.go named reasons since 1.37)', async (t) => {
+  const rbac = 'RBAC: role.rbac.authorization.k8s.io "gone" not found'
+  t.equal(chainDenyReason(rbac, 'v1.34.4'), rbac, '1.34 passes the RBAC authorizer\'s reason through')
+  t.equal(chainDenyReason(rbac, 'v1.36.3'), rbac)
+  t.equal(chainDenyReason(rbac, 'v1.37.2'), `rbac: ${rbac}`, '1.37 prefixes the authorizer name')
+  t.equal(chainDenyReason(rbac, 'v1.38.0-beta.0'), `rbac: ${rbac}`)
+  t.equal(chainDenyReason(rbac, undefined), `rbac: ${rbac}`, 'unknown release: the newest form')
+  t.equal(chainDenyReason(rbac, 'v0.0.0-master+$Format:%H$'), `rbac: ${rbac}`, 'unparseable: the newest form')
+  t.equal(chainDenyReason('', 'v1.37.2'), '', 'no reason stays no reason')
 })
