@@ -1,5 +1,5 @@
 // Field selectors evaluated on the edge must accept, reject and match exactly as kube-apiserver
-// does (Kubernetes 1.34). The apiserver has two independent layers and both are reproduced here:
+// does (Kubernetes 1.34 and 1.37, the proven releases; see RELEASE_DEPENDENT). The apiserver has two independent layers and both are reproduced here:
 //  - which labels a request may use: the field-label conversion func registered per kind in
 //    pkg/apis/<group>/<version>/conversion.go; a kind without one falls back to
 //    runtime.DefaultMetaV1FieldSelectorConversion (metadata.name, metadata.namespace only). A
@@ -69,15 +69,15 @@ const KINDS: Record<string, Kind> = {
   },
   // pkg/apis/events/v1/conversion.go: the same storage and selectable set as core events, but the
   // client writes events.k8s.io names (regarding.*, reportingController), which the func maps onto
-  // the core ones; the core names themselves are refused.
+  // the core ones; the core names themselves are refused, and so is `source` (not in its mapping,
+  // 1.34 and 1.37 alike: "field label not supported: source").
   'events.k8s.io/events': {
     accepts: ['reason', 'regarding.kind', 'regarding.namespace', 'regarding.name', 'regarding.uid', 'regarding.apiVersion',
-      'regarding.resourceVersion', 'regarding.fieldPath', 'reportingController', 'source', 'type', ...META],
+      'regarding.resourceVersion', 'regarding.fieldPath', 'reportingController', 'type', ...META],
     fields: (o) => ({
       ...reference(o, 'regarding'),
       reason: str(o, 'reason'),
       reportingController: str(o, 'reportingController'),
-      source: str(o, 'deprecatedSource.component') || str(o, 'reportingController'),
       type: str(o, 'type'),
     }),
   },
@@ -105,7 +105,21 @@ const BUILT_IN_GROUPS = new Set(['', 'admissionregistration.k8s.io', 'apiextensi
   'node.k8s.io', 'policy', 'rbac.authorization.k8s.io', 'resource.k8s.io', 'scheduling.k8s.io', 'storage.k8s.io',
   'storagemigration.k8s.io'])
 
-// Built-in kinds with conversion funcs whose 1.34 content we have not confirmed: treated as unknown.
+// Labels one proven release accepts and another refuses (a 400 there): which answer is right depends
+// on the apiserver behind the edge, so the edge evaluates neither (offline: not answerable from the
+// cache; online the apiserver decides). resourceslices' spec.pool.name: accepted since 1.37
+// (pkg/apis/resource/v1/conversion.go ResourceSliceSelectorPoolName), refused by 1.34.
+const RELEASE_DEPENDENT: Record<string, readonly string[]> = {
+  'resource.k8s.io/resourceslices': ['spec.pool.name'],
+}
+
+/** Whether the proven releases disagree on accepting `field` for this (group, resource). */
+export function fieldVariesByRelease (group: string, resource: string, field: string): boolean {
+  return RELEASE_DEPENDENT[`${group}/${resource}`]?.includes(field) ?? false
+}
+
+// Built-in kinds with conversion funcs whose content we have not confirmed: treated as unknown.
+// (1.37 registers them in certificates.k8s.io/v1 too, alpha/beta and off by default in the test bed.)
 const UNCONFIRMED = new Set(['certificates.k8s.io/clustertrustbundles', 'certificates.k8s.io/podcertificaterequests'])
 
 /**

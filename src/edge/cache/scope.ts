@@ -2,7 +2,7 @@
 // and its label and field selectors compiled into one predicate. Which cached list may answer a
 // scope is the completeness rule's (completeness.ts coveringList); the selectors are evaluated here.
 /* eslint-disable @typescript-eslint/no-explicit-any -- cached objects are untyped Kubernetes JSON; only metadata and selectable fields are read, each checked */
-import { fieldNotSupported, fieldSupported, knowsFields, selectableFields } from '../../kube/object-fields.js'
+import { fieldNotSupported, fieldSupported, fieldVariesByRelease, knowsFields, selectableFields } from '../../kube/object-fields.js'
 import type { ProtobufObjects, Representation } from '../../kube/media-type.js'
 import { hasProtobufSchema } from '../../kube/protobuf/codec.js'
 import type { RequestInfo } from '../../kube/request-info.js'
@@ -101,6 +101,10 @@ function compile (scope: Scope): Compiled {
   if (!labels.ok) return { ...labels, refused: true }
   const fields = parseFieldSelector(scope.fieldSelector)
   if (!fields.ok) return { ...fields, refused: true }
+  const releaseDependent = fields.value.find((r) => fieldVariesByRelease(group, resource, r.field))
+  if (releaseDependent !== undefined) {
+    return { ok: false, message: offlineAnswers.why.fieldNotEvaluable(releaseDependent.field, resource), refused: false }
+  }
   const unsupported = fields.value.find((r) => !fieldSupported(group, resource, r.field))
   if (unsupported !== undefined) {
     // For kinds the edge knows this is the apiserver's 400; for custom resources it may be a field
