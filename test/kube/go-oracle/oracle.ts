@@ -142,8 +142,14 @@ export function compareLabel (s: string, index: number, goAnswer: unknown): Mism
  * empty path, which no RBAC rule short of `*` names and no kube-apiserver handler serves; the edge
  * answers 400 rather than relay a target it cannot put in origin form. Checked on Go's side too:
  * the oracle must have found an empty path.
+ * A label selector with adjacent commas in a value list (`a in (,,)`, `a in (x,,)`): apimachinery up
+ * to v0.36 refuses it (its parser consumed the second comma), v0.37 accepts it as the empty value;
+ * src/kube/selectors.ts keeps the refusal so that an edge in front of either release never accepts
+ * what its apiserver refuses. Only against a v0.37 oracle, only Go accepting and TS refusing.
  */
 export function knownStricter (m: Mismatch): string | undefined {
+  if (m.kind === 'label' && m.diff === 'accepted' && typeof m.ts === 'object' && m.ts !== null && 'err' in m.ts &&
+    /\([^)]*,\s*,[^)]*\)/.test(JSON.parse(m.input) as string)) return 'adjacent commas in a label value list refused (v0.37 accepts them)'
   if (m.kind !== 'request' || m.diff !== 'refusal' || m.go !== 'accepted, URL.Path ""' || typeof m.ts !== 'string') return undefined
   if (m.ts.startsWith('400 ') && m.ts.endsWith('edge-metaserver: an opaque request target has no origin form')) return 'opaque absolute-form target refused (400)'
   if (m.ts.startsWith('400 ') && m.ts.endsWith('edge-metaserver: an absolute-form request target needs a path')) return 'absolute-form target without a path refused (400)'
