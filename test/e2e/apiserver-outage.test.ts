@@ -6,6 +6,12 @@
 // and restarted with the same arguments and data. Afterwards every informer must converge to
 // kube-apiserver's own list (names and resourceVersions), every final version must have reached
 // the handlers exactly once, and the edge must be left with no held watch and no stray tunnel stream.
+// One exception is kube-apiserver's own: a restarted apiserver's watch cache starts at a list taken
+// after its start-up writes, so a watch resumed from the last version seen before the kill may get
+// `410 too old resource version` (1.34 and 1.37 alike, straight at the apiserver too; the outcome
+// depends on timing). Clients then re-list, and client-go hands unchanged objects to the handlers
+// again; the test asks kube-apiserver directly whether that resume is refused, and then allows
+// re-deliveries of versions from before the kill only — never of a version written afterwards.
 import t from 'tap'
 import { CoreV1Api, makeInformer, type V1ConfigMap } from '@kubernetes/client-node'
 import { clientNodeConfig, jsonLines, LineChild, python, spawnClientGo, spawnPython } from '../cluster/clients.js'
@@ -95,6 +101,7 @@ t.test('kube-apiserver killed for 15 s: client-go (v0.34 and newest), client-nod
   }
   const beforeOutage = await truth()
   await waitUntil(() => converged(beforeOutage), 60_000, 'all informers to see the writes made before the outage')
+  const lastSeenRv = String((await stack.admin.must('GET', `/api/v1/namespaces/${ns}/configmaps`)).metadata.resourceVersion)
 
   await stack.cluster.stopApiserver()
   const killedAt = Date.now()
@@ -123,6 +130,11 @@ t.test('kube-apiserver killed for 15 s: client-go (v0.34 and newest), client-nod
   for (let i = 10; i < 20; i++) await stack.admin.must('DELETE', `/api/v1/namespaces/${ns}/configmaps/seed-${i}`)
   const expected = await truth()
   t.comment(`writes after the outage done ${Date.now() - backAt} ms after kube-apiserver returned`)
+  // Would kube-apiserver itself resume a watch from the version seen before the kill? (See the top.)
+  const resumeProbe = await stack.admin.get(`/api/v1/namespaces/${ns}/configmaps`, { query: { watch: '1', resourceVersion: lastSeenRv, timeoutSeconds: '1' } })
+  const firstEvent = resumeProbe.raw.toString('utf8').split('\n')[0] ?? ''
+  const apiserverForcesRelist = /"type":"ERROR".*"code":410/.test(firstEvent)
+  t.comment(`kube-apiserver asked directly to resume from ${lastSeenRv}: ${firstEvent.slice(0, 200) || '(no event: resumed)'}`)
 
   const convergedAt: Record<string, number> = {}
   await waitUntil(async () => {
@@ -137,7 +149,11 @@ t.test('kube-apiserver killed for 15 s: client-go (v0.34 and newest), client-nod
     const delivered = i.delivered()
     t.same(expected.filter((item) => !delivered.includes(item)), [], `${i.name}: every final version reached the handlers (no gap)`)
     const twice = duplicates(delivered).filter((d) => expected.includes(d))
-    t.same(twice, [], `${i.name}: no final version delivered twice`)
+    if (apiserverForcesRelist) {
+      t.same(twice.filter((d) => !beforeOutage.includes(d)), [], `${i.name}: no version written after the kill delivered twice (re-deliveries from the re-list kube-apiserver forced: ${twice.length})`)
+    } else {
+      t.same(twice, [], `${i.name}: no final version delivered twice`)
+    }
     if (twice.length > 0 && i.history !== undefined) t.comment(`${i.name} handler calls for ${twice[0]}: ${JSON.stringify(i.history(twice[0]!.split('@')[0]!))}`)
   }
   t.comment(`client-node errors (restarted after each): ${JSON.stringify(nodeErrors)}`)
