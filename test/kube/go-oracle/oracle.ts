@@ -148,12 +148,22 @@ export function compareLabel (s: string, index: number, goAnswer: unknown): Mism
  * what its apiserver refuses. Only against a v0.37 oracle, only Go accepting and TS refusing.
  */
 export function knownStricter (m: Mismatch): string | undefined {
+  const adjacentCommas = 'adjacent commas in a label value list refused (v0.37 accepts them)'
   if (m.kind === 'label' && m.diff === 'accepted' && typeof m.ts === 'object' && m.ts !== null && 'err' in m.ts &&
-    /\([^)]*,\s*,[^)]*\)/.test(JSON.parse(m.input) as string)) return 'adjacent commas in a label value list refused (v0.37 accepts them)'
+    ADJACENT_COMMAS.test(JSON.parse(m.input) as string)) return adjacentCommas
+  if (m.kind === 'request' && m.diff === 'ListOptions decoding' && m.go === 'decodes' && typeof m.ts === 'string' &&
+    m.ts.startsWith('unable to parse requirement') && ADJACENT_COMMAS.test(labelSelectorOf(JSON.parse(m.input) as string))) return adjacentCommas
   if (m.kind !== 'request' || m.diff !== 'refusal' || m.go !== 'accepted, URL.Path ""' || typeof m.ts !== 'string') return undefined
   if (m.ts.startsWith('400 ') && m.ts.endsWith('edge-metaserver: an opaque request target has no origin form')) return 'opaque absolute-form target refused (400)'
   if (m.ts.startsWith('400 ') && m.ts.endsWith('edge-metaserver: an absolute-form request target needs a path')) return 'absolute-form target without a path refused (400)'
   return undefined
+}
+
+const ADJACENT_COMMAS = /\([^)]*,\s*,[^)]*\)/
+
+/** The labelSelector parameter of a request target (as url.Values decodes it), or ''. */
+function labelSelectorOf (target: string): string {
+  try { return new URL(target, 'http://x').searchParams.get('labelSelector') ?? '' } catch { return '' }
 }
 
 /** Every mismatch between the oracle's answers and src/kube's over `cases`. */
