@@ -5,7 +5,7 @@
 // client asked for. Anything it cannot read exactly makes it give up on that body, never on the
 // client's stream, which it only listens to.
 import type { Readable } from 'node:stream'
-import { gunzip } from 'node:zlib'
+import { createGunzip, gunzip } from 'node:zlib'
 import { decodeObject, decodeWatchEvent, PROTOBUF_MEDIA_TYPE } from '../../kube/protobuf/codec.js'
 import { FrameSplitter } from '../../util/frames.js'
 import { LineSplitter } from '../../util/lines.js'
@@ -62,10 +62,29 @@ export class BodyCollector {
 /**
  * Reads a watch body: `onEvent` for each event (as JSON), in order. An event over `maxEventBytes`
  * or one that does not decode stops the reading (`onStop` says why): what follows could not be
- * trusted to be the next event.
+ * trusted to be the next event. `gzipped`: the body is gzip (Content-Encoding), read gunzipped.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON; the caller checks each field it reads
-export function readWatchEvents (body: Readable, encoding: BodyEncoding, maxEventBytes: number, onEvent: (event: any) => void, onStop: (why: string) => void): void {
+export function readWatchEvents (body: Readable, encoding: BodyEncoding, maxEventBytes: number, onEvent: (event: any) => void, onStop: (why: string) => void,
+  gzipped = false): void {
+  if (gzipped) {
+    // kube-apiserver 1.37 gzips WatchList streams for clients that accept it, flushing per event.
+    // Fed by hand rather than piped: the tee must never pause the stream the client is reading.
+    const plain = createGunzip() // no total bound: a watch is long; each event is bounded below
+    const feed = (chunk: Buffer): void => { plain.write(chunk) }
+    const end = (): void => { plain.end() }
+    body.on('data', feed)
+    body.once('end', end)
+    plain.on('error', () => {}) // the stop below reports it
+    readWatchEvents(plain, encoding, maxEventBytes, onEvent, (why) => {
+      body.off('data', feed)
+      body.off('end', end)
+      plain.destroy()
+      onStop(why)
+    })
+    plain.once('error', (err) => { body.off('data', feed); body.off('end', end); plain.destroy(); onStop(`undecodable gzip: ${err.message}`) })
+    return
+  }
   const split = encoding === 'json' ? jsonEvents(maxEventBytes) : protobufEvents(maxEventBytes)
   const stop = (why: string): void => {
     body.off('data', onData)

@@ -72,10 +72,10 @@ export class CacheTee {
     if (info.verb === 'get') this.collect(body, gzipped, encoding, (answer) => this.storeObject(scope, answer))
     else if (info.verb === 'list' && query.get('resourceVersionMatch') !== 'Exact') {
       this.collect(body, gzipped, encoding, (answer) => this.storeListChunk(scope, query.get('continue'), answer.object))
-    } else if (info.verb === 'watch' && !gzipped) {
+    } else if (info.verb === 'watch') {
       // A watch's events carry what its Accept header asked for; each event is checked against it.
       const view = viewForAnswer(negotiateWatch(accept, protobufObjects(info))?.as)
-      if (view !== undefined) this.followWatch(inView(scope, view), query, encoding, body)
+      if (view !== undefined) this.followWatch(inView(scope, view), query, encoding, body, gzipped)
     }
   }
 
@@ -168,7 +168,7 @@ export class CacheTee {
    * provably saw every event since what it knows (completeness.ts): the watch continues the row
    * (or delivered a complete initial state), and no event was lost since.
    */
-  private followWatch (scope: Scope, query: URLSearchParams, encoding: BodyEncoding, body: Readable): void {
+  private followWatch (scope: Scope, query: URLSearchParams, encoding: BodyEncoding, body: Readable, gzipped = false): void {
     const startRv = query.get('resourceVersion') ?? ''
     const claim = new WatchClaim(startRv, query.get('sendInitialEvents') === 'true')
     const initial = { present: new Set<string>(), kind: '', apiVersion: '' }
@@ -226,7 +226,7 @@ export class CacheTee {
     }, (why) => {
       // What was applied stays true as of its version; the scope simply stops moving forward.
       this.logger.debug({ scope, why }, 'edge cache stopped following a watch')
-    })
+    }, gzipped)
   }
 }
 

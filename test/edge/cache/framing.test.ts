@@ -1,7 +1,8 @@
 import t from 'tap'
 import { PassThrough } from 'node:stream'
-import { gzipSync } from 'node:zlib'
+import { constants, createGzip, gzipSync } from 'node:zlib'
 import { answerEncoding, BodyCollector, readWatchEvents } from '../../../src/edge/cache/framing.js'
+import { waitUntil } from '../../helpers/wait.js'
 
 t.test('watch events split anywhere, even inside a multi-byte character, are read whole and in order', async (t) => {
   const events = [{ type: 'ADDED', object: { metadata: { name: 'crème-brûlée-🍮' } } }, { type: 'BOOKMARK', object: { metadata: { resourceVersion: '7' } } }]
@@ -31,6 +32,28 @@ t.test('an event over the bound or a line that is not JSON stops the reading', a
     t.same(seen, [], `${name}: nothing read, nothing after it either`)
     t.same(stops, [why], name)
   }
+})
+
+t.test('a gzipped watch (kube-apiserver 1.37 gzips WatchList streams) is read event by event as it is flushed', async (t) => {
+  const body = new PassThrough()
+  const seen: any[] = []
+  const stops: string[] = []
+  readWatchEvents(body, 'json', 1 << 10, (e: any) => seen.push(e), (why) => stops.push(why), true)
+  const gzip = createGzip()
+  gzip.on('data', (c: Buffer) => body.write(c))
+  const flushed = (): Promise<void> => new Promise((resolve) => gzip.flush(constants.Z_SYNC_FLUSH, () => resolve()))
+  gzip.write('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n')
+  await flushed()
+  await waitUntil(() => seen.length === 1, { what: 'the first event', timeoutMs: 5000, intervalMs: 5 })
+  t.same(seen.map((e) => e.object.metadata.name), ['a'], 'the first event is read before the stream ends')
+  gzip.write('{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"7"}}}\n')
+  await flushed()
+  await waitUntil(() => seen.length === 2, { what: 'the second event', timeoutMs: 5000, intervalMs: 5 })
+  t.same(seen.map((e) => e.type), ['ADDED', 'BOOKMARK'])
+  body.write(Buffer.from('not gzip at all'))
+  await waitUntil(() => stops.length > 0, { what: 'the reading to stop', timeoutMs: 5000, intervalMs: 5 })
+  t.equal(stops.length, 1, 'a corrupt gzip stream stops the reading, once')
+  t.match(stops[0], /undecodable gzip/)
 })
 
 t.test('bodies are collected whole, gunzipped, and dropped over either bound', async (t) => {
