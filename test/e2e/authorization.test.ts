@@ -61,6 +61,23 @@ t.test('a forbidden request is answered by the edge, byte-identical to the apise
   t.equal((await stack.admin.get(`/api/v1/namespaces/${ns}/configmaps/open`)).status, 200, 'the ConfigMap is still there')
 })
 
+t.test('a deny reason (a RoleBinding to a missing Role) is worded as the fronted release words it, byte-identical to the apiserver', async (t) => {
+  // 1.37 prefixes the authorizer's name (`rbac: RBAC: ...`), 1.34 did not: the edge learns the
+  // release from the shim (the policy bundle's kubeVersion) and must match either way.
+  await stack.fixtures.roleBinding(ns, 'dangling', { kind: 'Role', name: 'no-such-role' }, [{ kind: 'ServiceAccount', name: me.serviceAccount, namespace: ns }])
+  await waitUntil(() => edge.policy?.bundle?.rbac.roleBindings.some((b) => b.metadata.name === 'dangling') === true, 15_000, 'the dangling RoleBinding in the edge bundle')
+  const version = ((await direct.get('/version')).body as { gitVersion: string }).gitVersion
+  t.equal(edge.policy?.bundle?.kubeVersion, version, 'the bundle carries kube-apiserver\'s /version')
+  const before = await cloudRequests()
+  const path = `/api/v1/namespaces/${ns}/secrets/some-secret`
+  const atEdge = await viaEdge.withToken(me.token).get(path)
+  t.equal(await cloudRequests(), before, 'answered at the edge')
+  const atApiserver = await direct.withToken(me.token).get(path)
+  t.equal(atEdge.status, 403)
+  t.match(atApiserver.body.message, /RBAC: \[?role.rbac.authorization.k8s.io "no-such-role" not found/, 'kube-apiserver gives the reason')
+  t.equal(atEdge.raw.toString(), atApiserver.raw.toString(), `${version}: the edge's 403 is kube-apiserver's, reason included`)
+})
+
 t.test('anonymous: /version works, resources get 401', async (t) => {
   const version = await viaEdge.get('/version')
   t.equal(version.status, 200)
