@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Thin entry point: parse arguments, load and validate the config, hand over to runEdge/runCloud.
 import { readFileSync } from 'node:fs'
+import { homedir, hostname } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig } from './config/index.js'
+import { parseDuration } from './config/values.js'
 import { createLogger, type Logger } from './obs/logger.js'
 
 const USAGE: Record<string, string> = {
@@ -14,6 +17,8 @@ Commands:
   edge --config FILE     run the edge daemon (kind: EdgeMetaServer)
   cloud --config FILE    run the cloud shim (kind: CloudShim)
   check-config FILE      validate a config file (every document in it) without starting
+  join                   join this node: bootstrap token → its certificates and config
+  token create           make a bootstrap token for one node (cluster admin)
   version                print the version
 
 Run "edge-metaserver <command> --help" for a command's options.
@@ -46,6 +51,41 @@ and exits 1.
 
 Options:
   -h, --help   show this help
+`,
+  join: `Usage: edge-metaserver join --server HOST:PORT --token TOKEN --ca-cert-hash sha256:HEX [options]
+
+Joins this node: pins the shim's tunnel CA by its hash, proves the bootstrap token, generates the
+node's keys here and gets its tunnel client certificate (tunnel CA) and serving certificate
+(kubernetes.io/kubelet-serving, chains to the cluster CA); writes them under DIR/pki and the node's
+values into the config file (created, or merged into an existing one). Safe to re-run. Writes
+nothing unless everything succeeded.
+
+Options:
+  --server HOST:PORT       the shim's join listener (modules.cloudHub.join.address)
+  --token TOKEN            from "edge-metaserver token create --node NAME"
+  --ca-cert-hash HASH      sha256:<hex> of the tunnel CA's public key (printed with the token)
+  --node-name NAME         this node's name (default: the host name, lowercased)
+  --dir DIR                where keys and certificates go (default /etc/edge-metaserver)
+  --config FILE            the edge config to write or update (default DIR/config.yaml)
+  --tunnel-server HOST:PORT  what the edge dials (default: --server's host, the shim's tunnel port)
+  -h, --help               show this help
+
+Exit codes: 0 joined; 2 usage; 3 wrong server (unreachable, not a join endpoint); 4 CA does not
+match the hash; 5 token rejected (unknown, expired, deleted); 6 token made for another node;
+7 serving certificate denied or not signed; 1 anything else.
+`,
+  token: `Usage: edge-metaserver token create --node NAME [options]
+
+Creates a bootstrap token (kube-system Secret bootstrap-token-<id>) that can join only node NAME,
+and prints it; with --tunnel-ca, also the "edge-metaserver join" command to run on the node.
+
+Options:
+  --node NAME          the only node this token may join
+  --ttl DURATION       validity (default 24h)
+  --kubeconfig FILE    cluster-admin credentials (default $KUBECONFIG, then ~/.kube/config)
+  --tunnel-ca FILE     the shim's tunnel CA certificate (prints --ca-cert-hash)
+  --server HOST:PORT   the shim's join address, for the printed command
+  -h, --help           show this help
 `,
   version: `Usage: edge-metaserver version
 
@@ -80,6 +120,8 @@ async function main (argv: string[]): Promise<number> {
     process.stderr.write(`edge-metaserver: unknown command "${command}"\n\n${USAGE.main}`)
     return 2
   }
+  if (command === 'join') return joinCommand(rest)
+  if (command === 'token') return tokenCommand(rest)
   let args
   try {
     args = parseArgs({
@@ -108,6 +150,78 @@ async function main (argv: string[]): Promise<number> {
       return run(command, args.values.config)
   }
   return 2
+}
+
+async function joinCommand (argv: string[]): Promise<number> {
+  const { JoinFailure, joinNode } = await import('./edge/join.js')
+  let values
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        server: { type: 'string' }, token: { type: 'string' }, 'ca-cert-hash': { type: 'string' }, 'node-name': { type: 'string' },
+        dir: { type: 'string' }, config: { type: 'string' }, 'tunnel-server': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    }).values
+  } catch (err) {
+    process.stderr.write(`edge-metaserver join: ${(err as Error).message}\n\n${USAGE.join}`)
+    return 2
+  }
+  if (values.help === true) { process.stdout.write(USAGE.join!); return 0 }
+  for (const flag of ['server', 'token', 'ca-cert-hash'] as const) {
+    if (values[flag] === undefined) { process.stderr.write(`edge-metaserver join: --${flag} is required\n\n${USAGE.join}`); return 2 }
+  }
+  const dir = values.dir ?? '/etc/edge-metaserver'
+  try {
+    const lines = await joinNode({
+      server: values.server!, token: values.token!, caCertHash: values['ca-cert-hash']!,
+      nodeName: values['node-name'] ?? hostname().toLowerCase(), dir, configFile: values.config ?? join(dir, 'config.yaml'),
+      ...(values['tunnel-server'] === undefined ? {} : { tunnelServer: values['tunnel-server'] }),
+    })
+    process.stdout.write(lines.join('\n') + '\n')
+    return 0
+  } catch (err) {
+    if (err instanceof JoinFailure) { process.stderr.write(`edge-metaserver join: ${err.message}\n`); return err.exitCode }
+    process.stderr.write(`edge-metaserver join: ${(err as Error).message}\n`)
+    return 1
+  }
+}
+
+async function tokenCommand (argv: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        node: { type: 'string' }, ttl: { type: 'string' }, kubeconfig: { type: 'string' }, 'tunnel-ca': { type: 'string' },
+        server: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    })
+  } catch (err) {
+    process.stderr.write(`edge-metaserver token: ${(err as Error).message}\n\n${USAGE.token}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) { process.stdout.write(USAGE.token!); return 0 }
+  if (positionals.length !== 1 || positionals[0] !== 'create') { process.stderr.write(`edge-metaserver token: the only subcommand is "create"\n\n${USAGE.token}`); return 2 }
+  if (values.node === undefined) { process.stderr.write(`edge-metaserver token create: --node is required\n\n${USAGE.token}`); return 2 }
+  const ttl = parseDuration(values.ttl ?? '24h')
+  if (!ttl.ok || ttl.value <= 0) { process.stderr.write(`edge-metaserver token create: --ttl: ${ttl.ok ? 'must be positive' : ttl.message}\n`); return 2 }
+  const { createJoinToken } = await import('./cloud/token-create.js')
+  try {
+    const lines = await createJoinToken({
+      kubeconfig: values.kubeconfig ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config'),
+      node: values.node, ttlMs: ttl.value,
+      ...(values['tunnel-ca'] === undefined ? {} : { tunnelCaFile: values['tunnel-ca'] }),
+      ...(values.server === undefined ? {} : { joinServer: values.server }),
+    })
+    process.stdout.write(lines.join('\n') + '\n')
+    return 0
+  } catch (err) {
+    process.stderr.write(`edge-metaserver token create: ${(err as Error).message}\n`)
+    return 1
+  }
 }
 
 async function checkConfig (file: string | undefined): Promise<number> {

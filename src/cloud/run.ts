@@ -1,6 +1,7 @@
 // Wires the cloud role from a validated config: credentials → upstream pool → token reviews and
 // node restriction → tunnel listener → health listener. Stateless: everything it caches is
 // rebuilt from kube-apiserver, so any number of replicas can run behind one Service.
+import { createPrivateKey } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { Counter, Gauge } from 'prom-client'
 import type { CloudConfig } from '../config/index.js'
@@ -10,6 +11,7 @@ import { TunnelServer } from '../tunnel/server.js'
 import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
 import { startHealthServer } from './health-server.js'
+import { JoinServer } from './join-server.js'
 import { JwksSource } from './jwks-source.js'
 import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
@@ -21,6 +23,8 @@ import { UpstreamSlots } from './upstream-slots.js'
 export interface CloudShim {
   tunnelPort: number
   healthPort: number
+  /** Undefined when modules.cloudHub.join.enable is false. */
+  joinPort: number | undefined
   tokenReviewer: TokenReviewer
   connectedNodes: () => string[]
   close: () => Promise<void>
@@ -109,6 +113,23 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   })
   const tunnelAddress = await tunnel.listen()
 
+  let join: JoinServer | undefined
+  if (hub.join.enable) {
+    logger.info({ address: hub.join.address }, '3b. starting the join listener (bootstrap tokens → node certificates)')
+    const clusterCa = upstream.tlsOptions().ca
+    if (clusterCa === undefined) throw new Error('modules.cloudHub.join needs the cluster CA, but the kube-apiserver credentials name none (certificate-authority-data)')
+    join = new JoinServer({
+      config: hub.join, cert: cert!, key: key!, tunnelCa: ca!, tunnelCaKey: createPrivateKey(await readFile(hub.join.tlsCaKeyFile!, 'utf8')),
+      // The port edges dial: the configured one (behind a Service it is the same), or the bound one when it was 0.
+      tunnelPort: hub.address.port === 0 ? tunnelAddress.port : hub.address.port,
+      clusterCa,
+      // Bootstrap tokens are not audience-aware and expire by their Secret: no audiences, no caching.
+      reviewer: new TokenReviewer(upstream, { cacheSize: 1, maxTtlMs: 0, negativeTtlMs: 0, audiences: [] }),
+      upstream, logger,
+    })
+  }
+  const joinAddress = await join?.listen()
+
   let shuttingDown = false
   logger.info({ address: hub.healthzAddress }, '4. starting the health listener')
   const health = await startHealthServer(hub.healthzAddress.host, hub.healthzAddress.port, {
@@ -124,6 +145,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   return {
     tunnelPort: tunnelAddress.port,
     healthPort: health.address.port,
+    joinPort: joinAddress?.port,
     tokenReviewer,
     connectedNodes: () => tunnel.connectedNodes(),
     close: async () => {
@@ -133,6 +155,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       control?.close()
       policy?.stop()
       jwks?.stop()
+      await join?.close()
       await tunnel.close(hub.shutdownGracePeriod)
       await health.close()
       await upstream.close()

@@ -102,6 +102,8 @@ export class TestCluster {
         `--cert-dir=${join(dir, 'apiserver-certs')}`,
         `--token-auth-file=${join(dir, 'tokens.csv')}`, `--client-ca-file=${pki.ca.certFile}`,
         '--authorization-mode=RBAC',
+        // edge-metaserver join: bootstrap tokens (kube-system Secrets) reviewed by the shim.
+        '--enable-bootstrap-token-auth',
         `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
         `--service-account-key-file=${pki.serviceAccount.publicKeyFile}`,
         `--service-account-signing-key-file=${pki.serviceAccount.privateKeyFile}`,

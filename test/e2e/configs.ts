@@ -45,6 +45,8 @@ export async function writeCloudConfig (cluster: TestCluster, files: StackFiles,
   address: string
   healthzAddress: string
   logLevel?: string
+  /** More keys under modules.cloudHub, e.g. ['join:', '  enable: true']. */
+  cloudHub?: string[]
 }): Promise<string> {
   const { ca, cloud } = files.tunnelPki
   const file = join(await cluster.tempDir('cloud'), 'cloud.yaml')
@@ -54,6 +56,7 @@ export async function writeCloudConfig (cluster: TestCluster, files: StackFiles,
     'modules:', '  cloudHub:', `    address: ${opts.address}`, `    healthzAddress: ${opts.healthzAddress}`,
     `    tlsCaFile: ${ca.certFile}`, `    tlsCertFile: ${cloud.certFile}`, `    tlsPrivateKeyFile: ${cloud.keyFile}`,
     '    shutdownGracePeriod: 2s',
+    ...(opts.cloudHub ?? []).map((line) => `    ${line}`),
     'logging:', `  level: ${opts.logLevel ?? 'debug'}`, '',
   ].join('\n'))
   return file

@@ -138,11 +138,19 @@ const ALLOWED: Record<string, string> = {
   'rbac.authorization.k8s.io/clusterrolebindings:list': '〃',
   'rbac.authorization.k8s.io/clusterrolebindings:watch': '〃',
   'url:/openid/v1/jwks:get': 'the signing keys the edges verify tokens with',
+  'certificates.k8s.io/certificatesigningrequests:create': 'join: the node\'s kubelet-serving CSR',
+  'certificates.k8s.io/certificatesigningrequests:get': 'join: waiting for the signed certificate',
+  'certificates.k8s.io/certificatesigningrequests/approval:update': 'join: approving or denying that CSR',
+  'certificates.k8s.io/signers:approve': 'join: for kubernetes.io/kubelet-serving only (resourceNames, pinned below)',
 }
+// The only writes, the only resourceNames rule and the only dangerous verb the role may hold.
+const ALLOWED_WRITES = new Set(['authentication.k8s.io/tokenreviews:create', 'certificates.k8s.io/certificatesigningrequests:create',
+  'certificates.k8s.io/certificatesigningrequests/approval:update'])
+const SIGNER_RULE = { apiGroups: ['certificates.k8s.io'], resources: ['signers'], resourceNames: ['kubernetes.io/kubelet-serving'], verbs: ['approve'] }
 // Never, whatever the list above says.
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection'])
 const DANGEROUS_VERBS = new Set(['escalate', 'bind', 'impersonate', 'approve', 'sign'])
-const SENSITIVE_RESOURCES = new Set(['secrets', 'serviceaccounts/token', 'certificatesigningrequests', 'nodes/proxy', 'pods/exec'])
+const SENSITIVE_RESOURCES = new Set(['secrets', 'serviceaccounts/token', 'nodes/proxy', 'pods/exec'])
 
 t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards, no writes', async (t) => {
   const roles = [...find('ClusterRole'), ...find('Role')]
@@ -156,21 +164,22 @@ t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards
     for (const field of ['apiGroups', 'resources', 'verbs', 'nonResourceURLs'] as const) {
       if ((rule[field] ?? []).some((v: string) => v.includes('*'))) problems.push(`wildcard in ${field}: ${JSON.stringify(rule[field])}`)
     }
-    if (rule.resourceNames !== undefined) problems.push(`resourceNames: ${JSON.stringify(rule.resourceNames)}`)
+    const isSignerRule = JSON.stringify(rule) === JSON.stringify(SIGNER_RULE)
+    if (rule.resourceNames !== undefined && !isSignerRule) problems.push(`resourceNames: ${JSON.stringify(rule.resourceNames)}`)
     for (const verb of rule.verbs) {
-      if (DANGEROUS_VERBS.has(verb)) problems.push(`verb ${verb}`)
+      if (DANGEROUS_VERBS.has(verb) && !isSignerRule) problems.push(`verb ${verb}`)
       for (const url of rule.nonResourceURLs ?? []) grants.add(`url:${url}:${verb}`)
       for (const g of rule.apiGroups ?? []) {
         for (const r of rule.resources ?? []) {
           const grant = `${g}/${r}:${verb}`
           grants.add(grant)
           if (SENSITIVE_RESOURCES.has(r)) problems.push(`access to ${r}`)
-          if (WRITE_VERBS.has(verb) && grant !== 'authentication.k8s.io/tokenreviews:create') problems.push(`write: ${grant}`)
+          if (WRITE_VERBS.has(verb) && !ALLOWED_WRITES.has(grant)) problems.push(`write: ${grant}`)
         }
       }
     }
   }
-  t.same(problems, [], 'no wildcards, resourceNames, escalate/bind/impersonate, sensitive resources, or writes other than TokenReviews')
+  t.same(problems, [], 'no wildcards, resourceNames, escalate/bind/impersonate/approve (but approve on the kubelet-serving signer), sensitive resources, or writes other than TokenReviews and CSRs')
   const extra = [...grants].filter((g) => !(g in ALLOWED))
   t.same(extra, [], 'nothing beyond ALLOWED')
   t.ok(grants.has('authentication.k8s.io/tokenreviews:create') && grants.has('/pods:get'), 'tokenreviews create and pods get are granted')
@@ -196,6 +205,15 @@ t.test('least privilege, as the apiserver sees it: what the ServiceAccount may d
     ['list', 'secrets', '-A'], ['get', 'configmaps', '-A'], ['create', 'serviceaccounts/token', '-A'],
     ['create', 'roles.rbac.authorization.k8s.io', '-A'], ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
     ['bind', 'clusterroles.rbac.authorization.k8s.io'], ['impersonate', 'users'], ['impersonate', 'serviceaccounts', '-A'],
-    ['update', 'nodes'], ['create', 'certificatesigningrequests.certificates.k8s.io'], ['*', '*'],
+    ['update', 'nodes'], ['*', '*'],
+    ['update', 'certificatesigningrequests.certificates.k8s.io'], ['delete', 'certificatesigningrequests.certificates.k8s.io'],
+    ['update', 'certificatesigningrequests.certificates.k8s.io', '--subresource=status'],
+    ['approve', 'signers.certificates.k8s.io/kubernetes.io/kube-apiserver-client'],
+    ['approve', 'signers.certificates.k8s.io/kubernetes.io/kube-apiserver-client-kubelet'],
+    ['approve', 'signers.certificates.k8s.io/*'],
   ]) t.equal(await can(...args), 'no', `cannot ${args.join(' ')}`)
+  // join: exactly the CSR verbs, and approval for the kubelet-serving signer.
+  t.equal(await can('create', 'certificatesigningrequests.certificates.k8s.io'), 'yes')
+  t.equal(await can('update', 'certificatesigningrequests.certificates.k8s.io', '--subresource=approval'), 'yes')
+  t.equal(await can('approve', 'signers.certificates.k8s.io/kubernetes.io/kubelet-serving'), 'yes')
 })
