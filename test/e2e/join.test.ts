@@ -83,7 +83,9 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
     '  edgeHub:', '    heartbeatPeriod: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',
     'logging:', '  level: debug', '',
   ].join('\n'))
+  const started = Date.now()
   const joined = await runCli(joinArgs(dir, { token: token!, node: NODE }), { wrap: PRIVATE_GROUPS, timeoutMs: 60_000 })
+  t.comment(`join took ${Date.now() - started} ms (process start, TokenReview, CSR approval and signing, writes)`)
   t.equal(joined.code, 0, joined.stderr)
   t.match(joined.stdout, new RegExp(`^node ${NODE} joined`, 'm'))
   t.match(joined.stdout, /^keys are 0640 root:edge-metaserver$/m)
