@@ -14,6 +14,7 @@ import { OfflineCacheAnswers } from './cache/offline.js'
 import { rowCovers } from './cache/scope.js'
 import { CacheStore } from './cache/store.js'
 import { CacheTee } from './cache/tee.js'
+import { CertificateFiles, type ReloadResult } from './certificate-files.js'
 import { startControlChannel } from './control-channel.js'
 import { ensureDummyAddress } from './dummy-address.js'
 import { createGate, type Gate } from './gate.js'
@@ -27,6 +28,8 @@ import { CloudReachability } from './reachability.js'
 const HELD_WATCH_RETRY_MS = 5000
 // The largest single body or watch event the cache reads (a quarter of the cache, at most 64 MiB).
 const MAX_CACHED_BODY_BYTES = 64 << 20
+// How often certificate files are compared with the ones in use (a few small reads).
+const CERTIFICATE_CHECK_MS = 5000
 
 export interface EdgeDaemon {
   nodeName: string
@@ -38,6 +41,11 @@ export interface EdgeDaemon {
   listening: Record<string, { host: string, port: number }>
   /** Watches answered from the cache and not (yet) resumed upstream (0 without the cache); also the held_watches gauge. */
   heldWatches: () => number
+  /**
+   * Re-reads the tunnel and serving certificate files now and uses what changed, without a restart
+   * (what SIGHUP should call; the files are also checked every few seconds).
+   */
+  reloadCertificates: () => Promise<ReloadResult>
   close: () => Promise<void>
 }
 
@@ -157,6 +165,14 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     await tunnel.close(0)
     throw new Error('no listener could be started (see the log lines above)')
   }
+  const certificates = new CertificateFiles({
+    tunnelCa: hub.tlsCaFile, tunnelCert: hub.tlsCertFile, tunnelKey: hub.tlsPrivateKeyFile,
+    servingCert: tls === undefined ? undefined : ms.tlsCertFile, servingKey: tls === undefined ? undefined : ms.tlsPrivateKeyFile,
+  }, {
+    tunnel: (credentials) => { if (hub.enable) tunnel.useCredentials(credentials) },
+    serving: (pair) => { for (const { listener } of listeners) listener.useCertificate(pair) },
+  }, nodeName, { tunnel: { ca: tunnelCa!, cert: nodeCert!, key: nodeKey! }, serving: tls }, log)
+  certificates.start(CERTIFICATE_CHECK_MS)
 
   return {
     nodeName,
@@ -165,8 +181,10 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     policy,
     listening,
     heldWatches: () => held?.count ?? 0,
+    reloadCertificates: () => certificates.reload(),
     close: async () => {
       shuttingDown = true
+      certificates.stop()
       log.info('shutting down: draining in-flight requests')
       const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)

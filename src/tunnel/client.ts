@@ -89,6 +89,10 @@ export class TunnelClient extends EventEmitter {
   private lostAt: number | undefined
   /** The last-stream-id of each GOAWAY received: streams above it were never processed by the shim. */
   private readonly goaways = new WeakMap<http2.Http2Session, number>()
+  /** Streams open per connection: a connection retired by a certificate change closes when it reaches 0. */
+  private readonly sessionStreams = new WeakMap<http2.Http2Session, number>()
+  /** The key material for the next dial (replaced by useCredentials). */
+  private credentials: { ca: string, cert: string, key: string }
 
   constructor (private readonly opts: TunnelClientOptions) {
     super()
@@ -96,6 +100,36 @@ export class TunnelClient extends EventEmitter {
     const random = opts.random ?? Math.random
     this.backoff = fullJitterBackoff(opts.backoffInitialMs, opts.backoffMaxMs, random)
     this.rotation = new ServerRotation(servers, opts.resolve ?? systemResolver(opts.connectTimeoutMs), random)
+    this.credentials = { ca: opts.ca, cert: opts.cert, key: opts.key }
+  }
+
+  /**
+   * New key material (a renewed or operator-replaced certificate): the next connection uses it.
+   * A live connection is kept until one with the new certificate is up; then new streams go to the
+   * new one and the old one closes once its last stream (a long watch, say) has ended — nothing in
+   * flight is cut. Without a live connection the edge dials now: the old certificate may be why.
+   */
+  useCredentials (credentials: { ca: string, cert: string, key: string }): void {
+    this.credentials = credentials
+    if (this.closing) return
+    if (this.active === undefined) {
+      clearTimeout(this.reconnectTimer)
+      this.backoff.reset()
+      void this.dial()
+      return
+    }
+    this.replacing = true
+    void this.dial()
+  }
+
+  private replacing = false
+
+  /** Retires a connection: no new streams; closed (GOAWAY, no error) when its last stream ends. */
+  private retire (session: ClientHttp2Session): void {
+    this.draining.add(session)
+    const idle = (): void => { if ((this.sessionStreams.get(session) ?? 0) === 0 && !session.closed) session.close() }
+    session.on('stream-count', idle)
+    idle()
   }
 
   get state (): TunnelState { return this.current }
@@ -113,7 +147,12 @@ export class TunnelClient extends EventEmitter {
     }
     const stream = session.request(headers, { endStream: options.endStream ?? false })
     this.streamsOpen++
-    stream.once('close', () => { this.streamsOpen-- })
+    this.sessionStreams.set(session, (this.sessionStreams.get(session) ?? 0) + 1)
+    stream.once('close', () => {
+      this.streamsOpen--
+      this.sessionStreams.set(session, (this.sessionStreams.get(session) ?? 1) - 1)
+      session.emit('stream-count')
+    })
     return stream
   }
 
@@ -182,9 +221,7 @@ export class TunnelClient extends EventEmitter {
     const name = this.opts.serverName ?? target.name
     const tlsOptions = {
       host: target.address, port: target.port,
-      ca: this.opts.ca,
-      cert: this.opts.cert,
-      key: this.opts.key,
+      ...this.credentials,
       ...serverIdentity(target.address, name),
       minVersion: 'TLSv1.3' as const,
       ALPNProtocols: [ALPN],
@@ -208,13 +245,28 @@ export class TunnelClient extends EventEmitter {
       this.dialing = false
       if (this.closing) { session.close(); return }
       openConnectionWindow(session)
-      this.active = session
-      this.failure = undefined
-      this.current = { connected: true, since: Date.now(), server: target.label }
-      const failoverMs = this.lostAt === undefined ? undefined : Date.now() - this.lostAt
-      this.lostAt = undefined
-      logger.info({ server: target.label, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
-      this.emit('connected')
+      // A connection with a new certificate replaces a working one only once the shim has answered
+      // a PING on it: under TLS 1.3 the shim refuses a client certificate after the client thinks
+      // the handshake is done, and the working connection must not be given up for that.
+      const replacing = this.active !== undefined && this.active !== session
+      const activate = (): void => {
+        const previous = this.active
+        this.replacing = false
+        if (previous !== undefined && previous !== session) {
+          logger.info({ server: target.label }, 'tunnel connected with the new certificate; the old connection closes when its streams end')
+          this.retire(previous)
+        }
+        this.active = session
+        this.failure = undefined
+        // Connected throughout: no state change; long-lived streams (the control stream) move over.
+        if (previous !== undefined) { this.emit('replaced'); return }
+        this.current = { connected: true, since: Date.now(), server: target.label }
+        const failoverMs = this.lostAt === undefined ? undefined : Date.now() - this.lostAt
+        this.lostAt = undefined
+        logger.info({ server: target.label, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
+        this.emit('connected')
+      }
+      if (!replacing) activate()
       // A PING unanswered within heartbeatTimeout destroys the session, which ends every stream on
       // it and sends the edge to the next server.
       keepalive(session, {
@@ -224,6 +276,7 @@ export class TunnelClient extends EventEmitter {
           // The shim is really there, so the next failure starts a fresh backoff.
           proven = true
           this.backoff.reset()
+          if (replacing && !session.destroyed) activate()
         },
         onDead: (err) => session.destroy(err),
       })
@@ -245,6 +298,13 @@ export class TunnelClient extends EventEmitter {
       clearTimeout(connectTimer)
       if (this.connecting === session) this.connecting = undefined
       if (this.draining.delete(session)) return
+      if (this.replacing && this.active !== undefined && this.active !== session) {
+        // The dial with a new certificate failed: the working connection stays (and is retried on the next change).
+        this.replacing = false
+        this.dialing = false
+        logger.warn({ server: target.label, reason: lastError ?? 'connection closed' }, 'tunnel dial with the new certificate failed; keeping the current connection')
+        return
+      }
       // Either the dial failed or the active connection died: count a failure and go on to the next server.
       if (this.active === session) {
         this.active = undefined

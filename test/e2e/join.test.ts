@@ -11,7 +11,7 @@ import { generateKeyPairSync, X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { kubectl, podEnvironment } from '../cluster/clients.js'
+import { kubectl, podEnvironment, spawnKubectl } from '../cluster/clients.js'
 import { TestCluster } from '../cluster/cluster.js'
 import { Fixtures, configMapRules } from '../cluster/fixtures.js'
 import { prepareStackFiles, writeCloudConfig } from './configs.js'
@@ -112,6 +112,7 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
 
   const edge = await startEdgeProcess({ configFile, logFile: join(cluster.dir, 'edge-joined.log') })
   procs.push(edge.proc)
+  await waitUntil(() => cloud.shim.connectedNodes().includes(NODE), { what: 'the shim to list the node', timeoutMs: 10_000, intervalMs: 50 }).catch(() => {})
   t.ok(cloud.shim.connectedNodes().includes(NODE), 'the shim sees the node by the name join was given')
 
   // What a pod's ca.crt does: TLS to the edge verified against the cluster CA alone.
@@ -123,7 +124,7 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
 
   const ns = await fixtures.namespace('join')
   await cluster.admin.must('POST', `/api/v1/namespaces/${ns}/configmaps`, { body: { metadata: { name: 'hello' }, data: { greeting: 'joined' } } })
-  const me = await fixtures.podIdentity(ns, NODE, { rules: configMapRules(['get', 'list']) })
+  const me = await fixtures.podIdentity(ns, NODE, { rules: configMapRules(['get', 'list', 'watch']) })
   const pod = await podEnvironment(await cluster.tempDir('pod'), { host: '127.0.0.1', port: edge.port, token: me.token, caPem: cluster.pki.caPem, namespace: ns })
   let last = { code: -1 as number | null, stdout: '', stderr: '' }
   // The edge learns the pod's RoleBinding from its policy bundle shortly after it is created.
@@ -134,11 +135,42 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
   t.equal(last.code, 0, last.stderr)
   t.equal(last.stdout, 'joined', 'kubectl in the pod reads through the joined edge')
 
+  // A watch through the edge, open while both certificates are replaced on disk.
+  const watch = await spawnKubectl(pod, ['get', 'configmaps', '--watch', '-o', 'name'])
+  let watched = ''
+  watch.stdout!.setEncoding('utf8').on('data', (d: string) => { watched += d })
+  t.teardown(() => { watch.kill() })
+  await waitUntil(() => watched.includes('configmap/hello'), { what: 'the watch to list hello', timeoutMs: 20_000, intervalMs: 100 })
+
   // Re-running join is safe: new keys and certificates, the same config, nothing else.
   const before = tunnelCert.serialNumber
   const again = await runCli(joinArgs(dir, { token: token!, node: NODE }), { wrap: PRIVATE_GROUPS, timeoutMs: 60_000 })
   t.equal(again.code, 0, again.stderr)
-  t.not(new X509Certificate(await readFile(join(dir, 'pki', 'node.crt'))).serialNumber, before, 'a new tunnel certificate')
+  const newTunnel = new X509Certificate(await readFile(join(dir, 'pki', 'node.crt')))
+  const newServing = new X509Certificate(await readFile(join(dir, 'pki', 'server.crt')))
+  t.not(newTunnel.serialNumber, before, 'a new tunnel certificate')
+
+  // The running edge picks both up from disk, without a restart.
+  const served = (): Promise<string> => new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port: edge.port, ca: cluster.pki.caPem }, () => { resolve(s.getPeerCertificate().serialNumber); s.end() })
+    s.once('error', reject)
+  })
+  let servedSerial = ''
+  await waitUntil(async () => { servedSerial = await served(); return servedSerial === newServing.serialNumber },
+    { what: 'the edge to serve the new certificate', timeoutMs: 30_000, intervalMs: 250 }).catch(() => {})
+  t.equal(servedSerial, newServing.serialNumber, 'new TLS connections to the edge get the new serving certificate')
+  const shimSaw = async (): Promise<boolean> => (await readFile(join(cluster.dir, 'cloud.log'), 'utf8')).split('\n')
+    .some((l) => l.includes('"edge connected"') && l.includes(`"serial":"${newTunnel.serialNumber}"`))
+  await waitUntil(shimSaw, { what: 'the shim to see the new tunnel certificate', timeoutMs: 30_000, intervalMs: 250 }).catch(() => {})
+  t.ok(await shimSaw(), 'the shim sees the edge connect with the new tunnel certificate')
+  t.equal(edge.proc.child.exitCode, null, 'the same edge process')
+  await cluster.admin.must('POST', `/api/v1/namespaces/${ns}/configmaps`, { body: { metadata: { name: 'after-rotation' } } })
+  await waitUntil(() => watched.includes('configmap/after-rotation'), { what: 'the watch to see the new object', timeoutMs: 20_000, intervalMs: 100 }).catch(() => {})
+  t.match(watched, /configmap\/after-rotation/, 'the watch opened before the rotation still delivers events')
+  t.equal(watch.exitCode, null, 'and is still open')
+  t.ok(edge.proc.logLines().some((l) => l.msg === 'tunnel connected with the new certificate; the old connection closes when its streams end'),
+    'the edge moved to a new tunnel connection')
+  t.notOk(edge.proc.logLines().some((l) => l.msg === 'tunnel disconnected'), 'without ever being disconnected')
   t.equal(await readFile(configFile, 'utf8'), config, 'the config is the same')
   const { readdir } = await import('node:fs/promises')
   t.same((await readdir(join(dir, 'pki'))).sort(), ['cluster-ca.crt', 'node.crt', 'node.key', 'server.crt', 'server.key', 'tunnel-ca.crt'],

@@ -317,3 +317,40 @@ t.test('a single server given as host and port still works (the one-server API)'
 async function waitFor (predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   await waitUntil(predicate, { what, timeoutMs, intervalMs: 20 })
 }
+
+t.test('useCredentials: the next connection uses the new certificate; a held stream on the old one runs to its end, then the old connection closes', async (t) => {
+  const [a] = await peers(1)
+  const { tunnel, logs } = client([a!.entry])
+  const first = nextConnect(tunnel, 'the first connection')
+  tunnel.start()
+  await first
+  const held = await hold(tunnel)
+  const renewed = await ca.issue('node-renewed', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
+  const replaced = once(tunnel, 'replaced')
+  tunnel.useCredentials({ ca: caPem, cert: await read(renewed.certFile), key: await read(renewed.keyFile) })
+  await replaced
+  t.equal(a!.accepts.length, 2, 'one more dial')
+  t.equal(await get(tunnel), 'a', 'new streams go through')
+  t.equal(a!.tunnel.openConnections(), 2, 'the old connection stays while its held stream is open')
+  a!.held[0]!.end('done\n')
+  const ended = await held.ended
+  t.same(ended, { error: undefined, rstCode: 0 }, 'the held stream ended normally, not cut')
+  await waitFor(() => a!.tunnel.openConnections() === 1, 'the old connection to close once idle')
+  t.ok(tunnel.state.connected, 'connected throughout')
+  t.ok(logs.some((l) => l.msg === 'tunnel connected with the new certificate; the old connection closes when its streams end'))
+  t.notOk(logs.some((l) => l.msg === 'tunnel disconnected'), 'never reported down')
+})
+
+t.test('useCredentials with a certificate the shim refuses: the working connection stays', async (t) => {
+  const [a] = await peers(1)
+  const { tunnel, logs } = client([a!.entry])
+  const first = nextConnect(tunnel, 'the first connection')
+  tunnel.start()
+  await first
+  const other = await CertificateAuthority.create(join(dir, 'other-ca'), 'other', 'other-ca')
+  const foreign = await other.issue('node-foreign', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
+  tunnel.useCredentials({ ca: caPem, cert: await read(foreign.certFile), key: await read(foreign.keyFile) })
+  await waitFor(() => logs.some((l) => l.msg === 'tunnel dial with the new certificate failed; keeping the current connection'), 'the refused dial')
+  t.ok(tunnel.state.connected, 'still connected')
+  t.equal(await get(tunnel), 'a', 'the old connection still carries requests')
+})
