@@ -13,10 +13,11 @@ import { isLongRunning, requestInfo, requestInfoRefusal } from '../kube/request-
 import { badRequest, internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
 import {
   decodeHeaderEnvelope, endToEndHeaders, ERROR_BAD_REQUEST, HEADER_ENVELOPE, MAX_HEADER_ENVELOPE_BYTES, type HeaderEnvelope, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
-  ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
+  ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_RENEW, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
 import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
+import { renewalHandler } from './renewal.js'
 import { relayUpgrade } from './upgrade.js'
 import { isConnectivityError, type Upstream, type UpstreamResponse } from './upstream.js'
 import type { SlotKind, UpstreamSlots } from './upstream-slots.js'
@@ -33,6 +34,8 @@ export interface HandlerDeps {
   slots: UpstreamSlots
   logger: Logger
   metrics: RequestMetrics
+  /** The edges' certificate renewals (renewal.ts); none: every renewal is refused. */
+  renew?: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string) => Promise<void>
 }
 
 export function createStreamHandler (deps: HandlerDeps) {
@@ -52,6 +55,8 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     else deps.control.attach(node, stream)
     return
   }
+  // The edge renewing its own certificates: the node is the tunnel's, from its client certificate.
+  if (headers[HEADER_RENEW] !== undefined) { await (deps.renew ?? renewalHandler(undefined, deps.logger))(stream, headers, node); return }
   let hasBody = !stream.endAfterHeaders
   if (headers[HEADER_ENVELOPE] !== undefined) {
     // Headers too large for an HTTP/2 header block came first in the body (tunnel/protocol.ts).

@@ -11,23 +11,19 @@ import https from 'node:https'
 import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { KeyObject } from 'node:crypto'
 import type { JoinConfig } from '../config/index.js'
 import { BOOTSTRAPPERS_GROUP, BOOTSTRAP_TOKEN, boundNodes, isBootstrapIdentity } from '../kube/bootstrap-token.js'
 import type { Logger } from '../obs/logger.js'
-import { issueClientCertificate, parseCertificateRequest, RequestError } from '../pki/x509.js'
-import { requestServingCertificate } from './serving-csr.js'
+import { IssueError, type NodeCertificates } from './node-certificates.js'
 import type { TokenReviewer } from './token-reviews.js'
-import type { Upstream } from './upstream.js'
 
 export const JOIN_INFO_PATH = '/join/v1/info'
 export const JOIN_CERTIFICATES_PATH = '/join/v1/certificates'
 const MAX_BODY_BYTES = 64 * 1024
 /** Joins handled at once; more get 429 (each costs a TokenReview and a CSR round trip). */
 const MAX_IN_FLIGHT = 16
-const SIGNER_TIMEOUT_MS = 30_000
-/** A certificate is valid from a little before now: the edge's clock may lag the shim's. */
-const CLOCK_SKEW_MS = 5 * 60_000
+/** Long enough for a TokenReview and the kubelet-serving signer (node-certificates.ts waits 30 s for it). */
+const REQUEST_TIMEOUT_MS = 45_000
 const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
 export interface JoinServerOptions {
@@ -36,19 +32,14 @@ export interface JoinServerOptions {
   cert: string
   key: string
   tunnelCa: string
-  tunnelCaKey: KeyObject
   tunnelPort: number
-  /** What pods verify with (their ca.crt): handed to the edge with its serving certificate. */
-  clusterCa: string
+  issuer: NodeCertificates
   reviewer: TokenReviewer
-  upstream: Upstream
   logger: Logger
 }
 
-/** A refused join, as the edge reads it: one reason code, one line for the operator. */
-class JoinError extends Error {
-  constructor (readonly status: number, readonly reason: string, message: string) { super(message) }
-}
+/** A refused join, as the edge reads it (the same shape as a refused issue). */
+const JoinError = IssueError
 
 interface JoinRequest { token: string, nodeName: string, tunnelCsr: string, servingCsr: string }
 
@@ -59,7 +50,7 @@ export class JoinServer {
   constructor (private readonly opts: JoinServerOptions) {
     this.server = https.createServer({ cert: opts.cert, key: opts.key, minVersion: 'TLSv1.2' }, (req, res) => { void this.handle(req, res) })
     this.server.headersTimeout = 10_000
-    this.server.requestTimeout = SIGNER_TIMEOUT_MS + 15_000
+    this.server.requestTimeout = REQUEST_TIMEOUT_MS
     this.server.on('tlsClientError', (err) => opts.logger.debug({ err }, 'join TLS handshake failed'))
   }
 
@@ -80,8 +71,7 @@ export class JoinServer {
     try {
       if (path === JOIN_INFO_PATH && req.method === 'GET') {
         send(res, 200, {
-          kind: 'JoinInfo', tunnelCa: this.opts.tunnelCa, tunnelPort: this.opts.tunnelPort,
-          servingIPAddresses: this.opts.config.servingIPAddresses, servingDNSNames: this.opts.config.servingDNSNames,
+          kind: 'JoinInfo', tunnelCa: this.opts.tunnelCa, tunnelPort: this.opts.tunnelPort, ...this.opts.issuer.servingSans,
         })
         return
       }
@@ -95,14 +85,14 @@ export class JoinServer {
         this.inFlight--
       }
     } catch (err) {
-      if (err instanceof JoinError) { send(res, err.status, { kind: 'JoinError', reason: err.reason, message: err.message }); return }
+      if (err instanceof IssueError) { send(res, err.status, { kind: 'JoinError', reason: err.reason, message: err.message }); return }
       this.opts.logger.error({ err }, 'join failed')
       send(res, 500, { kind: 'JoinError', reason: 'InternalError', message: 'the shim failed to handle the join; see its log' })
     }
   }
 
   private async join (body: JoinRequest, remote: string | undefined): Promise<Record<string, unknown>> {
-    const { config, logger } = this.opts
+    const { logger } = this.opts
     const tokenId = BOOTSTRAP_TOKEN.exec(body.token)?.[1]
     const log = logger.child({ node: body.nodeName, tokenId, remote })
     if (tokenId === undefined) throw new JoinError(400, 'InvalidToken', 'the token is not a bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})')
@@ -125,41 +115,9 @@ export class JoinServer {
       log.warn({ boundTo: nodes }, 'join refused: token made for another node')
       throw new JoinError(403, 'TokenForAnotherNode', `token ${tokenId} was made for node ${nodes.join(', ')}, not ${body.nodeName}`)
     }
-    const node = body.nodeName
-    const tunnelReq = parseRequest(body.tunnelCsr, 'tunnelCsr')
-    const servingReq = parseRequest(body.servingCsr, 'servingCsr')
-    if (tunnelReq.publicKey.equals(servingReq.publicKey)) {
-      throw new JoinError(400, 'BadCertificateRequest', 'the tunnel and serving requests must use two different keys')
-    }
-
-    const serving = await requestServingCertificate(this.opts.upstream, node, body.servingCsr, servingReq, {
-      ips: config.servingIPAddresses, dns: config.servingDNSNames, lifetimeMs: config.servingCertificateLifetime, timeoutMs: SIGNER_TIMEOUT_MS,
-    })
-    if (!serving.ok) {
-      log.warn({ csr: serving.csrName, reason: serving.reason }, `join refused: ${serving.message}`)
-      const status = { ServingCertificateDenied: 403, ServingCertificateFailed: 502, Timeout: 504, UpstreamError: 502 }[serving.reason]
-      throw new JoinError(status, serving.reason, serving.message)
-    }
-    const now = Date.now()
-    const tunnelCertificate = issueClientCertificate({
-      caCertPem: this.opts.tunnelCa, caKey: this.opts.tunnelCaKey,
-      subject: { cn: `system:node:${node}`, o: ['system:nodes'] }, publicKey: tunnelReq.publicKey,
-      notBefore: new Date(now - CLOCK_SKEW_MS), notAfter: new Date(now + config.nodeCertificateLifetime),
-    })
-    log.info({ csr: serving.csrName }, 'node joined: tunnel and serving certificates issued')
-    return {
-      kind: 'JoinResult', nodeName: node, tunnelCertificate, tunnelCa: this.opts.tunnelCa,
-      servingCertificate: serving.certificate, clusterCa: this.opts.clusterCa, tunnelPort: this.opts.tunnelPort,
-    }
-  }
-}
-
-function parseRequest (pem: string, field: string): ReturnType<typeof parseCertificateRequest> {
-  try {
-    return parseCertificateRequest(pem)
-  } catch (err) {
-    if (err instanceof RequestError) throw new JoinError(400, 'BadCertificateRequest', `${field}: ${err.message}`)
-    throw err
+    const issued = await this.opts.issuer.issue(body.nodeName, body.tunnelCsr, body.servingCsr, log)
+    log.info('node joined')
+    return { kind: 'JoinResult', nodeName: body.nodeName, tunnelPort: this.opts.tunnelPort, ...issued }
   }
 }
 

@@ -12,6 +12,8 @@ import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
 import { startHealthServer } from './health-server.js'
 import { JoinServer } from './join-server.js'
+import { NodeCertificates } from './node-certificates.js'
+import { renewalHandler } from './renewal.js'
 import { JwksSource } from './jwks-source.js'
 import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
@@ -104,28 +106,33 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
 
   logger.info({ address: hub.address }, '3. starting the tunnel listener')
   const [ca, cert, key] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
+  let issuer: NodeCertificates | undefined
+  if (hub.join.enable) {
+    const clusterCa = upstream.tlsOptions().ca
+    if (clusterCa === undefined) throw new Error('modules.cloudHub.join needs the cluster CA, but the kube-apiserver credentials name none (certificate-authority-data)')
+    issuer = new NodeCertificates({
+      config: hub.join, tunnelCa: ca!, tunnelCaKey: createPrivateKey(await readFile(hub.join.tlsCaKeyFile!, 'utf8')), clusterCa, upstream,
+    })
+  }
   const tunnel = new TunnelServer({
     host: hub.address.host, port: hub.address.port, ca: ca!, cert: cert!, key: key!,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
-    onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics }),
+    onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics, renew: renewalHandler(issuer, logger) }),
     onHandshakeFailure: () => handshakeFailures.inc(),
     onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
   })
   const tunnelAddress = await tunnel.listen()
 
   let join: JoinServer | undefined
-  if (hub.join.enable) {
+  if (issuer !== undefined) {
     logger.info({ address: hub.join.address }, '3b. starting the join listener (bootstrap tokens → node certificates)')
-    const clusterCa = upstream.tlsOptions().ca
-    if (clusterCa === undefined) throw new Error('modules.cloudHub.join needs the cluster CA, but the kube-apiserver credentials name none (certificate-authority-data)')
     join = new JoinServer({
-      config: hub.join, cert: cert!, key: key!, tunnelCa: ca!, tunnelCaKey: createPrivateKey(await readFile(hub.join.tlsCaKeyFile!, 'utf8')),
+      config: hub.join, cert: cert!, key: key!, tunnelCa: ca!, issuer,
       // The port edges dial: the configured one (behind a Service it is the same), or the bound one when it was 0.
       tunnelPort: hub.address.port === 0 ? tunnelAddress.port : hub.address.port,
-      clusterCa,
       // Bootstrap tokens are not audience-aware and expire by their Secret: no audiences, no caching.
       reviewer: new TokenReviewer(upstream, { cacheSize: 1, maxTtlMs: 0, negativeTtlMs: 0, audiences: [] }),
-      upstream, logger,
+      logger,
     })
   }
   const joinAddress = await join?.listen()

@@ -9,7 +9,7 @@
 //     values into the config file (other keys and comments are kept).
 // Every failure is one line and its own exit code, before anything is written.
 /* eslint-disable @typescript-eslint/no-explicit-any -- the shim's JSON answers are untyped here; every field used is checked where it is read */
-import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto'
+import { X509Certificate, type KeyObject } from 'node:crypto'
 import https from 'node:https'
 import { isIP } from 'node:net'
 import { readFile } from 'node:fs/promises'
@@ -18,7 +18,7 @@ import type { TLSSocket } from 'node:tls'
 import { parseDocument } from 'yaml'
 import { formatConfigErrors, parseConfigText } from '../config/index.js'
 import { BOOTSTRAP_TOKEN } from '../kube/bootstrap-token.js'
-import { createCertificateRequest, publicKeyPin } from '../pki/x509.js'
+import { createCertificateRequest, newNodeKey, privateKeyPem, publicKeyPin } from '../pki/x509.js'
 import { keyAccess, writeAll, type OutFile } from './join-files.js'
 
 /** Exit codes, one per kind of failure the operator fixes differently. */
@@ -97,8 +97,8 @@ export async function joinNode (o: JoinOptions): Promise<string[]> {
     throw new JoinFailure(JOIN_EXIT.wrongCaHash, `${o.server} presented a certificate not signed by the CA it names: not the shim you meant`)
   }
 
-  const tunnelKey = newKey()
-  const servingKey = newKey()
+  const tunnelKey = newNodeKey()
+  const servingKey = newNodeKey()
   const subject = { cn: `system:node:${o.nodeName}`, o: ['system:nodes'] }
   const result = await postJoin(server, info.tunnelCa, {
     token: o.token,
@@ -119,9 +119,9 @@ export async function joinNode (o: JoinOptions): Promise<string[]> {
   const files: OutFile[] = [
     { path: paths.tunnelCa, content: result.tunnelCa, secret: false },
     { path: paths.nodeCert, content: result.tunnelCertificate, secret: false },
-    { path: paths.nodeKey, content: pem(tunnelKey), secret: true },
+    { path: paths.nodeKey, content: privateKeyPem(tunnelKey), secret: true },
     { path: paths.servingCert, content: result.servingCertificate, secret: false },
-    { path: paths.servingKey, content: pem(servingKey), secret: true },
+    { path: paths.servingKey, content: privateKeyPem(servingKey), secret: true },
     { path: paths.clusterCa, content: result.clusterCa, secret: false },
     { path: o.configFile, content: config, secret: false },
   ]
@@ -134,14 +134,6 @@ export async function joinNode (o: JoinOptions): Promise<string[]> {
     access.mode === 0o640 ? 'keys are 0640 root:edge-metaserver' : `keys are 0600 (${access.why}): the service's user must be able to read them`,
     `start it: systemctl enable --now edge-metaserver${resolve(o.configFile) === '/etc/edge-metaserver/config.yaml' ? '' : `   (or: edge-metaserver edge --config ${o.configFile})`}`,
   ]
-}
-
-function newKey (): KeyObject {
-  return generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey
-}
-
-function pem (key: KeyObject): string {
-  return key.export({ type: 'pkcs8', format: 'pem' }) as string
 }
 
 function checkResult (r: JoinResult, tunnelKey: KeyObject, servingKey: KeyObject): void {

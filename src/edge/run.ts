@@ -2,6 +2,7 @@
 // identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
 // in-process exactly as the CLI does.
 import { mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
 import type { HealthCheck } from '../obs/health.js'
@@ -14,7 +15,8 @@ import { OfflineCacheAnswers } from './cache/offline.js'
 import { rowCovers } from './cache/scope.js'
 import { CacheStore } from './cache/store.js'
 import { CacheTee } from './cache/tee.js'
-import { CertificateFiles, type ReloadResult } from './certificate-files.js'
+import { CertificateFiles, chooseCertificates, type ReloadResult } from './certificate-files.js'
+import { CertificateRenewal } from './certificate-renewal.js'
 import { startControlChannel } from './control-channel.js'
 import { ensureDummyAddress } from './dummy-address.js'
 import { createGate, type Gate } from './gate.js'
@@ -55,17 +57,28 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const gated = config.featureGates.requireAuthorization
 
   logger.info('1. loading the node identity from the tunnel client certificate')
-  const [tunnelCa, nodeCert, nodeKey] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
+  // All three are read here so a missing one fails start-up naming its path.
+  const [, nodeCert] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
   const nodeName = nodeNameOfCertificate(nodeCert!)
   if (config.nodeName !== null && config.nodeName !== nodeName) {
     throw new Error(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
   }
   const log = logger.child({ node: nodeName })
+  // The configured files or this daemon's own renewals, whichever expire last (certificate-files.ts).
+  const certificatePaths = {
+    tunnelCa: hub.tlsCaFile, tunnelCert: hub.tlsCertFile, tunnelKey: hub.tlsPrivateKeyFile,
+    servingCert: gated ? ms.tlsCertFile : undefined, servingKey: gated ? ms.tlsPrivateKeyFile : undefined,
+    renewedDir: join(config.stateDir, 'pki'),
+  }
+  const chosen = await chooseCertificates(certificatePaths, nodeName)
+  if ('refused' in chosen.tunnel) throw new Error(`tunnel certificate: ${chosen.tunnel.refused}`)
+  if (chosen.serving !== undefined && 'refused' in chosen.serving) throw new Error(`serving certificate: ${chosen.serving.refused}`)
+  const tunnelCredentials = chosen.tunnel
 
   log.info({ server: hub.server }, '2. dialling the tunnel to the cloud shim')
   const tunnel = new TunnelClient({
     servers: hub.server, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
-    ca: tunnelCa!, cert: nodeCert!, key: nodeKey!,
+    ...tunnelCredentials,
     heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
     backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
   })
@@ -87,8 +100,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   let tls: { cert: string, key: string } | undefined
   if (gated) {
-    const [cert, key] = await Promise.all([readFile(ms.tlsCertFile, 'utf8'), readFile(ms.tlsPrivateKeyFile, 'utf8')])
-    tls = { cert: cert!, key: key! }
+    tls = chosen.serving as { cert: string, key: string }
   } else {
     log.warn('featureGates.requireAuthorization is off: serving plain HTTP on the loopback listener only, without ' +
       'TLS; pod tokens are still relayed and checked by the cloud shim, but anything on this host can reach it')
@@ -165,14 +177,13 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     await tunnel.close(0)
     throw new Error('no listener could be started (see the log lines above)')
   }
-  const certificates = new CertificateFiles({
-    tunnelCa: hub.tlsCaFile, tunnelCert: hub.tlsCertFile, tunnelKey: hub.tlsPrivateKeyFile,
-    servingCert: tls === undefined ? undefined : ms.tlsCertFile, servingKey: tls === undefined ? undefined : ms.tlsPrivateKeyFile,
-  }, {
+  const certificates = new CertificateFiles(certificatePaths, {
     tunnel: (credentials) => { if (hub.enable) tunnel.useCredentials(credentials) },
     serving: (pair) => { for (const { listener } of listeners) listener.useCertificate(pair) },
-  }, nodeName, { tunnel: { ca: tunnelCa!, cert: nodeCert!, key: nodeKey! }, serving: tls }, log)
+  }, nodeName, { tunnel: tunnelCredentials, serving: tls }, log)
   certificates.start(CERTIFICATE_CHECK_MS)
+  const renewal = new CertificateRenewal(tunnel, certificates, nodeName, certificatePaths.renewedDir, log)
+  if (hub.enable) renewal.start()
 
   return {
     nodeName,
@@ -185,6 +196,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     close: async () => {
       shuttingDown = true
       certificates.stop()
+      renewal.stop()
       log.info('shutting down: draining in-flight requests')
       const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)

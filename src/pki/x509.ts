@@ -1,7 +1,7 @@
 // PKCS#10 requests and X.509 certificates, built and read with der.ts and signed by node:crypto:
 // what `join` (a request per key) and the shim (a tunnel client certificate; checking a serving
 // request before approving it) need, and nothing more. No I/O.
-import { createHash, createPublicKey, randomBytes, sign, verify, X509Certificate, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, X509Certificate, type KeyObject } from 'node:crypto'
 import { isIP } from 'node:net'
 import {
   bits, bool, children, decodeBits, decodeOid, DerError, expect, explicit, implicit, nul, octets, oid, read, seq, set,
@@ -224,4 +224,13 @@ export function issueClientCertificate (o: IssueOptions): string {
 export function publicKeyPin (certPem: string): string {
   const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' })
   return `sha256:${createHash('sha256').update(spki).digest('hex')}`
+}
+
+/** A node's new private key (EC P-256: small, fast, and what kube-apiserver's signers accept). */
+export function newNodeKey (): KeyObject {
+  return generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey
+}
+
+export function privateKeyPem (key: KeyObject): string {
+  return key.export({ type: 'pkcs8', format: 'pem' }) as string
 }

@@ -82,6 +82,15 @@ t.test('cloud defaults', async (t) => {
     maxConcurrentStreamsPerNode: 4000,
     healthzAddress: { host: '0.0.0.0', port: 10561 },
     shutdownGracePeriod: 30_000,
+    join: {
+      enable: false,
+      address: { host: '0.0.0.0', port: 10562 },
+      tlsCaKeyFile: null,
+      nodeCertificateLifetime: 30 * 24 * 3600_000,
+      servingCertificateLifetime: 30 * 24 * 3600_000,
+      servingIPAddresses: ['127.0.0.1', '169.254.30.10'],
+      servingDNSNames: [],
+    },
   })
   t.same(c.modules.dynamicController, {
     enable: true,
@@ -447,4 +456,16 @@ t.test('requireAuthorization off binds loopback only: any other address is refus
     t.equal(edge(HEAD_EDGE + gateOff + EDGE_HUB + `  metaServer:\n    server: "${server}"\n`).featureGates.requireAuthorization, false, server)
   }
   t.equal(edge(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    server: "0.0.0.0:10550"\n    dummyServer: ""\n').modules.metaServer.server.host, '0.0.0.0', 'with the gate on any address is fine')
+})
+
+t.test('modules.cloudHub.join: the CA key is required when on; IPs must be IPs; the signer\'s 10-minute floor', async (t) => {
+  const join = (lines: string[]): string => HEAD_CLOUD + 'modules:\n  cloudHub:\n    join:\n' + lines.map((l) => `      ${l}\n`).join('')
+  t.same(errors(join(['enable: true'])).map((e) => [e.path, e.message]), [
+    ['modules.cloudHub.join.tlsCaKeyFile', 'required when modules.cloudHub.join.enable is true (it signs the nodes\' tunnel certificates)'],
+  ])
+  t.same(errors(join(['servingIPAddresses: [127.0.0.1, kubernetes]'])).map((e) => [e.path, e.message]), [
+    ['modules.cloudHub.join.servingIPAddresses', '"kubernetes" is not an IP address'],
+  ])
+  t.same(errors(join(['servingCertificateLifetime: 5m'])).map((e) => e.path), ['modules.cloudHub.join.servingCertificateLifetime'])
+  t.equal(cloud(join(['enable: true', 'tlsCaKeyFile: pki/tunnel-ca.key'])).modules.cloudHub.join.tlsCaKeyFile, '/etc/edge-metaserver/pki/tunnel-ca.key')
 })

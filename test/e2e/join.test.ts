@@ -9,53 +9,30 @@ import https from 'node:https'
 import { connect } from 'node:tls'
 import { generateKeyPairSync, X509Certificate } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { kubectl, podEnvironment, spawnKubectl } from '../cluster/clients.js'
 import { TestCluster } from '../cluster/cluster.js'
 import { Fixtures, configMapRules } from '../cluster/fixtures.js'
-import { prepareStackFiles, writeCloudConfig } from './configs.js'
+import { startJoinBed, SERVICE_GID } from './joined-node.js'
 import { runCli, type CliProcess } from './process.js'
-import { startCloudInProcess, startEdgeProcess } from '../helpers/product.js'
+import { startEdgeProcess } from '../helpers/product.js'
 import { waitUntil } from '../helpers/wait.js'
 import { bootstrapTokenSecret } from '../../src/kube/bootstrap-token.js'
-import { createCertificateRequest, publicKeyPin } from '../../src/pki/x509.js'
+import { createCertificateRequest } from '../../src/pki/x509.js'
 import { NODE_ANNOTATION } from '../../src/cloud/serving-csr.js'
 
 // Everything starts before any test is queued (see cli.test.ts: tap and top-level awaits).
 const cluster = await TestCluster.start()
 t.teardown(() => cluster.stop())
 const fixtures = new Fixtures(cluster.admin)
-const files = await prepareStackFiles(cluster)
-const cloudConfig = await writeCloudConfig(cluster, files, {
-  address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0',
-  cloudHub: ['join:', '  enable: true', '  address: 127.0.0.1:0', `  tlsCaKeyFile: ${files.tunnelPki.ca.keyFile}`],
-})
-const cloud = await startCloudInProcess({ configFile: cloudConfig, logFile: join(cluster.dir, 'cloud.log') })
+const bed = await startJoinBed(cluster)
+const { files, cloud } = bed
 t.teardown(() => cloud.stop())
-const JOIN = `127.0.0.1:${cloud.shim.joinPort!}`
-const HASH = publicKeyPin(await files.tunnelPki.ca.pem())
+const JOIN = bed.joinServer
+const HASH = bed.caHash
 const procs: CliProcess[] = []
 t.teardown(async () => { for (const p of procs) await p.stop(3000) })
-
-/**
- * join runs as root here; the service group must exist for 0640 root:edge-metaserver keys. It is
- * given in a private /etc/group (a mount namespace), so the test machine's own is never touched.
- */
-const groupFile = join(cluster.dir, 'group')
-await writeFile(groupFile, (await readFile('/etc/group', 'utf8')) + 'edge-metaserver:x:4242:\n')
-const PRIVATE_GROUPS = ['unshare', '--mount', '--', 'sh', '-c', 'mount --bind "$0" /etc/group && exec "$@"', groupFile]
-
-async function tokenFor (node: string): Promise<string> {
-  const res = await runCli(['token', 'create', '--node', node, '--kubeconfig', cluster.adminKubeconfig, '--ttl', '1h',
-    '--tunnel-ca', files.tunnelPki.ca.certFile, '--server', JOIN])
-  if (res.code !== 0) throw new Error(`token create failed: ${res.stderr}`)
-  return res.stdout.split('\n')[0]!
-}
-
-function joinArgs (dir: string, o: { token: string, node: string, server?: string, hash?: string }): string[] {
-  return ['join', '--server', o.server ?? JOIN, '--token', o.token, '--ca-cert-hash', o.hash ?? HASH, '--node-name', o.node, '--dir', dir]
-}
 
 const NODE = 'edge-joined'
 
@@ -73,18 +50,9 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
   t.equal(Buffer.from(secret.body.data['auth-extra-groups'], 'base64').toString(), `system:bootstrappers:edge-metaserver:node:${NODE}`)
 
   // The operator's own settings for this test bed; join adds the node's values to them.
-  const dir = join(await cluster.tempDir('node'), 'etc')
-  const configFile = join(dir, 'config.yaml')
-  await (await import('node:fs/promises')).mkdir(dir)
-  await writeFile(configFile, [
-    '# operator settings kept by join', 'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
-    `stateDir: ${join(dir, '..', 'state')}`,
-    'modules:', '  metaServer:', '    server: 127.0.0.1:0', '    dummyServer: ""', '    shutdownGracePeriod: 2s',
-    '  edgeHub:', '    heartbeatPeriod: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',
-    'logging:', '  level: debug', '',
-  ].join('\n'))
+  const { dir, configFile } = await bed.nodeDir('node')
   const started = Date.now()
-  const joined = await runCli(joinArgs(dir, { token: token!, node: NODE }), { wrap: PRIVATE_GROUPS, timeoutMs: 60_000 })
+  const joined = await bed.join(dir, { token: token!, node: NODE })
   t.comment(`join took ${Date.now() - started} ms (process start, TokenReview, CSR approval and signing, writes)`)
   t.equal(joined.code, 0, joined.stderr)
   t.match(joined.stdout, new RegExp(`^node ${NODE} joined`, 'm'))
@@ -94,7 +62,7 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
     const s = await stat(join(dir, 'pki', key))
     t.equal(s.mode & 0o777, 0o640, `${key} is 0640`)
     t.equal(s.uid, 0, `${key} belongs to root`)
-    t.equal(s.gid, 4242, `${key} belongs to group edge-metaserver`)
+    t.equal(s.gid, SERVICE_GID, `${key} belongs to group edge-metaserver`)
   }
   const config = await readFile(configFile, 'utf8')
   t.match(config, /^# operator settings kept by join$/m, 'the operator\'s file is kept, comments included')
@@ -144,7 +112,7 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
 
   // Re-running join is safe: new keys and certificates, the same config, nothing else.
   const before = tunnelCert.serialNumber
-  const again = await runCli(joinArgs(dir, { token: token!, node: NODE }), { wrap: PRIVATE_GROUPS, timeoutMs: 60_000 })
+  const again = await bed.join(dir, { token: token!, node: NODE })
   t.equal(again.code, 0, again.stderr)
   const newTunnel = new X509Certificate(await readFile(join(dir, 'pki', 'node.crt')))
   const newServing = new X509Certificate(await readFile(join(dir, 'pki', 'server.crt')))
@@ -178,7 +146,7 @@ t.test('token create → join → edge starts from what join wrote → a pod\'s 
 })
 
 t.test('every refused join: its own exit code and line, and no file written', async (t) => {
-  const tokenA = await tokenFor('node-a')
+  const tokenA = await bed.tokenFor('node-a')
   const expiredId = 'exp' + Math.random().toString(36).slice(2, 5).padEnd(3, '0')
   await cluster.admin.must('POST', '/api/v1/namespaces/kube-system/secrets', {
     body: bootstrapTokenSecret(expiredId, 'abcdefghij012345', 'node-a', new Date(Date.now() - 60_000)),
@@ -194,7 +162,7 @@ t.test('every refused join: its own exit code and line, and no file written', as
   ]
   for (const c of cases) {
     const dir = join(await cluster.tempDir('refused'), 'etc')
-    const res = await runCli(joinArgs(dir, c.args), { timeoutMs: 60_000 })
+    const res = await bed.join(dir, c.args, false)
     t.equal(res.code, c.code, `${c.name}: exit code ${c.code}`)
     t.match(res.stderr.trim(), c.line, `${c.name}: ${res.stderr.trim()}`)
     t.equal(res.stderr.trim().split('\n').length, 1, `${c.name}: one line`)
@@ -221,7 +189,7 @@ function postJoin (body: unknown): Promise<{ status: number, body: any }> {
 
 t.test('the approver denies a serving request with extra SANs or the wrong CN, with the reason on the CSR', async (t) => {
   const node = 'node-c'
-  const token = await tokenFor(node)
+  const token = await bed.tokenFor(node)
   const key = (): ReturnType<typeof generateKeyPairSync>['privateKey'] => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey
   const tunnelCsr = createCertificateRequest(key(), { cn: 'anything', o: [] })
   const subject = { cn: `system:node:${node}`, o: ['system:nodes'] }
