@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net'
 import type { JoinConfig } from '../config/index.js'
 import { BOOTSTRAPPERS_GROUP, BOOTSTRAP_TOKEN, boundNodes, isBootstrapIdentity } from '../kube/bootstrap-token.js'
 import type { Logger } from '../obs/logger.js'
+import { readBounded } from '../util/bounded-body.js'
 import { IssueError, type NodeCertificates } from './node-certificates.js'
 import type { TokenReviewer } from './token-reviews.js'
 
@@ -80,7 +81,9 @@ export class JoinServer {
       if (this.inFlight >= MAX_IN_FLIGHT) throw new JoinError(429, 'TooManyRequests', 'too many joins at once; retry shortly')
       this.inFlight++
       try {
-        send(res, 200, await this.join(parseJoinRequest(await readBody(req)), req.socket.remoteAddress))
+        const body = await readBounded(req, MAX_BODY_BYTES)
+        if (body === undefined) throw new JoinError(413, 'RequestTooLarge', `the join request exceeds ${MAX_BODY_BYTES} bytes`)
+        send(res, 200, await this.join(parseJoinRequest(body.toString('utf8')), req.socket.remoteAddress))
       } finally {
         this.inFlight--
       }
@@ -131,17 +134,6 @@ function parseJoinRequest (text: string): JoinRequest {
   const req = b as JoinRequest
   if (req.nodeName.length > 253 || !NODE_NAME.test(req.nodeName)) throw new JoinError(400, 'BadRequest', `"${req.nodeName.slice(0, 80)}" is not a valid node name`)
   return req
-}
-
-async function readBody (req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) throw new JoinError(413, 'RequestTooLarge', `the join request exceeds ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function send (res: ServerResponse, status: number, body: unknown): void {

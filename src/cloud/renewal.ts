@@ -3,6 +3,7 @@
 // gets both certificates issued exactly as at join (node-certificates.ts). No token is involved.
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { Logger } from '../obs/logger.js'
+import { readBounded } from '../util/bounded-body.js'
 import { IssueError, type NodeCertificates } from './node-certificates.js'
 
 const MAX_BODY_BYTES = 64 * 1024
@@ -14,11 +15,10 @@ export function renewalHandler (issuer: NodeCertificates | undefined, logger: Lo
       if (issuer === undefined) throw new IssueError(404, 'RenewalDisabled', 'modules.cloudHub.join is off on this shim: it issues no certificates')
       if (headers[':method'] === 'GET') { send(stream, 200, issuer.servingSans); return }
       if (headers[':method'] !== 'POST') throw new IssueError(405, 'MethodNotAllowed', 'GET or POST')
+      const text = await readBounded(stream, MAX_BODY_BYTES)
+      if (text === undefined) throw new IssueError(413, 'RequestTooLarge', `the renewal request exceeds ${MAX_BODY_BYTES} bytes`)
       let body: { tunnelCsr?: unknown, servingCsr?: unknown }
-      try { body = JSON.parse(await readBody(stream)) } catch (err) {
-        if (err instanceof IssueError) throw err
-        throw new IssueError(400, 'BadRequest', 'the body is not JSON')
-      }
+      try { body = JSON.parse(text.toString('utf8')) } catch { throw new IssueError(400, 'BadRequest', 'the body is not JSON') }
       if (typeof body?.tunnelCsr !== 'string' || typeof body?.servingCsr !== 'string') throw new IssueError(400, 'BadRequest', 'tunnelCsr and servingCsr must be strings')
       send(stream, 200, await issuer.issue(node, body.tunnelCsr, body.servingCsr, log))
     } catch (err) {
@@ -27,17 +27,6 @@ export function renewalHandler (issuer: NodeCertificates | undefined, logger: Lo
       send(stream, 500, { reason: 'InternalError', message: 'the shim failed to renew; see its log' })
     }
   }
-}
-
-async function readBody (stream: ServerHttp2Stream): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_BODY_BYTES) throw new IssueError(413, 'RequestTooLarge', `the renewal request exceeds ${MAX_BODY_BYTES} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }
 
 function send (stream: ServerHttp2Stream, status: number, body: unknown): void {
