@@ -232,12 +232,16 @@ function skipUnreadBody (req: IncomingMessage, limitBytes: number): void {
   if (req.complete || skipping.has(req)) return
   skipping.add(req)
   let skipped = 0
-  const timer = setTimeout(() => { if (!req.complete) req.socket.destroy() }, SKIP_TIMEOUT_MS)
+  const socket = req.socket
+  const timer = setTimeout(() => { if (!req.complete) socket.destroy() }, SKIP_TIMEOUT_MS)
+  // The connection outlives the request when the body ends (keep-alive): its listener goes with
+  // the request, or every skipped body would leave one more on the socket for good.
+  const done = (): void => { clearTimeout(timer); socket.off('close', done) }
   req.on('data', (chunk: Buffer) => {
     skipped += chunk.length
-    if (skipped > limitBytes) req.socket.destroy()
+    if (skipped > limitBytes) socket.destroy()
   })
-  req.once('end', () => clearTimeout(timer))
-  req.socket.once('close', () => clearTimeout(timer))
+  req.once('end', done)
+  socket.once('close', done)
   req.resume()
 }
