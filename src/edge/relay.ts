@@ -137,8 +137,15 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
     deps.cache?.tee.observe(info, url, req.headers.accept, headers, stream)
     // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
     if (longRunning) res.flushHeaders()
-    // Once the answer is complete, the rest of a body kube-apiserver did not read is not sent.
-    stream.once('end', stopBody)
+    // Once the answer is complete, the rest of a body kube-apiserver did not read is not sent, and
+    // the stream is reset: its sending side would otherwise stay open for good — the shim has read
+    // part of the body, so Node does not close its end either — and every such stream held a slot
+    // of the shim's per-node stream limit and up to a stream window of body in its buffers, for
+    // the tunnel's life (the 40 000-case soak stalled on them).
+    stream.once('end', () => {
+      stopBody()
+      if (!stream.writableEnded) cancelStream(stream)
+    })
     if (info.verb !== 'watch') {
       pipeline(stream, res).catch(() => { if (!res.destroyed) res.destroy() })
       return

@@ -1,6 +1,7 @@
 import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
+import { PassThrough } from 'node:stream'
 import { status } from '../../src/kube/status.js'
 import { decodeHeaderEnvelope, HEADER_ENVELOPE } from '../../src/tunnel/protocol.js'
 import { ENHANCE_YOUR_CALM, REFUSED_STREAM, startRelayBench, type RelayBench } from '../helpers/relay-bench.js'
@@ -275,6 +276,41 @@ t.test('watches over the long-running limit get 429 at once, not a stream HTTP/2
   t.equal(bench.tunnel.openStreams, 0, 'and their tunnel streams')
 })
 
+t.test('an answer that comes before the whole body resets the stream: neither end stays half-open', async (t) => {
+  // As the shim does with undici: part of the body is read, then the consumer is gone (kube-apiserver
+  // answered early), and the answer follows. Node closes a server stream after its answer only
+  // when it never read it, so this one stays open unless the edge resets it.
+  const shimStreams: Array<{ closed: boolean }> = []
+  bench.shim = (stream) => {
+    const seen = { closed: false }
+    shimStreams.push(seen)
+    stream.once('close', () => { seen.closed = true })
+    const consumer = new PassThrough()
+    stream.pipe(consumer)
+    consumer.once('data', () => {
+      consumer.destroy()
+      stream.respond({ ':status': 405, 'content-type': 'application/json' })
+      stream.end('{"kind":"Status","code":405}')
+    })
+  }
+  for (let i = 0; i < 5; i++) {
+    const a = await new Promise<Answer>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: bench.port, method: 'PUT', path: '/api/v1/namespaces/ns/configmaps', agent: false, headers: { 'content-length': 60 * 1024 } }, (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (d: string) => { body += d }).once('end', () => { resolve({ code: res.statusCode ?? 0, headers: res.headers, body }); req.destroy() })
+      })
+      req.once('error', reject)
+      req.write(Buffer.alloc(30 * 1024, 'a')) // the rest never comes: the pod waits for the answer
+    })
+    t.equal(a.code, 405, `request ${i}: the early answer is relayed`)
+    t.equal(a.body, '{"kind":"Status","code":405}')
+  }
+  await waitUntil(() => bench.tunnel.openStreams === 0 && shimStreams.every((s) => s.closed))
+  t.equal(bench.tunnel.openStreams, 0, 'no tunnel stream left open at the edge')
+  t.same(shimStreams.filter((s) => !s.closed), [], 'nor at the shim')
+  t.equal(bench.inflight.shortCount, 0)
+})
+
 t.test('a kept-alive connection carries many requests without piling up listeners on its socket', async (t) => {
   // The server side of the client's connections, as the pipeline sees them (stage 2 is in-flight accounting).
   const sockets = new Set<net.Socket>()
@@ -297,7 +333,7 @@ t.test('a kept-alive connection carries many requests without piling up listener
   })
   const counts: number[] = []
   for (let i = 0; i < 40; i++) {
-    bench.verdict = i % 2 === 0 ? { ok: true, authorizedHere: true } : { ok: false, status: status('Forbidden', 'no') }
+    bench.verdict = i % 2 === 0 ? { ok: true, authorizedHere: true } : { ok: false, status: status('Forbidden', 'no'), why: 'refused by the test' }
     t.equal(await early(), i % 2 === 0 ? 405 : 403, `request ${i} answered early`)
     counts.push(...[...sockets].map((s) => s.listenerCount('close')))
   }
