@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
 import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
+import { cacheGauges, createRegistry, requestMetrics, tunnelGauges } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -65,6 +65,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   const registry = createRegistry('edge')
   const metrics = requestMetrics(registry, 'edge_metaserver')
+  tunnelGauges(registry, 'edge_metaserver', { streams: () => tunnel.openStreams, flowControl: () => tunnel.flowControl })
   const inflight = new InflightTracker(metrics.inflight)
   const reachability = new CloudReachability(tunnel)
   const listeners: Array<{ key: string, listener: Listener }> = []
