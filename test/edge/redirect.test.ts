@@ -4,7 +4,7 @@ import { installRedirect, nftRuleset } from '../../src/edge/redirect.js'
 
 // The real nft/iptables paths (rules that win over a kube-proxy-like DNAT, in network namespaces)
 // are exercised by test/e2e/redirect.test.ts; here a scripted runner pins the command sequences.
-function scripted (responses: Record<string, string | Error | Error[]>): { run: CommandRunner, calls: string[], stdin: string[] } {
+function scripted (responses: Record<string, string | Error | Array<string | Error>>): { run: CommandRunner, calls: string[], stdin: string[] } {
   const calls: string[] = []
   const stdin: string[] = []
   const run: CommandRunner = async (cmd, args, opts) => {
