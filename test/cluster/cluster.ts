@@ -22,6 +22,8 @@ export interface Binaries {
   KUBE_APISERVER: string
   KUBE_CONTROLLER_MANAGER: string
   KUBECTL: string
+  /** helm v3 (test/cluster/helmbin/go.mod), for deploy/chart. */
+  HELM: string
   CLIENT_GO: string
   /** The same client built against the newest client-go (test/clients/go/go.0.37.mod). */
   CLIENT_GO_LATEST: string
