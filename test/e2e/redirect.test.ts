@@ -186,6 +186,26 @@ for (const backend of ['nftables', 'iptables'] as const) {
   })
 }
 
+t.test('a serving certificate without the ClusterIP: no redirection, a clear error, the pods keep the direct path', async (t) => {
+  const node = await NetNamespace.create()
+  t.teardown(() => node.close())
+  const nodeName = 'edge-redirect-nocert'
+  await stack.fixtures.node(nodeName)
+  const narrow = await cluster.pki.ca.issue('edge-serving-no-clusterip', { cn: 'edge-metaserver', usage: 'server', ipSans: ['127.0.0.1', '169.254.30.10'] })
+  const configFile = await writeEdgeConfig(cluster, { ...stack.files, edgeServing: narrow }, nodeName, {
+    server: '127.0.0.1:10550', dummyServer: DUMMY, tunnelPort: stack.cloud.tunnelPort,
+    metaServer: ['redirect:', `  serviceClusterIP: ${clusterIP}`],
+  })
+  const edge = startCli(['edge', '--config', configFile], { wrap: node.wrap(), logFile: join(cluster.dir, `edge-${nodeName}.log`) })
+  t.teardown(() => edge.stop(5000))
+  const refused = await edge.waitForLog((l) => l.level === 'error' && /not redirecting/.test(l.msg), 'the certificate error')
+  t.match(refused.msg, `the serving certificate has no IP SAN ${clusterIP}; pods using ${clusterIP}:443 keep reaching kube-apiserver directly`)
+  t.equal(refused.file, narrow.certFile, 'the error names the certificate file')
+  t.notMatch((await node.run('nft', ['list', 'ruleset'])).stdout, 'edge-metaserver', 'no table was installed')
+  t.ok(edge.running, 'the daemon keeps serving')
+  t.equal((await edge.signal('SIGTERM', 20_000)).code, 0)
+})
+
 t.test('the host\'s own ruleset was not touched', async (t) => {
   t.equal(await hostRules(), hostBefore)
   t.equal((await readFile('/proc/self/net/dev', 'utf8')).includes('ems-'), false, 'no test veth in the host namespace')
