@@ -186,6 +186,27 @@ for (const backend of ['nftables', 'iptables'] as const) {
   })
 }
 
+t.test('a node without kube-proxy (common on KubeEdge nodes): the rule alone takes the pod to the edge', async (t) => {
+  const { node, pod } = await topology(t)
+  const nodeName = 'edge-redirect-no-kube-proxy'
+  const ns = await stack.fixtures.namespace('redirect')
+  const identity = await stack.fixtures.podIdentity(ns, nodeName)
+  const configFile = await writeEdgeConfig(cluster, stack.files, nodeName, {
+    server: '127.0.0.1:10550', dummyServer: DUMMY, tunnelPort: stack.cloud.tunnelPort,
+    metaServer: ['redirect:', `  serviceClusterIP: ${clusterIP}`],
+  })
+  const edge = startCli(['edge', '--config', configFile], { wrap: node.wrap(), logFile: join(cluster.dir, `edge-${nodeName}.log`) })
+  t.teardown(() => edge.stop(5000))
+  t.equal((await edge.waitForLog((l) => l.msg === 'redirection installed', 'redirection installed')).backend, 'nftables', 'auto picks nftables where nft works')
+  await waitForValue(async () => (await curl(node, 'https://127.0.0.1:10550/readyz')).status === '200' ? true : undefined,
+    { what: 'the edge to be ready', timeoutMs: 30_000 })
+  const viaEdge = await curl(pod, `https://${clusterIP}/readyz?verbose`, identity.token)
+  t.match(viaEdge.body, /^\[\+\]tunnel ok/m, `the pod reaches the edge: ${viaEdge.stderr}`)
+  t.equal((await edge.signal('SIGTERM', 20_000)).code, 0)
+  const after = await curl(pod, `https://${clusterIP}/readyz?verbose`, identity.token)
+  t.not(after.status, '200', 'with the daemon stopped nothing answers the ClusterIP on this node')
+})
+
 t.test('a serving certificate without the ClusterIP: no redirection, a clear error, the pods keep the direct path', async (t) => {
   const node = await NetNamespace.create()
   t.teardown(() => node.close())
