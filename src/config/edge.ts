@@ -61,6 +61,8 @@ export interface RedirectConfig {
   readonly serviceClusterIP: string | null
   readonly servicePort: number
   readonly backend: 'auto' | 'nftables' | 'iptables'
+  /** Milliseconds between checks that the iptables jump is still first in nat PREROUTING. */
+  readonly recheckPeriod: number
 }
 
 /** The HTTP/2 mTLS tunnel to the cloud shim (KubeEdge: modules.edgeHub). */
@@ -121,6 +123,7 @@ const redirectField = obj<RedirectConfig>(
     serviceClusterIP: optionalStr(),
     servicePort: int({ default: 443, min: 1, max: 65535 }),
     backend: oneOf(['auto', 'nftables', 'iptables'], 'auto'),
+    recheckPeriod: duration({ default: '30s', positive: true }),
   },
   (v, issue) => {
     // A DNAT cannot cross address families and the dummy address it targets is IPv4.

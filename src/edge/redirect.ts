@@ -10,8 +10,8 @@
 // LOCAL_IN, on the ClusterIP the DNAT has already rewritten). For a new connection the kernel runs
 // the nat chains of a hook in priority order and stops at the first that sets a binding, so the
 // nftables chain here (-110) always wins. The iptables backend has no priority of its own: its jump
-// is inserted first in the shared nat PREROUTING chain (see README: a kube-proxy started later may
-// insert its own jump above it; the nftables backend has no such race).
+// is inserted first in the shared nat PREROUTING chain, and `recheck` puts it back first when a
+// kube-proxy that (re)created its own jump later prepended it above (the nftables backend has no such race).
 //
 // Needs CAP_NET_ADMIN (like the dummy address). Removed on a clean stop; a crash leaves the rules,
 // and the next start replaces them (pods keep pointing at the edge while it restarts, as with the
@@ -30,6 +30,8 @@ export interface RedirectSpec {
 
 export interface Redirection {
   backend: RedirectBackend
+  /** Restores the rules' precedence if something took it; resolves true when it had to. */
+  recheck: () => Promise<boolean>
   remove: () => Promise<void>
 }
 
@@ -74,6 +76,8 @@ async function installNftables (spec: RedirectSpec, run: CommandRunner): Promise
   await run('nft', ['-f', '-'], { stdin: nftRuleset(spec) })
   return {
     backend: 'nftables',
+    // A priority cannot be taken over; only a deleted table could be missing, and that is an operator's act.
+    recheck: async () => false,
     remove: () => tolerate(run('nft', ['delete', 'table', 'ip', NFT_TABLE]), /No such file or directory/),
   }
 }
@@ -101,10 +105,20 @@ async function installIptables (spec: RedirectSpec, run: CommandRunner): Promise
   await iptablesNat(run, ['-F', IPTABLES_CHAIN])
   await iptablesNat(run, ['-A', IPTABLES_CHAIN, '-d', `${spec.clusterIP}/32`, '-p', 'tcp', '--dport', String(spec.servicePort),
     '-j', 'DNAT', '--to-destination', `${spec.target.host}:${spec.target.port}`])
-  await removeJumps(run)
-  await iptablesNat(run, ['-I', 'PREROUTING', '1', '-j', IPTABLES_CHAIN])
+  const jumpFirst = async (): Promise<void> => {
+    await removeJumps(run)
+    await iptablesNat(run, ['-I', 'PREROUTING', '1', '-j', IPTABLES_CHAIN])
+  }
+  await jumpFirst()
   return {
     backend: 'iptables',
+    recheck: async () => {
+      const { stdout } = await run('iptables', [...XTABLES_WAIT, '-t', 'nat', '-S', 'PREROUTING'])
+      const first = stdout.split('\n').find((l) => l.startsWith('-A PREROUTING'))
+      if (first === `-A PREROUTING -j ${IPTABLES_CHAIN}`) return false
+      await jumpFirst()
+      return true
+    },
     remove: async () => {
       await removeJumps(run)
       await tolerate(iptablesNat(run, ['-F', IPTABLES_CHAIN]), NO_SUCH)

@@ -161,6 +161,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
   // Last, so no pod connection is redirected before the listener it goes to is up.
   const redirection = await startRedirect(config, tls?.cert, listening, log)
+  const stopRecheck = redirection === undefined ? () => {} : keepPrecedence(redirection, config.modules.metaServer.redirect.recheckPeriod, log)
 
   return {
     nodeName,
@@ -173,6 +174,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       shuttingDown = true
       // First: pods' new connections go back to kube-proxy's path while the listeners drain.
       if (redirection !== undefined) {
+        stopRecheck()
         await redirection.remove().then(() => log.info({ backend: redirection.backend }, 'redirection removed'),
           (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot remove the redirection'))
       }
@@ -215,6 +217,20 @@ async function startRedirect (config: EdgeConfig, cert: string | undefined, list
   }
   log.info({ backend: result.redirection.backend }, 'redirection installed')
   return result.redirection
+}
+
+/** Re-asserts the redirection's precedence every `periodMs` (one check at a time); returns the stopper. */
+function keepPrecedence (redirection: Redirection, periodMs: number, log: Logger): () => void {
+  let running = false
+  const timer = setInterval(() => {
+    if (running) return
+    running = true
+    redirection.recheck().then((moved) => {
+      if (moved) log.warn({ backend: redirection.backend }, 'another nat PREROUTING rule had gone above the redirection (kube-proxy re-creating its jump); put it first again')
+    }, (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot check the redirection\'s place in nat PREROUTING')).finally(() => { running = false })
+  }, periodMs)
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<PipelineParts['cache']> & { held: HeldWatches } {

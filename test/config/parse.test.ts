@@ -451,9 +451,9 @@ t.test('requireAuthorization off binds loopback only: any other address is refus
 
 t.test('metaServer.redirect: off by default; an IPv4 ClusterIP turns it on; bad values name key and line', async (t) => {
   const off = edge(HEAD_EDGE + EDGE_HUB).modules.metaServer.redirect
-  t.same(off, { serviceClusterIP: null, servicePort: 443, backend: 'auto' })
+  t.same(off, { serviceClusterIP: null, servicePort: 443, backend: 'auto', recheckPeriod: 30_000 })
   const on = edge(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      backend: iptables\n')
-  t.same(on.modules.metaServer.redirect, { serviceClusterIP: '10.96.0.1', servicePort: 443, backend: 'iptables' })
+  t.same(on.modules.metaServer.redirect, { serviceClusterIP: '10.96.0.1', servicePort: 443, backend: 'iptables', recheckPeriod: 30_000 })
 
   t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: "fd00::1"\n'),
     [{ line: 8, path: 'modules.metaServer.redirect.serviceClusterIP', message: /must be an IPv4 address .* got "fd00::1"/ }])

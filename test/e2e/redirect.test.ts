@@ -126,7 +126,7 @@ for (const backend of ['nftables', 'iptables'] as const) {
 
     const configFile = await writeEdgeConfig(cluster, stack.files, nodeName, {
       server: '127.0.0.1:10550', dummyServer: DUMMY, tunnelPort: stack.cloud.tunnelPort,
-      metaServer: ['redirect:', `  serviceClusterIP: ${clusterIP}`, `  backend: ${backend}`],
+      metaServer: ['redirect:', `  serviceClusterIP: ${clusterIP}`, `  backend: ${backend}`, '  recheckPeriod: 1s'],
     })
     const edge: CliProcess = startCli(['edge', '--config', configFile], { wrap: node.wrap(), logFile: join(cluster.dir, `edge-${nodeName}.log`) })
     t.teardown(() => edge.stop(5000))
@@ -142,6 +142,13 @@ for (const backend of ['nftables', 'iptables'] as const) {
     } else {
       const prerouting = (await node.run('iptables', ['-t', 'nat', '-S', 'PREROUTING'])).stdout.split('\n').filter((l) => l.startsWith('-A'))
       t.same(prerouting, ['-A PREROUTING -j EDGE-METASERVER', '-A PREROUTING -j KUBE-SERVICES'], 'the edge\'s jump comes before kube-proxy\'s')
+      // kube-proxy re-creating its jump (after a flush, or starting after the daemon) prepends it.
+      must(await node.run('iptables', ['-t', 'nat', '-D', 'PREROUTING', '-j', 'KUBE-SERVICES']), 'iptables -D')
+      must(await node.run('iptables', ['-t', 'nat', '-I', 'PREROUTING', '-j', 'KUBE-SERVICES']), 'iptables -I')
+      const moved = await edge.waitForLog((l) => l.level === 'warn' && /put it first again/.test(l.msg), 'the recheck moving the jump back')
+      t.equal(moved.backend, 'iptables')
+      const again = (await node.run('iptables', ['-t', 'nat', '-S', 'PREROUTING'])).stdout.split('\n').filter((l) => l.startsWith('-A'))
+      t.same(again, ['-A PREROUTING -j EDGE-METASERVER', '-A PREROUTING -j KUBE-SERVICES'], 'the edge\'s jump is first again')
     }
 
     // The pod, with a vanilla kubelet's env: the edge answers (its own readiness checks), TLS verified.

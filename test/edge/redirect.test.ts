@@ -75,6 +75,27 @@ t.test('iptables removal: jumps, then the chain; what is already gone is not an 
   ])
 })
 
+t.test('recheck: iptables puts its jump first again when another rule went above it; nftables has nothing to do', async (t) => {
+  const kubeFirst = '-P PREROUTING ACCEPT\n-A PREROUTING -j KUBE-SERVICES\n-A PREROUTING -j EDGE-METASERVER\n'
+  const oursFirst = '-P PREROUTING ACCEPT\n-A PREROUTING -j EDGE-METASERVER\n-A PREROUTING -j KUBE-SERVICES\n'
+  const { run, calls } = scripted({
+    'iptables -w 5 -t nat -S PREROUTING': [oursFirst, kubeFirst],
+    'iptables -w 5 -t nat -D PREROUTING -j EDGE-METASERVER': [new Error('iptables: Bad rule (does a matching rule exist in that chain?).'), '', new Error('iptables: Bad rule (does a matching rule exist in that chain?).')],
+  })
+  const r = await installRedirect(spec, 'iptables', run)
+  t.ok(r.ok)
+  if (!r.ok) return
+  calls.length = 0
+  t.equal(await r.redirection.recheck(), false, 'first already: nothing changed')
+  t.same(calls, ['iptables -w 5 -t nat -S PREROUTING'])
+  calls.length = 0
+  t.equal(await r.redirection.recheck(), true, 'kube-proxy\'s jump above: moved')
+  t.same(calls, ['iptables -w 5 -t nat -S PREROUTING', 'iptables -w 5 -t nat -D PREROUTING -j EDGE-METASERVER',
+    'iptables -w 5 -t nat -D PREROUTING -j EDGE-METASERVER', 'iptables -w 5 -t nat -I PREROUTING 1 -j EDGE-METASERVER'])
+  const nft = await installRedirect(spec, 'nftables', scripted({}).run)
+  t.equal(nft.ok && await nft.redirection.recheck(), false)
+})
+
 t.test('both backends failing: one error naming each', async (t) => {
   const { run } = scripted({
     'nft -f -': new Error('spawn nft ENOENT'),
