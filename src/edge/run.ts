@@ -1,6 +1,7 @@
 // Wires the edge role from a validated config, in start-up order (each step logged, numbered):
-// identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
+// identity → tunnel → dummy address → cache → listeners → redirection. Returns a handle so tests can run the daemon
 // in-process exactly as the CLI does.
+import { X509Certificate } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
@@ -22,6 +23,7 @@ import { startListener, type Listener } from './listeners.js'
 import { requestPipeline, type PipelineParts } from './pipeline.js'
 import { ReceivedPolicy } from './received-policy.js'
 import { CloudReachability } from './reachability.js'
+import { installRedirect, type Redirection } from './redirect.js'
 
 // A held watch whose tunnel is up but whose last resume found kube-apiserver unreachable tries again this often.
 const HELD_WATCH_RETRY_MS = 5000
@@ -158,6 +160,9 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     await tunnel.close(0)
     throw new Error('no listener could be started (see the log lines above)')
   }
+  // Last, so no pod connection is redirected before the listener it goes to is up.
+  const redirection = await startRedirect(config, tls?.cert, listening, log)
+  const stopRecheck = redirection === undefined ? () => {} : keepPrecedence(redirection, config.modules.metaServer.redirect.recheckPeriod, log)
 
   return {
     nodeName,
@@ -168,6 +173,12 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     heldWatches: () => held?.count ?? 0,
     close: async () => {
       shuttingDown = true
+      // First: pods' new connections go back to kube-proxy's path while the listeners drain.
+      if (redirection !== undefined) {
+        stopRecheck()
+        await redirection.remove().then(() => log.info({ backend: redirection.backend }, 'redirection removed'),
+          (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot remove the redirection'))
+      }
       log.info('shutting down: draining in-flight requests')
       const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)
@@ -180,6 +191,47 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       log.info({ cutOff: cut }, 'stopped')
     },
   }
+}
+
+/** Installs the redirection of pods' Service connections to the dummy listener, if configured; a failure is logged, never fatal. */
+async function startRedirect (config: EdgeConfig, cert: string | undefined, listening: EdgeDaemon['listening'], log: Logger): Promise<Redirection | undefined> {
+  const r = config.modules.metaServer.redirect
+  if (r.serviceClusterIP === null) return undefined
+  const target = listening['dummyServer']
+  const bypass = `pods using ${r.serviceClusterIP}:${r.servicePort} keep reaching kube-apiserver directly, not through the edge`
+  if (target === undefined || cert === undefined) {
+    log.error(`not redirecting the kubernetes Service: the dummy listener is not up; ${bypass}`)
+    return undefined
+  }
+  // Pods verify the ClusterIP they dial against their ca.crt: redirecting to a certificate without
+  // it would break every pod instead of leaving them on the direct path.
+  if (new X509Certificate(cert).checkIP(r.serviceClusterIP) === undefined) {
+    log.error({ file: config.modules.metaServer.tlsCertFile },
+      `not redirecting the kubernetes Service: the serving certificate has no IP SAN ${r.serviceClusterIP}; ${bypass}`)
+    return undefined
+  }
+  log.info({ clusterIP: r.serviceClusterIP, port: r.servicePort, target, backend: r.backend }, '6. redirecting pods\' connections to the kubernetes Service to the dummy listener')
+  const result = await installRedirect({ clusterIP: r.serviceClusterIP, servicePort: r.servicePort, target }, r.backend)
+  if (!result.ok) {
+    log.error({ reason: result.error }, `cannot redirect the kubernetes Service; ${bypass}`)
+    return undefined
+  }
+  log.info({ backend: result.redirection.backend }, 'redirection installed')
+  return result.redirection
+}
+
+/** Re-asserts the redirection's precedence every `periodMs` (one check at a time); returns the stopper. */
+function keepPrecedence (redirection: Redirection, periodMs: number, log: Logger): () => void {
+  let running = false
+  const timer = setInterval(() => {
+    if (running) return
+    running = true
+    redirection.recheck().then((moved) => {
+      if (moved) log.warn({ backend: redirection.backend }, 'another nat PREROUTING rule had gone above the redirection (kube-proxy re-creating its jump); put it first again')
+    }, (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot check the redirection\'s place in nat PREROUTING')).finally(() => { running = false })
+  }, periodMs)
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<PipelineParts['cache']> & { held: HeldWatches } {
