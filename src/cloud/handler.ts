@@ -2,7 +2,7 @@
 // enforce node restriction, then execute it against kube-apiserver *as the pod* (its own token
 // goes upstream) and stream the answer back untouched. Whatever the shim answers itself is a
 // Status marked with x-ems-origin, so the edge can tell it from the apiserver's own answers.
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
 import { PassThrough } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
@@ -162,12 +162,30 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   res.body.once('end', () => { complete = true })
   if (String(res.headers.connection ?? '').toLowerCase() === 'close') {
     await relayClosingAnswer(res.body, stream)
-    return
+  } else {
+    await pipeline(res.body, stream).catch(() => {
+      // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
+      if (!stream.destroyed) stream.destroy()
+    })
   }
-  await pipeline(res.body, stream).catch(() => {
-    // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
-    if (!stream.destroyed) stream.destroy()
-  })
+  // kube-apiserver answered before the whole request body came (an early refusal, a connection
+  // it closed): the answer is complete, the edge may still be sending. RST_STREAM NO_ERROR tells
+  // it to stop (RFC 9113 §8.1). Node does that itself only for a stream it never read; this one
+  // fed undici, so without it both ends stayed half-open for good, each holding a stream of the
+  // node's limit and up to a stream window of unread body here.
+  if (req.hasBody) closeOnceAnswered(stream)
+}
+
+/** Resets a stream whose answer is complete but whose request body is not (see forward), once the answer is flushed. */
+function closeOnceAnswered (stream: ServerHttp2Stream): void {
+  const close = (): void => {
+    if (stream.destroyed || stream.closed || stream.readableEnded) return
+    // Drained too: a closed stream still holding unread data is never destroyed (see tunnel/streams.ts).
+    stream.resume()
+    stream.close(http2.constants.NGHTTP2_NO_ERROR)
+  }
+  if (stream.writableFinished) close()
+  else if (stream.writableEnded) stream.once('finish', close)
 }
 
 // The largest answer kube-apiserver sends with Connection: close that the shim relays (they are

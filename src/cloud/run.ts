@@ -73,6 +73,18 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       this.set({ kind: 'short' }, slots.count('short'))
     },
   })
+  // eslint-disable-next-line no-new -- registered and read through its collect()
+  new Gauge({
+    name: 'edge_metaserver_cloud_upstream_pool_requests',
+    help: 'Connections to kube-apiserver and the requests on them, by pool (watches, requests, own) and state (connected: connections open; running: requests on them; queued: requests waiting for a connection)',
+    labelNames: ['pool', 'state'],
+    registers: [registry],
+    collect () {
+      for (const { pool, ...counts } of upstream.poolStats()) {
+        for (const [state, n] of Object.entries(counts)) this.set({ pool, state }, n)
+      }
+    },
+  })
   const tokenReviewer = new TokenReviewer(upstream, {
     cacheSize: dc.tokenReviewCacheSize, maxTtlMs: dc.tokenReviewCacheMaxTTL, negativeTtlMs: dc.tokenReviewNegativeTTL,
     audiences: [...dc.apiAudiences],

@@ -1,6 +1,6 @@
 // Public surface of the configuration layer; everything else is internal.
 export type { CloudConfig, CloudHubConfig, DynamicControllerConfig, ExecutionMode, JoinConfig, KubeAPIConfig } from './cloud.js'
-export type { CacheConfig, EdgeConfig, EdgeHubConfig, MetaServerConfig } from './edge.js'
+export type { CacheConfig, EdgeConfig, EdgeHubConfig, MetaServerConfig, RedirectConfig } from './edge.js'
 export type { FeatureGates, LogLevel, LoggingConfig } from './common.js'
 export type { ConfigError } from './errors.js'
 export type { LoadOptions } from './load.js'

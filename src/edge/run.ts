@@ -1,13 +1,14 @@
 // Wires the edge role from a validated config, in start-up order (each step logged, numbered):
-// identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
+// identity → tunnel → dummy address → cache → listeners → redirection. Returns a handle so tests can run the daemon
 // in-process exactly as the CLI does.
+import { X509Certificate } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { EdgeConfig } from '../config/index.js'
 import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
+import { cacheGauges, createRegistry, requestMetrics, tunnelGauges } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -25,6 +26,7 @@ import { startListener, type Listener } from './listeners.js'
 import { requestPipeline, type PipelineParts } from './pipeline.js'
 import { ReceivedPolicy } from './received-policy.js'
 import { CloudReachability } from './reachability.js'
+import { installRedirect, type Redirection } from './redirect.js'
 
 // A held watch whose tunnel is up but whose last resume found kube-apiserver unreachable tries again this often.
 const HELD_WATCH_RETRY_MS = 5000
@@ -86,6 +88,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   const registry = createRegistry('edge')
   const metrics = requestMetrics(registry, 'edge_metaserver')
+  tunnelGauges(registry, 'edge_metaserver', { streams: () => tunnel.openStreams, flowControl: () => tunnel.flowControl })
   const inflight = new InflightTracker(metrics.inflight)
   const reachability = new CloudReachability(tunnel)
   const listeners: Array<{ key: string, listener: Listener }> = []
@@ -184,6 +187,9 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   certificates.start(CERTIFICATE_CHECK_MS)
   const renewal = new CertificateRenewal(tunnel, certificates, nodeName, certificatePaths.renewedDir, log)
   if (hub.enable) renewal.start()
+  // Last, so no pod connection is redirected before the listener it goes to is up.
+  const redirection = await startRedirect(config, tls?.cert, listening, log)
+  const stopRecheck = redirection === undefined ? () => {} : keepPrecedence(redirection, config.modules.metaServer.redirect.recheckPeriod, log)
 
   return {
     nodeName,
@@ -197,6 +203,12 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       shuttingDown = true
       certificates.stop()
       renewal.stop()
+      // First: pods' new connections go back to kube-proxy's path while the listeners drain.
+      if (redirection !== undefined) {
+        stopRecheck()
+        await redirection.remove().then(() => log.info({ backend: redirection.backend }, 'redirection removed'),
+          (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot remove the redirection'))
+      }
       log.info('shutting down: draining in-flight requests')
       const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)
@@ -209,6 +221,47 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       log.info({ cutOff: cut }, 'stopped')
     },
   }
+}
+
+/** Installs the redirection of pods' Service connections to the dummy listener, if configured; a failure is logged, never fatal. */
+async function startRedirect (config: EdgeConfig, cert: string | undefined, listening: EdgeDaemon['listening'], log: Logger): Promise<Redirection | undefined> {
+  const r = config.modules.metaServer.redirect
+  if (r.serviceClusterIP === null) return undefined
+  const target = listening['dummyServer']
+  const bypass = `pods using ${r.serviceClusterIP}:${r.servicePort} keep reaching kube-apiserver directly, not through the edge`
+  if (target === undefined || cert === undefined) {
+    log.error(`not redirecting the kubernetes Service: the dummy listener is not up; ${bypass}`)
+    return undefined
+  }
+  // Pods verify the ClusterIP they dial against their ca.crt: redirecting to a certificate without
+  // it would break every pod instead of leaving them on the direct path.
+  if (new X509Certificate(cert).checkIP(r.serviceClusterIP) === undefined) {
+    log.error({ file: config.modules.metaServer.tlsCertFile },
+      `not redirecting the kubernetes Service: the serving certificate has no IP SAN ${r.serviceClusterIP}; ${bypass}`)
+    return undefined
+  }
+  log.info({ clusterIP: r.serviceClusterIP, port: r.servicePort, target, backend: r.backend }, '6. redirecting pods\' connections to the kubernetes Service to the dummy listener')
+  const result = await installRedirect({ clusterIP: r.serviceClusterIP, servicePort: r.servicePort, target }, r.backend)
+  if (!result.ok) {
+    log.error({ reason: result.error }, `cannot redirect the kubernetes Service; ${bypass}`)
+    return undefined
+  }
+  log.info({ backend: result.redirection.backend }, 'redirection installed')
+  return result.redirection
+}
+
+/** Re-asserts the redirection's precedence every `periodMs` (one check at a time); returns the stopper. */
+function keepPrecedence (redirection: Redirection, periodMs: number, log: Logger): () => void {
+  let running = false
+  const timer = setInterval(() => {
+    if (running) return
+    running = true
+    redirection.recheck().then((moved) => {
+      if (moved) log.warn({ backend: redirection.backend }, 'another nat PREROUTING rule had gone above the redirection (kube-proxy re-creating its jump); put it first again')
+    }, (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot check the redirection\'s place in nat PREROUTING')).finally(() => { running = false })
+  }, periodMs)
+  timer.unref()
+  return () => clearInterval(timer)
 }
 
 function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<PipelineParts['cache']> & { held: HeldWatches } {

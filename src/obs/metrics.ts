@@ -31,3 +31,18 @@ export function cacheGauges (registry: Registry, prefix: string, read: { bytes: 
   // eslint-disable-next-line no-new
   new Gauge({ name: `${prefix}_held_watches`, help: 'Watches held open from the edge cache while the cloud is unreachable', registers: [registry], collect () { this.set(read.heldWatches()) } })
 }
+
+/** The edge's tunnel as it is scraped: streams open and the active connection's flow control. */
+export function tunnelGauges (registry: Registry, prefix: string, read: { streams: () => number, flowControl: () => { sendWindow: number, outboundQueue: number } | undefined }): void {
+  // eslint-disable-next-line no-new
+  new Gauge({ name: `${prefix}_tunnel_streams`, help: 'Tunnel streams opened and not yet closed (pod requests, watches, the control stream)', registers: [registry], collect () { this.set(read.streams()) } })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: `${prefix}_tunnel_send_window_bytes`,
+    help: 'Bytes the edge may still send on the active tunnel connection (HTTP/2 connection-level flow control); 0 stalls every request body',
+    registers: [registry],
+    collect () { this.set(read.flowControl()?.sendWindow ?? 0) },
+  })
+  // eslint-disable-next-line no-new
+  new Gauge({ name: `${prefix}_tunnel_outbound_queue_frames`, help: 'HTTP/2 frames queued for sending on the active tunnel connection', registers: [registry], collect () { this.set(read.flowControl()?.outboundQueue ?? 0) } })
+}

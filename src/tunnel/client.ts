@@ -171,6 +171,18 @@ export class TunnelClient extends EventEmitter {
   /** Streams opened and not yet closed, on any connection: a stream that never emits 'close' is a leak this shows. */
   get openStreams (): number { return this.streamsOpen }
 
+  /**
+   * The active connection's flow-control state (nghttp2's): how many bytes the edge may still send
+   * on the connection, and frames queued for sending. A send window stuck at zero stalls every
+   * request body; a growing queue is a peer that stopped reading.
+   */
+  get flowControl (): { sendWindow: number, outboundQueue: number } | undefined {
+    const session = this.active
+    if (session === undefined || session.destroyed) return undefined
+    const state = session.state
+    return { sendWindow: state.remoteWindowSize ?? 0, outboundQueue: state.outboundQueueSize ?? 0 }
+  }
+
   /** True when the shim refused this stream by a GOAWAY before processing it (safe to answer elsewhere). */
   refusedByGoaway (stream: ClientHttp2Stream): boolean {
     const session = stream.session

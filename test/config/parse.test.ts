@@ -469,3 +469,21 @@ t.test('modules.cloudHub.join: the CA key is required when on; IPs must be IPs; 
   t.same(errors(join(['servingCertificateLifetime: 5m'])).map((e) => e.path), ['modules.cloudHub.join.servingCertificateLifetime'])
   t.equal(cloud(join(['enable: true', 'tlsCaKeyFile: pki/tunnel-ca.key'])).modules.cloudHub.join.tlsCaKeyFile, '/etc/edge-metaserver/pki/tunnel-ca.key')
 })
+
+t.test('metaServer.redirect: off by default; an IPv4 ClusterIP turns it on; bad values name key and line', async (t) => {
+  const off = edge(HEAD_EDGE + EDGE_HUB).modules.metaServer.redirect
+  t.same(off, { serviceClusterIP: null, servicePort: 443, backend: 'auto', recheckPeriod: 30_000 })
+  const on = edge(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      backend: iptables\n')
+  t.same(on.modules.metaServer.redirect, { serviceClusterIP: '10.96.0.1', servicePort: 443, backend: 'iptables', recheckPeriod: 30_000 })
+
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: "fd00::1"\n'),
+    [{ line: 8, path: 'modules.metaServer.redirect.serviceClusterIP', message: /must be an IPv4 address .* got "fd00::1"/ }])
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      backend: nftable\n'),
+    [{ line: 9, path: 'modules.metaServer.redirect.backend', message: /expected one of "auto", "nftables", "iptables", got "nftable" \(did you mean "nftables"\?\)/ }])
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      servicePort: 0\n'),
+    [{ line: 9, path: 'modules.metaServer.redirect.servicePort', message: /between 1 and 65535/ }])
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    dummyServer: ""\n    redirect:\n      serviceClusterIP: 10.96.0.1\n'),
+    [{ line: 9, path: 'modules.metaServer.redirect', message: /needs modules\.metaServer\.dummyServer/ }])
+  t.match(errors(HEAD_EDGE + 'featureGates:\n  requireAuthorization: false\n' + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n'),
+    [{ line: 4, path: 'featureGates', message: /starts no dummy listener, so modules\.metaServer\.redirect\.serviceClusterIP cannot be used/ }])
+})

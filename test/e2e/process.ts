@@ -197,6 +197,9 @@ export class NetNamespace {
     return ns
   }
 
+  /** The pid holding the namespace (for `ip link … netns <pid>`). */
+  get pid (): number { return this.holder.pid! }
+
   /** `nsenter --net=… --`: enters the namespace and execs (the pid stays the command's). */
   wrap (): string[] {
     return ['nsenter', `--net=/proc/${this.holder.pid}/ns/net`, '--']
