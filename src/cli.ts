@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig } from './config/index.js'
 import { createLogger, type Logger } from './obs/logger.js'
+import { systemdNotifier } from './obs/sd-notify.js'
 
 const USAGE: Record<string, string> = {
   main: `edge-metaserver — the Kubernetes API endpoint for pods on edge nodes, and its cloud shim
@@ -134,14 +135,20 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
       const { runCloud } = await import('./cloud/run.js')
       handle = await runCloud(config, logger)
     }
+    const log = logger
+    // Every start-up check passed and the listeners serve: only now is the unit "started".
+    const notifier = systemdNotifier(log)
+    notifier.ready()
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
-        logger?.info({ signal }, 'signal received')
-        handle.close().then(resolve, (err: Error) => { logger?.error({ err }, 'shutdown failed'); resolve() })
+        log.info({ signal }, 'signal received')
+        notifier.stopping()
+        handle.close().then(resolve, (err: Error) => { log.error({ err }, 'shutdown failed'); resolve() })
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
     })
+    notifier.close()
     logger.flush()
     // Drained and closed: exit now rather than wait for every last handle a pod left behind to
     // unwind (a stopping daemon must stop; systemd and the tests wait for the exit).
@@ -152,11 +159,12 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
       process.stderr.write(`edge-metaserver ${role}: invalid config\n${err.message}\n`)
       return EXIT_CONFIG
     }
-    const message = (err as Error).message
-    if (logger !== undefined) { logger.fatal({ err }, 'failed to start'); logger.flush() }
+    // One line on stderr (what `systemctl status` and a terminal show), the same as a fatal log line.
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')
+    if (logger !== undefined) { logger.fatal({ err }, `failed to start: ${message}`); logger.flush() }
     process.stderr.write(`edge-metaserver ${role}: ${message}\n`)
-    // A step that failed half way (e.g. the SQLite module after the listeners and tunnel are up)
-    // leaves handles open: exit now, or systemd would see a live process that serves nothing.
+    // Start-up closes what it opened before throwing, but a stray handle must not keep a process
+    // alive that serves nothing: exit now.
     setImmediate(() => process.exit(1))
     return 1
   }

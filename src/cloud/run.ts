@@ -1,9 +1,10 @@
 // Wires the cloud role from a validated config: credentials → upstream pool → token reviews and
 // node restriction → tunnel listener → health listener. Stateless: everything it caches is
 // rebuilt from kube-apiserver, so any number of replicas can run behind one Service.
-import { readFile } from 'node:fs/promises'
+// Files and keys are read and checked first; a listener that cannot bind fails the start with one
+// line naming its key (the CLI exits 1), so a shim never runs without its tunnel or health port.
 import { Counter, Gauge } from 'prom-client'
-import type { CloudConfig } from '../config/index.js'
+import { checkTlsMaterial, listenFailure, readConfiguredFiles, type CloudConfig } from '../config/index.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelServer } from '../tunnel/server.js'
@@ -33,6 +34,14 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   const hub = config.modules.cloudHub
   const dc = config.modules.dynamicController
   if (!dc.enable) throw new Error('modules.dynamicController.enable is false: the cloud shim has nothing to do')
+
+  const tunnelFiles = await readConfiguredFiles({
+    'modules.cloudHub.tlsCaFile': hub.tlsCaFile, 'modules.cloudHub.tlsCertFile': hub.tlsCertFile, 'modules.cloudHub.tlsPrivateKeyFile': hub.tlsPrivateKeyFile,
+  })
+  const ca = tunnelFiles['modules.cloudHub.tlsCaFile']
+  const cert = tunnelFiles['modules.cloudHub.tlsCertFile']
+  const key = tunnelFiles['modules.cloudHub.tlsPrivateKeyFile']
+  checkTlsMaterial('modules.cloudHub.tlsCaFile/tlsCertFile/tlsPrivateKeyFile', { ca, cert, key })
 
   logger.info({ kubeConfig: config.kubeAPIConfig.kubeConfig ?? 'in-cluster' }, '1. loading kube-apiserver credentials')
   const credentials = await loadKubeCredentials(config.kubeAPIConfig.kubeConfig ?? '')
@@ -99,15 +108,14 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   }
 
   logger.info({ address: hub.address }, '3. starting the tunnel listener')
-  const [ca, cert, key] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
   const tunnel = new TunnelServer({
-    host: hub.address.host, port: hub.address.port, ca: ca!, cert: cert!, key: key!,
+    host: hub.address.host, port: hub.address.port, ca, cert, key,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
     onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics }),
     onHandshakeFailure: () => handshakeFailures.inc(),
     onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
   })
-  const tunnelAddress = await tunnel.listen()
+  const tunnelAddress = await tunnel.listen().catch((err: unknown) => { throw listenFailure('modules.cloudHub.address', hub.address, err) })
 
   let shuttingDown = false
   logger.info({ address: hub.healthzAddress }, '4. starting the health listener')
@@ -118,7 +126,10 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       { name: 'kube-apiserver', check: () => upstreamProblem },
       ...(policy === undefined ? [] : [{ name: 'policy-sync', check: () => policy!.synced ? undefined : 'pods and RBAC not listed yet' }]),
     ],
-  }, registry)
+  }, registry).catch(async (err: unknown) => {
+    await tunnel.close(0)
+    throw listenFailure('modules.cloudHub.healthzAddress', hub.healthzAddress, err)
+  })
   logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port }, 'cloud shim ready')
 
   return {

@@ -1,9 +1,12 @@
 // Wires the edge role from a validated config, in start-up order (each step logged, numbered):
-// identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
-// in-process exactly as the CLI does.
-import { mkdir, readFile } from 'node:fs/promises'
+// identity → serving certificate → dummy address → cache → listeners → tunnel. Start-up is all or
+// nothing: every step that can fail (files, keys, the SQLite module, the cache file, binding the
+// listeners) runs before the tunnel is dialled, and any failure closes what was opened and throws
+// one clear line (the CLI exits 1), so systemd never sees a live process that serves nothing.
+// Returns a handle so tests can run the daemon in-process exactly as the CLI does.
+import { mkdir } from 'node:fs/promises'
 import type { Registry } from 'prom-client'
-import type { EdgeConfig } from '../config/index.js'
+import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type EdgeConfig } from '../config/index.js'
 import type { HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
@@ -47,21 +50,31 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const gated = config.featureGates.requireAuthorization
 
   logger.info('1. loading the node identity from the tunnel client certificate')
-  const [tunnelCa, nodeCert, nodeKey] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
-  const nodeName = nodeNameOfCertificate(nodeCert!)
+  const tunnelFiles = await readConfiguredFiles({
+    'modules.edgeHub.tlsCaFile': hub.tlsCaFile, 'modules.edgeHub.tlsCertFile': hub.tlsCertFile, 'modules.edgeHub.tlsPrivateKeyFile': hub.tlsPrivateKeyFile,
+  })
+  const tunnelCa = tunnelFiles['modules.edgeHub.tlsCaFile']
+  const nodeCert = tunnelFiles['modules.edgeHub.tlsCertFile']
+  const nodeKey = tunnelFiles['modules.edgeHub.tlsPrivateKeyFile']
+  checkTlsMaterial('modules.edgeHub.tlsCaFile/tlsCertFile/tlsPrivateKeyFile', { ca: tunnelCa, cert: nodeCert, key: nodeKey })
+  let nodeName: string
+  try {
+    nodeName = nodeNameOfCertificate(nodeCert)
+  } catch (err) {
+    throw new StartupError(`modules.edgeHub.tlsCertFile: ${(err as Error).message}`)
+  }
   if (config.nodeName !== null && config.nodeName !== nodeName) {
-    throw new Error(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
+    throw new StartupError(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
   }
   const log = logger.child({ node: nodeName })
 
-  log.info({ server: hub.server }, '2. dialling the tunnel to the cloud shim')
+  // Built now (the pipeline and control channel hold it), dialled only once everything else is up.
   const tunnel = new TunnelClient({
     servers: hub.server, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
-    ca: tunnelCa!, cert: nodeCert!, key: nodeKey!,
+    ca: tunnelCa, cert: nodeCert, key: nodeKey,
     heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
     backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
   })
-  if (hub.enable) tunnel.start()
 
   const registry = createRegistry('edge')
   const metrics = requestMetrics(registry, 'edge_metaserver')
@@ -79,8 +92,10 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   let tls: { cert: string, key: string } | undefined
   if (gated) {
-    const [cert, key] = await Promise.all([readFile(ms.tlsCertFile, 'utf8'), readFile(ms.tlsPrivateKeyFile, 'utf8')])
-    tls = { cert: cert!, key: key! }
+    log.info('2. loading the serving certificate')
+    const serving = await readConfiguredFiles({ 'modules.metaServer.tlsCertFile': ms.tlsCertFile, 'modules.metaServer.tlsPrivateKeyFile': ms.tlsPrivateKeyFile })
+    tls = { cert: serving['modules.metaServer.tlsCertFile'], key: serving['modules.metaServer.tlsPrivateKeyFile'] }
+    checkTlsMaterial('modules.metaServer.tlsCertFile/tlsPrivateKeyFile', tls)
   } else {
     log.warn('featureGates.requireAuthorization is off: serving plain HTTP on the loopback listener only, without ' +
       'TLS; pod tokens are still relayed and checked by the cloud shim, but anything on this host can reach it')
@@ -107,12 +122,17 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   let cache: PipelineParts['cache']
   let held: HeldWatches | undefined
   if (gated) {
-    log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy; opening the control stream')
-    await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
+    log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy')
+    try {
+      await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
+    } catch (err) {
+      throw new StartupError(`stateDir: cannot create ${config.stateDir}: ${(err as Error).message}`)
+    }
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
     const state = policy = new ReceivedPolicy(store, nodeName, log)
     state.load()
     if (config.modules.cache.enable) ({ held, ...cache } = startCache(store, tunnel, reachability, config, log, registry))
+    // Subscribed before the tunnel is dialled, so the first connection's control stream is not missed.
     stopControl = startControlChannel(tunnel, state, log)
     gate = createGate(state, { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences })
   }
@@ -149,13 +169,17 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       listeners.push({ key, listener })
       log.info({ listener: key, ...listening[key], tls: tls !== undefined }, 'listening')
     } catch (err) {
-      // One listener failing (address missing, port taken) must not take the other down.
-      log.error({ listener: key, err }, 'listener failed to start')
+      // Every configured listener or none: a daemon serving on one address of two is the half-dead state systemd cannot see.
+      for (const { listener } of listeners) { listener.closeAllConnections(); await listener.close() }
+      stopControl()
+      store?.close()
+      throw listenFailure(`modules.metaServer.${key}`, address, err)
     }
   }
-  if (listeners.length === 0) {
-    await tunnel.close(0)
-    throw new Error('no listener could be started (see the log lines above)')
+
+  if (hub.enable) {
+    log.info({ server: hub.server }, '6. dialling the tunnel to the cloud shim')
+    tunnel.start()
   }
 
   return {
