@@ -2,8 +2,9 @@
 // Thin entry point: parse arguments, load and validate the config, hand over to runEdge/runCloud.
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig } from './config/index.js'
-import { createLogger, type Logger } from './obs/logger.js'
+import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig, type CloudConfig, type EdgeConfig } from './config/index.js'
+import { planReload } from './config/reload.js'
+import { createLogger, setLogLevel, type Logger } from './obs/logger.js'
 import { systemdNotifier } from './obs/sd-notify.js'
 
 const USAGE: Record<string, string> = {
@@ -124,18 +125,38 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
   let logger: Logger | undefined
   try {
     let handle: { close: () => Promise<void> }
+    let reload: () => Promise<void>
+    // Until the reload handler below is installed: a SIGHUP during start-up must not kill it (exit 129).
+    const early = (): void => { logger?.warn('SIGHUP during start-up: ignored, send it again once started') }
+    process.on('SIGHUP', early)
     if (role === 'edge') {
-      const config = await loadEdgeConfig(file)
-      logger = createLogger({ level: config.logging.level, role })
-      const { runEdge } = await import('./edge/run.js')
-      handle = await runEdge(config, logger)
+      let running = await loadEdgeConfig(file)
+      const log = logger = createLogger({ level: running.logging.level, role })
+      const { runEdge, EDGE_RELOADABLE } = await import('./edge/run.js')
+      const edge = handle = await runEdge(running, log)
+      reload = async () => { running = applyReload(log, running, await loadEdgeConfig(file), EDGE_RELOADABLE, (next) => edge.reload(next)) }
     } else {
-      const config = await loadCloudConfig(file)
-      logger = createLogger({ level: config.logging.level, role })
+      let running = await loadCloudConfig(file)
+      const log = logger = createLogger({ level: running.logging.level, role })
       const { runCloud } = await import('./cloud/run.js')
-      handle = await runCloud(config, logger)
+      handle = await runCloud(running, log)
+      reload = async () => { running = applyReload(log, running, await loadCloudConfig(file), CLOUD_RELOADABLE, () => {}) }
     }
     const log = logger
+    // SIGHUP re-reads the config file. Without a listener Node would die of it (exit 129).
+    let reloading = false
+    const onHangup = (): void => {
+      if (reloading) { log.warn('SIGHUP while a reload is running: ignored'); return }
+      reloading = true
+      log.info({ file }, 'SIGHUP: re-reading the config file')
+      reload().catch((err: unknown) => {
+        // A bad file changes nothing: the daemon keeps running as it is.
+        const reason = err instanceof ConfigLoadError ? err.message.split('\n') : [(err as Error).message]
+        log.error({ file, errors: reason }, 'reload refused: the config file is invalid; nothing changed')
+      }).finally(() => { reloading = false })
+    }
+    process.on('SIGHUP', onHangup)
+    process.removeListener('SIGHUP', early)
     // Every start-up check passed and the listeners serve: only now is the unit "started".
     const notifier = systemdNotifier(log)
     notifier.ready()
@@ -148,6 +169,7 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
     })
+    process.removeListener('SIGHUP', onHangup)
     notifier.close()
     logger.flush()
     // Drained and closed: exit now rather than wait for every last handle a pod left behind to
@@ -168,6 +190,31 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
     setImmediate(() => process.exit(1))
     return 1
   }
+}
+
+/** Config keys a running cloud shim applies without a restart. */
+const CLOUD_RELOADABLE: ReadonlySet<string> = new Set(['logging.level'])
+
+/** Applies the reloadable changes of `next`, logs what changed and what waits for a restart; returns the config now in force. */
+function applyReload<C extends EdgeConfig | CloudConfig> (log: Logger, running: C, next: C, reloadable: ReadonlySet<string>, apply: (next: C) => void): C {
+  const plan = planReload(running, next, reloadable)
+  if (plan.apply.length === 0 && plan.restart.length === 0) { log.info('reload: the config file is unchanged'); return running }
+  if (plan.restart.length > 0) {
+    log.warn({ keys: plan.restart }, 'reload: these keys changed but apply only after a restart (systemctl restart); they keep their running values')
+  }
+  if (plan.apply.length === 0) return running
+  setLogLevel(log, next.logging.level)
+  apply(next)
+  const values = Object.fromEntries(plan.apply.map((k) => [k, k.split('.').reduce<any>((o, p) => o?.[p], next)]))
+  log.info({ changed: values }, 'reload: applied')
+  // What runs now: the applied keys from the file, everything else as started.
+  const merged = structuredClone(running)
+  for (const key of plan.apply) {
+    const path = key.split('.')
+    const parent = path.slice(0, -1).reduce<any>((o, p) => o[p], merged)
+    parent[path.at(-1)!] = path.reduce<any>((o, p) => o[p], next)
+  }
+  return merged
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error) => {

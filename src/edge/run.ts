@@ -41,8 +41,13 @@ export interface EdgeDaemon {
   listening: Record<string, { host: string, port: number }>
   /** Watches answered from the cache and not (yet) resumed upstream (0 without the cache); also the held_watches gauge. */
   heldWatches: () => number
+  /** Applies the keys of EDGE_RELOADABLE from a re-read config (SIGHUP); the caller has checked which changed. */
+  reload: (config: EdgeConfig) => void
   close: () => Promise<void>
 }
+
+/** Config keys a running edge applies without a restart (the CLI applies logging.level itself). */
+export const EDGE_RELOADABLE: ReadonlySet<string> = new Set(['logging.level', 'modules.cache.maxSizeBytes'])
 
 export async function runEdge (config: EdgeConfig, logger: Logger = createLogger({ level: config.logging.level, role: 'edge' })): Promise<EdgeDaemon> {
   const ms = config.modules.metaServer
@@ -189,6 +194,10 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     policy,
     listening,
     heldWatches: () => held?.count ?? 0,
+    reload: (next) => {
+      // The per-body bound (maxSizeBytes / 4) stays as started: the tee holds buffers sized by it.
+      store?.setMaxSizeBytes(next.modules.cache.maxSizeBytes)
+    },
     close: async () => {
       shuttingDown = true
       log.info('shutting down: draining in-flight requests')

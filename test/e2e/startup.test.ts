@@ -287,3 +287,43 @@ t.test('without NOTIFY_SOCKET nothing is sent and nothing fails (Type=simple, co
   t.notOk(proc.logLines().some((l) => /sd_notify/.test(String(l.msg))), 'no sd_notify line')
   t.equal((await proc.signal('SIGTERM', 10_000)).code, 0)
 })
+
+t.test('SIGHUP re-reads the config: the log level changes at once, an open connection stays, an address change waits for a restart', async (t) => {
+  const c = await edgeCase('sighup', { logLevel: 'info' })
+  const proc = startCli(['edge', '--config', c.config], { wrap: asServiceUser, env: serviceEnv(), node })
+  t.teardown(() => proc.stop(3000))
+  await proc.waitForLog((l) => l.msg === 'listening', 'listening')
+  // One kept-alive connection, used before and after the reload.
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: readFileSync(ca.certFile) })
+  t.teardown(() => agent.destroy())
+  const livez = (): Promise<{ status: number, socket: unknown }> => new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: c.port, path: '/livez', agent }, (res) => { res.resume(); res.once('end', () => resolve({ status: res.statusCode!, socket: res.socket })) })
+      .once('error', reject)
+  })
+  const before = await livez()
+  t.equal(before.status, 200)
+  t.notOk(proc.logLines().some((l) => l.level === 'debug'), 'no debug line at level info')
+
+  const newPort = await freePort()
+  const original = readFileSync(c.config, 'utf8')
+  writeFileSync(c.config, original.replace('level: info', 'level: debug').replace(`server: 127.0.0.1:${c.port}`, `server: 127.0.0.1:${newPort}`))
+  proc.child.kill('SIGHUP')
+  const applied = await proc.waitForLog((l) => l.msg === 'reload: applied', 'reload: applied')
+  t.same(applied.changed, { 'logging.level': 'debug' }, 'says what changed')
+  const restart = await proc.waitForLog((l) => /apply only after a restart/.test(String(l.msg)), 'the restart-needed line')
+  t.equal(restart.level, 'warn')
+  t.same(restart.keys, ['modules.metaServer.server.port'], 'names the listener address key')
+  // The tunnel endpoint here refuses every dial, so debug lines about redialling follow soon.
+  await proc.waitForLog((l) => l.level === 'debug', 'a debug line after the reload')
+  const after = await livez()
+  t.equal(after.status, 200, 'still serving on the address it started with')
+  t.equal(after.socket, before.socket, 'on the same connection: nothing was dropped')
+
+  writeFileSync(c.config, original.replace('level: info', 'level: loud'))
+  proc.child.kill('SIGHUP')
+  const refused = await proc.waitForLog((l) => /reload refused/.test(String(l.msg)), 'reload refused')
+  t.match(refused.errors.join('\n'), /logging\.level/, 'the refusal names the bad key')
+  t.ok(proc.running, 'still running')
+  t.equal((await livez()).status, 200)
+  t.equal((await proc.signal('SIGTERM', 10_000)).code, 0, 'SIGTERM after all that: exit 0')
+})

@@ -150,6 +150,13 @@ export class CacheStore {
     this.db.close()
   }
 
+  /** A new size limit (SIGHUP); a smaller one evicts at once. */
+  setMaxSizeBytes (maxSizeBytes: number): void {
+    this.opts.maxSizeBytes = maxSizeBytes
+    this.flush()
+    this.evictIfFull()
+  }
+
   // ---- writes: queued and committed together on the next turn of the event loop, so teeing a
   // response costs the client nothing and a burst of watch events is one transaction.
 
