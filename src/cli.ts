@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig, type CloudConfig, type EdgeConfig } from './config/index.js'
-import { planReload } from './config/reload.js'
+import { planReload, valueAt, withApplied } from './config/reload.js'
 import { createLogger, setLogLevel, type Logger } from './obs/logger.js'
 import { systemdNotifier } from './obs/sd-notify.js'
 
@@ -205,16 +205,8 @@ function applyReload<C extends EdgeConfig | CloudConfig> (log: Logger, running: 
   if (plan.apply.length === 0) return running
   setLogLevel(log, next.logging.level)
   apply(next)
-  const values = Object.fromEntries(plan.apply.map((k) => [k, k.split('.').reduce<any>((o, p) => o?.[p], next)]))
-  log.info({ changed: values }, 'reload: applied')
-  // What runs now: the applied keys from the file, everything else as started.
-  const merged = structuredClone(running)
-  for (const key of plan.apply) {
-    const path = key.split('.')
-    const parent = path.slice(0, -1).reduce<any>((o, p) => o[p], merged)
-    parent[path.at(-1)!] = path.reduce<any>((o, p) => o[p], next)
-  }
-  return merged
+  log.info({ changed: Object.fromEntries(plan.apply.map((k) => [k, valueAt(next, k)])) }, 'reload: applied')
+  return withApplied(running, next, plan.apply)
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error) => {

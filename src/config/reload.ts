@@ -27,3 +27,20 @@ export function planReload (running: unknown, next: unknown, reloadable: Readonl
   const changed = changedKeys(running, next)
   return { apply: changed.filter((k) => reloadable.has(k)), restart: changed.filter((k) => !reloadable.has(k)) }
 }
+
+/** The value at a dotted path (undefined if a step is missing). */
+export function valueAt (config: unknown, key: string): unknown {
+  return key.split('.').reduce<unknown>((o, p) => isPlainObject(o) ? o[p] : undefined, config)
+}
+
+/** A copy of `running` with the values of `keys` taken from `next`: the config in force after a reload. */
+export function withApplied<C> (running: C, next: C, keys: readonly string[]): C {
+  const merged = structuredClone(running)
+  for (const key of keys) {
+    const path = key.split('.')
+    const parent = valueAt(merged, path.slice(0, -1).join('.'))
+    if (path.length === 1) throw new Error(`reload: top-level key ${key} cannot be applied`)
+    if (isPlainObject(parent)) parent[path.at(-1)!] = valueAt(next, key)
+  }
+  return merged
+}
