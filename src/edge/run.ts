@@ -79,6 +79,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     ca: tunnelCa, cert: nodeCert, key: nodeKey,
     heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
     backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
+    dialFailureLogIntervalMs: hub.dialFailureLogInterval,
   })
 
   const registry = createRegistry('edge')
