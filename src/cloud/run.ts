@@ -5,6 +5,7 @@
 // line naming its key (the CLI exits 1), so a shim never runs without its tunnel or health port.
 import { Counter, Gauge } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, type CloudConfig } from '../config/index.js'
+import { READINESS_POLL_MS, readinessLog } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelServer } from '../tunnel/server.js'
@@ -119,18 +120,22 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
 
   let shuttingDown = false
   logger.info({ address: hub.healthzAddress }, '4. starting the health listener')
+  const readyz = [
+    { name: 'shutdown', check: () => shuttingDown ? 'the shim is shutting down' : undefined },
+    { name: 'kube-apiserver', check: () => upstreamProblem },
+    ...(policy === undefined ? [] : [{ name: 'policy-sync', check: () => policy!.synced ? undefined : 'pods and RBAC not listed yet' }]),
+  ]
   const health = await startHealthServer(hub.healthzAddress.host, hub.healthzAddress.port, {
     livez: [{ name: 'ping', check: () => undefined }],
-    readyz: [
-      { name: 'shutdown', check: () => shuttingDown ? 'the shim is shutting down' : undefined },
-      { name: 'kube-apiserver', check: () => upstreamProblem },
-      ...(policy === undefined ? [] : [{ name: 'policy-sync', check: () => policy!.synced ? undefined : 'pods and RBAC not listed yet' }]),
-    ],
+    readyz,
   }, registry).catch(async (err: unknown) => {
     await tunnel.close(0)
     throw listenFailure('modules.cloudHub.healthzAddress', hub.healthzAddress, err)
   })
   logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port }, 'cloud shim ready')
+  const readiness = readinessLog(readyz, logger)
+  readiness.poll()
+  const readinessTimer = setInterval(readiness.poll, READINESS_POLL_MS).unref()
 
   return {
     tunnelPort: tunnelAddress.port,
@@ -140,6 +145,8 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     close: async () => {
       shuttingDown = true
       clearInterval(probeTimer)
+      readiness.poll()
+      clearInterval(readinessTimer)
       logger.info('shutting down: GOAWAY to every edge, draining streams')
       control?.close()
       policy?.stop()

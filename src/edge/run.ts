@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises'
 import type { Registry } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type EdgeConfig } from '../config/index.js'
-import type { HealthCheck } from '../obs/health.js'
+import { READINESS_POLL_MS, readinessLog, type HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
@@ -187,6 +187,9 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     log.info({ server: hub.server }, '6. dialling the tunnel to the cloud shim')
     tunnel.start()
   }
+  const readiness = readinessLog(health.readyz, log)
+  readiness.poll()
+  const readinessTimer = setInterval(readiness.poll, READINESS_POLL_MS).unref()
 
   return {
     nodeName,
@@ -202,6 +205,8 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     close: async () => {
       shuttingDown = true
       log.info('shutting down: draining in-flight requests')
+      readiness.poll()
+      clearInterval(readinessTimer)
       const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)
       // What the drain did not end (a request still arriving, a connection with no request yet) is cut.

@@ -285,6 +285,12 @@ t.test('without NOTIFY_SOCKET nothing is sent and nothing fails (Type=simple, co
   await proc.waitForLog((l) => l.msg === 'listening', 'listening')
   t.equal(await get(c.port, '/livez'), 200)
   t.notOk(proc.logLines().some((l) => /sd_notify/.test(String(l.msg))), 'no sd_notify line')
+  // The stand-in tunnel endpoint closes every connection: the edge says so, and why it is not ready.
+  const dial = await proc.waitForLog((l) => l.msg === 'tunnel dial failed', 'tunnel dial failed')
+  t.equal(dial.level, 'warn', 'a failed dial at start is a warn line')
+  t.match(dial.reason, /\S/, `with the reason (${dial.reason})`)
+  const unready = await proc.waitForLog((l) => l.msg === 'readiness: not ready', 'readiness: not ready')
+  t.match(unready.failing, { tunnel: /disconnected since/ }, 'the readiness line names the failing check and why')
   t.equal((await proc.signal('SIGTERM', 10_000)).code, 0)
 })
 

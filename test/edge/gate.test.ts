@@ -90,10 +90,14 @@ t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) =
   state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
   const token = await k.sign()
   const del = info('DELETE', '/api/v1/namespaces/ns/configmaps/c')
-  t.match(await admit(state, opts, del, { authorization: `Bearer ${token}` }), {
+  const denied = await admit(state, opts, del, { authorization: `Bearer ${token}` })
+  t.match(denied, {
     ok: false,
     status: { code: 403, message: 'configmaps "c" is forbidden: User "system:serviceaccount:ns:app" cannot delete resource "configmaps" in API group "" in the namespace "ns"' },
-  })
+    user: 'system:serviceaccount:ns:app',
+    why: /^rbac/,
+  }, 'the refusal names who, for the audit line (admission.ts)')
+  t.notOk(JSON.stringify(denied).includes(token), 'and never carries the token')
   t.same(await admit(state, opts, del, { authorization: `Bearer ${token}`, 'impersonate-user': 'someone' }), { ok: true, authorizedHere: false },
     'impersonation is authorized by kube-apiserver, not guessed here, and so never answered from the cache')
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await k.sign({ 'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'app', uid: 'sa-uid' }, pod: { name: 'p', uid: 'other-uid' } } })}` }),
