@@ -7,7 +7,7 @@ import { Counter, Gauge } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, type CloudConfig } from '../config/index.js'
 import { READINESS_POLL_MS, readinessLog } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { createRegistry, requestMetrics } from '../obs/metrics.js'
+import { certificateGauge, createRegistry, requestMetrics } from '../obs/metrics.js'
 import { TunnelServer } from '../tunnel/server.js'
 import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
@@ -116,6 +116,14 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     onHandshakeFailure: () => handshakeFailures.inc(),
     onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
   })
+  // eslint-disable-next-line no-new -- registered and read through its collect()
+  new Gauge({
+    name: 'edge_metaserver_cloud_connected_edges',
+    help: 'Edges (nodes) with a tunnel to this shim replica',
+    registers: [registry],
+    collect () { this.set(tunnel.connectedNodes().length) },
+  })
+  certificateGauge(registry, 'edge_metaserver_cloud', { 'modules.cloudHub.tlsCertFile': hub.tlsCertFile })
   const tunnelAddress = await tunnel.listen().catch((err: unknown) => { throw listenFailure('modules.cloudHub.address', hub.address, err) })
 
   let shuttingDown = false

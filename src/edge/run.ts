@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type EdgeConfig } from '../config/index.js'
 import { READINESS_POLL_MS, readinessLog, type HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
+import { cacheGauges, certificateGauge, createRegistry, requestMetrics, tunnelMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -84,6 +84,12 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   const registry = createRegistry('edge')
   const metrics = requestMetrics(registry, 'edge_metaserver')
+  const tunnelCounters = tunnelMetrics(registry, 'edge_metaserver', { up: () => tunnel.state.connected, downSince: () => tunnel.state.connected ? undefined : tunnel.state.since })
+  let connectedBefore = false
+  tunnel.on('connected', () => { if (connectedBefore) tunnelCounters.reconnects.inc(); connectedBefore = true })
+  certificateGauge(registry, 'edge_metaserver', {
+    'modules.edgeHub.tlsCertFile': hub.tlsCertFile, ...(gated ? { 'modules.metaServer.tlsCertFile': ms.tlsCertFile } : {}),
+  })
   const inflight = new InflightTracker(metrics.inflight)
   const reachability = new CloudReachability(tunnel)
   const listeners: Array<{ key: string, listener: Listener }> = []

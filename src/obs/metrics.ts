@@ -1,11 +1,38 @@
 // Prometheus metrics. Each role gets its own registry (tests run both roles in one process).
+// Node's default metrics keep their standard names (process_*, nodejs_*), so stock dashboards and
+// alerts for Node.js processes find them; the product's own are prefixed edge_metaserver_.
+import { readFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export function createRegistry (role: 'edge' | 'cloud'): Registry {
   const registry = new Registry()
   registry.setDefaultLabels({ role })
-  collectDefaultMetrics({ register: registry, prefix: 'edge_metaserver_' })
+  collectDefaultMetrics({ register: registry })
   return registry
+}
+
+/**
+ * `<prefix>_certificate_not_after_seconds{key}`: the expiry of each certificate file, read from disk
+ * at every scrape, so a certificate replaced on disk shows at once. A file that cannot be read or
+ * parsed is left out of the scrape (the start-up checks read them all once).
+ */
+export function certificateGauge (registry: Registry, prefix: string, files: Record<string, string>): void {
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: `${prefix}_certificate_not_after_seconds`,
+    help: 'Unix time at which the certificate a config key names expires (read from the file at each scrape)',
+    labelNames: ['key'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const [key, file] of Object.entries(files)) {
+        try {
+          this.set({ key }, Math.floor(Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000))
+        } catch { /* left out: see above */ }
+      }
+    },
+  })
 }
 
 export interface RequestMetrics {
@@ -30,4 +57,20 @@ export function cacheGauges (registry: Registry, prefix: string, read: { bytes: 
   new Gauge({ name: `${prefix}_cache_bytes`, help: 'Bytes of objects and documents held in the edge cache', registers: [registry], collect () { this.set(read.bytes()) } })
   // eslint-disable-next-line no-new
   new Gauge({ name: `${prefix}_held_watches`, help: 'Watches held open from the edge cache while the cloud is unreachable', registers: [registry], collect () { this.set(read.heldWatches()) } })
+}
+
+/** The tunnel as the edge sees it: up (1/0), seconds offline (0 while up) and reconnections. */
+export function tunnelMetrics (registry: Registry, prefix: string, read: { up: () => boolean, downSince: () => number | undefined }): { reconnects: Counter } {
+  // eslint-disable-next-line no-new
+  new Gauge({ name: `${prefix}_tunnel_up`, help: '1 while the tunnel to a cloud shim is connected, else 0', registers: [registry], collect () { this.set(read.up() ? 1 : 0) } })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: `${prefix}_tunnel_offline_seconds`,
+    help: 'Seconds since the tunnel went down (since start if it never connected); 0 while connected',
+    registers: [registry],
+    collect () { const since = read.downSince(); this.set(since === undefined ? 0 : Math.max(0, (Date.now() - since) / 1000)) },
+  })
+  return {
+    reconnects: new Counter({ name: `${prefix}_tunnel_reconnects_total`, help: 'Tunnel connections made after the first one (each ends an outage or a failover)', registers: [registry] }),
+  }
 }

@@ -9,7 +9,7 @@
 // without the cloud (edge autonomy), so the tunnel endpoint is a plain TCP listener.
 import t, { type Test } from 'tap'
 import Database from 'better-sqlite3'
-import { createHash } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import https from 'node:https'
@@ -207,6 +207,16 @@ t.test('a port in use: exit 1 naming the listener and address, the tunnel never 
   t.not(before, '', 'the seeded file existed')
 })
 
+/** GET path on the edge's listener, the body. */
+function getText (port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path, ca: readFileSync(ca.certFile), agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8').on('data', (d: string) => { body += d }).once('end', () => resolve(body))
+    }).once('error', reject)
+  })
+}
+
 /** GET path on the edge's listener (its serving certificate is from the test CA). */
 function get (port: number, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -291,6 +301,19 @@ t.test('without NOTIFY_SOCKET nothing is sent and nothing fails (Type=simple, co
   t.match(dial.reason, /\S/, `with the reason (${dial.reason})`)
   const unready = await proc.waitForLog((l) => l.msg === 'readiness: not ready', 'readiness: not ready')
   t.match(unready.failing, { tunnel: /disconnected since/ }, 'the readiness line names the failing check and why')
+
+  // /metrics: Node's default metrics under their standard names; the tunnel down; certificate expiry from the files.
+  const scrape = await getText(c.port, '/metrics')
+  t.match(scrape, /^process_resident_memory_bytes\{role="edge"\} \d+/m, 'process_* unprefixed')
+  t.match(scrape, /^nodejs_heap_size_used_bytes\{role="edge"\} \d+/m, 'nodejs_* unprefixed')
+  t.notMatch(scrape, /^edge_metaserver_(process|nodejs)_/m, 'and not under the product prefix')
+  t.match(scrape, /^edge_metaserver_tunnel_up\{role="edge"\} 0$/m, 'tunnel_up 0: it never connected')
+  t.match(scrape, /^edge_metaserver_tunnel_reconnects_total\{role="edge"\} 0$/m)
+  const offline = Number(/^edge_metaserver_tunnel_offline_seconds\{role="edge"\} (\S+)$/m.exec(scrape)?.[1])
+  t.ok(offline > 0, `offline seconds counted from start (${offline})`)
+  const notAfter = (file: string): number => Math.floor(Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000)
+  t.match(scrape, new RegExp(`^edge_metaserver_certificate_not_after_seconds\\{key="modules\\.edgeHub\\.tlsCertFile",role="edge"\\} ${notAfter(nodePair.certFile)}$`, 'm'), 'tunnel certificate expiry')
+  t.match(scrape, new RegExp(`^edge_metaserver_certificate_not_after_seconds\\{key="modules\\.metaServer\\.tlsCertFile",role="edge"\\} ${notAfter(serving.certFile)}$`, 'm'), 'serving certificate expiry')
   t.equal((await proc.signal('SIGTERM', 10_000)).code, 0)
 })
 
