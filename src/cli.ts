@@ -25,6 +25,7 @@ Run "edge-metaserver <command> --help" for a command's options.
 Runs the edge daemon: HTTPS listeners for the node's pods (modules.metaServer.server and
 .dummyServer), relaying every request over the HTTP/2 mTLS tunnel (modules.edgeHub) to the cloud
 shim. SIGTERM drains in-flight requests (modules.metaServer.shutdownGracePeriod), then exits.
+SIGHUP re-reads the config: logging.level and modules.cache.maxSizeBytes apply at once.
 
 Options:
   -c, --config FILE   EdgeMetaServer config (YAML; see config.example.yaml)
@@ -35,6 +36,7 @@ Options:
 Runs the cloud shim: accepts edge tunnels (modules.cloudHub), enforces node restriction and
 executes each request against kube-apiserver as the pod itself. SIGTERM sends GOAWAY to every
 edge and drains streams (modules.cloudHub.shutdownGracePeriod), then exits.
+SIGHUP re-reads the config: logging.level applies at once.
 
 Options:
   -c, --config FILE   CloudShim config (YAML; see config.example.yaml)
