@@ -7,7 +7,7 @@ import { Counter, Gauge } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, type CloudConfig } from '../config/index.js'
 import { READINESS_POLL_MS, readinessLog } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { certificateGauge, createRegistry, requestMetrics } from '../obs/metrics.js'
+import { certificateGauge, createRegistry, readinessGauge, requestMetrics } from '../obs/metrics.js'
 import { TunnelServer } from '../tunnel/server.js'
 import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
@@ -141,6 +141,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     throw listenFailure('modules.cloudHub.healthzAddress', hub.healthzAddress, err)
   })
   logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port }, 'cloud shim ready')
+  readinessGauge(registry, 'edge_metaserver_cloud', readyz)
   const readiness = readinessLog(readyz, logger)
   readiness.poll()
   const readinessTimer = setInterval(readiness.poll, READINESS_POLL_MS).unref()

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type EdgeConfig } from '../config/index.js'
 import { READINESS_POLL_MS, readinessLog, type HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheGauges, certificateGauge, createRegistry, requestMetrics, tunnelMetrics } from '../obs/metrics.js'
+import { cacheGauges, certificateGauge, createRegistry, readinessGauge, requestMetrics, tunnelMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -193,6 +193,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     log.info({ server: hub.server }, '6. dialling the tunnel to the cloud shim')
     tunnel.start()
   }
+  readinessGauge(registry, 'edge_metaserver', health.readyz)
   const readiness = readinessLog(health.readyz, log)
   readiness.poll()
   const readinessTimer = setInterval(readiness.poll, READINESS_POLL_MS).unref()
@@ -233,7 +234,7 @@ function startCache (store: CacheStore, tunnel: TunnelClient, reachability: Clou
   const watches = new HeldWatches({
     store, tee, tunnel, reachability, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
   })
-  cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, heldWatches: () => watches.count })
+  cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, limitBytes: () => store.maxSizeBytes, heldWatches: () => watches.count })
   log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
   return { tee, offline: new OfflineCacheAnswers(store, watches), held: watches }
 }

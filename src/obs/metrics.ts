@@ -50,11 +50,13 @@ export function requestMetrics (registry: Registry, prefix: string): RequestMetr
   }
 }
 
-/** The edge cache's size and the watches it holds open, read when scraped. */
-export function cacheGauges (registry: Registry, prefix: string, read: { bytes: () => number, heldWatches: () => number }): void {
+/** The edge cache's size, its limit and the watches it holds open, read when scraped. */
+export function cacheGauges (registry: Registry, prefix: string, read: { bytes: () => number, limitBytes: () => number, heldWatches: () => number }): void {
   // prom-client registers a metric when it is constructed (registers: [registry]); nothing else holds it.
   // eslint-disable-next-line no-new
   new Gauge({ name: `${prefix}_cache_bytes`, help: 'Bytes of objects and documents held in the edge cache', registers: [registry], collect () { this.set(read.bytes()) } })
+  // eslint-disable-next-line no-new
+  new Gauge({ name: `${prefix}_cache_limit_bytes`, help: 'The edge cache size limit (modules.cache.maxSizeBytes; SIGHUP may change it)', registers: [registry], collect () { this.set(read.limitBytes()) } })
   // eslint-disable-next-line no-new
   new Gauge({ name: `${prefix}_held_watches`, help: 'Watches held open from the edge cache while the cloud is unreachable', registers: [registry], collect () { this.set(read.heldWatches()) } })
 }
@@ -73,4 +75,16 @@ export function tunnelMetrics (registry: Registry, prefix: string, read: { up: (
   return {
     reconnects: new Counter({ name: `${prefix}_tunnel_reconnects_total`, help: 'Tunnel connections made after the first one (each ends an outage or a failover)', registers: [registry] }),
   }
+}
+
+/** `<prefix>_readiness_check_ok{check}`: 1 when that /readyz check passes, else 0 (evaluated at scrape). */
+export function readinessGauge (registry: Registry, prefix: string, checks: ReadonlyArray<{ name: string, check: () => string | undefined }>): void {
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: `${prefix}_readiness_check_ok`,
+    help: 'Whether each /readyz check passes (1) or fails (0)',
+    labelNames: ['check'],
+    registers: [registry],
+    collect () { for (const c of checks) this.set({ check: c.name }, c.check() === undefined ? 1 : 0) },
+  })
 }

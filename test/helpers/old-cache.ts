@@ -2,33 +2,19 @@
 // The tables are those of schema versions 1 and 2 as committed (git show d7a8d6e^:src/edge/cache/store.ts
 // and 9edb439^: the same SQL; version 2 changed what objects may hold, not the tables).
 import Database from 'better-sqlite3'
+import { SCHEMA, SCHEMA_VERSION } from '../../src/edge/cache/store.js'
 
-const SCHEMA_V1_V2 = `
-CREATE TABLE objects (
-  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-  rv TEXT NOT NULL, body TEXT NOT NULL, size INTEGER NOT NULL, used_at INTEGER NOT NULL,
-  PRIMARY KEY (resource, namespace, name)) WITHOUT ROWID;
-CREATE INDEX objects_lru ON objects (used_at);
-CREATE TABLE tombstones (
-  resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, rv TEXT NOT NULL, at INTEGER NOT NULL,
-  PRIMARY KEY (resource, namespace, name)) WITHOUT ROWID;
-CREATE TABLE lists (
-  resource TEXT NOT NULL, namespace TEXT NOT NULL, label_selector TEXT NOT NULL, field_selector TEXT NOT NULL,
-  kind TEXT NOT NULL, api_version TEXT NOT NULL, rv TEXT NOT NULL, changed_rv TEXT NOT NULL, used_at INTEGER NOT NULL,
-  PRIMARY KEY (resource, namespace, label_selector, field_selector)) WITHOUT ROWID;
-CREATE TABLE documents (
-  path TEXT NOT NULL, content_type TEXT NOT NULL, etag TEXT NOT NULL, body BLOB NOT NULL,
-  size INTEGER NOT NULL, used_at INTEGER NOT NULL, PRIMARY KEY (path, content_type)) WITHOUT ROWID;
-CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE usage (id INTEGER PRIMARY KEY CHECK (id = 1), bytes INTEGER NOT NULL);
-INSERT INTO usage VALUES (1, 0);
-CREATE TRIGGER objects_ins AFTER INSERT ON objects BEGIN UPDATE usage SET bytes = bytes + NEW.size; END;
-CREATE TRIGGER objects_del AFTER DELETE ON objects BEGIN UPDATE usage SET bytes = bytes - OLD.size; END;
-CREATE TRIGGER objects_upd AFTER UPDATE OF size ON objects BEGIN UPDATE usage SET bytes = bytes - OLD.size + NEW.size; END;
-CREATE TRIGGER documents_ins AFTER INSERT ON documents BEGIN UPDATE usage SET bytes = bytes + NEW.size; END;
-CREATE TRIGGER documents_del AFTER DELETE ON documents BEGIN UPDATE usage SET bytes = bytes - OLD.size; END;
-CREATE TRIGGER documents_upd AFTER UPDATE OF size ON documents BEGIN UPDATE usage SET bytes = bytes - OLD.size + NEW.size; END;
-`
+/**
+ * Schema 1 and 2 tables: today's (schema 3) without lists.list_kind, the one column schema 3 added
+ * (the triggers, indexes and other tables are unchanged since schema 1). If a later schema changes
+ * more, this must become a verbatim copy of the old text; the throw below says when the base moved.
+ */
+const SCHEMA_V1_V2 = ((): string => {
+  if (SCHEMA_VERSION !== 3) throw new Error(`old-cache.ts derives schemas 1-2 from schema 3, not ${SCHEMA_VERSION}: write them out`)
+  const old = SCHEMA.replace('kind TEXT NOT NULL, list_kind TEXT NOT NULL, ', 'kind TEXT NOT NULL, ')
+  if (old === SCHEMA) throw new Error('lists.list_kind not found in the schema')
+  return old
+})()
 
 export interface OldCacheContent {
   state: Record<string, string>

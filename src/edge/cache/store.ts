@@ -63,7 +63,8 @@ export type CompleteList = Omit<ListRow, 'changedRv' | 'listKind'> & { listKind?
 export interface StoredObject { namespace: string, name: string, rv: string, body: string }
 export interface StoredDocument { contentType: string, etag: string, body: Buffer }
 
-const SCHEMA = `
+/** The tables of SCHEMA_VERSION (exported for the migration tests, which derive the older ones from it). */
+export const SCHEMA = `
 CREATE TABLE objects (
   resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
   rv TEXT NOT NULL, body TEXT NOT NULL, size INTEGER NOT NULL, used_at INTEGER NOT NULL,
@@ -149,6 +150,8 @@ export class CacheStore {
     this.flush()
     this.db.close()
   }
+
+  get maxSizeBytes (): number { return this.opts.maxSizeBytes }
 
   /** A new size limit (SIGHUP); a smaller one evicts at once. */
   setMaxSizeBytes (maxSizeBytes: number): void {
