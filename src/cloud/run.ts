@@ -82,6 +82,18 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     audiences: [...dc.apiAudiences],
   })
   const restriction = new NodeRestriction(tokenReviewer, upstream, dc.tokenReviewCacheSize)
+  // eslint-disable-next-line no-new -- registered and read through its collect()
+  new Counter({
+    name: 'edge_metaserver_cloud_tokenreview_cache_requests_total',
+    help: 'Token reviews asked of the shim, by result: hit (answered from the cache or joined a review in flight) or miss (a TokenReview sent to kube-apiserver)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      this.inc({ result: 'miss' }, tokenReviewer.reviewsSent)
+      this.inc({ result: 'hit' }, tokenReviewer.lookups - tokenReviewer.reviewsSent)
+    },
+  })
 
   // kube-apiserver reachability, probed in the background so /readyz never blocks on it.
   let upstreamProblem: string | undefined = 'not probed yet'

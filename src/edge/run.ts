@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type EdgeConfig } from '../config/index.js'
 import { READINESS_POLL_MS, readinessLog, type HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheGauges, certificateGauge, createRegistry, readinessGauge, requestMetrics, tunnelMetrics } from '../obs/metrics.js'
+import { cacheGauges, certificateGauge, createRegistry, policyAgeGauge, readinessGauge, requestMetrics, tunnelMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -143,6 +143,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
     const state = policy = new ReceivedPolicy(store, nodeName, log)
     state.load()
+    policyAgeGauge(registry, 'edge_metaserver', state.receivedAt)
     if (config.modules.cache.enable) ({ held, ...cache } = startCache(store, tunnel, reachability, config, log, registry))
     // Subscribed before the tunnel is dialled, so the first connection's control stream is not missed.
     stopControl = startControlChannel(tunnel, state, log)

@@ -88,3 +88,21 @@ export function readinessGauge (registry: Registry, prefix: string, checks: Read
     collect () { for (const c of checks) this.set({ check: c.name }, c.check() === undefined ? 1 : 0) },
   })
 }
+
+/** `<prefix>_policy_age_seconds{kind}`: seconds since the edge last received its JWKS / policy bundle from the cloud (absent until known). */
+export function policyAgeGauge (registry: Registry, prefix: string, receivedAt: { jwks?: number, policy?: number }): void {
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: `${prefix}_policy_age_seconds`,
+    help: 'Seconds since the signing keys (kind="jwks") or the policy bundle (kind="policy") were last received from the cloud',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const kind of ['jwks', 'policy'] as const) {
+        const at = receivedAt[kind]
+        if (at !== undefined) this.set({ kind }, Math.max(0, (Date.now() - at) / 1000))
+      }
+    },
+  })
+}

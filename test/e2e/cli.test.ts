@@ -313,6 +313,8 @@ t.test('deploy/monitoring: the dashboard and alert rules name only metrics the r
   t.ok(metricSum(edgeScrape, 'edge_metaserver_requests_total', 'code="403"') >= 1, 'the edge counted the refusal')
   t.ok(metricSum(edgeScrape, 'edge_metaserver_cache_limit_bytes') > 0, 'the cache limit is exported')
   t.equal(metricSum(shimScrape, 'edge_metaserver_cloud_readiness_check_ok', 'check="policy-sync"'), 1, 'the shim is synced')
+  t.ok(metricSum(shimScrape, 'edge_metaserver_cloud_tokenreview_cache_requests_total', 'result="miss"') >= 1, 'TokenReviews sent are counted as misses')
+  t.match(edgeScrape, /^edge_metaserver_policy_age_seconds\{kind="policy",role="edge"\} \d/m, 'the policy bundle\'s age is known')
 })
 
 t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishes, exit 0', async (t) => {
