@@ -384,7 +384,10 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
 
 t.test('SIGTERM on the cloud shim: GOAWAY to the edge, edge turns unready, shim exits 0', async (t) => {
   edge = await startEdge(cloud.tunnelPort, 'edge-2')
-  await waitForReadyz(edge.port, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
+  // Ready, not just connected: a fresh edge refuses (503) until its first policy bundle is in, which
+  // arrives over the tunnel just after it connects.
+  const ready = await waitForReadyz(edge.port, /^readyz check passed$/m)
+  t.match(ready.body, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
   const direct = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps/hello`, { token: me.token })
   t.equal(direct.status, 200)
 
