@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs'
 import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig } from './config/index.js'
+import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig, type CloudConfig, type EdgeConfig } from './config/index.js'
+import { planReload, valueAt, withApplied } from './config/reload.js'
 import { parseDuration } from './config/values.js'
-import { createLogger, type Logger } from './obs/logger.js'
+import { createLogger, setLogLevel, type Logger } from './obs/logger.js'
+import { systemdNotifier } from './obs/sd-notify.js'
 
 const USAGE: Record<string, string> = {
   main: `edge-metaserver — the Kubernetes API endpoint for pods on edge nodes, and its cloud shim
@@ -28,6 +30,7 @@ Run "edge-metaserver <command> --help" for a command's options.
 Runs the edge daemon: HTTPS listeners for the node's pods (modules.metaServer.server and
 .dummyServer), relaying every request over the HTTP/2 mTLS tunnel (modules.edgeHub) to the cloud
 shim. SIGTERM drains in-flight requests (modules.metaServer.shutdownGracePeriod), then exits.
+SIGHUP re-reads the config: logging.level and modules.cache.maxSizeBytes apply at once.
 
 Options:
   -c, --config FILE   EdgeMetaServer config (YAML; see config.example.yaml)
@@ -38,6 +41,7 @@ Options:
 Runs the cloud shim: accepts edge tunnels (modules.cloudHub), enforces node restriction and
 executes each request against kube-apiserver as the pod itself. SIGTERM sends GOAWAY to every
 edge and drains streams (modules.cloudHub.shutdownGracePeriod), then exits.
+SIGHUP re-reads the config: logging.level applies at once.
 
 Options:
   -c, --config FILE   CloudShim config (YAML; see config.example.yaml)
@@ -237,25 +241,56 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
   let logger: Logger | undefined
   try {
     let handle: { close: () => Promise<void> }
+    let reload: () => Promise<void>
+    // Until the reload handler below is installed: a SIGHUP during start-up must not kill it (exit 129).
+    const early = (): void => { logger?.warn('SIGHUP during start-up: ignored, send it again once started') }
+    process.on('SIGHUP', early)
     if (role === 'edge') {
-      const config = await loadEdgeConfig(file)
-      logger = createLogger({ level: config.logging.level, role })
-      const { runEdge } = await import('./edge/run.js')
-      handle = await runEdge(config, logger)
+      let running = await loadEdgeConfig(file)
+      const log = logger = createLogger({ level: running.logging.level, role })
+      const { runEdge, EDGE_RELOADABLE } = await import('./edge/run.js')
+      const edge = handle = await runEdge(running, log)
+      reload = async () => {
+        running = applyReload(log, running, await loadEdgeConfig(file), EDGE_RELOADABLE, (next) => edge.reload(next))
+        // Certificates replaced on disk are used now rather than at the next periodic check (certificate-files.ts).
+        log.info({ certificates: await edge.reloadCertificates() }, 'reload: certificate files checked')
+      }
     } else {
-      const config = await loadCloudConfig(file)
-      logger = createLogger({ level: config.logging.level, role })
+      let running = await loadCloudConfig(file)
+      const log = logger = createLogger({ level: running.logging.level, role })
       const { runCloud } = await import('./cloud/run.js')
-      handle = await runCloud(config, logger)
+      handle = await runCloud(running, log)
+      reload = async () => { running = applyReload(log, running, await loadCloudConfig(file), CLOUD_RELOADABLE, () => {}) }
     }
+    const log = logger
+    // SIGHUP re-reads the config file. Without a listener Node would die of it (exit 129).
+    let reloading = false
+    const onHangup = (): void => {
+      if (reloading) { log.warn('SIGHUP while a reload is running: ignored'); return }
+      reloading = true
+      log.info({ file }, 'SIGHUP: re-reading the config file')
+      reload().catch((err: unknown) => {
+        // A bad file changes nothing: the daemon keeps running as it is.
+        const reason = err instanceof ConfigLoadError ? err.message.split('\n') : [(err as Error).message]
+        log.error({ file, errors: reason }, 'reload refused: the config file is invalid; nothing changed')
+      }).finally(() => { reloading = false })
+    }
+    process.on('SIGHUP', onHangup)
+    process.removeListener('SIGHUP', early)
+    // Every start-up check passed and the listeners serve: only now is the unit "started".
+    const notifier = systemdNotifier(log)
+    notifier.ready()
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
-        logger?.info({ signal }, 'signal received')
-        handle.close().then(resolve, (err: Error) => { logger?.error({ err }, 'shutdown failed'); resolve() })
+        log.info({ signal }, 'signal received')
+        notifier.stopping()
+        handle.close().then(resolve, (err: Error) => { log.error({ err }, 'shutdown failed'); resolve() })
       }
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
     })
+    process.removeListener('SIGHUP', onHangup)
+    notifier.close()
     logger.flush()
     // Drained and closed: exit now rather than wait for every last handle a pod left behind to
     // unwind (a stopping daemon must stop; systemd and the tests wait for the exit).
@@ -266,14 +301,32 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
       process.stderr.write(`edge-metaserver ${role}: invalid config\n${err.message}\n`)
       return EXIT_CONFIG
     }
-    const message = (err as Error).message
-    if (logger !== undefined) { logger.fatal({ err }, 'failed to start'); logger.flush() }
+    // One line on stderr (what `systemctl status` and a terminal show), the same as a fatal log line.
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ')
+    if (logger !== undefined) { logger.fatal({ err }, `failed to start: ${message}`); logger.flush() }
     process.stderr.write(`edge-metaserver ${role}: ${message}\n`)
-    // A step that failed half way (e.g. the SQLite module after the listeners and tunnel are up)
-    // leaves handles open: exit now, or systemd would see a live process that serves nothing.
+    // Start-up closes what it opened before throwing, but a stray handle must not keep a process
+    // alive that serves nothing: exit now.
     setImmediate(() => process.exit(1))
     return 1
   }
+}
+
+/** Config keys a running cloud shim applies without a restart. */
+const CLOUD_RELOADABLE: ReadonlySet<string> = new Set(['logging.level'])
+
+/** Applies the reloadable changes of `next`, logs what changed and what waits for a restart; returns the config now in force. */
+function applyReload<C extends EdgeConfig | CloudConfig> (log: Logger, running: C, next: C, reloadable: ReadonlySet<string>, apply: (next: C) => void): C {
+  const plan = planReload(running, next, reloadable)
+  if (plan.apply.length === 0 && plan.restart.length === 0) { log.info('reload: the config file is unchanged'); return running }
+  if (plan.restart.length > 0) {
+    log.warn({ keys: plan.restart }, 'reload: these keys changed but apply only after a restart (systemctl restart); they keep their running values')
+  }
+  if (plan.apply.length === 0) return running
+  setLogLevel(log, next.logging.level)
+  apply(next)
+  log.info({ changed: Object.fromEntries(plan.apply.map((k) => [k, valueAt(next, k)])) }, 'reload: applied')
+  return withApplied(running, next, plan.apply)
 }
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error) => {

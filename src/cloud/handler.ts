@@ -122,8 +122,15 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     respondStatus(stream, tooManyRequests(`edge-metaserver cloud shim: too many ${longRunning ? 'long-running' : 'concurrent'} requests (limit ${deps.slots.limit(kind)}), please try again later`, RETRY_AFTER_SECONDS), ERROR_SHIM_BUSY)
     return
   }
-  // The slot lives as long as the tunnel stream (or the relay, whichever ends first).
-  stream.once('close', release)
+  // The slot lives as long as the tunnel stream (or the relay, whichever ends first); so does the in-flight count.
+  const inflightKind = longRunning ? 'long-running' : 'short'
+  deps.metrics.inflight.inc({ kind: inflightKind })
+  let counted = true
+  const done = (): void => {
+    release()
+    if (counted) { counted = false; deps.metrics.inflight.dec({ kind: inflightKind }) }
+  }
+  stream.once('close', done)
   try {
     if (typeof upgrade === 'string') {
       const failed = await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
@@ -132,7 +139,7 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     }
     await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning, hasBody })
   } finally {
-    release()
+    done()
   }
 }
 
@@ -144,6 +151,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   // (Only then: aborting builds a DOMException, measurable on every request.)
   stream.once('close', () => { if (!complete) abort.abort() })
   let res
+  const started = process.hrtime.bigint()
   try {
     res = await deps.upstream.forward({
       method: req.method, path: req.path, headers: req.headers,
@@ -157,6 +165,8 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
     return
   }
   count(deps, req.verb, res.statusCode)
+  // Time to kube-apiserver's response headers, as on the edge (a watch's lifetime is not a latency).
+  if (!req.longRunning) deps.metrics.duration.observe({ verb: req.verb }, Number(process.hrtime.bigint() - started) / 1e9)
   if (stream.destroyed) { res.body.destroy(); return }
   stream.respond({ ':status': res.statusCode, ...endToEndHeaders(res.headers) })
   res.body.once('end', () => { complete = true })

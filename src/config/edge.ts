@@ -89,6 +89,8 @@ export interface EdgeHubConfig {
   readonly reconnectBackoffInitial: number
   readonly reconnectBackoffMax: number
   readonly connectTimeout: number
+  /** While the tunnel is down, failed dials are logged at warn at most this often (with a count). */
+  readonly dialFailureLogInterval: number
 }
 
 export interface CacheConfig {
@@ -188,6 +190,7 @@ const edgeHubField = obj<EdgeHubConfig>(
     reconnectBackoffInitial: duration({ default: '500ms', positive: true }),
     reconnectBackoffMax: duration({ default: '30s', positive: true }),
     connectTimeout: duration({ default: '10s', positive: true }),
+    dialFailureLogInterval: duration({ default: '1m', positive: true }),
   },
   (v, issue) => {
     if (v.enable && v.server.length === 0) {

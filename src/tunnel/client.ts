@@ -56,7 +56,13 @@ export interface TunnelClientOptions {
   resolve?: Resolve
   /** Random source of the backoff jitter and of the order of a name's addresses (tests pin it). */
   random?: () => number
+  /** While the tunnel is down, a failed dial is logged at warn the first time, then at most this often, with a count. Default 1 min. */
+  dialFailureLogIntervalMs?: number
+  /** Clock of that rate limit and of the down time (tests drive it). */
+  now?: () => number
 }
+
+const DIAL_FAILURE_LOG_INTERVAL_MS = 60_000
 
 export type TunnelState =
   | { connected: true, since: number, /** The server the active connection goes to. */ server: string }
@@ -93,9 +99,14 @@ export class TunnelClient extends EventEmitter {
   private readonly sessionStreams = new WeakMap<http2.Http2Session, number>()
   /** The key material for the next dial (replaced by useCredentials). */
   private credentials: { ca: string, cert: string, key: string }
+  /** Failed dials of the current outage: in all, not yet logged, and when the last warn line was. */
+  private outage = { failedDials: 0, unlogged: 0, loggedAt: undefined as number | undefined }
+  private readonly now: () => number
 
   constructor (private readonly opts: TunnelClientOptions) {
     super()
+    this.now = opts.now ?? Date.now
+    this.current = { connected: false, since: this.now(), lastError: 'not connected yet' }
     const servers = opts.servers ?? (opts.host !== undefined && opts.port !== undefined ? [{ host: opts.host, port: opts.port }] : [])
     const random = opts.random ?? Math.random
     this.backoff = fullJitterBackoff(opts.backoffInitialMs, opts.backoffMaxMs, random)
@@ -207,7 +218,7 @@ export class TunnelClient extends EventEmitter {
     if (this.closing) { this.dialing = false; return }
     if (!picked.ok) {
       this.dialing = false
-      this.failed(undefined, picked.error)
+      this.failed(undefined, picked.error, true)
       return
     }
     for (const u of picked.unresolved) this.opts.logger.warn({ server: u.entry, err: u.error }, 'tunnel server name does not resolve; trying the others')
@@ -218,7 +229,7 @@ export class TunnelClient extends EventEmitter {
       // unhandled rejection that ends the daemon.
       this.connecting = undefined
       this.dialing = false
-      this.failed(picked.candidate.label, (err as Error).message)
+      this.failed(picked.candidate.label, (err as Error).message, true)
     }
   }
 
@@ -272,10 +283,14 @@ export class TunnelClient extends EventEmitter {
         this.failure = undefined
         // Connected throughout: no state change; long-lived streams (the control stream) move over.
         if (previous !== undefined) { this.emit('replaced'); return }
-        this.current = { connected: true, since: Date.now(), server: target.label }
         const failoverMs = this.lostAt === undefined ? undefined : Date.now() - this.lostAt
+        // How long the edge was without a tunnel (since start, for the first connection) and how many dials failed meanwhile.
+        const downSeconds = Math.round((this.now() - this.current.since) / 100) / 10
+        const failedDials = this.outage.failedDials
+        this.outage = { failedDials: 0, unlogged: 0, loggedAt: undefined }
+        this.current = { connected: true, since: this.now(), server: target.label }
         this.lostAt = undefined
-        logger.info({ server: target.label, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
+        logger.info({ server: target.label, downSeconds, failedDials, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
         this.emit('connected')
       }
       if (!replacing) activate()
@@ -318,26 +333,45 @@ export class TunnelClient extends EventEmitter {
         return
       }
       // Either the dial failed or the active connection died: count a failure and go on to the next server.
-      if (this.active === session) {
+      const wasActive = this.active === session
+      if (wasActive) {
         this.active = undefined
         this.lostAt = Date.now()
       } else {
         this.dialing = false
       }
-      this.failed(target.label, lastError ?? 'connection closed')
+      this.failed(target.label, lastError ?? 'connection closed', !wasActive)
     })
   }
 
-  private failed (server: string | undefined, reason: string): void {
+  /** `dial`: a dial that failed (rather than a connection that was up and died, which markDown reports). */
+  private failed (server: string | undefined, reason: string, dial: boolean): void {
     this.failure = { server: server ?? '(none)', reason }
     this.markDown(reason, server)
+    if (dial && !this.closing) this.dialFailed(reason, server)
     this.scheduleReconnect()
+  }
+
+  // Rate-limited: the first failed dial of an outage at warn with its reason (a wrong CA or
+  // certificate shows here at start), then one line per interval with the count, never one per dial.
+  private dialFailed (reason: string, server: string | undefined): void {
+    const o = this.outage
+    o.failedDials++
+    o.unlogged++
+    const now = this.now()
+    const interval = this.opts.dialFailureLogIntervalMs ?? DIAL_FAILURE_LOG_INTERVAL_MS
+    if (o.loggedAt !== undefined && now - o.loggedAt < interval) return
+    const downSeconds = Math.round((now - this.current.since) / 100) / 10
+    const fields = { reason, ...(server === undefined ? {} : { server }), failedDials: o.unlogged, downSeconds }
+    this.opts.logger.warn(fields, o.loggedAt === undefined ? 'tunnel dial failed' : 'tunnel still down: dials keep failing')
+    o.loggedAt = now
+    o.unlogged = 0
   }
 
   private markDown (reason: string, server: string | undefined): void {
     const where = server === undefined ? {} : { server }
     if (this.current.connected) {
-      this.current = { connected: false, since: Date.now(), lastError: reason, ...where }
+      this.current = { connected: false, since: this.now(), lastError: reason, ...where }
       this.opts.logger.warn({ reason, ...where }, 'tunnel disconnected')
       this.emit('disconnected', reason)
     } else {
