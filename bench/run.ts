@@ -4,8 +4,12 @@
 // (the same load through a second edge with the cache off) and what it gives offline (the shim is
 // killed; the edge answers from SQLite, compared with the apiserver answering directly). All roles
 // run as real CLI processes of the built dist/ (the npm script builds it), started the way the
-// tests start them (test/helpers/product.ts), so their RSS is their own. Not a test: nothing here
-// asserts. EMS_BENCH_SCALE (default 1) scales every request count, e.g. 0.1 for a quick run.
+// tests start them (test/helpers/product.ts), so their RSS is their own. The encodings a typed
+// client-go component uses are measured the same three ways (direct, through the edge online, from
+// the edge cache offline): protobuf LISTs (whole and chunked with limit/continue) and WatchList syncs
+// (until the initial-events-end BOOKMARK) in JSON and protobuf, over a few hundred objects. Not a
+// test: nothing here asserts (the load generator does check every answer, bench/load.ts).
+// EMS_BENCH_SCALE (default 1) scales every request count, e.g. 0.1 for a quick run.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Pool } from 'undici'
@@ -14,15 +18,22 @@ import { Fixtures } from '../test/cluster/fixtures.js'
 import { freePort, waitFor } from '../test/cluster/processes.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from '../test/e2e/configs.js'
 import { startCloudProcess, startEdgeProcess, type ProcessCloud, type ProcessEdge } from '../test/helpers/product.js'
+import { chunkedList, measure, request, watchList, type Op, type Sample, type Target } from './load.js'
+import { PROTOBUF_MEDIA_TYPE } from '../src/kube/protobuf/codec.js'
 import { tunnelRoundTrip } from './tunnel-roundtrip.js'
 
 const NODE = 'bench-node'
 const NODE_NO_CACHE = 'bench-node-no-cache'
 const LIST_SIZE = 50
+/** The encodings phase's namespace: a few hundred ConfigMaps and Pods, about what a node agent lists. */
+const MANY_CONFIGMAPS = 300
+const MANY_PODS = 200
+const CHUNK = 100
 const SCALE = Number(process.env.EMS_BENCH_SCALE ?? 1)
 const count = (n: number): number => Math.max(10, Math.round(n * SCALE))
 
-interface Sample { p50: number, p99: number, rps: number }
+/** One bench line: an operation at a concurrency, `count` times. */
+interface Step { label: string, concurrency: number, count: number, op: Op, warmup?: number }
 
 async function main (): Promise<void> {
   if (!(SCALE > 0)) throw new Error(`EMS_BENCH_SCALE must be a positive number, not ${process.env.EMS_BENCH_SCALE}`)
@@ -43,6 +54,8 @@ async function main (): Promise<void> {
     const me = await fx.podIdentity(ns, NODE, { rules })
     const plainMe = await fx.podIdentity(ns, NODE_NO_CACHE, { rules })
     for (let i = 0; i < LIST_SIZE; i++) await fx.configMap(ns, `cm-${i}`, { payload: 'x'.repeat(1024) })
+    const manyNs = await manyObjects(fx, me.serviceAccount, ns)
+    const sizes = await listSizes(cluster.admin, manyNs)
 
     const log = (name: string): string => join(cluster.dir, `bench-${name}.log`)
     const cloud = await startCloudProcess({ configFile: cloudFile, logFile: log('cloud'), cli: 'dist' })
@@ -52,80 +65,78 @@ async function main (): Promise<void> {
     const plainEdge = await startEdgeProcess({ configFile: plainEdgeFile, logFile: log('edge-no-cache'), cli: 'dist' })
     roles.push(plainEdge)
     process.stdout.write(`roles started (dist/, logs in ${cluster.dir}/bench-*.log)\n`)
-    const edgeUrl = `https://127.0.0.1:${edge.port}`
-    const plainEdgeUrl = `https://127.0.0.1:${plainEdge.port}`
-    for (const url of [edgeUrl, plainEdgeUrl]) await waitReady(url, cluster.pki.caPem)
+    const ca = cluster.pki.caPem
+    const direct: Target = { origin: cluster.url, token: me.token, ca }
+    const viaEdge: Target = { origin: `https://127.0.0.1:${edge.port}`, token: me.token, ca }
+    const viaPlainEdge: Target = { origin: `https://127.0.0.1:${plainEdge.port}`, token: plainMe.token, ca }
+    for (const target of [viaEdge, viaPlainEdge]) await waitReady(target.origin, ca)
 
-    const targets = { direct: cluster.url, edge: edgeUrl }
     const ops = { GET: `/api/v1/namespaces/${ns}/configmaps/cm-0`, LIST: `/api/v1/namespaces/${ns}/configmaps` }
-    const plan: Array<[keyof typeof ops, number, number]> = [['GET', 1, count(600)], ['GET', 32, count(4000)], ['LIST', 1, count(300)], ['LIST', 32, count(1200)]]
-    const rows: string[] = []
-    for (const [op, concurrency, count] of plan) {
-      const result: Record<string, Sample> = {}
-      // Alternate which target goes first so warm-up and drift favour neither.
-      const order = ['direct', 'edge'] as const
-      for (const target of concurrency === 1 ? order : [...order].reverse()) {
-        result[target] = await load(targets[target], ops[op], me.token, cluster.pki.caPem, concurrency, count)
+    const plan: Step[] = [
+      { label: 'GET', concurrency: 1, count: count(600), op: request(ops.GET) },
+      { label: 'GET', concurrency: 32, count: count(4000), op: request(ops.GET) },
+      { label: 'LIST', concurrency: 1, count: count(300), op: request(ops.LIST, { listKind: 'ConfigMapList' }) },
+      { label: 'LIST', concurrency: 32, count: count(1200), op: request(ops.LIST, { listKind: 'ConfigMapList' }) },
+    ]
+    const configMaps = `/api/v1/namespaces/${manyNs}/configmaps`
+    const pods = `/api/v1/namespaces/${manyNs}/pods`
+    // Each WatchList opens a connection of its own (it is closed at the bookmark): a short warm-up.
+    const encodingPlan: Step[] = [
+      { label: `protobuf LIST ${MANY_CONFIGMAPS} ConfigMaps`, concurrency: 1, count: count(200), op: request(configMaps, { encoding: 'protobuf', listKind: 'ConfigMapList' }) },
+      { label: `protobuf LIST ${MANY_CONFIGMAPS} ConfigMaps`, concurrency: 16, count: count(600), op: request(configMaps, { encoding: 'protobuf', listKind: 'ConfigMapList' }) },
+      { label: `protobuf LIST ${MANY_PODS} Pods`, concurrency: 1, count: count(200), op: request(pods, { encoding: 'protobuf', listKind: 'PodList' }) },
+      { label: `protobuf LIST ${MANY_CONFIGMAPS} ConfigMaps, limit=${CHUNK}`, concurrency: 1, count: count(100), op: chunkedList(configMaps, CHUNK, 'protobuf', 'ConfigMapList') },
+      { label: `WatchList sync ${MANY_CONFIGMAPS} ConfigMaps, JSON`, concurrency: 1, count: count(100), warmup: 10, op: watchList(configMaps, 'json', MANY_CONFIGMAPS) },
+      { label: `WatchList sync ${MANY_CONFIGMAPS} ConfigMaps, protobuf`, concurrency: 1, count: count(100), warmup: 10, op: watchList(configMaps, 'protobuf', MANY_CONFIGMAPS) },
+      { label: `WatchList sync ${MANY_PODS} Pods, protobuf`, concurrency: 1, count: count(100), warmup: 10, op: watchList(pods, 'protobuf', MANY_PODS) },
+    ]
+    // Alternate which target goes first so warm-up and drift favour neither.
+    const compare = async (steps: Step[], first: Target, second: Target): Promise<Array<[Step, Sample, Sample]>> => {
+      const rows: Array<[Step, Sample, Sample]> = []
+      for (const [i, step] of steps.entries()) {
+        const [a, b] = i % 2 === 0 ? [first, second] : [second, first]
+        const sa = await measure(a, step.concurrency, step.count, step.op, step.warmup)
+        const sb = await measure(b, step.concurrency, step.count, step.op, step.warmup)
+        rows.push(a === first ? [step, sa, sb] : [step, sb, sa])
       }
-      const d = result.direct!
-      const e = result.edge!
-      rows.push(`| ${op} | ${concurrency} | ${ms(d.p50)} / ${ms(d.p99)} | ${ms(e.p50)} / ${ms(e.p99)} | ` +
-        `${(e.p50 / d.p50).toFixed(2)} | ${(e.p99 / d.p99).toFixed(2)} | ${d.rps.toFixed(0)} | ${e.rps.toFixed(0)} | ${(e.rps / d.rps).toFixed(2)} |`)
+      return rows
     }
+    const online = await compare(plan, direct, viaEdge)
+    const encodingsOnline = await compare(encodingPlan, direct, viaEdge)
     // Online, the cache tees every answer: the same load through an edge without it.
-    const teeRows: string[] = []
-    for (const [op, concurrency, count] of plan) {
-      const withCache = await load(edgeUrl, ops[op], me.token, cluster.pki.caPem, concurrency, count)
-      const without = await load(plainEdgeUrl, ops[op], plainMe.token, cluster.pki.caPem, concurrency, count)
-      teeRows.push(`| ${op} | ${concurrency} | ${ms(without.p50)} / ${ms(without.p99)} | ${ms(withCache.p50)} / ${ms(withCache.p99)} | ` +
-        `${(withCache.p50 / without.p50).toFixed(2)} | ${(withCache.p99 / without.p99).toFixed(2)} | ${(withCache.rps / without.rps).toFixed(2)} |`)
-    }
+    const tee = await compare(plan, viaPlainEdge, viaEdge)
     const [edgeMem, cloudMem] = [await memory(edge.pid), await memory(cloud.pid)]
 
     // Offline: the cloud shim dies; the edge answers from its cache.
     await cloud.proc.signal('SIGKILL')
     await waitFor('the edge to answer from its cache', async () => {
-      const res = await fetchWarning(edgeUrl, ops.GET, me.token, cluster.pki.caPem)
+      const res = await fetchWarning(viaEdge.origin, ops.GET, me.token, ca)
       return res ? true : undefined
     }, { timeoutMs: 30_000 })
-    const offlineRows: string[] = []
-    for (const [op, concurrency, count] of plan) {
-      const direct = await load(cluster.url, ops[op], me.token, cluster.pki.caPem, concurrency, count)
-      const cached = await load(edgeUrl, ops[op], me.token, cluster.pki.caPem, concurrency, count)
-      offlineRows.push(`| ${op} | ${concurrency} | ${ms(direct.p50)} / ${ms(direct.p99)} | ${ms(cached.p50)} / ${ms(cached.p99)} | ` +
-        `${(cached.p50 / direct.p50).toFixed(2)} | ${(cached.p99 / direct.p99).toFixed(2)} | ${(cached.rps / direct.rps).toFixed(2)} |`)
-    }
-    const offlineWrite = await load(edgeUrl, ops.LIST, me.token, cluster.pki.caPem, 1, count(300),
-      { body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'w-' } }), expect: 503 })
+    const offline = await compare(plan, direct, viaEdge)
+    const encodingsOffline = await compare(encodingPlan, direct, viaEdge)
+    const offlineWrite = await measure(viaEdge, 1, count(300), request(ops.LIST, {
+      write: { body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { generateName: 'w-' } }), expect: 503 },
+    }))
     const offlineMem = await memory(edge.pid)
     const tunnel = await tunnelRoundTrip(count(3000))
     process.stdout.write([
       '',
       `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)` +
         (SCALE === 1 ? '' : `, request counts scaled by ${SCALE}`),
-      '',
-      '| op | concurrency | direct p50 / p99 (ms) | via edge p50 / p99 (ms) | p50 ratio | p99 ratio | direct req/s | edge req/s | throughput ratio |',
-      '|---|---|---|---|---|---|---|---|---|',
-      ...rows,
-      '',
+      ...table('', ['direct', 'via edge'], online, true),
       `edge RSS ${edgeMem.rss} MiB (peak ${edgeMem.peak} MiB); cloud shim RSS ${cloudMem.rss} MiB (peak ${cloudMem.peak} MiB)`,
       `tunnel round trip alone (edge TunnelClient ↔ cloud TunnelServer in one process, 1 KiB answer): p50 ${ms(tunnel.p50)} ms, p99 ${ms(tunnel.p99)} ms`,
       '',
-      'Online cost of the cache tee (edge with cache vs edge without, same run):',
-      '',
-      '| op | concurrency | cache off p50 / p99 (ms) | cache on p50 / p99 (ms) | p50 ratio | p99 ratio | throughput ratio |',
-      '|---|---|---|---|---|---|---|',
-      ...teeRows,
-      '',
-      'Offline (cloud shim killed): edge answering from its cache vs kube-apiserver answering directly:',
-      '',
-      '| op | concurrency | direct p50 / p99 (ms) | edge cache p50 / p99 (ms) | p50 ratio | p99 ratio | throughput ratio |',
-      '|---|---|---|---|---|---|---|',
-      ...offlineRows,
-      '',
-      `offline write (POST, answered 503 + Retry-After), concurrency 1: p50 ${ms(offlineWrite.p50)} ms, p99 ${ms(offlineWrite.p99)} ms`,
+      ...table('Online cost of the cache tee (edge with cache vs edge without, same run):', ['cache off', 'cache on'], tee, false),
+      ...table('Offline (cloud shim killed): edge answering from its cache vs kube-apiserver answering directly:', ['direct', 'edge cache'], offline, false),
+      `offline write (POST, answered 503), concurrency 1: p50 ${ms(offlineWrite.p50)} ms, p99 ${ms(offlineWrite.p99)} ms`,
       `edge RSS after the offline runs ${offlineMem.rss} MiB (peak ${offlineMem.peak} MiB)`,
       '',
+      ...table(`Encodings of typed client-go components, online (${sizes}; WatchList = until the initial-events-end BOOKMARK):`,
+        ['direct', 'via edge'], encodingsOnline, true),
+      ...table('The same offline (cloud shim killed): edge answering from its cache vs kube-apiserver answering directly:',
+        ['direct', 'edge cache'], encodingsOffline, false),
     ].join('\n'))
   } finally {
     for (const role of roles) await role.stop()
@@ -133,33 +144,53 @@ async function main (): Promise<void> {
   }
 }
 
-/** `count` requests (GETs unless `write`) with `concurrency` keep-alive connections; latency percentiles and req/s. */
-async function load (origin: string, path: string, token: string, ca: string, concurrency: number, count: number,
-  write?: { body: string, expect: number }): Promise<Sample> {
-  const pool = new Pool(origin, { connections: concurrency, connect: { ca } })
-  const headers = { authorization: `Bearer ${token}`, accept: 'application/json', ...(write === undefined ? {} : { 'content-type': 'application/json' }) }
-  const one = async (): Promise<number> => {
-    const started = process.hrtime.bigint()
-    const res = await pool.request({ path, method: write === undefined ? 'GET' : 'POST', headers, ...(write === undefined ? {} : { body: write.body }) })
-    await res.body.arrayBuffer()
-    if (res.statusCode !== (write?.expect ?? 200)) throw new Error(`${origin}${path}: HTTP ${res.statusCode}`)
-    return Number(process.hrtime.bigint() - started) / 1e6
+/** A markdown table of `base` against `other` (`names`), under `title`, followed by a blank line. */
+function table (title: string, names: [string, string], rows: Array<[Step, Sample, Sample]>, rps: boolean): string[] {
+  const [b, o] = names
+  return [
+    ...(title === '' ? [''] : [title, '']),
+    `| op | concurrency | ${b} p50 / p99 (ms) | ${o} p50 / p99 (ms) | p50 ratio | p99 ratio | ${rps ? `${b} req/s | ${o} req/s | ` : ''}throughput ratio |`,
+    `|---|---|---|---|---|---|---|${rps ? '---|---|' : ''}`,
+    ...rows.map(([step, base, other]) => row(step, base, other, rps)),
+    '',
+  ]
+}
+
+/** One table row: `base` and `other` latencies, their ratios, and the throughput ratio (`rps`: both req/s as well). */
+function row (step: Step, base: Sample, other: Sample, rps: boolean): string {
+  return `| ${step.label} | ${step.concurrency} | ${ms(base.p50)} / ${ms(base.p99)} | ${ms(other.p50)} / ${ms(other.p99)} | ` +
+    `${(other.p50 / base.p50).toFixed(2)} | ${(other.p99 / base.p99).toFixed(2)} | ` +
+    (rps ? `${base.rps.toFixed(0)} | ${other.rps.toFixed(0)} | ` : '') + `${(other.rps / base.rps).toFixed(2)} |`
+}
+
+/**
+ * A namespace with MANY_CONFIGMAPS ConfigMaps (~256 B of data each) and MANY_PODS Pods bound to the
+ * bench node, readable (get/list/watch) by `serviceAccount` of `home`; its name.
+ */
+async function manyObjects (fx: Fixtures, serviceAccount: string, home: string): Promise<string> {
+  const many = await fx.namespace('bench-many')
+  const role = 'bench-reader'
+  await fx.role(many, role, [{ apiGroups: [''], resources: ['configmaps', 'pods'], verbs: ['get', 'list', 'watch'] }])
+  await fx.roleBinding(many, role, { kind: 'Role', name: role }, [{ kind: 'ServiceAccount', name: serviceAccount, namespace: home }])
+  const inBatches = async (n: number, create: (i: number) => Promise<unknown>): Promise<void> => {
+    for (let i = 0; i < n; i += 10) await Promise.all(Array.from({ length: Math.min(10, n - i) }, async (_, j) => await create(i + j)))
   }
-  const run = async (n: number): Promise<number[]> => {
-    const latencies: number[] = []
-    let next = 0
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next++ < n) latencies.push(await one())
-    }))
-    return latencies
+  await inBatches(MANY_CONFIGMAPS, async (i) => await fx.configMap(many, `cm-${i}`, { payload: 'y'.repeat(256) }, { app: 'bench', shard: String(i % 10) }))
+  await fx.serviceAccount(many, 'app')
+  await inBatches(MANY_PODS, async (i) => await fx.pod(many, `pod-${i}`, { nodeName: NODE, serviceAccount: 'app' }))
+  return many
+}
+
+/** What the encodings phase moves: its lists' sizes in JSON and protobuf, as kube-apiserver serves them. */
+async function listSizes (admin: TestCluster['admin'], ns: string): Promise<string> {
+  const sizes: string[] = []
+  for (const resource of ['configmaps', 'pods']) {
+    for (const accept of ['application/json', PROTOBUF_MEDIA_TYPE]) {
+      const res = await admin.call('GET', `/api/v1/namespaces/${ns}/${resource}`, { headers: { accept } })
+      sizes.push(`${resource} ${accept === PROTOBUF_MEDIA_TYPE ? 'protobuf' : 'JSON'} ${(res.raw.length / 1024).toFixed(0)} KiB`)
+    }
   }
-  await run(Math.max(50, concurrency * 4)) // warm-up: connections, TLS sessions, token caches
-  const started = process.hrtime.bigint()
-  const latencies = (await run(count)).sort((a, b) => a - b)
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9
-  await pool.close()
-  const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
-  return { p50: pick(0.5), p99: pick(0.99), rps: latencies.length / seconds }
+  return `lists: ${sizes.join(', ')}`
 }
 
 async function waitReady (url: string, ca: string): Promise<void> {

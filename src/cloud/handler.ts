@@ -2,7 +2,7 @@
 // enforce node restriction, then execute it against kube-apiserver *as the pod* (its own token
 // goes upstream) and stream the answer back untouched. Whatever the shim answers itself is a
 // Status marked with x-ems-origin, so the edge can tell it from the apiserver's own answers.
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
 import { PassThrough } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { Logger } from '../obs/logger.js'
@@ -13,10 +13,11 @@ import { isLongRunning, requestInfo, requestInfoRefusal } from '../kube/request-
 import { badRequest, internalError, notFound, serviceUnavailable, statusBody, tooManyRequests, unauthorized, type Status } from '../kube/status.js'
 import {
   decodeHeaderEnvelope, endToEndHeaders, ERROR_BAD_REQUEST, HEADER_ENVELOPE, MAX_HEADER_ENVELOPE_BYTES, type HeaderEnvelope, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
-  ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_UPGRADE, ORIGIN_SHIM,
+  ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_RENEW, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
 import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
+import { renewalHandler } from './renewal.js'
 import { relayUpgrade } from './upgrade.js'
 import { isConnectivityError, type Upstream, type UpstreamResponse } from './upstream.js'
 import type { SlotKind, UpstreamSlots } from './upstream-slots.js'
@@ -33,6 +34,8 @@ export interface HandlerDeps {
   slots: UpstreamSlots
   logger: Logger
   metrics: RequestMetrics
+  /** The edges' certificate renewals (renewal.ts); none: every renewal is refused. */
+  renew?: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string) => Promise<void>
 }
 
 export function createStreamHandler (deps: HandlerDeps) {
@@ -52,6 +55,8 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     else deps.control.attach(node, stream)
     return
   }
+  // The edge renewing its own certificates: the node is the tunnel's, from its client certificate.
+  if (headers[HEADER_RENEW] !== undefined) { await (deps.renew ?? renewalHandler(undefined, deps.logger))(stream, headers, node); return }
   let hasBody = !stream.endAfterHeaders
   if (headers[HEADER_ENVELOPE] !== undefined) {
     // Headers too large for an HTTP/2 header block came first in the body (tunnel/protocol.ts).
@@ -117,8 +122,15 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     respondStatus(stream, tooManyRequests(`edge-metaserver cloud shim: too many ${longRunning ? 'long-running' : 'concurrent'} requests (limit ${deps.slots.limit(kind)}), please try again later`, RETRY_AFTER_SECONDS), ERROR_SHIM_BUSY)
     return
   }
-  // The slot lives as long as the tunnel stream (or the relay, whichever ends first).
-  stream.once('close', release)
+  // The slot lives as long as the tunnel stream (or the relay, whichever ends first); so does the in-flight count.
+  const inflightKind = longRunning ? 'long-running' : 'short'
+  deps.metrics.inflight.inc({ kind: inflightKind })
+  let counted = true
+  const done = (): void => {
+    release()
+    if (counted) { counted = false; deps.metrics.inflight.dec({ kind: inflightKind }) }
+  }
+  stream.once('close', done)
   try {
     if (typeof upgrade === 'string') {
       const failed = await relayUpgrade(deps.upstream, stream, { method, path, headers: upstreamHeaders, upgrade })
@@ -127,7 +139,7 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
     }
     await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning, hasBody })
   } finally {
-    release()
+    done()
   }
 }
 
@@ -139,6 +151,7 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   // (Only then: aborting builds a DOMException, measurable on every request.)
   stream.once('close', () => { if (!complete) abort.abort() })
   let res
+  const started = process.hrtime.bigint()
   try {
     res = await deps.upstream.forward({
       method: req.method, path: req.path, headers: req.headers,
@@ -152,17 +165,37 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
     return
   }
   count(deps, req.verb, res.statusCode)
+  // Time to kube-apiserver's response headers, as on the edge (a watch's lifetime is not a latency).
+  if (!req.longRunning) deps.metrics.duration.observe({ verb: req.verb }, Number(process.hrtime.bigint() - started) / 1e9)
   if (stream.destroyed) { res.body.destroy(); return }
   stream.respond({ ':status': res.statusCode, ...endToEndHeaders(res.headers) })
   res.body.once('end', () => { complete = true })
   if (String(res.headers.connection ?? '').toLowerCase() === 'close') {
     await relayClosingAnswer(res.body, stream)
-    return
+  } else {
+    await pipeline(res.body, stream).catch(() => {
+      // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
+      if (!stream.destroyed) stream.destroy()
+    })
   }
-  await pipeline(res.body, stream).catch(() => {
-    // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
-    if (!stream.destroyed) stream.destroy()
-  })
+  // kube-apiserver answered before the whole request body came (an early refusal, a connection
+  // it closed): the answer is complete, the edge may still be sending. RST_STREAM NO_ERROR tells
+  // it to stop (RFC 9113 §8.1). Node does that itself only for a stream it never read; this one
+  // fed undici, so without it both ends stayed half-open for good, each holding a stream of the
+  // node's limit and up to a stream window of unread body here.
+  if (req.hasBody) closeOnceAnswered(stream)
+}
+
+/** Resets a stream whose answer is complete but whose request body is not (see forward), once the answer is flushed. */
+function closeOnceAnswered (stream: ServerHttp2Stream): void {
+  const close = (): void => {
+    if (stream.destroyed || stream.closed || stream.readableEnded) return
+    // Drained too: a closed stream still holding unread data is never destroyed (see tunnel/streams.ts).
+    stream.resume()
+    stream.close(http2.constants.NGHTTP2_NO_ERROR)
+  }
+  if (stream.writableFinished) close()
+  else if (stream.writableEnded) stream.once('finish', close)
 }
 
 // The largest answer kube-apiserver sends with Connection: close that the shim relays (they are

@@ -1,15 +1,22 @@
 // Wires the cloud role from a validated config: credentials → upstream pool → token reviews and
 // node restriction → tunnel listener → health listener. Stateless: everything it caches is
 // rebuilt from kube-apiserver, so any number of replicas can run behind one Service.
-import { readFile } from 'node:fs/promises'
+import { createPrivateKey, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+// Files and keys are read and checked first; a listener that cannot bind fails the start with one
+// line naming its key (the CLI exits 1), so a shim never runs without its tunnel or health port.
 import { Counter, Gauge } from 'prom-client'
-import type { CloudConfig } from '../config/index.js'
+import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type CloudConfig } from '../config/index.js'
+import { READINESS_POLL_MS, readinessLog } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { createRegistry, requestMetrics } from '../obs/metrics.js'
+import { certificateGauge, createRegistry, readinessGauge, requestMetrics } from '../obs/metrics.js'
 import { TunnelServer } from '../tunnel/server.js'
 import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
 import { startHealthServer } from './health-server.js'
+import { JoinServer } from './join-server.js'
+import { NodeCertificates } from './node-certificates.js'
+import { renewalHandler } from './renewal.js'
 import { JwksSource } from './jwks-source.js'
 import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
@@ -21,6 +28,8 @@ import { UpstreamSlots } from './upstream-slots.js'
 export interface CloudShim {
   tunnelPort: number
   healthPort: number
+  /** Undefined when modules.cloudHub.join.enable is false. */
+  joinPort: number | undefined
   tokenReviewer: TokenReviewer
   connectedNodes: () => string[]
   close: () => Promise<void>
@@ -33,6 +42,24 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   const hub = config.modules.cloudHub
   const dc = config.modules.dynamicController
   if (!dc.enable) throw new Error('modules.dynamicController.enable is false: the cloud shim has nothing to do')
+
+  const tunnelFiles = await readConfiguredFiles({
+    'modules.cloudHub.tlsCaFile': hub.tlsCaFile, 'modules.cloudHub.tlsCertFile': hub.tlsCertFile, 'modules.cloudHub.tlsPrivateKeyFile': hub.tlsPrivateKeyFile,
+  })
+  const ca = tunnelFiles['modules.cloudHub.tlsCaFile']
+  const cert = tunnelFiles['modules.cloudHub.tlsCertFile']
+  const key = tunnelFiles['modules.cloudHub.tlsPrivateKeyFile']
+  checkTlsMaterial('modules.cloudHub.tlsCaFile/tlsCertFile/tlsPrivateKeyFile', { ca, cert, key })
+  // The tunnel CA's key signs joining nodes' certificates: read and parsed now, so a bad one fails the start.
+  let joinCaKey: KeyObject | undefined
+  if (hub.join.enable) {
+    const caKeyPem = (await readConfiguredFiles({ 'modules.cloudHub.join.tlsCaKeyFile': hub.join.tlsCaKeyFile! }))['modules.cloudHub.join.tlsCaKeyFile']
+    try {
+      joinCaKey = createPrivateKey(caKeyPem)
+    } catch (err) {
+      throw new StartupError(`modules.cloudHub.join.tlsCaKeyFile: not a private key (${(err as Error).message}): ${hub.join.tlsCaKeyFile!}`)
+    }
+  }
 
   logger.info({ kubeConfig: config.kubeAPIConfig.kubeConfig ?? 'in-cluster' }, '1. loading kube-apiserver credentials')
   const credentials = await loadKubeCredentials(config.kubeAPIConfig.kubeConfig ?? '')
@@ -67,11 +94,35 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       this.set({ kind: 'short' }, slots.count('short'))
     },
   })
+  // eslint-disable-next-line no-new -- registered and read through its collect()
+  new Gauge({
+    name: 'edge_metaserver_cloud_upstream_pool_requests',
+    help: 'Connections to kube-apiserver and the requests on them, by pool (watches, requests, own) and state (connected: connections open; running: requests on them; queued: requests waiting for a connection)',
+    labelNames: ['pool', 'state'],
+    registers: [registry],
+    collect () {
+      for (const { pool, ...counts } of upstream.poolStats()) {
+        for (const [state, n] of Object.entries(counts)) this.set({ pool, state }, n)
+      }
+    },
+  })
   const tokenReviewer = new TokenReviewer(upstream, {
     cacheSize: dc.tokenReviewCacheSize, maxTtlMs: dc.tokenReviewCacheMaxTTL, negativeTtlMs: dc.tokenReviewNegativeTTL,
     audiences: [...dc.apiAudiences],
   })
   const restriction = new NodeRestriction(tokenReviewer, upstream, dc.tokenReviewCacheSize)
+  // eslint-disable-next-line no-new -- registered and read through its collect()
+  new Counter({
+    name: 'edge_metaserver_cloud_tokenreview_cache_requests_total',
+    help: 'Token reviews asked of the shim, by result: hit (answered from the cache or joined a review in flight) or miss (a TokenReview sent to kube-apiserver)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      this.inc({ result: 'miss' }, tokenReviewer.reviewsSent)
+      this.inc({ result: 'hit' }, tokenReviewer.lookups - tokenReviewer.reviewsSent)
+    },
+  })
 
   let control: ControlHub | undefined
   let policy: PolicyBundleBuilder | undefined
@@ -105,40 +156,79 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   }
 
   logger.info({ address: hub.address }, '3. starting the tunnel listener')
-  const [ca, cert, key] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
+  let issuer: NodeCertificates | undefined
+  if (hub.join.enable) {
+    const clusterCa = upstream.tlsOptions().ca
+    if (clusterCa === undefined) throw new StartupError('modules.cloudHub.join needs the cluster CA, but the kube-apiserver credentials name none (certificate-authority-data)')
+    issuer = new NodeCertificates({ config: hub.join, tunnelCa: ca, tunnelCaKey: joinCaKey!, clusterCa, upstream })
+  }
   const tunnel = new TunnelServer({
-    host: hub.address.host, port: hub.address.port, ca: ca!, cert: cert!, key: key!,
+    host: hub.address.host, port: hub.address.port, ca, cert, key,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
-    onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics }),
+    onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics, renew: renewalHandler(issuer, logger) }),
     onHandshakeFailure: () => handshakeFailures.inc(),
     onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
   })
-  const tunnelAddress = await tunnel.listen()
+  // eslint-disable-next-line no-new -- registered and read through its collect()
+  new Gauge({
+    name: 'edge_metaserver_cloud_connected_edges',
+    help: 'Edges (nodes) with a tunnel to this shim replica',
+    registers: [registry],
+    collect () { this.set(tunnel.connectedNodes().length) },
+  })
+  certificateGauge(registry, 'edge_metaserver_cloud', { 'modules.cloudHub.tlsCertFile': () => readFileSync(hub.tlsCertFile) })
+  const tunnelAddress = await tunnel.listen().catch((err: unknown) => { throw listenFailure('modules.cloudHub.address', hub.address, err) })
+
+  let join: JoinServer | undefined
+  if (issuer !== undefined) {
+    logger.info({ address: hub.join.address }, '3b. starting the join listener (bootstrap tokens → node certificates)')
+    join = new JoinServer({
+      config: hub.join, cert, key, tunnelCa: ca, issuer,
+      // The port edges dial: the configured one (behind a Service it is the same), or the bound one when it was 0.
+      tunnelPort: hub.address.port === 0 ? tunnelAddress.port : hub.address.port,
+      // Bootstrap tokens are not audience-aware and expire by their Secret: no audiences, no caching.
+      reviewer: new TokenReviewer(upstream, { cacheSize: 1, maxTtlMs: 0, negativeTtlMs: 0, audiences: [] }),
+      logger,
+    })
+  }
+  const joinAddress = await join?.listen()
 
   let shuttingDown = false
   logger.info({ address: hub.healthzAddress }, '4. starting the health listener')
+  const readyz = [
+    { name: 'shutdown', check: () => shuttingDown ? 'the shim is shutting down' : undefined },
+    { name: 'kube-apiserver', check: () => upstreamProblem },
+    ...(policy === undefined ? [] : [{ name: 'policy-sync', check: () => policy!.synced ? undefined : 'pods and RBAC not listed yet' }]),
+  ]
   const health = await startHealthServer(hub.healthzAddress.host, hub.healthzAddress.port, {
     livez: [{ name: 'ping', check: () => undefined }],
-    readyz: [
-      { name: 'shutdown', check: () => shuttingDown ? 'the shim is shutting down' : undefined },
-      { name: 'kube-apiserver', check: () => upstreamProblem },
-      ...(policy === undefined ? [] : [{ name: 'policy-sync', check: () => policy!.synced ? undefined : 'pods and RBAC not listed yet' }]),
-    ],
-  }, registry)
+    readyz,
+  }, registry).catch(async (err: unknown) => {
+    await tunnel.close(0)
+    throw listenFailure('modules.cloudHub.healthzAddress', hub.healthzAddress, err)
+  })
   logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port }, 'cloud shim ready')
+  readinessGauge(registry, 'edge_metaserver_cloud', readyz)
+  const readiness = readinessLog(readyz, logger)
+  readiness.poll()
+  const readinessTimer = setInterval(readiness.poll, READINESS_POLL_MS).unref()
 
   return {
     tunnelPort: tunnelAddress.port,
     healthPort: health.address.port,
+    joinPort: joinAddress?.port,
     tokenReviewer,
     connectedNodes: () => tunnel.connectedNodes(),
     close: async () => {
       shuttingDown = true
       clearInterval(probeTimer)
+      readiness.poll()
+      clearInterval(readinessTimer)
       logger.info('shutting down: GOAWAY to every edge, draining streams')
       control?.close()
       policy?.stop()
       jwks?.stop()
+      await join?.close()
       await tunnel.close(hub.shutdownGracePeriod)
       await health.close()
       await upstream.close()

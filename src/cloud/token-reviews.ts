@@ -30,6 +30,8 @@ interface FetchContext { token: string, keep: boolean }
 export class TokenReviewer {
   private readonly cache: LRUCache<string, Review, FetchContext>
   reviewsSent = 0
+  /** Calls of review(): those that sent no TokenReview (reviewsSent) were cache hits or joined one in flight. */
+  lookups = 0
 
   constructor (private readonly upstream: Upstream, private readonly opts: TokenReviewerOptions,
     private readonly now: () => number = Date.now) {
@@ -51,6 +53,7 @@ export class TokenReviewer {
   }
 
   async review (token: string): Promise<Review> {
+    this.lookups++
     const key = createHash('sha256').update(token).digest('hex')
     const context: FetchContext = { token, keep: true }
     const review = await this.cache.fetch(key, { context })

@@ -98,6 +98,19 @@ export class Upstream {
     }) as Promise<UpstreamResponse>
   }
 
+  /**
+   * Each pool's connections and requests right now (undici's pool stats): `queued` requests wait
+   * for a connection — a pool whose connections are all held by requests that never finish
+   * queues every later one.
+   */
+  poolStats (): Array<{ pool: string, connected: number, running: number, queued: number }> {
+    return Object.entries({ watches: this.watches, requests: this.requests, own: this.own }).map(([pool, agent]) => {
+      const stats = Object.values(agent.stats) as Array<{ connected?: number, running?: number, queued?: number }>
+      const sum = (k: 'connected' | 'running' | 'queued'): number => stats.reduce((n, s) => n + (s[k] ?? 0), 0)
+      return { pool, connected: sum('connected'), running: sum('running'), queued: sum('queued') }
+    })
+  }
+
   /** The shim's own Authorization header (for anonymous discovery requests and its own calls). */
   ownAuthorization (): string | undefined {
     const token = this.opts.credentials.token()

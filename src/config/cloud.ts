@@ -1,5 +1,6 @@
 // Schema and types for the cloud role (kind: CloudShim). Key names mirror
 // KubeEdge's cloudcore.yaml so its users find settings where they expect them.
+import { isIP } from 'node:net'
 import {
   API_VERSION,
   featureGatesField,
@@ -57,6 +58,23 @@ export interface CloudHubConfig {
   readonly healthzAddress: Address
   /** Milliseconds. */
   readonly shutdownGracePeriod: number
+  readonly join: JoinConfig
+}
+
+/** `edge-metaserver join`: bootstrap tokens exchanged for a node's certificates (see README, "Joining a node"). */
+export interface JoinConfig {
+  readonly enable: boolean
+  /** HTTPS without client certificates, apart from the mTLS-only tunnel listener. */
+  readonly address: Address
+  /** Absolute path of the tunnel CA's private key (signs the nodes' tunnel client certificates); null when join is off. */
+  readonly tlsCaKeyFile: string | null
+  /** Milliseconds. */
+  readonly nodeCertificateLifetime: number
+  /** Milliseconds; asked of the kubelet-serving signer (which may cap it). */
+  readonly servingCertificateLifetime: number
+  /** Exactly the SANs of every serving certificate the shim approves. */
+  readonly servingIPAddresses: readonly string[]
+  readonly servingDNSNames: readonly string[]
 }
 
 /** Executes the edges' requests (KubeEdge: modules.dynamicController). */
@@ -106,10 +124,28 @@ const cloudHubField = obj<CloudHubConfig>(
     maxConcurrentStreamsPerNode: int({ default: 4000, min: 1, max: 100_000 }),
     healthzAddress: address({ default: '0.0.0.0:10561' }),
     shutdownGracePeriod: duration({ default: '30s' }),
+    join: obj<JoinConfig>({
+      enable: bool(false),
+      address: address({ default: '0.0.0.0:10562' }),
+      tlsCaKeyFile: optionalFilePath({ default: null, mustExist: true }),
+      nodeCertificateLifetime: duration({ default: '720h', positive: true }),
+      servingCertificateLifetime: duration({ default: '720h', positive: true }),
+      servingIPAddresses: stringList({ default: ['127.0.0.1', '169.254.30.10'], minItems: 1 }),
+      servingDNSNames: stringList({ default: [] }),
+    }, (v, issue) => {
+      if (v.enable && v.tlsCaKeyFile === null) issue('tlsCaKeyFile', 'required when modules.cloudHub.join.enable is true (it signs the nodes\' tunnel certificates)')
+      const bad = v.servingIPAddresses.find((ip) => isIP(ip) === 0)
+      if (bad !== undefined) issue('servingIPAddresses', `"${bad}" is not an IP address`)
+      // kube-apiserver refuses a serving certificate shorter than 10 minutes (expirationSeconds >= 600).
+      if (v.servingCertificateLifetime < 600_000) issue('servingCertificateLifetime', 'must be at least 10m (the kubelet-serving signer\'s minimum)')
+    }),
   },
   (v, issue) => {
     if (addressesConflict(v.address, v.healthzAddress)) {
       issue('healthzAddress', `conflicts with modules.cloudHub.address (${formatAddress(v.address)})`)
+    }
+    if (v.join.enable && (addressesConflict(v.address, v.join.address) || addressesConflict(v.healthzAddress, v.join.address))) {
+      issue('join', `address ${formatAddress(v.join.address)} conflicts with modules.cloudHub.address or healthzAddress`)
     }
   }
 )

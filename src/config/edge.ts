@@ -18,6 +18,7 @@ import {
   int,
   literal,
   obj,
+  oneOf,
   optionalAddress,
   optionalStr,
   size,
@@ -51,6 +52,17 @@ export interface MetaServerConfig {
   readonly maxLongRunningRequests: number
   /** Milliseconds. */
   readonly shutdownGracePeriod: number
+  readonly redirect: RedirectConfig
+}
+
+/** Transparent redirection of pods' connections to the `kubernetes` Service (src/edge/redirect.ts). */
+export interface RedirectConfig {
+  /** IPv4 ClusterIP of the `kubernetes` Service; null (the default) leaves redirection off. */
+  readonly serviceClusterIP: string | null
+  readonly servicePort: number
+  readonly backend: 'auto' | 'nftables' | 'iptables'
+  /** Milliseconds between checks that the iptables jump is still first in nat PREROUTING. */
+  readonly recheckPeriod: number
 }
 
 /** The HTTP/2 mTLS tunnel to the cloud shim (KubeEdge: modules.edgeHub). */
@@ -77,6 +89,8 @@ export interface EdgeHubConfig {
   readonly reconnectBackoffInitial: number
   readonly reconnectBackoffMax: number
   readonly connectTimeout: number
+  /** While the tunnel is down, failed dials are logged at warn at most this often (with a count). */
+  readonly dialFailureLogInterval: number
 }
 
 export interface CacheConfig {
@@ -106,6 +120,21 @@ export interface EdgeConfig {
 
 const PKI = '/etc/edge-metaserver/pki'
 
+const redirectField = obj<RedirectConfig>(
+  {
+    serviceClusterIP: optionalStr(),
+    servicePort: int({ default: 443, min: 1, max: 65535 }),
+    backend: oneOf(['auto', 'nftables', 'iptables'], 'auto'),
+    recheckPeriod: duration({ default: '30s', positive: true }),
+  },
+  (v, issue) => {
+    // A DNAT cannot cross address families and the dummy address it targets is IPv4.
+    if (v.serviceClusterIP !== null && isIP(v.serviceClusterIP) !== 4) {
+      issue('serviceClusterIP', `must be an IPv4 address (the ClusterIP of the kubernetes Service: kubectl get service kubernetes -n default), got "${v.serviceClusterIP}"`)
+    }
+  }
+)
+
 const metaServerField = obj<MetaServerConfig>(
   {
     enable: bool(true),
@@ -127,6 +156,7 @@ const metaServerField = obj<MetaServerConfig>(
     maxInflightRequests: int({ default: 400, min: 1, max: 100_000 }),
     maxLongRunningRequests: int({ default: 3000, min: 1, max: 100_000 }),
     shutdownGracePeriod: duration({ default: '30s' }),
+    redirect: redirectField,
   },
   (v, issue) => {
     // Accepted so KubeEdge-shaped files load; `false` would leave a daemon that serves nothing.
@@ -137,6 +167,10 @@ const metaServerField = obj<MetaServerConfig>(
     }
     if (v.dummyServer && addressesConflict(v.server, v.dummyServer)) {
       issue('dummyServer', `conflicts with modules.metaServer.server (${formatAddress(v.server)})`)
+    }
+    // Redirected connections are delivered to the dummy listener: without it they would be refused.
+    if (v.redirect.serviceClusterIP !== null && v.dummyServer === null) {
+      issue('redirect', 'serviceClusterIP needs modules.metaServer.dummyServer: redirected connections are delivered to the dummy listener, which is disabled')
     }
     // Resolve here so consumers never have to re-implement the fallback.
     if (v.apiAudiences.length === 0) return { ...v, apiAudiences: v.serviceAccountIssuers }
@@ -156,6 +190,7 @@ const edgeHubField = obj<EdgeHubConfig>(
     reconnectBackoffInitial: duration({ default: '500ms', positive: true }),
     reconnectBackoffMax: duration({ default: '30s', positive: true }),
     connectTimeout: duration({ default: '10s', positive: true }),
+    dialFailureLogInterval: duration({ default: '1m', positive: true }),
   },
   (v, issue) => {
     if (v.enable && v.server.length === 0) {
@@ -197,6 +232,9 @@ export const edgeSchema = obj<EdgeConfig>({
   if (!v.featureGates.requireAuthorization && !isLoopback(server.host)) {
     issue('featureGates', 'requireAuthorization: false serves plain HTTP without authentication, so modules.metaServer.server ' +
       `must be a loopback address (127.0.0.1 or ::1), got "${formatAddress(server)}"`)
+  }
+  if (!v.featureGates.requireAuthorization && v.modules.metaServer.redirect.serviceClusterIP !== null) {
+    issue('featureGates', 'requireAuthorization: false starts no dummy listener, so modules.metaServer.redirect.serviceClusterIP cannot be used')
   }
 })
 

@@ -84,7 +84,8 @@ export async function admitRequest (deps: AdmissionDeps, req: IncomingMessage, r
   if (deps.gate !== undefined) {
     const verdict = await deps.gate(info, req.headers)
     if (!verdict.ok) {
-      deps.logger.debug({ verb: info.verb, path: info.path, why: verdict.why, code: verdict.status.code }, 'refused at the edge')
+      // An audit line at info: who (when the token said so), what, why; the token itself never.
+      deps.logger.info({ user: verdict.user ?? '(unauthenticated)', verb: info.verb, path: info.path, why: verdict.why, code: verdict.status.code }, 'refused at the edge')
       return refuse(verdict.status, verdict.why)
     }
     mayUseCache = verdict.authorizedHere

@@ -39,16 +39,26 @@ export function startControlChannel (tunnel: TunnelClient, state: ReceivedPolicy
     })
     stream.on('error', () => {})
     stream.on('close', () => {
+      if (current !== stream) return // replaced on purpose (see moveToNewConnection)
       clearTimeout(timer)
       timer = setTimeout(open, REOPEN_MS)
     })
   }
+  // A certificate change moved the tunnel to a new connection: the control stream follows, so the
+  // old connection has nothing left holding it open.
+  const moveToNewConnection = (): void => {
+    const old = current
+    open()
+    if (current !== old) old?.close(http2.constants.NGHTTP2_CANCEL)
+  }
   tunnel.on('connected', open)
+  tunnel.on('replaced', moveToNewConnection)
   open()
   return () => {
     stopped = true
     clearTimeout(timer)
     tunnel.off('connected', open)
+    tunnel.off('replaced', moveToNewConnection)
     // A long-lived stream would otherwise hold the tunnel's GOAWAY drain for its whole grace period.
     current?.close(http2.constants.NGHTTP2_CANCEL)
   }

@@ -2,13 +2,9 @@
 // as in KubeEdge. Some edge kernels lack CONFIG_DUMMY ("Unknown device type", KubeEdge #5586);
 // then the /32 goes on `lo`, which gives the same local route. Needs CAP_NET_ADMIN; without it
 // the caller logs and keeps serving on the loopback listener.
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
+import { commandError as message, runCommand, tolerate, type CommandRunner } from './commands.js'
 
-export type CommandRunner = (command: string, args: string[]) => Promise<{ stdout: string }>
-
-const execFileAsync = promisify(execFile)
-export const runCommand: CommandRunner = (command, args) => execFileAsync(command, args, { timeout: 10_000 })
+export type { CommandRunner } from './commands.js'
 
 export type DummyAddressResult =
   | { ok: true, device: string, created: boolean }
@@ -42,17 +38,4 @@ async function deviceHolding (ip: string, run: CommandRunner): Promise<string | 
     }
   } catch { /* no `ip` or no permission: the add below reports it */ }
   return undefined
-}
-
-async function tolerate (p: Promise<unknown>, ok: RegExp): Promise<void> {
-  try {
-    await p
-  } catch (err) {
-    if (!ok.test(message(err))) throw err
-  }
-}
-
-function message (err: unknown): string {
-  const e = err as { stderr?: string, message?: string }
-  return (e.stderr !== undefined && e.stderr.trim() !== '' ? e.stderr : e.message ?? String(err)).trim()
 }

@@ -38,13 +38,14 @@ export function createGate (policy: ReceivedPolicy, opts: Omit<GateOptions, 'lee
  * discovery path): only such requests may ever be answered from the cache. A request the edge
  * leaves to kube-apiserver (impersonation) is admitted for relaying only.
  */
-export type GateVerdict = { ok: true, authorizedHere: boolean } | { ok: false, status: Status, why: string }
+/** A refusal names the user when the token was good enough to say who it is (never the token). */
+export type GateVerdict = { ok: true, authorizedHere: boolean } | { ok: false, status: Status, why: string, user?: string }
 
 const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA']
 
 export async function admit (state: ReceivedPolicy, opts: GateOptions, info: RequestInfo,
   headers: Record<string, string | string[] | undefined>): Promise<GateVerdict> {
-  const refuse = (status: Status, why: string): GateVerdict => ({ ok: false, status, why })
+  const refuse = (status: Status, why: string, user?: string): GateVerdict => ({ ok: false, status, why, ...(user === undefined ? {} : { user }) })
   // kube-apiserver reads the header this way; without a token it treats the request as anonymous.
   const token = bearerToken(typeof headers.authorization === 'string' ? headers.authorization : undefined)
   if (token === undefined) {
@@ -71,7 +72,7 @@ export async function admit (state: ReceivedPolicy, opts: GateOptions, info: Req
   if (!claims.ok) return refuse(unauthorized(), claims.reason)
   const { identity } = claims
   const problem = podBindingProblem(identity, opts.nodeName, state.pods)
-  if (problem !== undefined) return refuse(nodeBindingForbidden(identity.user.name, opts.nodeName, problem), problem)
+  if (problem !== undefined) return refuse(nodeBindingForbidden(identity.user.name, opts.nodeName, problem), problem, identity.user.name)
 
   // Impersonation is the apiserver's call (it checks the pod's `impersonate` permission): the
   // edge never treats Impersonate-* as an identity, so it does not authorize such requests itself
@@ -80,5 +81,6 @@ export async function admit (state: ReceivedPolicy, opts: GateOptions, info: Req
   const decision = state.authorizer.authorize(identity.user, info)
   if (decision.ok) return { ok: true, authorizedHere: true }
   // The reason as the fronted apiserver's authorizer chain words it (it changed in 1.37).
-  return refuse(forbiddenStatus(info, identity.user, chainDenyReason(decision.reason, state.bundle?.kubeVersion)), 'rbac')
+  const reason = chainDenyReason(decision.reason, state.bundle?.kubeVersion)
+  return refuse(forbiddenStatus(info, identity.user, reason), decision.reason === '' ? 'rbac' : `rbac: ${decision.reason}`, identity.user.name)
 }

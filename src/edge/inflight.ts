@@ -15,6 +15,12 @@ interface Flight { res: ServerResponse | undefined, socket: Socket }
 export class InflightTracker {
   private readonly short = new Set<Flight>()
   private readonly long = new Set<Flight>()
+  /**
+   * The flights of each connection, released together when it closes. One 'close' listener per
+   * connection, not one per request: a kept-alive or pipelining client would otherwise pile up
+   * listeners on its socket (Node warns past 10) for as long as its requests are queued.
+   */
+  private readonly bySocket = new WeakMap<Socket, Set<() => void>>()
   private idle: (() => void) | undefined
 
   constructor (private readonly gauge: Gauge<'kind'>) {}
@@ -27,18 +33,29 @@ export class InflightTracker {
     const flight = { res, socket }
     set.add(flight)
     this.gauge.inc({ kind })
+    const onSocket = this.socketFlights(socket)
     const done = (): void => {
       res?.off('close', done)
-      socket.off('close', done)
+      onSocket.delete(done)
       if (!set.delete(flight)) return
       this.gauge.dec({ kind })
       if (this.short.size === 0) this.idle?.()
     }
     res?.once('close', done)
-    socket.once('close', done)
+    onSocket.add(done)
     // Node still parses pipelined requests buffered before their connection closed: such a
     // request starts on a socket whose 'close' has already happened.
     if (socket.destroyed) setImmediate(done)
+  }
+
+  private socketFlights (socket: Socket): Set<() => void> {
+    let flights = this.bySocket.get(socket)
+    if (flights === undefined) {
+      const all = flights = new Set()
+      this.bySocket.set(socket, all)
+      socket.once('close', () => { for (const done of [...all]) done() })
+    }
+    return flights
   }
 
   get shortCount (): number { return this.short.size }

@@ -41,6 +41,8 @@ export interface Listener {
   close: () => Promise<void>
   /** After the drain: cuts every connection still open (a half-sent request, an unread body), so close() resolves. */
   closeAllConnections: () => void
+  /** A new serving certificate for new connections; open ones keep theirs (no-op on plain HTTP). */
+  useCertificate: (tls: { cert: string, key: string }) => void
 }
 
 // kube-apiserver's ReadHeaderTimeout: a client that trickles its headers (slowloris) is cut then.
@@ -88,6 +90,9 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
       server.closeIdleConnections()
     }),
     closeAllConnections: () => server.closeAllConnections(),
+    useCertificate: (tls) => {
+      if (server instanceof https.Server) server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' })
+    },
   }
 }
 

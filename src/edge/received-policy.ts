@@ -29,6 +29,8 @@ export class ReceivedPolicy {
   /** Tokens whose signature was checked against the current keys; emptied when the keys change. */
   readonly verifiedTokens = new VerifiedTokens()
   updatedAt: number | undefined
+  /** When each was last received from the cloud (persisted with it, so it survives a restart); for the age metric. */
+  readonly receivedAt: { jwks?: number, policy?: number } = {}
 
   constructor (private readonly durable: DurableState, private readonly nodeName: string, private readonly logger: Logger) {}
 
@@ -39,14 +41,19 @@ export class ReceivedPolicy {
       if (text === undefined) continue
       const message = decodeControl(text)
       if (message === undefined) { this.logger.warn({ key }, 'ignoring unreadable persisted policy state'); continue }
-      this.apply(message)
+      if (this.apply(message)) {
+        // Written by update() below; state from before it was kept has none (the age is then unknown).
+        const at = (JSON.parse(text) as { receivedAt?: unknown }).receivedAt
+        if (typeof at === 'number') this.receivedAt[message.type] = at
+      }
     }
   }
 
   update (message: ControlMessage): void {
     if (!this.apply(message)) return
+    const receivedAt = this.receivedAt[message.type] = Date.now()
     // One SQLite transaction: a crash leaves the old message or the new one, never half of one.
-    this.durable.setState(STATE_KEYS[message.type], JSON.stringify(message))
+    this.durable.setState(STATE_KEYS[message.type], JSON.stringify({ ...message, receivedAt }))
   }
 
   private apply (message: ControlMessage): boolean {

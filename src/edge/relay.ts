@@ -137,8 +137,15 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
     deps.cache?.tee.observe(info, url, req.headers.accept, headers, stream)
     // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
     if (longRunning) res.flushHeaders()
-    // Once the answer is complete, the rest of a body kube-apiserver did not read is not sent.
-    stream.once('end', stopBody)
+    // Once the answer is complete, the rest of a body kube-apiserver did not read is not sent, and
+    // the stream is reset: its sending side would otherwise stay open for good — the shim has read
+    // part of the body, so Node does not close its end either — and every such stream held a slot
+    // of the shim's per-node stream limit and up to a stream window of body in its buffers, for
+    // the tunnel's life (the 40 000-case soak stalled on them).
+    stream.once('end', () => {
+      stopBody()
+      if (!stream.writableEnded) cancelStream(stream)
+    })
     if (info.verb !== 'watch') {
       pipeline(stream, res).catch(() => { if (!res.destroyed) res.destroy() })
       return
@@ -232,12 +239,16 @@ function skipUnreadBody (req: IncomingMessage, limitBytes: number): void {
   if (req.complete || skipping.has(req)) return
   skipping.add(req)
   let skipped = 0
-  const timer = setTimeout(() => { if (!req.complete) req.socket.destroy() }, SKIP_TIMEOUT_MS)
+  const socket = req.socket
+  const timer = setTimeout(() => { if (!req.complete) socket.destroy() }, SKIP_TIMEOUT_MS)
+  // The connection outlives the request when the body ends (keep-alive): its listener goes with
+  // the request, or every skipped body would leave one more on the socket for good.
+  const done = (): void => { clearTimeout(timer); socket.off('close', done) }
   req.on('data', (chunk: Buffer) => {
     skipped += chunk.length
-    if (skipped > limitBytes) req.socket.destroy()
+    if (skipped > limitBytes) socket.destroy()
   })
-  req.once('end', () => clearTimeout(timer))
-  req.socket.once('close', () => clearTimeout(timer))
+  req.once('end', done)
+  socket.once('close', done)
   req.resume()
 }

@@ -1,12 +1,17 @@
 // Wires the edge role from a validated config, in start-up order (each step logged, numbered):
-// identity → tunnel → dummy address → listeners. Returns a handle so tests can run the daemon
-// in-process exactly as the CLI does.
-import { mkdir, readFile } from 'node:fs/promises'
+// identity → serving certificate → dummy address → cache → listeners → tunnel → redirection. Start-up is all or
+// nothing: every step that can fail (files, keys, the SQLite module, the cache file, binding the
+// listeners) runs before the tunnel is dialled, and any failure closes what was opened and throws
+// one clear line (the CLI exits 1), so systemd never sees a live process that serves nothing.
+// Returns a handle so tests can run the daemon in-process exactly as the CLI does.
+import { X509Certificate } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Registry } from 'prom-client'
-import type { EdgeConfig } from '../config/index.js'
-import type { HealthCheck } from '../obs/health.js'
+import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type EdgeConfig } from '../config/index.js'
+import { READINESS_POLL_MS, readinessLog, type HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheGauges, createRegistry, requestMetrics } from '../obs/metrics.js'
+import { cacheGauges, certificateGauge, createRegistry, policyAgeGauge, readinessGauge, requestMetrics, tunnelGauges, tunnelMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -14,6 +19,8 @@ import { OfflineCacheAnswers } from './cache/offline.js'
 import { rowCovers } from './cache/scope.js'
 import { CacheStore } from './cache/store.js'
 import { CacheTee } from './cache/tee.js'
+import { CertificateFiles, chooseCertificates, type ReloadResult } from './certificate-files.js'
+import { CertificateRenewal } from './certificate-renewal.js'
 import { startControlChannel } from './control-channel.js'
 import { ensureDummyAddress } from './dummy-address.js'
 import { createGate, type Gate } from './gate.js'
@@ -22,11 +29,14 @@ import { startListener, type Listener } from './listeners.js'
 import { requestPipeline, type PipelineParts } from './pipeline.js'
 import { ReceivedPolicy } from './received-policy.js'
 import { CloudReachability } from './reachability.js'
+import { installRedirect, type Redirection } from './redirect.js'
 
 // A held watch whose tunnel is up but whose last resume found kube-apiserver unreachable tries again this often.
 const HELD_WATCH_RETRY_MS = 5000
 // The largest single body or watch event the cache reads (a quarter of the cache, at most 64 MiB).
 const MAX_CACHED_BODY_BYTES = 64 << 20
+// How often certificate files are compared with the ones in use (a few small reads).
+const CERTIFICATE_CHECK_MS = 5000
 
 export interface EdgeDaemon {
   nodeName: string
@@ -38,8 +48,18 @@ export interface EdgeDaemon {
   listening: Record<string, { host: string, port: number }>
   /** Watches answered from the cache and not (yet) resumed upstream (0 without the cache); also the held_watches gauge. */
   heldWatches: () => number
+  /**
+   * Re-reads the tunnel and serving certificate files now and uses what changed, without a restart
+   * (what SIGHUP should call; the files are also checked every few seconds).
+   */
+  reloadCertificates: () => Promise<ReloadResult>
+  /** Applies the keys of EDGE_RELOADABLE from a re-read config (SIGHUP); the caller has checked which changed. */
+  reload: (config: EdgeConfig) => void
   close: () => Promise<void>
 }
+
+/** Config keys a running edge applies without a restart (the CLI applies logging.level itself). */
+export const EDGE_RELOADABLE: ReadonlySet<string> = new Set(['logging.level', 'modules.cache.maxSizeBytes'])
 
 export async function runEdge (config: EdgeConfig, logger: Logger = createLogger({ level: config.logging.level, role: 'edge' })): Promise<EdgeDaemon> {
   const ms = config.modules.metaServer
@@ -47,24 +67,60 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const gated = config.featureGates.requireAuthorization
 
   logger.info('1. loading the node identity from the tunnel client certificate')
-  const [tunnelCa, nodeCert, nodeKey] = await Promise.all([hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile].map((f) => readFile(f, 'utf8')))
-  const nodeName = nodeNameOfCertificate(nodeCert!)
+  const tunnelFiles = await readConfiguredFiles({
+    'modules.edgeHub.tlsCaFile': hub.tlsCaFile, 'modules.edgeHub.tlsCertFile': hub.tlsCertFile, 'modules.edgeHub.tlsPrivateKeyFile': hub.tlsPrivateKeyFile,
+  })
+  const tunnelCa = tunnelFiles['modules.edgeHub.tlsCaFile']
+  const nodeCert = tunnelFiles['modules.edgeHub.tlsCertFile']
+  const nodeKey = tunnelFiles['modules.edgeHub.tlsPrivateKeyFile']
+  checkTlsMaterial('modules.edgeHub.tlsCaFile/tlsCertFile/tlsPrivateKeyFile', { ca: tunnelCa, cert: nodeCert, key: nodeKey })
+  let nodeName: string
+  try {
+    nodeName = nodeNameOfCertificate(nodeCert)
+  } catch (err) {
+    throw new StartupError(`modules.edgeHub.tlsCertFile: ${(err as Error).message}`)
+  }
+  if (gated) {
+    logger.info('2. checking the serving certificate')
+    const serving = await readConfiguredFiles({ 'modules.metaServer.tlsCertFile': ms.tlsCertFile, 'modules.metaServer.tlsPrivateKeyFile': ms.tlsPrivateKeyFile })
+    checkTlsMaterial('modules.metaServer.tlsCertFile/tlsPrivateKeyFile', { cert: serving['modules.metaServer.tlsCertFile'], key: serving['modules.metaServer.tlsPrivateKeyFile'] })
+  }
   if (config.nodeName !== null && config.nodeName !== nodeName) {
-    throw new Error(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
+    throw new StartupError(`nodeName "${config.nodeName}" does not match the tunnel certificate's node "${nodeName}" (modules.edgeHub.tlsCertFile)`)
   }
   const log = logger.child({ node: nodeName })
+  // The configured files or this daemon's own renewals, whichever expire last (certificate-files.ts).
+  const certificatePaths = {
+    tunnelCa: hub.tlsCaFile, tunnelCert: hub.tlsCertFile, tunnelKey: hub.tlsPrivateKeyFile,
+    servingCert: gated ? ms.tlsCertFile : undefined, servingKey: gated ? ms.tlsPrivateKeyFile : undefined,
+    renewedDir: join(config.stateDir, 'pki'),
+  }
+  const chosen = await chooseCertificates(certificatePaths, nodeName)
+  if ('refused' in chosen.tunnel) throw new StartupError(`modules.edgeHub.tlsCertFile: ${chosen.tunnel.refused}`)
+  if (chosen.serving !== undefined && 'refused' in chosen.serving) throw new StartupError(`modules.metaServer.tlsCertFile: ${chosen.serving.refused}`)
+  const tunnelCredentials = chosen.tunnel
 
-  log.info({ server: hub.server }, '2. dialling the tunnel to the cloud shim')
+  // Built now (the pipeline and control channel hold it), dialled only once everything else is up.
   const tunnel = new TunnelClient({
     servers: hub.server, ...(hub.serverName === null ? {} : { serverName: hub.serverName }),
-    ca: tunnelCa!, cert: nodeCert!, key: nodeKey!,
+    ...tunnelCredentials,
     heartbeatPeriodMs: hub.heartbeatPeriod, heartbeatTimeoutMs: hub.heartbeatTimeout, connectTimeoutMs: hub.connectTimeout,
     backoffInitialMs: hub.reconnectBackoffInitial, backoffMaxMs: hub.reconnectBackoffMax, logger: log,
+    dialFailureLogIntervalMs: hub.dialFailureLogInterval,
   })
-  if (hub.enable) tunnel.start()
 
   const registry = createRegistry('edge')
   const metrics = requestMetrics(registry, 'edge_metaserver')
+  tunnelGauges(registry, 'edge_metaserver', { streams: () => tunnel.openStreams, flowControl: () => tunnel.flowControl })
+  const tunnelCounters = tunnelMetrics(registry, 'edge_metaserver', { up: () => tunnel.state.connected, downSince: () => tunnel.state.connected ? undefined : tunnel.state.since })
+  let connectedBefore = false
+  tunnel.on('connected', () => { if (connectedBefore) tunnelCounters.reconnects.inc(); connectedBefore = true })
+  // The certificates in use: the configured files or this daemon's renewals (certificate-files.ts).
+  let certificates: CertificateFiles | undefined
+  certificateGauge(registry, 'edge_metaserver', {
+    'modules.edgeHub.tlsCertFile': () => certificates?.current.tunnelCert ?? tunnelCredentials.cert,
+    ...(gated ? { 'modules.metaServer.tlsCertFile': () => certificates?.current.servingCert ?? tls?.cert } : {}),
+  })
   const inflight = new InflightTracker(metrics.inflight)
   const reachability = new CloudReachability(tunnel)
   const listeners: Array<{ key: string, listener: Listener }> = []
@@ -79,8 +135,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
 
   let tls: { cert: string, key: string } | undefined
   if (gated) {
-    const [cert, key] = await Promise.all([readFile(ms.tlsCertFile, 'utf8'), readFile(ms.tlsPrivateKeyFile, 'utf8')])
-    tls = { cert: cert!, key: key! }
+    tls = chosen.serving as { cert: string, key: string }
   } else {
     log.warn('featureGates.requireAuthorization is off: serving plain HTTP on the loopback listener only, without ' +
       'TLS; pod tokens are still relayed and checked by the cloud shim, but anything on this host can reach it')
@@ -107,12 +162,18 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   let cache: PipelineParts['cache']
   let held: HeldWatches | undefined
   if (gated) {
-    log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy; opening the control stream')
-    await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
+    log.info({ stateDir: config.stateDir }, '4. opening the edge cache; loading persisted keys and policy')
+    try {
+      await mkdir(config.stateDir, { recursive: true, mode: 0o700 })
+    } catch (err) {
+      throw new StartupError(`stateDir: cannot create ${config.stateDir}: ${(err as Error).message}`)
+    }
     store = CacheStore.open(config.stateDir, { maxSizeBytes: config.modules.cache.maxSizeBytes, logger: log, covers: rowCovers })
     const state = policy = new ReceivedPolicy(store, nodeName, log)
     state.load()
+    policyAgeGauge(registry, 'edge_metaserver', state.receivedAt)
     if (config.modules.cache.enable) ({ held, ...cache } = startCache(store, tunnel, reachability, config, log, registry))
+    // Subscribed before the tunnel is dialled, so the first connection's control stream is not missed.
     stopControl = startControlChannel(tunnel, state, log)
     gate = createGate(state, { nodeName, issuers: ms.serviceAccountIssuers, audiences: ms.apiAudiences })
   }
@@ -149,14 +210,32 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       listeners.push({ key, listener })
       log.info({ listener: key, ...listening[key], tls: tls !== undefined }, 'listening')
     } catch (err) {
-      // One listener failing (address missing, port taken) must not take the other down.
-      log.error({ listener: key, err }, 'listener failed to start')
+      // Every configured listener or none: a daemon serving on one address of two is the half-dead state systemd cannot see.
+      for (const { listener } of listeners) { listener.closeAllConnections(); await listener.close() }
+      stopControl()
+      store?.close()
+      throw listenFailure(`modules.metaServer.${key}`, address, err)
     }
   }
-  if (listeners.length === 0) {
-    await tunnel.close(0)
-    throw new Error('no listener could be started (see the log lines above)')
+
+  if (hub.enable) {
+    log.info({ server: hub.server }, '6. dialling the tunnel to the cloud shim')
+    tunnel.start()
   }
+  const files = certificates = new CertificateFiles(certificatePaths, {
+    tunnel: (credentials) => { if (hub.enable) tunnel.useCredentials(credentials) },
+    serving: (pair) => { for (const { listener } of listeners) listener.useCertificate(pair) },
+  }, nodeName, { tunnel: tunnelCredentials, serving: tls }, log)
+  files.start(CERTIFICATE_CHECK_MS)
+  const renewal = new CertificateRenewal(tunnel, files, nodeName, certificatePaths.renewedDir, log)
+  if (hub.enable) renewal.start()
+  // Last, so no pod connection is redirected before the listener it goes to is up.
+  const redirection = await startRedirect(config, tls?.cert, listening, log)
+  const stopRecheck = redirection === undefined ? () => {} : keepPrecedence(redirection, config.modules.metaServer.redirect.recheckPeriod, log)
+  readinessGauge(registry, 'edge_metaserver', health.readyz)
+  const readiness = readinessLog(health.readyz, log)
+  readiness.poll()
+  const readinessTimer = setInterval(readiness.poll, READINESS_POLL_MS).unref()
 
   return {
     nodeName,
@@ -165,9 +244,24 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     policy,
     listening,
     heldWatches: () => held?.count ?? 0,
+    reloadCertificates: () => files.reload(),
+    reload: (next) => {
+      // The per-body bound (maxSizeBytes / 4) stays as started: the tee holds buffers sized by it.
+      store?.setMaxSizeBytes(next.modules.cache.maxSizeBytes)
+    },
     close: async () => {
       shuttingDown = true
+      files.stop()
+      renewal.stop()
+      // First: pods' new connections go back to kube-proxy's path while the listeners drain.
+      if (redirection !== undefined) {
+        stopRecheck()
+        await redirection.remove().then(() => log.info({ backend: redirection.backend }, 'redirection removed'),
+          (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot remove the redirection'))
+      }
       log.info('shutting down: draining in-flight requests')
+      readiness.poll()
+      clearInterval(readinessTimer)
       const closing = listeners.map(({ listener }) => listener.close())
       const cut = await inflight.drain(ms.shutdownGracePeriod)
       // What the drain did not end (a request still arriving, a connection with no request yet) is cut.
@@ -181,6 +275,47 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 }
 
+/** Installs the redirection of pods' Service connections to the dummy listener, if configured; a failure is logged, never fatal. */
+async function startRedirect (config: EdgeConfig, cert: string | undefined, listening: EdgeDaemon['listening'], log: Logger): Promise<Redirection | undefined> {
+  const r = config.modules.metaServer.redirect
+  if (r.serviceClusterIP === null) return undefined
+  const target = listening['dummyServer']
+  const bypass = `pods using ${r.serviceClusterIP}:${r.servicePort} keep reaching kube-apiserver directly, not through the edge`
+  if (target === undefined || cert === undefined) {
+    log.error(`not redirecting the kubernetes Service: the dummy listener is not up; ${bypass}`)
+    return undefined
+  }
+  // Pods verify the ClusterIP they dial against their ca.crt: redirecting to a certificate without
+  // it would break every pod instead of leaving them on the direct path.
+  if (new X509Certificate(cert).checkIP(r.serviceClusterIP) === undefined) {
+    log.error({ file: config.modules.metaServer.tlsCertFile },
+      `not redirecting the kubernetes Service: the serving certificate has no IP SAN ${r.serviceClusterIP}; ${bypass}`)
+    return undefined
+  }
+  log.info({ clusterIP: r.serviceClusterIP, port: r.servicePort, target, backend: r.backend }, '6. redirecting pods\' connections to the kubernetes Service to the dummy listener')
+  const result = await installRedirect({ clusterIP: r.serviceClusterIP, servicePort: r.servicePort, target }, r.backend)
+  if (!result.ok) {
+    log.error({ reason: result.error }, `cannot redirect the kubernetes Service; ${bypass}`)
+    return undefined
+  }
+  log.info({ backend: result.redirection.backend }, 'redirection installed')
+  return result.redirection
+}
+
+/** Re-asserts the redirection's precedence every `periodMs` (one check at a time); returns the stopper. */
+function keepPrecedence (redirection: Redirection, periodMs: number, log: Logger): () => void {
+  let running = false
+  const timer = setInterval(() => {
+    if (running) return
+    running = true
+    redirection.recheck().then((moved) => {
+      if (moved) log.warn({ backend: redirection.backend }, 'another nat PREROUTING rule had gone above the redirection (kube-proxy re-creating its jump); put it first again')
+    }, (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot check the redirection\'s place in nat PREROUTING')).finally(() => { running = false })
+  }, periodMs)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
 function startCache (store: CacheStore, tunnel: TunnelClient, reachability: CloudReachability, config: EdgeConfig, log: Logger, registry: Registry): NonNullable<PipelineParts['cache']> & { held: HeldWatches } {
   const c = config.modules.cache
   const maxBodyBytes = Math.min(MAX_CACHED_BODY_BYTES, Math.floor(c.maxSizeBytes / 4))
@@ -188,7 +323,7 @@ function startCache (store: CacheStore, tunnel: TunnelClient, reachability: Clou
   const watches = new HeldWatches({
     store, tee, tunnel, reachability, logger: log, bookmarkIntervalMs: c.watchBookmarkInterval, timeoutMs: c.offlineWatchTimeout, retryMs: HELD_WATCH_RETRY_MS,
   })
-  cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, heldWatches: () => watches.count })
+  cacheGauges(registry, 'edge_metaserver', { bytes: () => store.sizeBytes, limitBytes: () => store.maxSizeBytes, heldWatches: () => watches.count })
   log.info({ sizeBytes: store.sizeBytes, limitBytes: c.maxSizeBytes }, 'edge cache open')
   return { tee, offline: new OfflineCacheAnswers(store, watches), held: watches }
 }

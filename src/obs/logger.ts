@@ -24,13 +24,36 @@ export function serializeError (err: unknown): unknown {
   return out
 }
 
+// pino children copy their parent's level when created and keep it: a level change (SIGHUP) must
+// reach each of them. They are few (the edge's per-node logger, one per tunnel connection on the
+// shim) and held weakly, so a closed connection's logger is not kept alive.
+const families = new WeakMap<Logger, Set<WeakRef<Logger>>>()
+const PRUNE_AT = 256
+
+/** Sets the level of `root` and of every logger derived from it. */
+export function setLogLevel (root: Logger, level: LevelWithSilent): void {
+  root.level = level
+  for (const ref of families.get(root) ?? []) {
+    const child = ref.deref()
+    if (child !== undefined) child.level = level
+  }
+}
+
 export function createLogger (opts: { level: LevelWithSilent, role: 'edge' | 'cloud', destination?: DestinationStream }): Logger {
-  return pino({
+  const family = new Set<WeakRef<Logger>>()
+  const root = pino({
     level: opts.level,
+    // Inherited by children, so grandchildren are tracked too.
+    onChild: (child) => {
+      if (family.size >= PRUNE_AT) for (const ref of family) if (ref.deref() === undefined) family.delete(ref)
+      family.add(new WeakRef(child))
+    },
     base: { role: opts.role },
     redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
     serializers: { err: serializeError },
     timestamp: stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   }, opts.destination ?? destination({ fd: 1, sync: false }))
+  families.set(root, family)
+  return root
 }

@@ -56,7 +56,13 @@ export interface TunnelClientOptions {
   resolve?: Resolve
   /** Random source of the backoff jitter and of the order of a name's addresses (tests pin it). */
   random?: () => number
+  /** While the tunnel is down, a failed dial is logged at warn the first time, then at most this often, with a count. Default 1 min. */
+  dialFailureLogIntervalMs?: number
+  /** Clock of that rate limit and of the down time (tests drive it). */
+  now?: () => number
 }
+
+const DIAL_FAILURE_LOG_INTERVAL_MS = 60_000
 
 export type TunnelState =
   | { connected: true, since: number, /** The server the active connection goes to. */ server: string }
@@ -89,13 +95,52 @@ export class TunnelClient extends EventEmitter {
   private lostAt: number | undefined
   /** The last-stream-id of each GOAWAY received: streams above it were never processed by the shim. */
   private readonly goaways = new WeakMap<http2.Http2Session, number>()
+  /** Streams open per connection: a connection retired by a certificate change closes when it reaches 0. */
+  private readonly sessionStreams = new WeakMap<http2.Http2Session, number>()
+  /** The key material for the next dial (replaced by useCredentials). */
+  private credentials: { ca: string, cert: string, key: string }
+  /** Failed dials of the current outage: in all, not yet logged, and when the last warn line was. */
+  private outage = { failedDials: 0, unlogged: 0, loggedAt: undefined as number | undefined }
+  private readonly now: () => number
 
   constructor (private readonly opts: TunnelClientOptions) {
     super()
+    this.now = opts.now ?? Date.now
+    this.current = { connected: false, since: this.now(), lastError: 'not connected yet' }
     const servers = opts.servers ?? (opts.host !== undefined && opts.port !== undefined ? [{ host: opts.host, port: opts.port }] : [])
     const random = opts.random ?? Math.random
     this.backoff = fullJitterBackoff(opts.backoffInitialMs, opts.backoffMaxMs, random)
     this.rotation = new ServerRotation(servers, opts.resolve ?? systemResolver(opts.connectTimeoutMs), random)
+    this.credentials = { ca: opts.ca, cert: opts.cert, key: opts.key }
+  }
+
+  /**
+   * New key material (a renewed or operator-replaced certificate): the next connection uses it.
+   * A live connection is kept until one with the new certificate is up; then new streams go to the
+   * new one and the old one closes once its last stream (a long watch, say) has ended — nothing in
+   * flight is cut. Without a live connection the edge dials now: the old certificate may be why.
+   */
+  useCredentials (credentials: { ca: string, cert: string, key: string }): void {
+    this.credentials = credentials
+    if (this.closing) return
+    if (this.active === undefined) {
+      clearTimeout(this.reconnectTimer)
+      this.backoff.reset()
+      void this.dial()
+      return
+    }
+    this.replacing = true
+    void this.dial()
+  }
+
+  private replacing = false
+
+  /** Retires a connection: no new streams; closed (GOAWAY, no error) when its last stream ends. */
+  private retire (session: ClientHttp2Session): void {
+    this.draining.add(session)
+    const idle = (): void => { if ((this.sessionStreams.get(session) ?? 0) === 0 && !session.closed) session.close() }
+    session.on('stream-count', idle)
+    idle()
   }
 
   get state (): TunnelState { return this.current }
@@ -113,7 +158,12 @@ export class TunnelClient extends EventEmitter {
     }
     const stream = session.request(headers, { endStream: options.endStream ?? false })
     this.streamsOpen++
-    stream.once('close', () => { this.streamsOpen-- })
+    this.sessionStreams.set(session, (this.sessionStreams.get(session) ?? 0) + 1)
+    stream.once('close', () => {
+      this.streamsOpen--
+      this.sessionStreams.set(session, (this.sessionStreams.get(session) ?? 1) - 1)
+      session.emit('stream-count')
+    })
     return stream
   }
 
@@ -131,6 +181,18 @@ export class TunnelClient extends EventEmitter {
 
   /** Streams opened and not yet closed, on any connection: a stream that never emits 'close' is a leak this shows. */
   get openStreams (): number { return this.streamsOpen }
+
+  /**
+   * The active connection's flow-control state (nghttp2's): how many bytes the edge may still send
+   * on the connection, and frames queued for sending. A send window stuck at zero stalls every
+   * request body; a growing queue is a peer that stopped reading.
+   */
+  get flowControl (): { sendWindow: number, outboundQueue: number } | undefined {
+    const session = this.active
+    if (session === undefined || session.destroyed) return undefined
+    const state = session.state
+    return { sendWindow: state.remoteWindowSize ?? 0, outboundQueue: state.outboundQueueSize ?? 0 }
+  }
 
   /** True when the shim refused this stream by a GOAWAY before processing it (safe to answer elsewhere). */
   refusedByGoaway (stream: ClientHttp2Stream): boolean {
@@ -156,7 +218,7 @@ export class TunnelClient extends EventEmitter {
     if (this.closing) { this.dialing = false; return }
     if (!picked.ok) {
       this.dialing = false
-      this.failed(undefined, picked.error)
+      this.failed(undefined, picked.error, true)
       return
     }
     for (const u of picked.unresolved) this.opts.logger.warn({ server: u.entry, err: u.error }, 'tunnel server name does not resolve; trying the others')
@@ -167,7 +229,7 @@ export class TunnelClient extends EventEmitter {
       // unhandled rejection that ends the daemon.
       this.connecting = undefined
       this.dialing = false
-      this.failed(picked.candidate.label, (err as Error).message)
+      this.failed(picked.candidate.label, (err as Error).message, true)
     }
   }
 
@@ -182,9 +244,7 @@ export class TunnelClient extends EventEmitter {
     const name = this.opts.serverName ?? target.name
     const tlsOptions = {
       host: target.address, port: target.port,
-      ca: this.opts.ca,
-      cert: this.opts.cert,
-      key: this.opts.key,
+      ...this.credentials,
       ...serverIdentity(target.address, name),
       minVersion: 'TLSv1.3' as const,
       ALPNProtocols: [ALPN],
@@ -208,13 +268,32 @@ export class TunnelClient extends EventEmitter {
       this.dialing = false
       if (this.closing) { session.close(); return }
       openConnectionWindow(session)
-      this.active = session
-      this.failure = undefined
-      this.current = { connected: true, since: Date.now(), server: target.label }
-      const failoverMs = this.lostAt === undefined ? undefined : Date.now() - this.lostAt
-      this.lostAt = undefined
-      logger.info({ server: target.label, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
-      this.emit('connected')
+      // A connection with a new certificate replaces a working one only once the shim has answered
+      // a PING on it: under TLS 1.3 the shim refuses a client certificate after the client thinks
+      // the handshake is done, and the working connection must not be given up for that.
+      const replacing = this.active !== undefined && this.active !== session
+      const activate = (): void => {
+        const previous = this.active
+        this.replacing = false
+        if (previous !== undefined && previous !== session) {
+          logger.info({ server: target.label }, 'tunnel connected with the new certificate; the old connection closes when its streams end')
+          this.retire(previous)
+        }
+        this.active = session
+        this.failure = undefined
+        // Connected throughout: no state change; long-lived streams (the control stream) move over.
+        if (previous !== undefined) { this.emit('replaced'); return }
+        const failoverMs = this.lostAt === undefined ? undefined : Date.now() - this.lostAt
+        // How long the edge was without a tunnel (since start, for the first connection) and how many dials failed meanwhile.
+        const downSeconds = Math.round((this.now() - this.current.since) / 100) / 10
+        const failedDials = this.outage.failedDials
+        this.outage = { failedDials: 0, unlogged: 0, loggedAt: undefined }
+        this.current = { connected: true, since: this.now(), server: target.label }
+        this.lostAt = undefined
+        logger.info({ server: target.label, downSeconds, failedDials, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
+        this.emit('connected')
+      }
+      if (!replacing) activate()
       // A PING unanswered within heartbeatTimeout destroys the session, which ends every stream on
       // it and sends the edge to the next server.
       keepalive(session, {
@@ -224,6 +303,7 @@ export class TunnelClient extends EventEmitter {
           // The shim is really there, so the next failure starts a fresh backoff.
           proven = true
           this.backoff.reset()
+          if (replacing && !session.destroyed) activate()
         },
         onDead: (err) => session.destroy(err),
       })
@@ -245,27 +325,53 @@ export class TunnelClient extends EventEmitter {
       clearTimeout(connectTimer)
       if (this.connecting === session) this.connecting = undefined
       if (this.draining.delete(session)) return
+      if (this.replacing && this.active !== undefined && this.active !== session) {
+        // The dial with a new certificate failed: the working connection stays (and is retried on the next change).
+        this.replacing = false
+        this.dialing = false
+        logger.warn({ server: target.label, reason: lastError ?? 'connection closed' }, 'tunnel dial with the new certificate failed; keeping the current connection')
+        return
+      }
       // Either the dial failed or the active connection died: count a failure and go on to the next server.
-      if (this.active === session) {
+      const wasActive = this.active === session
+      if (wasActive) {
         this.active = undefined
         this.lostAt = Date.now()
       } else {
         this.dialing = false
       }
-      this.failed(target.label, lastError ?? 'connection closed')
+      this.failed(target.label, lastError ?? 'connection closed', !wasActive)
     })
   }
 
-  private failed (server: string | undefined, reason: string): void {
+  /** `dial`: a dial that failed (rather than a connection that was up and died, which markDown reports). */
+  private failed (server: string | undefined, reason: string, dial: boolean): void {
     this.failure = { server: server ?? '(none)', reason }
     this.markDown(reason, server)
+    if (dial && !this.closing) this.dialFailed(reason, server)
     this.scheduleReconnect()
+  }
+
+  // Rate-limited: the first failed dial of an outage at warn with its reason (a wrong CA or
+  // certificate shows here at start), then one line per interval with the count, never one per dial.
+  private dialFailed (reason: string, server: string | undefined): void {
+    const o = this.outage
+    o.failedDials++
+    o.unlogged++
+    const now = this.now()
+    const interval = this.opts.dialFailureLogIntervalMs ?? DIAL_FAILURE_LOG_INTERVAL_MS
+    if (o.loggedAt !== undefined && now - o.loggedAt < interval) return
+    const downSeconds = Math.round((now - this.current.since) / 100) / 10
+    const fields = { reason, ...(server === undefined ? {} : { server }), failedDials: o.unlogged, downSeconds }
+    this.opts.logger.warn(fields, o.loggedAt === undefined ? 'tunnel dial failed' : 'tunnel still down: dials keep failing')
+    o.loggedAt = now
+    o.unlogged = 0
   }
 
   private markDown (reason: string, server: string | undefined): void {
     const where = server === undefined ? {} : { server }
     if (this.current.connected) {
-      this.current = { connected: false, since: Date.now(), lastError: reason, ...where }
+      this.current = { connected: false, since: this.now(), lastError: reason, ...where }
       this.opts.logger.warn({ reason, ...where }, 'tunnel disconnected')
       this.emit('disconnected', reason)
     } else {

@@ -86,6 +86,12 @@ export function nodeNameFromSubject (subject: { CN?: string | string[], O?: stri
  */
 export const HEADER_CONTROL = 'x-ems-control'
 export const CONTROL_PATH = '/.edge-metaserver/v1/control'
+/**
+ * Marks the edge's certificate renewal (GET: the serving SANs the shim approves; POST: new
+ * requests → new certificates for the tunnel's own node). Like HEADER_CONTROL, pods cannot send it.
+ */
+export const HEADER_RENEW = 'x-ems-renew-certificates'
+export const RENEW_PATH = '/.edge-metaserver/v1/certificates'
 /** Control messages are NDJSON lines; one line never exceeds this. */
 export const MAX_CONTROL_LINE_BYTES = 32 << 20
 

@@ -124,7 +124,8 @@ export class TunnelServer {
     this.sessions.set(session, node)
     openConnectionWindow(session)
     const log = this.opts.logger.child({ node })
-    log.info({ remote: socket.remoteAddress }, 'edge connected')
+    // The serial tells a renewed or replaced certificate from the old one in the log.
+    log.info({ remote: socket.remoteAddress, serial: socket.getPeerCertificate()?.serialNumber }, 'edge connected')
     // Our own keepalive: a dead edge behind NAT would otherwise hold its streams (watches) forever.
     // It is also what catches a session nghttp2 gave up on (see keepalive). A PING may go unanswered
     // for one heartbeat period.

@@ -182,6 +182,31 @@ t.test('a relayed answer reaches the edge with its status, end-to-end headers an
   t.equal(b.forwards[1]!.headers['x-forwarded-for'], '10.1.2.3', 'without an earlier hop it is the pod\'s address alone')
 })
 
+t.test('an answer kube-apiserver gave before the whole body came resets the stream once relayed: it does not stay half-open', async (t) => {
+  const b = await bench(t)
+  b.review = async () => ALLOWED
+  // As undici does when the answer comes first: it stops reading the body and destroys it.
+  b.readBody = async (body) => {
+    const [first] = await Promise.all([new Promise<Buffer>((resolve) => body.once('data', resolve))])
+    body.destroy()
+    return first.toString('utf8')
+  }
+  const refusal = '{"kind":"Status","code":405}'
+  b.upstream = async () => upstreamResponse(405, { 'content-type': 'application/json' }, refusal)
+  const put = b.open({ ':method': 'PUT', ':path': '/api/v1/namespaces/default/configmaps', ...withToken }, { body: true })
+  put.on('error', () => {})
+  put.write(Buffer.alloc(32 * 1024, 'a')) // and no more: the edge stops sending once the answer is complete
+  const [headers] = await new Promise<[Record<string, unknown>]>((resolve) => put.once('response', (h) => resolve([h])))
+  let body = ''
+  put.setEncoding('utf8').on('data', (d: string) => { body += d })
+  await waitUntil(() => put.closed, { what: 'the shim to close the stream after its answer' })
+  t.equal(headers[':status'], 405, 'the early answer is relayed')
+  t.equal(body, refusal, 'whole')
+  t.equal(put.rstCode, 0, 'with RST_STREAM NO_ERROR: "stop sending", not an error')
+  await waitUntil(() => b.serverStreams.every((s) => s.destroyed), { what: 'the shim\'s end to be released (closed and destroyed)' })
+  t.equal(b.slots.count('short'), 0, 'the slot is free')
+})
+
 t.test('the edge closing a relayed watch aborts the upstream call and frees its slot', async (t) => {
   const b = await bench(t)
   b.review = async () => ALLOWED

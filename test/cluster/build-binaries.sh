@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real control plane used by the tests (kube-apiserver, kube-controller-manager, kubectl
-# at v1.37.x by default, v1.34.x with EDGE_METASERVER_KUBE_VERSION=1.34.4; etcd v3.6.x), the client-go test client and the request-parsing oracle (kube-apiserver's
+# at v1.37.x by default, v1.34.x with EDGE_METASERVER_KUBE_VERSION=1.34.4; etcd v3.6.x), helm v3 (the chart test), the client-go test client and the request-parsing oracle (kube-apiserver's
 # own parsing code, test/kube/go-oracle) from the Go module proxy, into a cache
 # directory outside the repo keyed by version. Only what is missing is built, so a warm run takes
 # seconds. The first (cold) run downloads ~1 GiB of modules and compiles for several minutes.
@@ -23,9 +23,11 @@ if [ -n "${EDGE_METASERVER_KUBE_VERSION:-}" ]; then
 fi
 KUBE_VERSION=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\).*/\1/p; s/^\tk8s.io\/kubernetes \(v[0-9.]*\).*/\1/p' "$kubebin/go.mod" | head -1)
 ETCD_VERSION=$(sed -n 's/^\tgo.etcd.io\/etcd\/server\/v3 \(v[0-9.]*\).*/\1/p' "$here/etcdbin/go.mod" | head -1)
+HELM_VERSION=$(sed -n 's/^\thelm.sh\/helm\/v3 \(v[0-9.]*\).*/\1/p' "$here/helmbin/go.mod" | head -1)
 cache=${EDGE_METASERVER_CACHE:-$HOME/.cache/edge-metaserver}
 kube_dir="$cache/kube-$KUBE_VERSION"
 etcd_dir="$cache/etcd-$ETCD_VERSION"
+helm_dir="$cache/helm-$HELM_VERSION"
 client_src="$here/../clients/go"
 client_hash=$(cat "$client_src"/*.go "$client_src"/go.mod "$client_src"/go.sum 2>/dev/null | sha256sum | cut -c1-16 || true)
 client_dir="$cache/client-go-$client_hash"
@@ -83,6 +85,8 @@ build_one "$etcd_dir/etcd" "$here/etcdbin" go.etcd.io/etcd/server/v3
 build_one "$kube_dir/kube-apiserver" "$kubebin" k8s.io/kubernetes/cmd/kube-apiserver "$ld"
 build_one "$kube_dir/kube-controller-manager" "$kubebin" k8s.io/kubernetes/cmd/kube-controller-manager "$ld"
 build_one "$kube_dir/kubectl" "$kubebin" k8s.io/kubernetes/cmd/kubectl "$ld"
+# helm: no Debian package; its version string is a linker variable (else `helm version` says v3.x-dev).
+build_one "$helm_dir/helm" "$here/helmbin" helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 if [ -d "$here/../clients/go" ]; then
   build_one "$client_dir/inclusterclient" "$here/../clients/go" . 
   GOFLAGS="$GOFLAGS -modfile=$client_latest_mod" build_one "$client_latest_dir/inclusterclient" "$here/../clients/go" .
@@ -103,6 +107,7 @@ echo "ETCD=$etcd_dir/etcd"
 echo "KUBE_APISERVER=$kube_dir/kube-apiserver"
 echo "KUBE_CONTROLLER_MANAGER=$kube_dir/kube-controller-manager"
 echo "KUBECTL=$kube_dir/kubectl"
+echo "HELM=$helm_dir/helm"
 echo "CLIENT_GO=$client_dir/inclusterclient"
 echo "CLIENT_GO_LATEST=$client_latest_dir/inclusterclient"
 echo "REQUEST_ORACLE=$oracle_dir/request-oracle"

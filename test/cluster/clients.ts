@@ -25,6 +25,8 @@ export interface PodEnvironment {
   /** The service-account folder itself. */
   saDir: string
   home: string
+  /** A prefix the clients run under, e.g. `nsenter --net=… --` for a pod's own network namespace. */
+  wrap?: string[]
 }
 
 export async function podEnvironment (base: string, opts: {
@@ -70,9 +72,14 @@ function podEnv (pod: PodEnvironment, extra: NodeJS.ProcessEnv = {}): NodeJS.Pro
   }
 }
 
+function wrapped (pod: PodEnvironment, command: string, args: string[]): [string, string[]] {
+  const [first, ...rest] = [...(pod.wrap ?? []), command, ...args]
+  return [first!, rest]
+}
+
 /** Starts `command` inside a private mount namespace where the pod's SA folder sits at the fixed path. */
 export function spawnInPod (pod: PodEnvironment, command: string, args: string[], extraEnv?: NodeJS.ProcessEnv): ChildProcess {
-  return spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', MOUNT_SCRIPT, 'sh', command, ...args], {
+  return spawn(...wrapped(pod, 'unshare', ['--mount', '--propagation', 'private', 'sh', '-c', MOUNT_SCRIPT, 'sh', command, ...args]), {
     env: podEnv(pod, extraEnv),
     stdio: ['pipe', 'pipe', 'pipe'],
   })
@@ -115,7 +122,7 @@ export async function spawnClientGo (pod: PodEnvironment, args: string[], opts: 
 
 /** python `kubernetes` (InClusterConfigLoader with explicit paths); see test/clients/python/client.py. */
 export function spawnPython (pod: PodEnvironment, args: string[]): ChildProcess {
-  return spawn(PYTHON, [PYTHON_CLIENT, ...args], {
+  return spawn(...wrapped(pod, PYTHON, [PYTHON_CLIENT, ...args]), {
     env: podEnv(pod, { EMS_SA_DIR: pod.saDir, PYTHONDONTWRITEBYTECODE: '1' }),
     stdio: ['pipe', 'pipe', 'pipe'],
   })

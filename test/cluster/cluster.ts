@@ -24,6 +24,8 @@ export interface Binaries {
   KUBE_APISERVER: string
   KUBE_CONTROLLER_MANAGER: string
   KUBECTL: string
+  /** helm v3 (test/cluster/helmbin/go.mod), for deploy/chart. */
+  HELM: string
   CLIENT_GO: string
   /** The same client built against the newest client-go (test/clients/go/go.0.37.mod). */
   CLIENT_GO_LATEST: string
@@ -104,6 +106,8 @@ export class TestCluster {
         `--cert-dir=${join(dir, 'apiserver-certs')}`,
         `--token-auth-file=${join(dir, 'tokens.csv')}`, `--client-ca-file=${pki.ca.certFile}`,
         '--authorization-mode=RBAC',
+        // edge-metaserver join: bootstrap tokens (kube-system Secrets) reviewed by the shim.
+        '--enable-bootstrap-token-auth',
         `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
         `--service-account-key-file=${pki.serviceAccount.publicKeyFile}`,
         `--service-account-signing-key-file=${pki.serviceAccount.privateKeyFile}`,
@@ -221,11 +225,16 @@ export class TestCluster {
   }
 }
 
+/** The `kubernetes` Service's ClusterIP: the first address of --service-cluster-ip-range. */
+export const SERVICE_CLUSTER_IP = '10.0.0.1'
+/** The names a pod may dial the `kubernetes` Service by (cluster domain cluster.local). */
+export const SERVICE_DNS_NAMES = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local']
+
 async function createClusterPki (dir: string): Promise<ClusterPki> {
   const ca = await CertificateAuthority.create(dir, 'ca', 'edge-metaserver-test-cluster-ca')
   const apiserver = await ca.issue('apiserver', {
-    cn: 'kube-apiserver', usage: 'server', ipSans: ['127.0.0.1', '10.0.0.1'],
-    dnsSans: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    cn: 'kube-apiserver', usage: 'server', ipSans: ['127.0.0.1', SERVICE_CLUSTER_IP],
+    dnsSans: ['localhost', ...SERVICE_DNS_NAMES],
   })
   const serviceAccount = await createServiceAccountKeys(dir)
   return { ca, caPem: await ca.pem(), apiserver, serviceAccount }

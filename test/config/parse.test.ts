@@ -82,6 +82,15 @@ t.test('cloud defaults', async (t) => {
     maxConcurrentStreamsPerNode: 4000,
     healthzAddress: { host: '0.0.0.0', port: 10561 },
     shutdownGracePeriod: 30_000,
+    join: {
+      enable: false,
+      address: { host: '0.0.0.0', port: 10562 },
+      tlsCaKeyFile: null,
+      nodeCertificateLifetime: 30 * 24 * 3600_000,
+      servingCertificateLifetime: 30 * 24 * 3600_000,
+      servingIPAddresses: ['127.0.0.1', '169.254.30.10'],
+      servingDNSNames: [],
+    },
   })
   t.same(c.modules.dynamicController, {
     enable: true,
@@ -447,4 +456,34 @@ t.test('requireAuthorization off binds loopback only: any other address is refus
     t.equal(edge(HEAD_EDGE + gateOff + EDGE_HUB + `  metaServer:\n    server: "${server}"\n`).featureGates.requireAuthorization, false, server)
   }
   t.equal(edge(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    server: "0.0.0.0:10550"\n    dummyServer: ""\n').modules.metaServer.server.host, '0.0.0.0', 'with the gate on any address is fine')
+})
+
+t.test('modules.cloudHub.join: the CA key is required when on; IPs must be IPs; the signer\'s 10-minute floor', async (t) => {
+  const join = (lines: string[]): string => HEAD_CLOUD + 'modules:\n  cloudHub:\n    join:\n' + lines.map((l) => `      ${l}\n`).join('')
+  t.same(errors(join(['enable: true'])).map((e) => [e.path, e.message]), [
+    ['modules.cloudHub.join.tlsCaKeyFile', 'required when modules.cloudHub.join.enable is true (it signs the nodes\' tunnel certificates)'],
+  ])
+  t.same(errors(join(['servingIPAddresses: [127.0.0.1, kubernetes]'])).map((e) => [e.path, e.message]), [
+    ['modules.cloudHub.join.servingIPAddresses', '"kubernetes" is not an IP address'],
+  ])
+  t.same(errors(join(['servingCertificateLifetime: 5m'])).map((e) => e.path), ['modules.cloudHub.join.servingCertificateLifetime'])
+  t.equal(cloud(join(['enable: true', 'tlsCaKeyFile: pki/tunnel-ca.key'])).modules.cloudHub.join.tlsCaKeyFile, '/etc/edge-metaserver/pki/tunnel-ca.key')
+})
+
+t.test('metaServer.redirect: off by default; an IPv4 ClusterIP turns it on; bad values name key and line', async (t) => {
+  const off = edge(HEAD_EDGE + EDGE_HUB).modules.metaServer.redirect
+  t.same(off, { serviceClusterIP: null, servicePort: 443, backend: 'auto', recheckPeriod: 30_000 })
+  const on = edge(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      backend: iptables\n')
+  t.same(on.modules.metaServer.redirect, { serviceClusterIP: '10.96.0.1', servicePort: 443, backend: 'iptables', recheckPeriod: 30_000 })
+
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: "fd00::1"\n'),
+    [{ line: 8, path: 'modules.metaServer.redirect.serviceClusterIP', message: /must be an IPv4 address .* got "fd00::1"/ }])
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      backend: nftable\n'),
+    [{ line: 9, path: 'modules.metaServer.redirect.backend', message: /expected one of "auto", "nftables", "iptables", got "nftable" \(did you mean "nftables"\?\)/ }])
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      servicePort: 0\n'),
+    [{ line: 9, path: 'modules.metaServer.redirect.servicePort', message: /between 1 and 65535/ }])
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    dummyServer: ""\n    redirect:\n      serviceClusterIP: 10.96.0.1\n'),
+    [{ line: 9, path: 'modules.metaServer.redirect', message: /needs modules\.metaServer\.dummyServer/ }])
+  t.match(errors(HEAD_EDGE + 'featureGates:\n  requireAuthorization: false\n' + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n'),
+    [{ line: 4, path: 'featureGates', message: /starts no dummy listener, so modules\.metaServer\.redirect\.serviceClusterIP cannot be used/ }])
 })

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { collect, kubectl, podEnvironment, spawnKubectl } from '../cluster/clients.js'
 import { TestCluster } from '../cluster/cluster.js'
+import { parse as parseYaml } from 'yaml'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from './configs.js'
 import { Fixtures } from '../cluster/fixtures.js'
 import { CertificateAuthority } from '../cluster/pki.js'
@@ -288,6 +289,34 @@ t.test('edge and cloud as processes: health and in-cluster kubectl through the e
   t.match(JSON.parse(bogus.body), { kind: 'Status', reason: 'Unauthorized', code: 401 })
 })
 
+t.test('deploy/monitoring: the dashboard and alert rules name only metrics the running daemons export, with plausible values', async (t) => {
+  // After the workload above (kubectl through the edge, refusals), both roles still running.
+  const dashboard = JSON.parse(await readFile(join(repo, 'deploy/monitoring/dashboard.json'), 'utf8')) as { panels: Array<{ title: string, targets: Array<{ expr: string }> }> }
+  const rule = parseYaml(await readFile(join(repo, 'deploy/monitoring/prometheusrule.yaml'), 'utf8')) as { kind: string, spec: { groups: Array<{ rules: Array<{ alert: string, expr: string }> }> } }
+  t.equal(rule.kind, 'PrometheusRule')
+  const exprs = [
+    ...dashboard.panels.flatMap((p) => p.targets.map((x) => ({ where: `panel "${p.title}"`, expr: x.expr }))),
+    ...rule.spec.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
+  ]
+  t.ok(exprs.length >= 20, `${exprs.length} expressions`)
+  const edgeScrape = (await request(edge.port, '/metrics')).body
+  const shimScrape = await fetch(`http://127.0.0.1:${cloud.healthPort}/metrics`).then((r) => r.text())
+  const exported = new Set([...`${edgeScrape}\n${shimScrape}`.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/gm)].map((m) => m[1]!))
+  for (const { where, expr } of exprs) {
+    const names = [...expr.matchAll(/\b((?:edge_metaserver|process|nodejs)_[a-z0-9_]+)\b/g)].map((m) => m[1]!)
+    t.ok(names.length > 0, `${where} uses a metric of ours`)
+    for (const name of names) t.ok(exported.has(name), `${where}: ${name} is in a scrape`)
+  }
+  t.equal(metricSum(edgeScrape, 'edge_metaserver_tunnel_up'), 1, 'the edge tunnel is up')
+  t.ok(metricSum(shimScrape, 'edge_metaserver_cloud_connected_edges') >= 1, 'the shim counts the edge')
+  t.ok(metricSum(shimScrape, 'edge_metaserver_cloud_request_duration_seconds_count') > 0, 'the shim duration histogram is populated')
+  t.ok(metricSum(edgeScrape, 'edge_metaserver_requests_total', 'code="403"') >= 1, 'the edge counted the refusal')
+  t.ok(metricSum(edgeScrape, 'edge_metaserver_cache_limit_bytes') > 0, 'the cache limit is exported')
+  t.equal(metricSum(shimScrape, 'edge_metaserver_cloud_readiness_check_ok', 'check="policy-sync"'), 1, 'the shim is synced')
+  t.ok(metricSum(shimScrape, 'edge_metaserver_cloud_tokenreview_cache_requests_total', 'result="miss"') >= 1, 'TokenReviews sent are counted as misses')
+  t.match(edgeScrape, /^edge_metaserver_policy_age_seconds\{kind="policy",role="edge"\} \d/m, 'the policy bundle\'s age is known')
+})
+
 t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishes, exit 0', async (t) => {
   // A watch through kubectl and a raw one (to see the chunked stream end properly).
   const watcher = await spawnKubectl(pod, ['get', 'configmaps', '-w'])
@@ -355,7 +384,10 @@ t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishe
 
 t.test('SIGTERM on the cloud shim: GOAWAY to the edge, edge turns unready, shim exits 0', async (t) => {
   edge = await startEdge(cloud.tunnelPort, 'edge-2')
-  await waitForReadyz(edge.port, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
+  // Ready, not just connected: a fresh edge refuses (503) until its first policy bundle is in, which
+  // arrives over the tunnel just after it connects.
+  const ready = await waitForReadyz(edge.port, /^readyz check passed$/m)
+  t.match(ready.body, /^\[\+\]tunnel ok \(connected to 127\.0\.0\.1:\d+\)$/m)
   const direct = await request(edge.port, `/api/v1/namespaces/${ns}/configmaps/hello`, { token: me.token })
   t.equal(direct.status, 200)
 

@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
-import { kubeconfigYaml, type TestCluster } from '../cluster/cluster.js'
+import { kubeconfigYaml, SERVICE_CLUSTER_IP, SERVICE_DNS_NAMES, type TestCluster } from '../cluster/cluster.js'
 import { CertificateAuthority, type KeyPair } from '../cluster/pki.js'
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -27,8 +27,10 @@ export async function prepareStackFiles (cluster: TestCluster): Promise<StackFil
   const pkiDir = await cluster.tempDir('tunnel-pki')
   const ca = await CertificateAuthority.create(pkiDir, 'tunnel-ca', 'edge-metaserver-test-tunnel-ca')
   const cloud = await ca.issue('cloud', { cn: 'edge-metaserver-cloud', usage: 'server', ipSans: ['127.0.0.1'], dnsSans: ['localhost'] })
+  // What a pod may dial: loopback (host network), the dummy address, and — for the transparent
+  // redirection — the kubernetes Service by ClusterIP and by name, as the join issue's CSR asks.
   const edgeServing = await cluster.pki.ca.issue(`edge-serving-${Date.now()}`, {
-    cn: 'edge-metaserver', usage: 'server', ipSans: ['127.0.0.1', '169.254.30.10'],
+    cn: 'edge-metaserver', usage: 'server', ipSans: ['127.0.0.1', '169.254.30.10', SERVICE_CLUSTER_IP], dnsSans: SERVICE_DNS_NAMES,
   })
   return {
     tunnelPki: {
@@ -45,6 +47,8 @@ export async function writeCloudConfig (cluster: TestCluster, files: StackFiles,
   address: string
   healthzAddress: string
   logLevel?: string
+  /** More keys under modules.cloudHub, e.g. ['join:', '  enable: true']. */
+  cloudHub?: string[]
 }): Promise<string> {
   const { ca, cloud } = files.tunnelPki
   const file = join(await cluster.tempDir('cloud'), 'cloud.yaml')
@@ -54,6 +58,7 @@ export async function writeCloudConfig (cluster: TestCluster, files: StackFiles,
     'modules:', '  cloudHub:', `    address: ${opts.address}`, `    healthzAddress: ${opts.healthzAddress}`,
     `    tlsCaFile: ${ca.certFile}`, `    tlsCertFile: ${cloud.certFile}`, `    tlsPrivateKeyFile: ${cloud.keyFile}`,
     '    shutdownGracePeriod: 2s',
+    ...(opts.cloudHub ?? []).map((line) => `    ${line}`),
     'logging:', `  level: ${opts.logLevel ?? 'debug'}`, '',
   ].join('\n'))
   return file
@@ -73,6 +78,8 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
   shutdownGracePeriod?: string
   /** More keys under modules.metaServer, e.g. ['requestTimeout: 1ms']. */
   metaServer?: string[]
+  /** modules.metaServer.dummyServer; off ("") unless given. */
+  dummyServer?: string
 }): Promise<string> {
   const dir = await cluster.tempDir(`edge-${nodeName}`)
   const stateDir = opts.stateDir ?? dir
@@ -84,7 +91,7 @@ export async function writeEdgeConfig (cluster: TestCluster, files: StackFiles, 
   await writeFile(file, [
     'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
     `stateDir: ${stateDir}`,
-    'modules:', '  metaServer:', `    server: ${opts.server}`, '    dummyServer: ""',
+    'modules:', '  metaServer:', `    server: ${opts.server}`, `    dummyServer: ${opts.dummyServer ?? '""'}`,
     `    tlsCertFile: ${files.edgeServing.certFile}`, `    tlsPrivateKeyFile: ${files.edgeServing.keyFile}`,
     `    shutdownGracePeriod: ${opts.shutdownGracePeriod ?? '2s'}`,
     ...(opts.metaServer ?? []).map((line) => `    ${line}`),

@@ -2,15 +2,15 @@
 // (including the namespace's own Pod Security "restricted" level), hang together (config, ports,
 // mounts, grace period), and the cloud shim's RBAC is least privilege — by reading the YAML and by
 // asking the apiserver what the ServiceAccount can actually do.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { parseAllDocuments } from 'yaml'
 import { parseConfigText } from '../../src/config/index.js'
 import { binaries, TestCluster } from '../cluster/cluster.js'
-import { repo } from './process.js'
+import { repo, runCommand } from './process.js'
 
 const exec = promisify(execFile)
 const DEPLOY = join(repo, 'deploy')
@@ -138,11 +138,19 @@ const ALLOWED: Record<string, string> = {
   'rbac.authorization.k8s.io/clusterrolebindings:list': '〃',
   'rbac.authorization.k8s.io/clusterrolebindings:watch': '〃',
   'url:/openid/v1/jwks:get': 'the signing keys the edges verify tokens with',
+  'certificates.k8s.io/certificatesigningrequests:create': 'join: the node\'s kubelet-serving CSR',
+  'certificates.k8s.io/certificatesigningrequests:get': 'join: waiting for the signed certificate',
+  'certificates.k8s.io/certificatesigningrequests/approval:update': 'join: approving or denying that CSR',
+  'certificates.k8s.io/signers:approve': 'join: for kubernetes.io/kubelet-serving only (resourceNames, pinned below)',
 }
+// The only writes, the only resourceNames rule and the only dangerous verb the role may hold.
+const ALLOWED_WRITES = new Set(['authentication.k8s.io/tokenreviews:create', 'certificates.k8s.io/certificatesigningrequests:create',
+  'certificates.k8s.io/certificatesigningrequests/approval:update'])
+const SIGNER_RULE = { apiGroups: ['certificates.k8s.io'], resources: ['signers'], resourceNames: ['kubernetes.io/kubelet-serving'], verbs: ['approve'] }
 // Never, whatever the list above says.
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection'])
 const DANGEROUS_VERBS = new Set(['escalate', 'bind', 'impersonate', 'approve', 'sign'])
-const SENSITIVE_RESOURCES = new Set(['secrets', 'serviceaccounts/token', 'certificatesigningrequests', 'nodes/proxy', 'pods/exec'])
+const SENSITIVE_RESOURCES = new Set(['secrets', 'serviceaccounts/token', 'nodes/proxy', 'pods/exec'])
 
 t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards, no writes', async (t) => {
   const roles = [...find('ClusterRole'), ...find('Role')]
@@ -156,21 +164,22 @@ t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards
     for (const field of ['apiGroups', 'resources', 'verbs', 'nonResourceURLs'] as const) {
       if ((rule[field] ?? []).some((v: string) => v.includes('*'))) problems.push(`wildcard in ${field}: ${JSON.stringify(rule[field])}`)
     }
-    if (rule.resourceNames !== undefined) problems.push(`resourceNames: ${JSON.stringify(rule.resourceNames)}`)
+    const isSignerRule = JSON.stringify(rule) === JSON.stringify(SIGNER_RULE)
+    if (rule.resourceNames !== undefined && !isSignerRule) problems.push(`resourceNames: ${JSON.stringify(rule.resourceNames)}`)
     for (const verb of rule.verbs) {
-      if (DANGEROUS_VERBS.has(verb)) problems.push(`verb ${verb}`)
+      if (DANGEROUS_VERBS.has(verb) && !isSignerRule) problems.push(`verb ${verb}`)
       for (const url of rule.nonResourceURLs ?? []) grants.add(`url:${url}:${verb}`)
       for (const g of rule.apiGroups ?? []) {
         for (const r of rule.resources ?? []) {
           const grant = `${g}/${r}:${verb}`
           grants.add(grant)
           if (SENSITIVE_RESOURCES.has(r)) problems.push(`access to ${r}`)
-          if (WRITE_VERBS.has(verb) && grant !== 'authentication.k8s.io/tokenreviews:create') problems.push(`write: ${grant}`)
+          if (WRITE_VERBS.has(verb) && !ALLOWED_WRITES.has(grant)) problems.push(`write: ${grant}`)
         }
       }
     }
   }
-  t.same(problems, [], 'no wildcards, resourceNames, escalate/bind/impersonate, sensitive resources, or writes other than TokenReviews')
+  t.same(problems, [], 'no wildcards, resourceNames, escalate/bind/impersonate/approve (but approve on the kubelet-serving signer), sensitive resources, or writes other than TokenReviews and CSRs')
   const extra = [...grants].filter((g) => !(g in ALLOWED))
   t.same(extra, [], 'nothing beyond ALLOWED')
   t.ok(grants.has('authentication.k8s.io/tokenreviews:create') && grants.has('/pods:get'), 'tokenreviews create and pods get are granted')
@@ -196,6 +205,139 @@ t.test('least privilege, as the apiserver sees it: what the ServiceAccount may d
     ['list', 'secrets', '-A'], ['get', 'configmaps', '-A'], ['create', 'serviceaccounts/token', '-A'],
     ['create', 'roles.rbac.authorization.k8s.io', '-A'], ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
     ['bind', 'clusterroles.rbac.authorization.k8s.io'], ['impersonate', 'users'], ['impersonate', 'serviceaccounts', '-A'],
-    ['update', 'nodes'], ['create', 'certificatesigningrequests.certificates.k8s.io'], ['*', '*'],
+    ['update', 'nodes'], ['*', '*'],
+    ['update', 'certificatesigningrequests.certificates.k8s.io'], ['delete', 'certificatesigningrequests.certificates.k8s.io'],
+    ['update', 'certificatesigningrequests.certificates.k8s.io', '--subresource=status'],
   ]) t.equal(await can(...args), 'no', `cannot ${args.join(' ')}`)
+  // join: exactly the CSR verbs, and approval for the kubelet-serving signer only. Signer names hold
+  // a "/", which `kubectl auth can-i` cannot spell: a SubjectAccessReview asks kube-apiserver directly.
+  t.equal(await can('create', 'certificatesigningrequests.certificates.k8s.io'), 'yes')
+  t.equal(await can('get', 'certificatesigningrequests.certificates.k8s.io'), 'yes')
+  t.equal(await can('update', 'certificatesigningrequests.certificates.k8s.io', '--subresource=approval'), 'yes')
+  const approve = async (signer: string): Promise<boolean> => {
+    const res = await cluster.admin.post('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
+      spec: {
+        user: SA, groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`, 'system:authenticated'],
+        resourceAttributes: { group: 'certificates.k8s.io', resource: 'signers', verb: 'approve', name: signer },
+      },
+    })
+    return res.body.status.allowed === true
+  }
+  t.equal(await approve('kubernetes.io/kubelet-serving'), true, 'may approve for kubernetes.io/kubelet-serving')
+  for (const signer of ['kubernetes.io/kube-apiserver-client', 'kubernetes.io/kube-apiserver-client-kubelet', 'kubernetes.io/legacy-unknown', 'kubernetes.io/*', 'example.com/other']) {
+    t.equal(await approve(signer), false, `may not approve for ${signer}`)
+  }
+})
+
+// --- deploy/chart: the same objects from Helm, with the Service type, health port, monitors and
+// Secret as values; checked by the same server-side dry run (helm built by build-binaries.sh).
+const CHART = join(DEPLOY, 'chart')
+const helmHome = { HELM_CACHE_HOME: join(cluster.dir, 'helm'), HELM_CONFIG_HOME: join(cluster.dir, 'helm'), HELM_DATA_HOME: join(cluster.dir, 'helm') }
+
+const helm = (args: string[]): ReturnType<typeof runCommand> => runCommand(bin.HELM, args, { env: { ...process.env, ...helmHome } })
+
+async function render (t: Test, extra: string[] = []): Promise<{ yaml: string, objects: any[] }> {
+  const r = await helm(['template', 'ems', CHART, '--namespace', NAMESPACE, ...extra])
+  t.equal(r.code, 0, `helm template ${extra.join(' ')}: ${r.stderr}`)
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter((o) => o !== null)
+  return { yaml: r.stdout, objects }
+}
+
+/** `helm template … | kubectl apply --dry-run=server -f -` */
+const dryRun = (yaml: string): ReturnType<typeof runCommand> =>
+  runCommand(bin.KUBECTL, ['--kubeconfig', cluster.adminKubeconfig, 'apply', '--dry-run=server', '-f', '-'], { stdin: yaml })
+
+const byKey = (objects: any[]): Map<string, any> => new Map(objects.map((o) => [`${o.kind}/${o.metadata.name}`, o]))
+
+t.test('helm lint deploy/chart', async (t) => {
+  const r = await helm(['lint', CHART, '--namespace', NAMESPACE])
+  t.equal(r.code, 0, r.stdout + r.stderr)
+  t.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/)
+})
+
+t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the server dry run', async (t) => {
+  const { yaml, objects } = await render(t)
+  const chart = byKey(objects)
+  const plain = byKey(docs.map((d) => d.obj).filter((o) => o.kind !== 'Namespace'))
+  t.same([...chart.keys()].sort(), [...plain.keys()].sort(), 'the same kinds and names')
+  for (const o of objects) t.equal(o.metadata.namespace ?? NAMESPACE, NAMESPACE, `${o.kind} in the release namespace`)
+  const spec = (k: string): [any, any] => [chart.get(k), plain.get(k)]
+  const [cd, pd] = spec('Deployment/edge-metaserver-cloud')
+  t.same(cd.spec.template.spec, pd.spec.template.spec, 'the same pod spec (image, args, ports, probes, security, volumes)')
+  t.same(cd.spec.selector, pd.spec.selector)
+  t.same(cd.spec.replicas, pd.spec.replicas)
+  t.same(cd.spec.strategy, pd.spec.strategy)
+  t.same(spec('ClusterRole/edge-metaserver-cloud')[0].rules, spec('ClusterRole/edge-metaserver-cloud')[1].rules, 'the same least-privilege rules')
+  t.same(spec('ClusterRoleBinding/edge-metaserver-cloud')[0].subjects, spec('ClusterRoleBinding/edge-metaserver-cloud')[1].subjects)
+  t.same(spec('Service/edge-metaserver-cloud')[0].spec, spec('Service/edge-metaserver-cloud')[1].spec, 'LoadBalancer, tunnel port only')
+  t.same(spec('PodDisruptionBudget/edge-metaserver-cloud')[0].spec, spec('PodDisruptionBudget/edge-metaserver-cloud')[1].spec)
+  const config = (o: any): unknown => {
+    const r = parseConfigText(o.data['config.yaml'], 'config.yaml', '/etc/edge-metaserver')
+    if (!r.ok) throw new Error(JSON.stringify(r.errors))
+    return r.config
+  }
+  t.same(config(spec('ConfigMap/edge-metaserver-cloud')[0]), config(spec('ConfigMap/edge-metaserver-cloud')[1]), 'the same shim config')
+
+  const ns = await kubectl(['apply', '-f', join(DEPLOY, '00-namespace.yaml')])
+  t.equal(ns.code, 0, ns.stderr)
+  const r = await dryRun(yaml)
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stderr, '', 'no warnings')
+  t.equal(r.stdout.trim().split('\n').length, objects.length, `every object accepted:\n${r.stdout}`)
+})
+
+t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonitor, the Secret made from three files', async (t) => {
+  // Stand-ins for the Prometheus Operator's CRDs (same group, kinds and scope; schema left open).
+  const crds = ['ServiceMonitor', 'PodMonitor'].map((kind) => ({
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition',
+    metadata: { name: `${kind.toLowerCase()}s.monitoring.coreos.com` },
+    spec: {
+      group: 'monitoring.coreos.com', scope: 'Namespaced',
+      names: { kind, plural: `${kind.toLowerCase()}s`, singular: kind.toLowerCase(), listKind: `${kind}List` },
+      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+    },
+  }))
+  const applied = await runCommand(bin.KUBECTL, ['--kubeconfig', cluster.adminKubeconfig, 'apply', '-f', '-'], { stdin: crds.map((c) => JSON.stringify(c)).join('\n---\n') })
+  t.equal(applied.code, 0, applied.stderr)
+  await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com'])
+
+  const pki = join(cluster.dir, 'chart-pki')
+  const files = { tlsCrt: join(pki, 'cloud.crt'), tlsKey: join(pki, 'cloud.key'), tunnelCaCrt: join(pki, 'tunnel-ca.crt') }
+  await mkdir(pki, { recursive: true })
+  for (const [k, f] of Object.entries(files)) await writeFile(f, `-----BEGIN TEST ${k}-----\n-----END TEST ${k}-----\n`)
+  const { yaml, objects } = await render(t, ['--set', 'service.type=NodePort', '--set', 'service.tunnelNodePort=30560', '--set', 'service.exposeHealth=true',
+    '--set', 'serviceMonitor.enabled=true', '--set', 'podMonitor.enabled=true', '--set', 'tunnelSecret.create=true',
+    ...Object.entries(files).flatMap(([k, f]) => ['--set-file', `tunnelSecret.${k}=${f}`])])
+  const o = byKey(objects)
+  const service = o.get('Service/edge-metaserver-cloud')
+  t.equal(service.spec.type, 'NodePort')
+  t.same(service.spec.ports, [
+    { name: 'tunnel', port: 10560, targetPort: 'tunnel', protocol: 'TCP', nodePort: 30560 },
+    { name: 'health', port: 10561, targetPort: 'health', protocol: 'TCP' },
+  ])
+  const secret = o.get('Secret/edge-metaserver-cloud-tls')
+  t.same(Object.keys(secret.data).sort(), ['tls.crt', 'tls.key', 'tunnel-ca.crt'], 'the three keys the shim mounts')
+  t.equal(Buffer.from(secret.data['tunnel-ca.crt'], 'base64').toString(), await readFile(files.tunnelCaCrt, 'utf8'))
+  const sm = o.get('ServiceMonitor/edge-metaserver-cloud')
+  t.same(sm.spec.selector.matchLabels, service.spec.selector, 'the ServiceMonitor selects the Service')
+  t.match(sm.spec.endpoints, [{ port: 'health', path: '/metrics' }])
+  t.match(o.get('PodMonitor/edge-metaserver-cloud').spec.podMetricsEndpoints, [{ port: 'health', path: '/metrics' }])
+
+  const r = await dryRun(yaml)
+  t.equal(r.code, 0, r.stderr)
+  for (const k of ['service/edge-metaserver-cloud', 'secret/edge-metaserver-cloud-tls', 'servicemonitor.monitoring.coreos.com/edge-metaserver-cloud', 'podmonitor.monitoring.coreos.com/edge-metaserver-cloud']) {
+    t.match(r.stdout, `${k} `, `${k} accepted (server dry run)`)
+  }
+})
+
+t.test('chart values that cannot work are refused at render time, naming the value', async (t) => {
+  const bad = async (args: string[]): Promise<string> => {
+    const r = await helm(['template', 'ems', CHART, '--namespace', NAMESPACE, ...args])
+    t.not(r.code, 0, args.join(' '))
+    return r.stderr
+  }
+  t.match(await bad(['--set', 'service.type=Loadbalancer']), 'service.type must be LoadBalancer, NodePort or ClusterIP, got "Loadbalancer"')
+  t.match(await bad(['--set', 'serviceMonitor.enabled=true']), 'serviceMonitor.enabled needs service.exposeHealth: true')
+  t.match(await bad(['--set', 'tunnelSecret.create=true']), 'tunnelSecret.tlsCrt: the tunnel serving certificate (PEM) is required')
 })

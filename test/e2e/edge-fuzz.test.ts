@@ -142,11 +142,14 @@ async function cpuSeconds (p: CliProcess): Promise<number> {
 }
 const ownCpuSeconds = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
 
-async function inflight (): Promise<number> {
+async function edgeMetric (name: string): Promise<number> {
   const r = await get('/metrics')
   if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
-  return metricSum(r.body, 'edge_metaserver_inflight_requests')
+  return metricSum(r.body, name)
 }
+const inflight = (): Promise<number> => edgeMetric('edge_metaserver_inflight_requests')
+/** Tunnel streams the edge opened and that have not closed yet (its control stream is one). */
+const tunnelStreams = (): Promise<number> => edgeMetric('edge_metaserver_tunnel_streams')
 
 /** The edge's TCP connections on its pod listener, by state (TIME-WAIT is the kernel's, not the edge's). */
 async function listenerSockets (peers?: number[]): Promise<Record<string, number>> {
@@ -191,6 +194,7 @@ async function phase (t: Test, name: string, opts: PhaseOptions, body: () => Pro
     d.cpu = await cpuSeconds(d.proc)
   }
   const ownCpu = ownCpuSeconds()
+  const streamsBefore = await tunnelStreams()
   let sampling = true
   overBoundAt = undefined
   for (const d of watched) void d.proc.exited.then(() => { overBoundAt ??= Date.now() })
@@ -250,6 +254,14 @@ async function phase (t: Test, name: string, opts: PhaseOptions, body: () => Pro
     left = await inflight()
   }
   t.equal(left, 0, `in-flight requests return to zero (${left} left)`)
+  // Every tunnel stream the phase opened is released at both ends: one left half-open holds a slot
+  // of the shim's per-node stream limit and a stream window of buffered body, for the tunnel's life.
+  let streams = await tunnelStreams()
+  while (streams > streamsBefore && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    streams = await tunnelStreams()
+  }
+  t.ok(streams <= streamsBefore, `tunnel streams return to what they were before the phase (${streamsBefore} before, ${streams} after)`)
   // Every connection the phase opened is closed by its client: the edge must close its end too
   // (a socket it never reads again would hold a file descriptor, and the shutdown, forever).
   let sockets = await listenerSockets()

@@ -19,14 +19,14 @@ export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export type CliBuild = 'source' | 'dist'
 
 /** The argv prefix that runs the CLI: [executable, ...args]. */
-export function cliCommand (build: CliBuild = process.env.EMS_CLI === 'dist' ? 'dist' : 'source'): [string, ...string[]] {
+export function cliCommand (build: CliBuild = process.env.EMS_CLI === 'dist' ? 'dist' : 'source', node = process.execPath): [string, ...string[]] {
   if (build === 'dist') {
     const built = join(repo, 'dist', 'src', 'cli.js')
     if (!existsSync(built)) throw new Error(`EMS_CLI=dist but ${built} is missing: run npm run build`)
-    return [process.execPath, built]
+    return [node, built]
   }
   // An absolute loader URL, so the child's working directory does not matter.
-  return [process.execPath, '--import', import.meta.resolve('tsx'), join(repo, 'src', 'cli.ts')]
+  return [node, '--import', import.meta.resolve('tsx'), join(repo, 'src', 'cli.ts')]
 }
 
 export interface CliResult {
@@ -44,6 +44,8 @@ export interface StartOptions {
   logFile?: string
   /** Default: EMS_CLI (the source unless EMS_CLI=dist). */
   cli?: CliBuild
+  /** The node executable; default: this process's (which another user may not be allowed to run). */
+  node?: string
 }
 
 /** A running CLI process with its output captured. */
@@ -56,7 +58,7 @@ export class CliProcess {
   private readonly waiters = new Set<() => void>()
 
   constructor (args: string[], opts: StartOptions = {}) {
-    const [command, ...prefix] = [...(opts.wrap ?? []), ...cliCommand(opts.cli)]
+    const [command, ...prefix] = [...(opts.wrap ?? []), ...cliCommand(opts.cli, opts.node)]
     this.child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', command!, ...prefix, ...args], {
       env: opts.env ?? process.env,
       cwd: opts.cwd ?? repo,
@@ -196,6 +198,9 @@ export class NetNamespace {
     if (up.code !== 0) throw new Error(`ip link set lo up: ${up.stderr}`)
     return ns
   }
+
+  /** The pid holding the namespace (for `ip link … netns <pid>`). */
+  get pid (): number { return this.holder.pid! }
 
   /** `nsenter --net=… --`: enters the namespace and execs (the pid stays the command's). */
   wrap (): string[] {

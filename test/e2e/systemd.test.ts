@@ -98,7 +98,10 @@ t.test('systemd-analyze verify: no warnings about the unit', async (t) => {
 
 t.test('the unit runs the edge role with the settings it needs', async (t) => {
   t.same(all('ExecStart'), ['/usr/bin/edge-metaserver edge --config /etc/edge-metaserver/config.yaml'])
-  t.equal(one('Type'), 'simple', 'the daemon does not implement sd_notify')
+  t.equal(one('Type'), 'notify', 'the daemon sends READY=1 once it serves (test/e2e/startup.test.ts)')
+  t.equal(one('NotifyAccess'), 'all', 'the messages come from a systemd-notify child')
+  t.ok(seconds(one('WatchdogSec')!) >= 10, 'WatchdogSec set, with room for a slow host')
+  t.same(all('ExecReload'), ['/bin/kill -HUP $MAINPID'], 'reload is SIGHUP')
   t.equal(one('Restart'), 'on-failure')
   t.ok(seconds(one('RestartSec')!) >= 1 && seconds(one('RestartSec')!) <= 10, 'RestartSec between 1 and 10 s')
   t.equal(one('KillSignal'), 'SIGTERM')

@@ -216,7 +216,7 @@ t.test(`${WATCHES_A} watches through one edge and ${WATCHES_A + WATCHES_B} throu
   const memory = async (): Promise<{ rss: Record<string, number>, heap: Record<string, number> }> => {
     const shimMetrics = await fetch(`http://127.0.0.1:${ready.healthPort}/metrics`).then((r) => r.text())
     const edgeMetrics = await Promise.all([a, b].map(async (e) => (await new RestClient(`https://127.0.0.1:${e.port}`, stack.cluster.pki.caPem).get('/metrics')).body as string))
-    const heap = (text: string): number => metricSum(text, 'edge_metaserver_nodejs_heap_size_used_bytes')
+    const heap = (text: string): number => metricSum(text, 'nodejs_heap_size_used_bytes')
     return {
       rss: { shim: await rssBytes(shim.pid), a: await rssBytes(a.proc.pid), b: await rssBytes(b.proc.pid) },
       heap: { shim: heap(shimMetrics), a: heap(edgeMetrics[0]!), b: heap(edgeMetrics[1]!) },

@@ -90,10 +90,14 @@ t.test('RBAC at the edge, and Impersonate-* left to kube-apiserver', async (t) =
   state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
   const token = await k.sign()
   const del = info('DELETE', '/api/v1/namespaces/ns/configmaps/c')
-  t.match(await admit(state, opts, del, { authorization: `Bearer ${token}` }), {
+  const denied = await admit(state, opts, del, { authorization: `Bearer ${token}` })
+  t.match(denied, {
     ok: false,
     status: { code: 403, message: 'configmaps "c" is forbidden: User "system:serviceaccount:ns:app" cannot delete resource "configmaps" in API group "" in the namespace "ns"' },
-  })
+    user: 'system:serviceaccount:ns:app',
+    why: /^rbac/,
+  }, 'the refusal names who, for the audit line (admission.ts)')
+  t.notOk(JSON.stringify(denied).includes(token), 'and never carries the token')
   t.same(await admit(state, opts, del, { authorization: `Bearer ${token}`, 'impersonate-user': 'someone' }), { ok: true, authorizedHere: false },
     'impersonation is authorized by kube-apiserver, not guessed here, and so never answered from the cache')
   t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await k.sign({ 'kubernetes.io': { namespace: 'ns', serviceaccount: { name: 'app', uid: 'sa-uid' }, pod: { name: 'p', uid: 'other-uid' } } })}` }),
@@ -120,4 +124,24 @@ t.test('a deny reason is worded as the fronted apiserver release does (bundle ku
     state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
     t.match(await admit(state, opts, getConfigMap, { authorization: `Bearer ${await k.sign()}` }), { ok: false, status: { code: 403, message: want } }, `fronting ${kubeVersion ?? 'an unknown release'}`)
   }
+})
+
+t.test('when the keys and policy were received is kept with them, so their age survives a restart', async (t) => {
+  const durable = memoryState()
+  const state = new ReceivedPolicy(durable, 'edge-1', logger)
+  const k = await key('k')
+  t.same(state.receivedAt, {}, 'nothing received yet')
+  state.update({ type: 'jwks', jwks: { keys: [k.jwk] } })
+  state.update({ type: 'policy', bundle })
+  t.type(state.receivedAt.jwks, 'number')
+  t.type(state.receivedAt.policy, 'number')
+  const restarted = new ReceivedPolicy(durable, 'edge-1', logger)
+  restarted.load()
+  t.same(restarted.receivedAt, state.receivedAt, 'the same times after a reload from the persisted state')
+  const legacy = memoryState()
+  legacy.setState('control/jwks', JSON.stringify({ type: 'jwks', jwks: { keys: [k.jwk] } }))
+  const old = new ReceivedPolicy(legacy, 'edge-1', logger)
+  old.load()
+  t.ok(old.keys !== undefined, 'state persisted before the time was kept still loads')
+  t.same(old.receivedAt, {}, 'with its age unknown')
 })

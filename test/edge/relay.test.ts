@@ -1,6 +1,8 @@
 import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
+import { PassThrough } from 'node:stream'
+import { status } from '../../src/kube/status.js'
 import { decodeHeaderEnvelope, HEADER_ENVELOPE } from '../../src/tunnel/protocol.js'
 import { ENHANCE_YOUR_CALM, REFUSED_STREAM, startRelayBench, type RelayBench } from '../helpers/relay-bench.js'
 import { waitUntil as waitFor } from '../helpers/wait.js'
@@ -272,6 +274,97 @@ t.test('watches over the long-running limit get 429 at once, not a stream HTTP/2
   await waitUntil(() => bench.inflight.longCount === 0)
   t.equal(bench.inflight.longCount, 0, 'ended watches return their slots')
   t.equal(bench.tunnel.openStreams, 0, 'and their tunnel streams')
+})
+
+t.test('an answer that comes before the whole body resets the stream: neither end stays half-open', async (t) => {
+  // As the shim does with undici: part of the body is read, then the consumer is gone (kube-apiserver
+  // answered early), and the answer follows. Node closes a server stream after its answer only
+  // when it never read it, so this one stays open unless the edge resets it.
+  const shimStreams: Array<{ closed: boolean }> = []
+  bench.shim = (stream) => {
+    const seen = { closed: false }
+    shimStreams.push(seen)
+    stream.once('close', () => { seen.closed = true })
+    const consumer = new PassThrough()
+    stream.pipe(consumer)
+    consumer.once('data', () => {
+      consumer.destroy()
+      stream.respond({ ':status': 405, 'content-type': 'application/json' })
+      stream.end('{"kind":"Status","code":405}')
+    })
+  }
+  for (let i = 0; i < 5; i++) {
+    const a = await new Promise<Answer>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: bench.port, method: 'PUT', path: '/api/v1/namespaces/ns/configmaps', agent: false, headers: { 'content-length': 60 * 1024 } }, (res) => {
+        let body = ''
+        res.setEncoding('utf8').on('data', (d: string) => { body += d }).once('end', () => { resolve({ code: res.statusCode ?? 0, headers: res.headers, body }); req.destroy() })
+      })
+      req.once('error', reject)
+      req.write(Buffer.alloc(30 * 1024, 'a')) // the rest never comes: the pod waits for the answer
+    })
+    t.equal(a.code, 405, `request ${i}: the early answer is relayed`)
+    t.equal(a.body, '{"kind":"Status","code":405}')
+  }
+  await waitUntil(() => bench.tunnel.openStreams === 0 && shimStreams.every((s) => s.closed))
+  t.equal(bench.tunnel.openStreams, 0, 'no tunnel stream left open at the edge')
+  t.same(shimStreams.filter((s) => !s.closed), [], 'nor at the shim')
+  t.equal(bench.inflight.shortCount, 0)
+})
+
+t.test('a kept-alive connection carries many requests without piling up listeners on its socket', async (t) => {
+  // The server side of the client's connections, as the pipeline sees them (stage 2 is in-flight accounting).
+  const sockets = new Set<net.Socket>()
+  const begin = bench.inflight.begin.bind(bench.inflight)
+  bench.inflight.begin = (req, res, longRunning) => { sockets.add(req.socket as net.Socket); begin(req, res, longRunning) }
+  t.teardown(() => { bench.inflight.begin = begin })
+  // Every request is answered before its body is complete: the shim answers at once without
+  // reading, or the gate refuses it; the rest of the body is skipped by the edge.
+  bench.shim = (stream) => { stream.respond({ ':status': 405, 'content-type': 'application/json' }); stream.end('{"kind":"Status","code":405}') }
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => agent.destroy())
+  const early = (): Promise<number> => new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: bench.port, method: 'PUT', path: '/api/v1/namespaces/ns/configmaps', agent, headers: { 'content-length': 2048 } }, (res) => {
+      // The rest of the body only once the answer is in: the edge answered an incomplete request.
+      req.end(Buffer.alloc(1024, 'b'))
+      res.resume().once('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.once('error', reject)
+    req.write(Buffer.alloc(1024, 'a'))
+  })
+  const counts: number[] = []
+  for (let i = 0; i < 40; i++) {
+    bench.verdict = i % 2 === 0 ? { ok: true, authorizedHere: true } : { ok: false, status: status('Forbidden', 'no'), why: 'refused by the test' }
+    t.equal(await early(), i % 2 === 0 ? 405 : 403, `request ${i} answered early`)
+    counts.push(...[...sockets].map((s) => s.listenerCount('close')))
+  }
+  t.equal(sockets.size, 1, 'all 40 requests went over one connection')
+  t.ok(Math.max(...counts) <= 3, `'close' listeners on the socket stayed bounded (${Math.min(...counts)}–${Math.max(...counts)} over 40 requests)`)
+  t.equal(bench.inflight.shortCount, 0)
+})
+
+t.test('pipelined requests queued on one connection add no listener each to its socket', async (t) => {
+  const wide = await startRelayBench({ maxInflight: 100 })
+  t.teardown(() => wide.close())
+  const sockets = new Set<net.Socket>()
+  const begin = wide.inflight.begin.bind(wide.inflight)
+  wide.inflight.begin = (req, res, longRunning) => { sockets.add(req.socket as net.Socket); begin(req, res, longRunning) }
+  const held: Array<() => void> = []
+  wide.shim = (stream) => { held.push(() => { if (!stream.destroyed) { stream.respond({ ':status': 200 }); stream.end('{}') } }) }
+  const client = net.connect(wide.port, '127.0.0.1')
+  client.on('error', () => {})
+  t.teardown(() => client.destroy())
+  let answers = ''
+  client.setEncoding('latin1').on('data', (d: string) => { answers += d })
+  client.write('GET /api/v1/namespaces/ns/configmaps/a HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(30))
+  // Node parses every pipelined request at once and queues their responses behind the first.
+  await waitUntil(() => held.length === 30)
+  const [socket] = sockets
+  t.equal(sockets.size, 1)
+  t.ok(socket !== undefined && socket.listenerCount('close') <= 3, `30 requests in flight on one connection: ${socket?.listenerCount('close')} 'close' listeners on its socket`)
+  for (const answer of held) answer()
+  await waitUntil(() => (answers.match(/HTTP\/1\.1 200/g) ?? []).length === 30)
+  await waitUntil(() => wide.inflight.shortCount === 0)
+  t.equal(wide.inflight.shortCount, 0, 'every slot returned')
 })
 
 async function waitUntil (cond: () => boolean): Promise<void> {

@@ -4,7 +4,7 @@
 // Both give a handle with the ports the role listens on and a stop(); the process handle also
 // has the pid and its captured output. A process runs the source (tsx) or the built dist/ (`cli`;
 // the bench measures dist/, whose memory is the product's own). Ready means: listening, and for an edge, tunnel connected
-// (unless waitForTunnel is false).
+// and policy received (unless waitForTunnel is false).
 import { destination } from 'pino'
 import { loadCloudConfig, loadEdgeConfig } from '../../src/config/index.js'
 import { runCloud, type CloudShim } from '../../src/cloud/run.js'
@@ -45,7 +45,12 @@ export async function startEdgeInProcess (opts: EdgeOptions): Promise<InProcessE
   const daemon = await runEdge(await loadEdgeConfig(opts.configFile),
     createLogger({ level: 'debug', role: 'edge', destination: destination({ dest: opts.logFile, sync: false }) }))
   if (opts.waitForTunnel !== false) {
-    await waitUntil(() => daemon.tunnel.state.connected, { timeoutMs: TUNNEL_TIMEOUT_MS, intervalMs: 50, what: `edge ${daemon.nodeName} tunnel to connect` })
+    // Connected, and (with requireAuthorization) holding keys and policy: the listeners and the
+    // cache come up before the tunnel is dialled, and a fresh edge refuses (503) until its first
+    // bundle arrives, just after the connection.
+    const policy = daemon.policy
+    await waitUntil(() => daemon.tunnel.state.connected && (policy === undefined || (policy.keys !== undefined && policy.authorizer !== undefined)),
+      { timeoutMs: TUNNEL_TIMEOUT_MS, intervalMs: 50, what: `edge ${daemon.nodeName} tunnel to connect and its policy to arrive` })
   }
   return { mode: 'in-process', daemon, port: daemon.listening.server!.port, stop: async () => { await daemon.close() } }
 }
@@ -56,7 +61,15 @@ export async function startEdgeProcess (opts: EdgeOptions & ProcessOptions): Pro
   const proc = startCli(['edge', '--config', opts.configFile], { logFile: opts.logFile, wrap: opts.wrap, env: opts.env, cli: opts.cli })
   try {
     const listening = await proc.waitForLog((l) => l.msg === 'listening' && l.listener === 'server', 'listening (server)', PROCESS_READY_TIMEOUT_MS)
-    if (opts.waitForTunnel !== false) await proc.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected', PROCESS_READY_TIMEOUT_MS)
+    if (opts.waitForTunnel !== false) {
+      await proc.waitForLog((l) => l.msg === 'tunnel connected', 'tunnel connected', PROCESS_READY_TIMEOUT_MS)
+      // And ready (with requireAuthorization: keys and policy in, see startEdgeInProcess): its latest
+      // readiness line says so (a warm restart may have said it before the tunnel came up).
+      const latestReadiness = (): string | undefined => proc.logLines().filter((l) => /^readiness: /.test(String(l.msg))).at(-1)?.msg
+      await waitUntil(() => latestReadiness() === 'readiness: ready', {
+        timeoutMs: PROCESS_READY_TIMEOUT_MS, intervalMs: 50, what: () => `edge readiness (last: ${latestReadiness()})`, failIf: () => proc.running ? undefined : proc.output(),
+      })
+    }
     return { mode: 'process', proc, pid: proc.pid, port: listening.port, stop: async (graceMs) => { await proc.stop(graceMs) } }
   } catch (err) {
     await proc.stop(1000)

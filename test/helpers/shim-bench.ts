@@ -40,14 +40,16 @@ export interface ShimBench {
   forwards: ForwardCall[]
   /** How the fake upstream answers a forward. */
   upstream: (call: ForwardCall) => Promise<UpstreamResponse>
+  /** How the fake upstream reads a request body before answering (default: all of it). */
+  readBody: (body: Readable) => Promise<string>
   /** Control streams attached, by node; undefined when the bench runs without a control hub. */
   controlAttached: string[] | undefined
   /** Tunnel streams the server saw (to wait for the edge's close to arrive). */
   serverStreams: ServerHttp2Stream[]
   /** One request over a fresh session; the whole answer. */
   request: (headers: OutgoingHttpHeaders, body?: string) => Promise<Answer>
-  /** A request whose stream the test controls (to cancel it). */
-  open: (headers: OutgoingHttpHeaders) => http2.ClientHttp2Stream
+  /** A request whose stream the test controls (to cancel it, or to send a body); without a body unless `body`. */
+  open: (headers: OutgoingHttpHeaders, opts?: { body: boolean }) => http2.ClientHttp2Stream
   close: () => Promise<void>
 }
 
@@ -76,6 +78,7 @@ export async function startShimBench (opts: { limits?: Partial<SlotLimits>, cont
     review: async () => { throw new Error('no review scripted') },
     forwards: [],
     upstream: async () => upstreamResponse(200, { 'content-type': 'application/json' }, '{}'),
+    readBody: async (body) => Buffer.concat(await body.toArray() as Buffer[]).toString('utf8'),
     controlAttached: opts.control === true ? [] : undefined,
     serverStreams: [],
     request: async () => { throw new Error('not started') },
@@ -91,7 +94,7 @@ export async function startShimBench (opts: { limits?: Partial<SlotLimits>, cont
   const upstream = {
     ownAuthorization: () => SHIM_OWN_AUTHORIZATION,
     forward: async (req: Omit<ForwardCall, 'body'> & { body: Readable | null }) => {
-      const body = req.body === null ? null : Buffer.concat(await req.body.toArray() as Buffer[]).toString('utf8')
+      const body = req.body === null ? null : await bench.readBody(req.body)
       const call = { method: req.method, path: req.path, headers: req.headers, longRunning: req.longRunning, signal: req.signal, body }
       bench.forwards.push(call)
       return await bench.upstream(call)
@@ -127,7 +130,7 @@ export async function startShimBench (opts: { limits?: Partial<SlotLimits>, cont
     session.once('close', () => sessions.delete(session))
     return session
   }
-  bench.open = (headers) => connect().request(headers, { endStream: true })
+  bench.open = (headers, opts) => connect().request(headers, { endStream: opts?.body !== true })
   bench.request = async (headers, body) => {
     const session = connect()
     try {

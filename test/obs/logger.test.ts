@@ -1,7 +1,7 @@
 // Log lines never carry a token: redacted fields, and errors cut to the fields that describe them.
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { createLogger } from '../../src/obs/logger.js'
+import { createLogger, setLogLevel } from '../../src/obs/logger.js'
 
 function capture (): { lines: () => Array<Record<string, any>>, destination: Writable } {
   let text = ''
@@ -31,4 +31,19 @@ t.test('authorization headers and tokens are redacted', async (t) => {
   const logger = createLogger({ level: 'info', role: 'cloud', destination: out.destination as any })
   logger.info({ headers: { authorization: 'Bearer secret-token' }, token: 'secret-token' }, 'm')
   t.notOk(JSON.stringify(out.lines()).includes('secret-token'))
+})
+
+t.test('setLogLevel reaches loggers derived before the change (pino children keep their own level)', async (t) => {
+  const out = capture()
+  const root = createLogger({ level: 'info', role: 'edge', destination: out.destination as any })
+  const child = root.child({ node: 'n' })
+  const grandchild = child.child({ stream: 1 })
+  child.debug('hidden')
+  setLogLevel(root, 'debug')
+  child.debug('shown')
+  grandchild.debug('shown too')
+  root.debug('root shown')
+  setLogLevel(root, 'warn')
+  child.info('hidden again')
+  t.same(out.lines().map((l) => l.msg), ['shown', 'shown too', 'root shown'])
 })

@@ -13,7 +13,7 @@ import { TunnelClient, type TunnelClientOptions } from '../../src/tunnel/client.
 import { TunnelServer } from '../../src/tunnel/server.js'
 import type { Resolve, ServerEntry } from '../../src/tunnel/server-list.js'
 import { CertificateAuthority, type KeyPair } from '../cluster/pki.js'
-import { waitUntil } from '../helpers/wait.js'
+import { waitForValue, waitUntil } from '../helpers/wait.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'ems-tunnel-client-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -317,3 +317,87 @@ t.test('a single server given as host and port still works (the one-server API)'
 async function waitFor (predicate: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   await waitUntil(predicate, { what, timeoutMs, intervalMs: 20 })
 }
+
+t.test('useCredentials: the next connection uses the new certificate; a held stream on the old one runs to its end, then the old connection closes', async (t) => {
+  const [a] = await peers(1)
+  const { tunnel, logs } = client([a!.entry])
+  const first = nextConnect(tunnel, 'the first connection')
+  tunnel.start()
+  await first
+  const held = await hold(tunnel)
+  const renewed = await ca.issue('node-renewed', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
+  const replaced = once(tunnel, 'replaced')
+  tunnel.useCredentials({ ca: caPem, cert: await read(renewed.certFile), key: await read(renewed.keyFile) })
+  await replaced
+  t.equal(a!.accepts.length, 2, 'one more dial')
+  t.equal(await get(tunnel), 'a', 'new streams go through')
+  t.equal(a!.tunnel.openConnections(), 2, 'the old connection stays while its held stream is open')
+  a!.held[0]!.end('done\n')
+  const ended = await held.ended
+  t.same(ended, { error: undefined, rstCode: 0 }, 'the held stream ended normally, not cut')
+  await waitFor(() => a!.tunnel.openConnections() === 1, 'the old connection to close once idle')
+  t.ok(tunnel.state.connected, 'connected throughout')
+  t.ok(logs.some((l) => l.msg === 'tunnel connected with the new certificate; the old connection closes when its streams end'))
+  t.notOk(logs.some((l) => l.msg === 'tunnel disconnected'), 'never reported down')
+})
+
+t.test('useCredentials with a certificate the shim refuses: the working connection stays', async (t) => {
+  const [a] = await peers(1)
+  const { tunnel, logs } = client([a!.entry])
+  const first = nextConnect(tunnel, 'the first connection')
+  tunnel.start()
+  await first
+  const other = await CertificateAuthority.create(join(dir, 'other-ca'), 'other', 'other-ca')
+  const foreign = await other.issue('node-foreign', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
+  tunnel.useCredentials({ ca: caPem, cert: await read(foreign.certFile), key: await read(foreign.keyFile) })
+  await waitFor(() => logs.some((l) => l.msg === 'tunnel dial with the new certificate failed; keeping the current connection'), 'the refused dial')
+  t.ok(tunnel.state.connected, 'still connected')
+  t.equal(await get(tunnel), 'a', 'the old connection still carries requests')
+})
+
+t.test('an outage logs few warn lines: the first failed dial with its reason, then one per interval with a count; the reconnect says how long it was down', async (t) => {
+  const [a] = await peers(1)
+  let clock = 1_000_000
+  const { tunnel, logs } = client([a!.entry], { dialFailureLogIntervalMs: 60_000, now: () => clock })
+  let connected = nextConnect(tunnel, 'the first connection')
+  tunnel.start()
+  await connected
+  await a!.kill()
+  // Every failed dial schedules the next one (so does the disconnect itself, once).
+  const dials = (): number => logs.filter((l) => l.msg === 'tunnel reconnect scheduled').length
+  const warns = (): LogLine[] => logs.filter((l) => l.level === 40)
+  // Ten failed dials within one (frozen) minute: the disconnect line and one dial-failure line.
+  const before = dials() + 1
+  await waitUntil(() => dials() >= before + 10, { what: 'ten failed dials', timeoutMs: 20_000 })
+  t.same(warns().map((l) => l.msg), ['tunnel disconnected', 'tunnel dial failed'], `two warn lines for ${dials() - before} failed dials`)
+  t.match(warns()[1], { reason: /ECONNREFUSED/, server: a!.label, failedDials: 1 }, 'the first failed dial, with its reason')
+  // A minute later (the test's clock), the next failed dial logs once, with the count since the last line.
+  clock += 60_000
+  const mark = dials()
+  await waitUntil(() => dials() >= mark + 3, { what: 'three more failed dials', timeoutMs: 20_000 })
+  const still = warns().filter((l) => l.msg === 'tunnel still down: dials keep failing')
+  t.equal(still.length, 1, 'one "still down" line for the second minute')
+  t.ok(still[0]!.failedDials >= 10, `counting the dials since the last line, none logged one by one (${still[0]!.failedDials})`)
+  t.equal(still[0]!.downSeconds, 60, 'and how long the tunnel has been down')
+
+  clock += 30_000
+  const back = await Peer.start('a2', { port: a!.port })
+  t.teardown(() => back.close())
+  connected = nextConnect(tunnel, 'the reconnection')
+  await connected
+  const reconnect = logs.filter((l) => l.msg === 'tunnel connected').at(-1)
+  t.match(reconnect, { level: 30, downSeconds: 90 }, 'the reconnect line says how long the tunnel was down')
+  t.ok(reconnect!.failedDials >= 13, `and how many dials failed (${reconnect!.failedDials})`)
+  t.equal(warns().length, 3, 'three warn lines for the whole outage')
+})
+
+t.test('a server certificate from another CA: the first failed dial is a warn line that says so', async (t) => {
+  const other = await CertificateAuthority.create(join(dir, 'other'), 'other-ca', 'another-ca')
+  const foreign = await other.issue('foreign', { cn: 'cloud', usage: 'server', ipSans: ['127.0.0.1'] })
+  const [a] = await peers(1, { cert: foreign })
+  const { tunnel, logs } = client([a!.entry])
+  tunnel.start()
+  const line = await waitForValue(() => logs.find((l) => l.msg === 'tunnel dial failed'), { what: 'tunnel dial failed' })
+  t.equal(line.level, 40, 'at warn')
+  t.match(line.reason, /certificate/i, `naming the certificate problem: ${line.reason}`)
+})

@@ -91,6 +91,9 @@ export class HeldWatches {
       if (at === undefined) { writeEvent(res, events.error(offlineAnswers.tooOld(clientRv, row.rv))); res.end(); return 200 }
     }
 
+    // An initial event with no form in the asked encoding ends the response (writeEvent), and a client
+    // may be gone already: a 'close' that has fired will not fire again, so never start timers then.
+    if (res.writableEnded || res.destroyed) return 200
     const watch = new HeldWatch(this.opts, { info, url, query, headers, events, scope: inView(scope, viewOf(as)), row, at, res })
     this.held.add(watch)
     res.once('close', () => { this.held.delete(watch); watch.stop() })

@@ -1,9 +1,11 @@
 // The edge's SQLite file (WAL, one writer: this process): API objects, the list resourceVersion per
 // (resource, namespace, selectors), discovery/openapi/version bodies, and the small state the daemon
 // needs to start without the cloud (signing keys, policy bundle). A crash (kill -9, power loss)
-// leaves the last committed transaction; a file that does not open cleanly, or that another schema
-// version wrote, is moved aside and rebuilt, because everything in it can be fetched again. A native
-// module that does not load is not the file's fault: that is fatal and the file stays (sqlite-addon.ts).
+// leaves the last committed transaction. Only a file SQLite itself reports corrupt (quick_check,
+// "file is not a database") is moved aside and rebuilt. Anything else — a native module that does
+// not load (sqlite-addon.ts), a file the daemon may not read or write, a full disk, a file from a
+// newer release — is not the file's fault: that is fatal and the file stays, because the keys and
+// policy in it are what an offline start needs. An older schema is migrated in place (MIGRATIONS).
 import Database, { type Database as Db, type Statement } from 'better-sqlite3'
 import { chmodSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,8 +15,25 @@ import { afterCompleteList, afterEvent, type Known } from './completeness.js'
 import { loadSqliteAddon } from './sqlite-addon.js'
 
 export const CACHE_FILE = 'cache.db'
-/** Bump when the tables or what they may hold change (2: metadata-only copies kept apart, list kinds kept); an older or newer file is moved aside and rebuilt. */
-export const SCHEMA_VERSION = 2
+/**
+ * Bump when the tables or what they may hold change, and add the step from the previous version to
+ * MIGRATIONS. 2: metadata-only copies kept apart; 3: lists keep their listKind (that column was
+ * added under version 2, so a file from then has none). A newer file is fatal (a downgrade).
+ */
+export const SCHEMA_VERSION = 3
+
+/**
+ * In-place upgrades, keyed by the version they start from; each runs in the upgrade's transaction.
+ * They keep `state` (signing keys, policy bundle: what an offline start needs) and the documents.
+ */
+export const MIGRATIONS: Record<number, string> = {
+  // Version 1 may hold metadata-only copies stored as whole objects: the API objects and the lists
+  // claiming them go (they are fetched again online); keys, policy and discovery stay.
+  1: 'DELETE FROM lists; DELETE FROM objects; DELETE FROM tombstones;',
+  // Lists then had no list_kind; every list such a file holds was cached as `${kind}List`.
+  2: `ALTER TABLE lists ADD COLUMN list_kind TEXT NOT NULL DEFAULT '';
+      UPDATE lists SET list_kind = kind || 'List';`,
+}
 
 // Deletions are remembered this long, so a list answered a moment before a watch saw the delete
 // cannot bring the object back.
@@ -44,7 +63,8 @@ export type CompleteList = Omit<ListRow, 'changedRv' | 'listKind'> & { listKind?
 export interface StoredObject { namespace: string, name: string, rv: string, body: string }
 export interface StoredDocument { contentType: string, etag: string, body: Buffer }
 
-const SCHEMA = `
+/** The tables of SCHEMA_VERSION (exported for the migration tests, which derive the older ones from it). */
+export const SCHEMA = `
 CREATE TABLE objects (
   resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
   rv TEXT NOT NULL, body TEXT NOT NULL, size INTEGER NOT NULL, used_at INTEGER NOT NULL,
@@ -72,7 +92,16 @@ CREATE TRIGGER documents_del AFTER DELETE ON documents BEGIN UPDATE usage SET by
 CREATE TRIGGER documents_upd AFTER UPDATE OF size ON documents BEGIN UPDATE usage SET bytes = bytes - OLD.size + NEW.size; END;
 `
 
-class UnusableCacheError extends Error {}
+/** SQLite says the file is damaged or not a database: the only reason to move it aside. */
+class CorruptCacheError extends Error {}
+
+/** The cache file cannot be used for a reason that is not the file's content: fatal, the file stays. */
+export class CacheOpenError extends Error {
+  override readonly name = 'CacheOpenError'
+}
+
+// SQLite's own verdicts on a file's content (better-sqlite3 puts the result code in err.code).
+const CORRUPTION_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB'])
 
 export interface CacheStoreOptions {
   maxSizeBytes: number
@@ -93,24 +122,42 @@ export class CacheStore {
     this.now = opts.now ?? Date.now
   }
 
-  /** Opens (or creates) `<dir>/cache.db`; a broken or foreign file is moved to `cache.db.broken`. */
+  /**
+   * Opens (or creates) `<dir>/cache.db`, migrating an older schema in place. A file SQLite reports
+   * corrupt is moved to `cache.db.broken` and the cache starts empty; any other failure throws
+   * CacheOpenError (or SqliteAddonError) and leaves the file as it is.
+   */
   static open (dir: string, opts: CacheStoreOptions): CacheStore {
     const path = join(dir, CACHE_FILE)
     // Before the try: a missing or mismatched addon throws SqliteAddonError and touches no file.
     loadSqliteAddon()
     try {
-      return new CacheStore(openChecked(path), opts)
+      return new CacheStore(openChecked(path, opts.logger), opts)
     } catch (err) {
-      opts.logger.error({ path, err }, 'the edge cache cannot be used as it is; moving it aside and starting empty')
+      if (!(err instanceof CorruptCacheError)) throw asOpenError(path, err)
+      opts.logger.error({ path, reason: err.message, movedTo: `${path}.broken` }, 'the edge cache file is corrupt (SQLite says so); moving it aside and starting empty')
       for (const suffix of ['-wal', '-shm']) rmSync(path + suffix, { force: true })
-      try { renameSync(path, `${path}.broken`) } catch { rmSync(path, { force: true }) }
-      return new CacheStore(openChecked(path), opts)
+      renameSync(path, `${path}.broken`)
+      try {
+        return new CacheStore(openChecked(path, opts.logger), opts)
+      } catch (again) {
+        throw asOpenError(path, again)
+      }
     }
   }
 
   close (): void {
     this.flush()
     this.db.close()
+  }
+
+  get maxSizeBytes (): number { return this.opts.maxSizeBytes }
+
+  /** A new size limit (SIGHUP); a smaller one evicts at once. */
+  setMaxSizeBytes (maxSizeBytes: number): void {
+    this.opts.maxSizeBytes = maxSizeBytes
+    this.flush()
+    this.evictIfFull()
   }
 
   // ---- writes: queued and committed together on the next turn of the event loop, so teeing a
@@ -290,8 +337,13 @@ export class CacheStore {
   }
 }
 
-function openChecked (path: string): Db {
-  const db = new Database(path)
+function openChecked (path: string, logger: Logger): Db {
+  let db: Db
+  try {
+    db = new Database(path)
+  } catch (err) {
+    throw classify(err)
+  }
   try {
     // It holds objects pods were allowed to read and the policy; SQLite gives -wal/-shm the same mode.
     chmodSync(path, 0o600)
@@ -303,19 +355,52 @@ function openChecked (path: string): Db {
     db.pragma('cache_size = -4096')
     db.pragma('journal_size_limit = 16777216')
     const check = db.pragma('quick_check', { simple: true })
-    if (check !== 'ok') throw new UnusableCacheError(`integrity check failed: ${String(check)}`)
+    if (check !== 'ok') throw new CorruptCacheError(`quick_check: ${String(check)}`)
     const version = db.pragma('user_version', { simple: true }) as number
     if (version === 0) {
-      db.exec(SCHEMA)
-      db.pragma(`user_version = ${SCHEMA_VERSION}`)
-    } else if (version !== SCHEMA_VERSION) {
-      throw new UnusableCacheError(`written by schema version ${version}, this daemon uses ${SCHEMA_VERSION}`)
+      db.transaction(() => {
+        db.exec(SCHEMA)
+        db.pragma(`user_version = ${SCHEMA_VERSION}`)
+      })()
+    } else if (version > SCHEMA_VERSION) {
+      throw new CacheOpenError(`written by schema version ${version}, a newer release than this one (${SCHEMA_VERSION}); ` +
+        'start that release again, or remove the file to start with an empty cache (it loses the signing keys and policy an offline start needs)')
+    } else if (version < SCHEMA_VERSION) {
+      migrate(db, version)
+      logger.info({ path, from: version, to: SCHEMA_VERSION }, 'edge cache schema migrated in place')
     }
     return db
   } catch (err) {
     db.close()
-    throw err
+    throw classify(err)
   }
+}
+
+/** Runs MIGRATIONS from `from` up to SCHEMA_VERSION in one transaction: a crash half way leaves the old file. */
+function migrate (db: Db, from: number): void {
+  db.transaction(() => {
+    for (let v = from; v < SCHEMA_VERSION; v++) {
+      const step = MIGRATIONS[v]
+      if (step === undefined) throw new CacheOpenError(`no migration from schema version ${v}`)
+      db.exec(step)
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+  })()
+}
+
+function classify (err: unknown): Error {
+  if (err instanceof CorruptCacheError || err instanceof CacheOpenError) return err
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string' && CORRUPTION_CODES.has(code)) return new CorruptCacheError(`${code}: ${(err as Error).message}`)
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+function asOpenError (path: string, err: unknown): Error {
+  if (err instanceof CacheOpenError && err.message.startsWith('the edge cache')) return err
+  const reason = (err as Error).message
+  const code = (err as { code?: unknown }).code
+  const detail = typeof code === 'string' && !reason.includes(code) ? `${code}: ${reason}` : reason
+  return new CacheOpenError(`the edge cache ${path} cannot be opened: ${detail}; the file was left as it is`)
 }
 
 function prepare (db: Db): Record<string, Statement> {

@@ -1,12 +1,13 @@
 import t from 'tap'
 import Database from 'better-sqlite3'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { rowCovers } from '../../../src/edge/cache/scope.js'
 import { CACHE_FILE, CacheStore, SCHEMA_VERSION, type Scope } from '../../../src/edge/cache/store.js'
+import { CM_RESOURCE, writeOldCache } from '../../helpers/old-cache.js'
 
 const logger = pino({ level: 'silent' })
 const CM = '/v1/configmaps'
@@ -89,24 +90,66 @@ t.test('over the size limit: least recently used lists go first, objects another
   t.same(store.scopeObjects(CM, 'b').map((o) => o.name), ['z1', 'z2'])
 })
 
-t.test('a file from another schema version, or a corrupt one, is moved aside and the cache starts empty', async (t) => {
+t.test('a corrupt file is moved aside and the cache starts empty; a newer schema is fatal and the file stays', async (t) => {
   const { store, dir } = await open()
   store.setState('k', 'v')
   store.close()
   const db = new Database(join(dir, CACHE_FILE))
   db.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
   db.close()
-  const reopened = (await open(1 << 20, dir)).store
-  t.equal(reopened.getState('k'), undefined, 'started empty')
-  t.ok(existsSync(join(dir, `${CACHE_FILE}.broken`)), 'the old file kept aside for inspection')
-  reopened.close()
+  const before = readFileSync(join(dir, CACHE_FILE))
+  t.throws(() => CacheStore.open(dir, { maxSizeBytes: 1 << 20, logger, covers: rowCovers }),
+    { name: 'CacheOpenError', message: new RegExp(`schema version ${SCHEMA_VERSION + 1}, a newer release.*left as it is`) })
+  t.same(readFileSync(join(dir, CACHE_FILE)), before, 'the newer file is untouched')
+  t.notOk(existsSync(join(dir, `${CACHE_FILE}.broken`)), 'and not moved aside')
 
-  writeFileSync(join(dir, CACHE_FILE), 'this is not a database'.repeat(200))
+  const garbage = 'this is not a database'.repeat(200)
+  writeFileSync(join(dir, CACHE_FILE), garbage)
   const fresh = (await open(1 << 20, dir)).store
+  t.equal(fresh.getState('k'), undefined, 'started empty')
+  t.equal(readFileSync(join(dir, `${CACHE_FILE}.broken`), 'utf8'), garbage, 'the corrupt file kept aside for inspection')
   fresh.setState('k', 'again')
   t.equal(fresh.getState('k'), 'again')
   fresh.close()
 })
+
+t.test('a file SQLite cannot open (a directory in its place) is fatal, nothing is moved', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cache-'))
+  mkdirSync(join(dir, CACHE_FILE))
+  t.throws(() => CacheStore.open(dir, { maxSizeBytes: 1 << 20, logger, covers: rowCovers }),
+    { name: 'CacheOpenError', message: /cannot be opened: .*left as it is/ })
+  t.ok(statSync(join(dir, CACHE_FILE)).isDirectory(), 'still there')
+  t.notOk(existsSync(join(dir, `${CACHE_FILE}.broken`)))
+})
+
+for (const version of [1, 2] as const) {
+  t.test(`a schema ${version} file with data is migrated in place: keys, policy and documents kept`, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'cache-'))
+    writeOldCache(join(dir, CACHE_FILE), version, {
+      state: { 'control/jwks': '{"keys":["k1"]}', 'control/policy': '{"p":1}' },
+      configMaps: ['a', 'b'],
+      document: { path: '/version', body: '{"major":"1"}' },
+    })
+    const { store } = await open(1 << 20, dir)
+    t.teardown(() => store.close())
+    t.notOk(existsSync(join(dir, `${CACHE_FILE}.broken`)), 'nothing moved aside')
+    t.equal(store.getState('control/jwks'), '{"keys":["k1"]}', 'JWKS kept')
+    t.equal(store.getState('control/policy'), '{"p":1}', 'policy kept')
+    t.ok(store.warm, 'the cached /version document kept (warm)')
+    const list = { resource: CM_RESOURCE, namespace: 'ns', labelSelector: '', fieldSelector: '' }
+    if (version === 1) {
+      // Version 1 may hold metadata-only copies as objects: those and their lists are dropped.
+      t.equal(store.getList(list), undefined, 'schema 1 lists dropped')
+      t.same(store.scopeObjects(CM_RESOURCE, 'ns'), [], 'schema 1 objects dropped')
+    } else {
+      t.match(store.getList(list), { kind: 'ConfigMap', listKind: 'ConfigMapList', rv: '10' }, 'the list kept, with its list kind')
+      t.same(store.scopeObjects(CM_RESOURCE, 'ns').map((o) => o.name), ['a', 'b'], 'its objects kept')
+    }
+    const db = new Database(join(dir, CACHE_FILE), { readonly: true })
+    t.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION, 'the file now says the current version')
+    db.close()
+  })
+}
 
 t.test('state and sizes survive a reopen exactly', async (t) => {
   const { store, dir } = await open()

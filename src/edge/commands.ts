@@ -1,0 +1,35 @@
+// Running the host's network tools (`ip`, `nft`, `iptables`) for the dummy address and the
+// redirection. A runner is injected so unit tests can script the tools' answers.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+
+export type CommandRunner = (command: string, args: string[], opts?: { stdin?: string }) => Promise<{ stdout: string }>
+
+const execFileAsync = promisify(execFile)
+
+export const runCommand: CommandRunner = (command, args, opts = {}) => {
+  if (opts.stdin === undefined) return execFileAsync(command, args, { timeout: 10_000 })
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, { timeout: 10_000 }, (err, stdout, stderr) => {
+      if (err !== null) reject(Object.assign(err, { stderr }))
+      else resolve({ stdout })
+    })
+    child.stdin?.on('error', () => { /* the command may exit without reading it; its exit status says why */ })
+    child.stdin?.end(opts.stdin)
+  })
+}
+
+/** Awaits `p`; a failure whose message matches `ok` (e.g. "File exists") counts as success. */
+export async function tolerate (p: Promise<unknown>, ok: RegExp): Promise<void> {
+  try {
+    await p
+  } catch (err) {
+    if (!ok.test(commandError(err))) throw err
+  }
+}
+
+/** What a failed command said (its stderr), else the error's message. */
+export function commandError (err: unknown): string {
+  const e = err as { stderr?: string, message?: string }
+  return (e.stderr !== undefined && e.stderr.trim() !== '' ? e.stderr : e.message ?? String(err)).trim()
+}
