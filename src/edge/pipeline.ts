@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from '../obs/logger.js'
-import type { RequestMetrics } from '../obs/metrics.js'
+import type { EdgeRequestMetrics } from '../obs/metrics.js'
 import type { TunnelClient } from '../tunnel/client.js'
 import { admitRequest, type Limits } from './admission.js'
 import type { Gate } from './gate.js'
@@ -34,7 +34,7 @@ export interface PipelineParts {
   reachability: CloudReachability
   /** Stage 5's offline answer and stage 6; undefined when the cache is off. */
   cache: RelayDeps['cache']
-  metrics: RequestMetrics
+  metrics: EdgeRequestMetrics
   logger: Logger
 }
 

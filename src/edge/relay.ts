@@ -11,7 +11,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
 import { pipeline } from 'node:stream/promises'
-import type { RequestMetrics } from '../obs/metrics.js'
+import type { EdgeRequestMetrics } from '../obs/metrics.js'
 import type { RequestInfo } from '../kube/request-info.js'
 import { tooLarge, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
@@ -29,7 +29,7 @@ export interface OfflineAnswers {
 
 export interface RelayDeps extends AdmissionDeps {
   tunnel: TunnelClient
-  metrics: RequestMetrics
+  metrics: EdgeRequestMetrics
   requestTimeoutMs: number
   reachability: CloudReachability
   /** The edge cache; undefined when it is off (then a connectivity failure is a plain 503). */
@@ -62,10 +62,18 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
   const offline = mayUseCache ? deps.cache?.offline : undefined
   const unreachable = (why: string): void => {
     skipUnreadBody(req, skipLimit)
-    if (offline === undefined) { answer(edgeAnswers.unreachable(why)); return }
+    if (offline === undefined) {
+      // With the cache on, a request it may not answer (not authorized here) is a miss too.
+      if (deps.cache !== undefined) deps.metrics.cacheRequests.inc({ verb: info.verb, result: 'miss' })
+      answer(edgeAnswers.unreachable(why))
+      return
+    }
     const code = offline.serve(info, url, req.headers, res, deps.reachability.since)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cache' })
+    // Any answer but the outage's 503 came from the cache (a 404 or 410 from it is an answer too).
+    deps.metrics.cacheRequests.inc({ verb: info.verb, result: code === 503 ? 'miss' : 'hit' })
   }
+  const resource = resourceLabel(info)
 
   let stream: ClientHttp2Stream
   try {
@@ -107,7 +115,7 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
   })
 
   const stopBody = hasBody
-    ? forwardBody(req, stream, deps.limits.maxRequestBodyBytes, () => {
+    ? forwardBody(req, stream, deps.limits.maxRequestBodyBytes, deps.metrics.relayedBytes.labels({ resource, direction: 'request' }), () => {
       // Detected while streaming (chunked, or a lying Content-Length): nothing may reach kube-apiserver.
       bodyTooLarge = true
       cancel()
@@ -134,6 +142,8 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cloud' })
     if (res.headersSent || res.destroyed) { cancel(); return }
     res.writeHead(code, endToEndHeaders(headers))
+    const received = deps.metrics.relayedBytes.labels({ resource, direction: 'response' })
+    stream.on('data', (chunk: Buffer) => { received.inc(chunk.length) })
     deps.cache?.tee.observe(info, url, req.headers.accept, headers, stream)
     // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
     if (longRunning) res.flushHeaders()
@@ -186,6 +196,21 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
   })
 }
 
+// The resource label's values: a pod may name any resource (RBAC wildcards), so the set is capped;
+// past it, new resources count as "other" (a Prometheus series per name would grow without bound).
+const MAX_RESOURCE_LABELS = 256
+const resourceLabels = new Set<string>()
+
+/** `group/resource` (`configmaps` in the core group), "other" for non-resource paths; never names or namespaces. */
+export function resourceLabel (info: RequestInfo): string {
+  if (!info.isResourceRequest || info.resource === '') return 'other'
+  const label = info.apiGroup === '' ? info.resource : `${info.apiGroup}/${info.resource}`
+  if (resourceLabels.has(label)) return label
+  if (resourceLabels.size >= MAX_RESOURCE_LABELS) return 'other'
+  resourceLabels.add(label)
+  return label
+}
+
 type StreamFailure = 'header-block-too-large' | 'refused' | 'tunnel-lost' | 'reset'
 
 /**
@@ -206,7 +231,8 @@ function streamFailure (stream: ClientHttp2Stream, session: http2.Http2Session |
  * stream's window is full. Past `limit` bytes it stops and calls `onTooLarge`. Returns `stop`:
  * from then on nothing more is written, and `skipRest` takes care of the rest of the body.
  */
-function forwardBody (req: IncomingMessage, stream: ClientHttp2Stream, limit: number, onTooLarge: () => void, skipRest: () => void): () => void {
+function forwardBody (req: IncomingMessage, stream: ClientHttp2Stream, limit: number, sent: { inc: (bytes: number) => void },
+  onTooLarge: () => void, skipRest: () => void): () => void {
   let seen = 0
   let stopped = false
   const onDrain = (): void => { req.resume() }
@@ -214,6 +240,7 @@ function forwardBody (req: IncomingMessage, stream: ClientHttp2Stream, limit: nu
     seen += chunk.length
     if (seen > limit) { stop(); onTooLarge(); return }
     if (stream.destroyed || stream.closed) return
+    sent.inc(chunk.length)
     if (!stream.write(chunk)) req.pause()
   }
   const stop = (): void => {

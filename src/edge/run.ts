@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client'
 import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, type EdgeConfig } from '../config/index.js'
 import { READINESS_POLL_MS, readinessLog, type HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
-import { cacheGauges, certificateGauge, createRegistry, policyAgeGauge, readinessGauge, requestMetrics, tunnelGauges, tunnelMetrics } from '../obs/metrics.js'
+import { cacheGauges, certificateGauge, createRegistry, policyAgeGauge, readinessGauge, edgeRequestMetrics, tunnelGauges, tunnelMetrics } from '../obs/metrics.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -110,7 +110,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   })
 
   const registry = createRegistry('edge')
-  const metrics = requestMetrics(registry, 'edge_metaserver')
+  const metrics = edgeRequestMetrics(registry, 'edge_metaserver')
   tunnelGauges(registry, 'edge_metaserver', { streams: () => tunnel.openStreams, flowControl: () => tunnel.flowControl })
   const tunnelCounters = tunnelMetrics(registry, 'edge_metaserver', { up: () => tunnel.state.connected, downSince: () => tunnel.state.connected ? undefined : tunnel.state.since })
   let connectedBefore = false

@@ -51,6 +51,22 @@ export function requestMetrics (registry: Registry, prefix: string): RequestMetr
   }
 }
 
+/** The edge's request metrics: the common ones, bytes relayed and offline cache answers. */
+export interface EdgeRequestMetrics extends RequestMetrics {
+  /** direction: request (body bytes sent upstream) or response (answer bytes received); resource: see relay.ts. */
+  relayedBytes: Counter<'resource' | 'direction'>
+  /** Requests that reached the cache while the cloud was unreachable: hit = answered from it, miss = 503. */
+  cacheRequests: Counter<'verb' | 'result'>
+}
+
+export function edgeRequestMetrics (registry: Registry, prefix: string): EdgeRequestMetrics {
+  return {
+    ...requestMetrics(registry, prefix),
+    relayedBytes: new Counter({ name: `${prefix}_relayed_bytes_total`, help: 'Bytes relayed over the tunnel, by Kubernetes resource (group/resource, or "other") and direction (request: body sent; response: answer received)', labelNames: ['resource', 'direction'], registers: [registry] }),
+    cacheRequests: new Counter({ name: `${prefix}_cache_requests_total`, help: 'Requests the edge cache was asked to answer while the cloud was unreachable, by verb and result (hit: answered from the cache; miss: 503, nothing in the cache covers it)', labelNames: ['verb', 'result'], registers: [registry] }),
+  }
+}
+
 /** The edge cache's size, its limit and the watches it holds open, read when scraped. */
 export function cacheGauges (registry: Registry, prefix: string, read: { bytes: () => number, limitBytes: () => number, heldWatches: () => number }): void {
   // prom-client registers a metric when it is constructed (registers: [registry]); nothing else holds it.

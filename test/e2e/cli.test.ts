@@ -16,6 +16,7 @@ import { Fixtures } from '../cluster/fixtures.js'
 import { CertificateAuthority } from '../cluster/pki.js'
 import { repo, runCli, type CliProcess } from './process.js'
 import { metricSum } from './stack.js'
+import { Partition } from './partition.js'
 import { startCloudProcess, startEdgeProcess } from '../helpers/product.js'
 import { waitForValue, waitUntil } from '../helpers/wait.js'
 
@@ -48,9 +49,12 @@ async function startCloud (): Promise<{ proc: CliProcess, tunnelPort: number, he
 }
 
 const EDGE_GRACE_S = 5
+// Dial failures during an outage are logged once per this interval (the tunnel-cut test counts them).
+const DIAL_FAILURE_LOG_INTERVAL_S = 5
 async function startEdge (tunnelPort: number, name: string): Promise<{ proc: CliProcess, port: number }> {
   const file = await writeEdgeConfig(cluster, files, NODE, {
     server: '127.0.0.1:0', tunnelPort, tunnelCert: nodeCert, shutdownGracePeriod: `${EDGE_GRACE_S}s`,
+    extraYaml: [`    dialFailureLogInterval: ${DIAL_FAILURE_LOG_INTERVAL_S}s`],
   })
   const edge = await startEdgeProcess({ configFile: file, logFile: join(cluster.dir, `${name}.log`) })
   procs.push(edge.proc)
@@ -88,7 +92,10 @@ async function waitForReadyz (port: number, match: RegExp, timeoutMs = 15_000): 
 }
 
 const cloud = await startCloud()
-let edge = await startEdge(cloud.tunnelPort, 'edge-1')
+// The first edge dials through a partition the tunnel-cut test controls (a real TCP relay, partition.ts).
+const partition = await Partition.between(cloud.tunnelPort)
+t.teardown(() => partition.close())
+let edge = await startEdge(partition.port, 'edge-1')
 const ns = await fixtures.namespace('cli')
 const me = await fixtures.podIdentity(ns, NODE, {
   rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create'] }],
@@ -289,6 +296,50 @@ t.test('edge and cloud as processes: health and in-cluster kubectl through the e
   t.match(JSON.parse(bogus.body), { kind: 'Status', reason: 'Unauthorized', code: 401 })
 })
 
+t.test('a 20 s tunnel cut on the real edge process: a few warn lines with the reason, one reconnect line with the down time, tunnel_up 1 → 0 → 1, cache hits and misses counted', async (t) => {
+  const scrape = async (): Promise<string> => (await request(edge.port, '/metrics')).body
+  const list = `/api/v1/namespaces/${ns}/configmaps`
+  // Read once online: the list the cache answers during the cut.
+  t.equal((await request(edge.port, list, { token: me.token })).status, 200, 'a list online')
+  t.equal(metricSum(await scrape(), 'edge_metaserver_tunnel_up'), 1, 'tunnel_up is 1 before the cut')
+  const linesBefore = edge.proc.logLines().length
+
+  partition.cut()
+  await waitUntil(async () => metricSum(await scrape(), 'edge_metaserver_tunnel_up') === 0, { timeoutMs: 20_000, intervalMs: 100, what: 'tunnel_up to drop to 0 in a scrape' })
+  t.pass('tunnel_up is 0 during the cut')
+  const cached = await request(edge.port, list, { token: me.token })
+  t.equal(cached.status, 200, `a list during the cut is answered from the cache: ${cached.body.slice(0, 200)}`)
+  t.match(cached.body, /"name":"hello"/)
+  const write = await request(edge.port, list, { method: 'POST', token: me.token, body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'during-cut' } }) })
+  t.equal(write.status, 503, 'a write during the cut gets a 503')
+  // The outage itself: ~20 s, four dial-failure log intervals.
+  await new Promise((resolve) => setTimeout(resolve, 20_000))
+  t.equal(metricSum(await scrape(), 'edge_metaserver_tunnel_up'), 0, 'tunnel_up is still 0 at the end of the cut')
+  partition.restore()
+  const reconnect = await waitForValue(() => edge.proc.logLines().slice(linesBefore).find((l) => l.msg === 'tunnel connected'),
+    { timeoutMs: 20_000, intervalMs: 100, what: 'the reconnect line' })
+  await waitUntil(async () => metricSum(await scrape(), 'edge_metaserver_tunnel_up') === 1, { timeoutMs: 20_000, intervalMs: 100, what: 'tunnel_up back to 1 in a scrape' })
+  t.pass('tunnel_up is 1 again after the cut')
+
+  const during = edge.proc.logLines().slice(linesBefore)
+  const warns = during.filter((l) => l.level === 'warn' || l.level === 40)
+  t.comment(`warn lines during the cut: ${warns.map((l) => `${String(l.msg)} (${String(l.reason)})`).join('; ')}`)
+  t.ok(warns.some((l) => l.msg === 'tunnel disconnected'), 'the disconnect is logged at warn')
+  const dialFailures = warns.filter((l) => /^tunnel (dial failed|still down)/.test(String(l.msg)))
+  t.ok(dialFailures.length >= 2, `failed redials are logged (${dialFailures.length} lines)`)
+  t.ok(warns.length <= 8, `at most a handful of warn lines (${warns.length}), not one per dial`)
+  for (const l of warns) t.ok(typeof l.reason === 'string' && l.reason !== '', `"${String(l.msg)}" carries the reason (${String(l.reason)})`)
+  const failedDials = dialFailures.reduce((n, l) => n + Number(l.failedDials), 0)
+  t.ok(failedDials > dialFailures.length, `the lines count the dials they stand for (${failedDials} dials in ${dialFailures.length} lines)`)
+  t.equal(during.filter((l) => l.msg === 'tunnel connected').length, 1, 'one reconnect line')
+  t.ok(reconnect.downSeconds >= 15, `the reconnect line says how long the tunnel was down (${String(reconnect.downSeconds)} s)`)
+
+  const after = await scrape()
+  t.ok(metricSum(after, 'edge_metaserver_tunnel_reconnects_total') >= 1, 'the reconnect is counted')
+  t.ok(metricSum(after, 'edge_metaserver_cache_requests_total', 'verb="list",result="hit"') >= 1, 'the cached list is a cache hit')
+  t.ok(metricSum(after, 'edge_metaserver_cache_requests_total', 'verb="create",result="miss"') >= 1, 'the write during the cut is a cache miss')
+})
+
 t.test('deploy/monitoring: the dashboard and alert rules name only metrics the running daemons export, with plausible values', async (t) => {
   // After the workload above (kubectl through the edge, refusals), both roles still running.
   const dashboard = JSON.parse(await readFile(join(repo, 'deploy/monitoring/dashboard.json'), 'utf8')) as { panels: Array<{ title: string, targets: Array<{ expr: string }> }> }
@@ -299,6 +350,10 @@ t.test('deploy/monitoring: the dashboard and alert rules name only metrics the r
     ...rule.spec.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
   ]
   t.ok(exprs.length >= 20, `${exprs.length} expressions`)
+  // Bytes relayed: kubectl's lists and gets came back as configmaps; this create is the only
+  // configmap request with a body so far (the one during the tunnel cut was never relayed).
+  const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bytes-counted' }, data: { k: 'é' } })
+  t.equal((await request(edge.port, `/api/v1/namespaces/${ns}/configmaps`, { method: 'POST', token: me.token, body })).status, 201, 'a create through the edge')
   const edgeScrape = (await request(edge.port, '/metrics')).body
   const shimScrape = await fetch(`http://127.0.0.1:${cloud.healthPort}/metrics`).then((r) => r.text())
   const exported = new Set([...`${edgeScrape}\n${shimScrape}`.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/gm)].map((m) => m[1]!))
@@ -314,6 +369,12 @@ t.test('deploy/monitoring: the dashboard and alert rules name only metrics the r
   t.ok(metricSum(edgeScrape, 'edge_metaserver_cache_limit_bytes') > 0, 'the cache limit is exported')
   t.equal(metricSum(shimScrape, 'edge_metaserver_cloud_readiness_check_ok', 'check="policy-sync"'), 1, 'the shim is synced')
   t.ok(metricSum(shimScrape, 'edge_metaserver_cloud_tokenreview_cache_requests_total', 'result="miss"') >= 1, 'TokenReviews sent are counted as misses')
+  // Bytes relayed: kubectl's lists and gets came back as configmaps (and the create above).
+  const answered = metricSum(edgeScrape, 'edge_metaserver_relayed_bytes_total', 'resource="configmaps",direction="response"')
+  t.ok(answered > 100, `configmap answers relayed (${answered} bytes)`)
+  t.equal(metricSum(edgeScrape, 'edge_metaserver_relayed_bytes_total', 'resource="configmaps",direction="request"'), Buffer.byteLength(body), 'the create\'s body bytes, exactly')
+  t.notMatch(edgeScrape, new RegExp(`relayed_bytes_total\\{[^}]*(${ns}|hello)`), 'no namespace or name in the resource label')
+  t.match(edgeScrape, /^edge_metaserver_relayed_bytes_total\{resource="other",direction="response",role="edge"\} [1-9]/m, 'non-resource paths (kubectl discovery) count as "other"')
   t.match(edgeScrape, /^edge_metaserver_policy_age_seconds\{kind="policy",role="edge"\} \d/m, 'the policy bundle\'s age is known')
 })
 

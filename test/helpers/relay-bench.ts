@@ -16,7 +16,7 @@ import { requestPipeline, type PipelineParts } from '../../src/edge/pipeline.js'
 import { sendStatus } from '../../src/edge/relay.js'
 import type { RequestInfo } from '../../src/kube/request-info.js'
 import { status } from '../../src/kube/status.js'
-import { createRegistry, requestMetrics } from '../../src/obs/metrics.js'
+import { createRegistry, edgeRequestMetrics } from '../../src/obs/metrics.js'
 import { TunnelClient } from '../../src/tunnel/client.js'
 import { TunnelServer } from '../../src/tunnel/server.js'
 import { CertificateAuthority } from '../cluster/pki.js'
@@ -78,7 +78,7 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
     await connected
   }
   const registry = createRegistry('edge')
-  const metrics = requestMetrics(registry, 'edge_metaserver')
+  const metrics = edgeRequestMetrics(registry, 'edge_metaserver')
   const inflight = new InflightTracker(metrics.inflight)
   const pipeline = requestPipeline({
     tunnel, logger, metrics, inflight,
