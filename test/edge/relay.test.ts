@@ -2,6 +2,8 @@ import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import { PassThrough } from 'node:stream'
+import { resourceLabel } from '../../src/edge/relay.js'
+import { requestInfo } from '../../src/kube/request-info.js'
 import { status } from '../../src/kube/status.js'
 import { decodeHeaderEnvelope, HEADER_ENVELOPE } from '../../src/tunnel/protocol.js'
 import { ENHANCE_YOUR_CALM, REFUSED_STREAM, startRelayBench, type RelayBench } from '../helpers/relay-bench.js'
@@ -374,3 +376,21 @@ async function waitUntil (cond: () => boolean): Promise<void> {
 async function waitConnected (bench: RelayBench): Promise<void> {
   await waitUntil(() => bench.tunnel.state.connected)
 }
+
+t.test('the relayed-bytes resource label is group/resource or "other", never a name or namespace, and its values are capped', async (t) => {
+  const label = (url: string): string => {
+    const parsed = requestInfo('GET', url)
+    if (!parsed.ok) throw new Error(parsed.message)
+    return resourceLabel(parsed.info)
+  }
+  t.equal(label('/api/v1/namespaces/ns/configmaps/c'), 'configmaps')
+  t.equal(label('/apis/apps/v1/namespaces/ns/deployments/d/scale'), 'apps/deployments', 'a subresource counts as its resource')
+  t.equal(label('/api/v1/namespaces/ns'), 'namespaces', 'a namespace object is the namespaces resource, not its name')
+  t.equal(label('/apis/apps/v1'), 'other', 'discovery is not a resource')
+  t.equal(label('/version'), 'other')
+  // A pod may name any resource; past the cap new names count as "other", known ones keep theirs.
+  const made = Array.from({ length: 300 }, (_, i) => label(`/apis/example.com/v1/things${i}`))
+  t.ok(made.includes('other'), 'past the cap: "other"')
+  t.ok(made.filter((l) => l !== 'other').length < 256, `${made.filter((l) => l !== 'other').length} distinct labels made`)
+  t.equal(label('/api/v1/namespaces/ns/configmaps'), 'configmaps', 'a resource seen before the cap keeps its label')
+})
