@@ -10,10 +10,11 @@
 import t, { type Test } from 'tap'
 import Database from 'better-sqlite3'
 import { createHash, X509Certificate } from 'node:crypto'
-import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import https from 'node:https'
 import net from 'node:net'
+import type { TLSSocket } from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CertificateAuthority } from '../cluster/pki.js'
@@ -93,7 +94,7 @@ async function freePort (): Promise<number> {
 interface Case { dir: string, stateDir: string, config: string, port: number }
 
 /** A state directory owned by the service user and a config naming `overrides` (file paths). */
-async function edgeCase (name: string, overrides: { servingKey?: string, tunnelKey?: string, port?: number, logLevel?: string } = {}): Promise<Case> {
+async function edgeCase (name: string, overrides: { servingCert?: string, servingKey?: string, tunnelKey?: string, port?: number, logLevel?: string } = {}): Promise<Case> {
   const dir = join(work, name)
   mkdirSync(dir, { mode: 0o755 })
   const stateDir = join(dir, 'state')
@@ -105,7 +106,7 @@ async function edgeCase (name: string, overrides: { servingKey?: string, tunnelK
     'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
     `stateDir: ${stateDir}`,
     'modules:', '  metaServer:', `    server: 127.0.0.1:${port}`, '    dummyServer: ""',
-    `    tlsCertFile: ${serving.certFile}`, `    tlsPrivateKeyFile: ${overrides.servingKey ?? serving.keyFile}`,
+    `    tlsCertFile: ${overrides.servingCert ?? serving.certFile}`, `    tlsPrivateKeyFile: ${overrides.servingKey ?? serving.keyFile}`,
     '    shutdownGracePeriod: 1s',
     '  edgeHub:', `    server: 127.0.0.1:${tunnelPort}`,
     `    tlsCaFile: ${ca.certFile}`, `    tlsCertFile: ${nodePair.certFile}`, `    tlsPrivateKeyFile: ${overrides.tunnelKey ?? nodePair.keyFile}`,
@@ -314,6 +315,58 @@ t.test('without NOTIFY_SOCKET nothing is sent and nothing fails (Type=simple, co
   const notAfter = (file: string): number => Math.floor(Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000)
   t.match(scrape, new RegExp(`^edge_metaserver_certificate_not_after_seconds\\{key="modules\\.edgeHub\\.tlsCertFile",role="edge"\\} ${notAfter(nodePair.certFile)}$`, 'm'), 'tunnel certificate expiry')
   t.match(scrape, new RegExp(`^edge_metaserver_certificate_not_after_seconds\\{key="modules\\.metaServer\\.tlsCertFile",role="edge"\\} ${notAfter(serving.certFile)}$`, 'm'), 'serving certificate expiry')
+  t.equal((await proc.signal('SIGTERM', 10_000)).code, 0)
+})
+
+t.test('SIGHUP with a new serving certificate on disk: a new TLS connection sees the new serial, a connection opened before keeps running', async (t) => {
+  // The case's own copy of the serving pair, so replacing it touches no other test.
+  const own = join(work, 'sighup-cert-files')
+  mkdirSync(own, { mode: 0o755 })
+  const certFile = join(own, 'serving.crt')
+  const keyFile = join(own, 'serving.key')
+  const install = (pair: { certFile: string, keyFile: string }): void => {
+    // Key first, then certificate, each replaced by a rename, as an operator's tooling would.
+    for (const [from, to] of [[pair.keyFile, keyFile], [pair.certFile, certFile]] as const) {
+      copyFileSync(from, `${to}.tmp`)
+      chownSync(`${to}.tmp`, 0, SERVICE_GID)
+      chmodSync(`${to}.tmp`, 0o640)
+      renameSync(`${to}.tmp`, to)
+    }
+  }
+  install(serving)
+  const c = await edgeCase('sighup-cert', { servingCert: certFile, servingKey: keyFile })
+  const proc = startCli(['edge', '--config', c.config], { wrap: asServiceUser, env: serviceEnv(), node })
+  t.teardown(() => proc.stop(3000))
+  await proc.waitForLog((l) => l.msg === 'listening', 'listening')
+  const serialOf = (pem: string | Buffer): string => new X509Certificate(pem).serialNumber
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: readFileSync(ca.certFile) })
+  t.teardown(() => agent.destroy())
+  const get = (via: https.Agent | false): Promise<{ status: number, socket: unknown, serial: string }> => new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port: c.port, path: '/livez', agent: via, ca: readFileSync(ca.certFile) }, (res) => {
+      const socket = res.socket as TLSSocket
+      const serial = socket.getPeerX509Certificate()?.serialNumber ?? ''
+      res.resume()
+      res.once('end', () => resolve({ status: res.statusCode!, socket, serial }))
+    }).once('error', reject)
+  })
+  const before = await get(agent)
+  t.equal(before.serial, serialOf(readFileSync(serving.certFile)), 'the first connection sees the original certificate')
+
+  const renewed = await ca.issue('serving-renewed', { cn: 'edge-metaserver', usage: 'server', ipSans: ['127.0.0.1'] })
+  install(renewed)
+  proc.child.kill('SIGHUP')
+  const checked = await proc.waitForLog((l) => l.msg === 'reload: certificate files checked', 'the reload line for the certificate files')
+  // The daemon also checks the files every few seconds: either that or this SIGHUP may have picked the new pair up first.
+  t.ok(['reloaded', 'unchanged'].includes(checked.certificates.serving), `the SIGHUP reported the serving certificate (${checked.certificates.serving})`)
+  t.ok(proc.logLines().some((l) => l.msg === 'serving certificate reloaded from disk; new connections use it'), 'and it was reloaded')
+
+  const fresh = await get(false)
+  t.equal(fresh.status, 200)
+  t.equal(fresh.serial, serialOf(readFileSync(renewed.certFile)), 'a new TLS connection sees the new serial')
+  t.not(fresh.serial, before.serial)
+  const again = await get(agent)
+  t.equal(again.socket, before.socket, 'the connection opened before is still the same one')
+  t.equal(again.serial, before.serial, 'still on the certificate it was opened with')
   t.equal((await proc.signal('SIGTERM', 10_000)).code, 0)
 })
 
