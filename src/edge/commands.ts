@@ -1,13 +1,33 @@
 // Running the host's network tools (`ip`, `nft`, `iptables`) for the dummy address and the
 // redirection. A runner is injected so unit tests can script the tools' answers.
 import { execFile } from 'node:child_process'
+import { accessSync, constants } from 'node:fs'
+import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
 
 export type CommandRunner = (command: string, args: string[], opts?: { stdin?: string }) => Promise<{ stdout: string }>
 
 const execFileAsync = promisify(execFile)
 
-export const runCommand: CommandRunner = (command, args, opts = {}) => {
+// Debian installs ip, nft and iptables in /usr/sbin: a daemon started from a shell whose PATH
+// lacks the sbin directories (a plain `env -i` one, `su` without `-`) must still find them.
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin']
+
+/** The path of `command` on PATH, then in the sbin directories; the bare name when none has it (execFile then says ENOENT). */
+export function toolPath (command: string, path = process.env.PATH ?? ''): string {
+  if (command.includes('/')) return command
+  for (const dir of [...path.split(delimiter).filter((d) => d !== ''), ...SBIN]) {
+    const candidate = join(dir, command)
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch { /* not here */ }
+  }
+  return command
+}
+
+export const runCommand: CommandRunner = (name, args, opts = {}) => {
+  const command = toolPath(name)
   if (opts.stdin === undefined) return execFileAsync(command, args, { timeout: 10_000 })
   return new Promise((resolve, reject) => {
     const child = execFile(command, args, { timeout: 10_000 }, (err, stdout, stderr) => {
