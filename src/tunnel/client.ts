@@ -31,7 +31,7 @@ import { isIP } from 'node:net'
 import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
-import { ALPN } from './protocol.js'
+import { ALPN, SUPERSEDED_GOAWAY } from './protocol.js'
 import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
@@ -134,6 +134,14 @@ export class TunnelClient extends EventEmitter {
   }
 
   private replacing = false
+  /** A connection with new credentials that is up but not yet proven: activating it retires the active one. */
+  private pendingReplacement: { session: ClientHttp2Session, activate: () => void } | undefined
+  /**
+   * The last connection was superseded by another one with this node's identity (another edge with
+   * a copy of the certificate): until a connection ends for another reason, a proven connection
+   * does not reset the backoff, so two such edges take turns ever more slowly instead of at once.
+   */
+  private superseded = false
 
   /** Retires a connection: no new streams; closed (GOAWAY, no error) when its last stream ends. */
   private retire (session: ClientHttp2Session): void {
@@ -275,6 +283,7 @@ export class TunnelClient extends EventEmitter {
       const activate = (): void => {
         const previous = this.active
         this.replacing = false
+        if (this.pendingReplacement?.session === session) this.pendingReplacement = undefined
         if (previous !== undefined && previous !== session) {
           logger.info({ server: target.label }, 'tunnel connected with the new certificate; the old connection closes when its streams end')
           this.retire(previous)
@@ -294,6 +303,7 @@ export class TunnelClient extends EventEmitter {
         this.emit('connected')
       }
       if (!replacing) activate()
+      else this.pendingReplacement = { session, activate }
       // A PING unanswered within heartbeatTimeout destroys the session, which ends every stream on
       // it and sends the edge to the next server.
       keepalive(session, {
@@ -302,15 +312,28 @@ export class TunnelClient extends EventEmitter {
         onFirstAnswer: () => {
           // The shim is really there, so the next failure starts a fresh backoff.
           proven = true
-          this.backoff.reset()
-          if (replacing && !session.destroyed) activate()
+          if (!this.superseded) this.backoff.reset()
+          if (replacing && !session.destroyed && this.pendingReplacement?.session === session) activate()
         },
         onDead: (err) => session.destroy(err),
       })
     })
-    session.on('goaway', (errorCode: number, lastStreamID: number) => {
+    session.on('goaway', (errorCode: number, lastStreamID: number, opaqueData?: Buffer) => {
       this.goaways.set(session, lastStreamID)
       if (this.active !== session) return // Node reports a GOAWAY again when the session closes
+      const superseded = opaqueData?.toString() === SUPERSEDED_GOAWAY
+      const pending = this.pendingReplacement
+      if (superseded && pending !== undefined && !pending.session.destroyed) {
+        // Our own new connection (new certificate) superseded this one: the shim accepted it, so it
+        // is proven; it takes over now, and this one drains its streams.
+        pending.activate()
+        return
+      }
+      if (superseded) {
+        logger.warn({ server: target.label }, 'the shim replaced this tunnel connection by a newer one with the same node identity: is another edge using this node\'s certificate?')
+        this.superseded = true
+        proven = false // redial after a backoff delay, not at once
+      }
       // The cloud is draining this connection: move new streams to a fresh one while these drain.
       logger.info({ errorCode, server: target.label }, 'tunnel received GOAWAY; dialling the next server while in-flight streams drain')
       this.active = undefined
@@ -324,6 +347,7 @@ export class TunnelClient extends EventEmitter {
     session.once('close', () => {
       clearTimeout(connectTimer)
       if (this.connecting === session) this.connecting = undefined
+      if (this.pendingReplacement?.session === session) this.pendingReplacement = undefined
       if (this.draining.delete(session)) return
       if (this.replacing && this.active !== undefined && this.active !== session) {
         // The dial with a new certificate failed: the working connection stays (and is retried on the next change).
@@ -334,6 +358,7 @@ export class TunnelClient extends EventEmitter {
       }
       // Either the dial failed or the active connection died: count a failure and go on to the next server.
       const wasActive = this.active === session
+      this.superseded = false
       if (wasActive) {
         this.active = undefined
         this.lostAt = Date.now()

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
-import { ALPN, impersonationHeaders, nodeNameFromSubject } from './protocol.js'
+import { ALPN, impersonationHeaders, nodeNameFromSubject, SUPERSEDED_GOAWAY } from './protocol.js'
 import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 
 export interface TunnelServerOptions {
@@ -48,6 +48,8 @@ export class TunnelServer {
   private readonly sessions = new Map<ServerHttp2Session, string>()
   private readonly sockets = new Set<Socket>()
   private readonly refused = new WeakSet<ServerHttp2Session>()
+  /** Each node's newest connection: a newer one with the same identity supersedes it. */
+  private readonly newest = new Map<string, ServerHttp2Session>()
 
   constructor (private readonly opts: TunnelServerOptions) {
     this.server = http2.createSecureServer({
@@ -124,6 +126,7 @@ export class TunnelServer {
     this.sessions.set(session, node)
     openConnectionWindow(session)
     const log = this.opts.logger.child({ node })
+    this.supersede(node, session)
     // The serial tells a renewed or replaced certificate from the old one in the log.
     log.info({ remote: socket.remoteAddress, serial: socket.getPeerCertificate()?.serialNumber }, 'edge connected')
     // Our own keepalive: a dead edge behind NAT would otherwise hold its streams (watches) forever.
@@ -148,8 +151,26 @@ export class TunnelServer {
     socket.once('end', () => { if (!session.destroyed && !session.closed) this.refuse(session, 'half-closed') })
     session.once('close', () => {
       this.sessions.delete(session)
+      if (this.newest.get(node) === session) this.newest.delete(node)
       log.info('edge disconnected')
     })
+  }
+
+  /**
+   * Two connections with one node identity: the newer one wins. The edge's own certificate
+   * replacement dials a second connection before it lets the first one go, so "older wins" would
+   * refuse every renewal. The older connection is told why (a GOAWAY with no error, naming the
+   * reason in its debug data) and its open streams (held watches) may finish: no new stream is
+   * accepted on it. An edge that is replacing its certificate moves to its new connection at once;
+   * another edge holding a copy of the certificate learns it was superseded (see client.ts).
+   */
+  private supersede (node: string, session: ServerHttp2Session): void {
+    const previous = this.newest.get(node)
+    this.newest.set(node, session)
+    if (previous === undefined || previous.closed || previous.destroyed) return
+    this.opts.logger.warn({ node, remote: remoteOf(session), previousRemote: remoteOf(previous) },
+      'a second tunnel connection with the same node identity: the newer one wins, the older one is told to go away')
+    previous.goaway(http2.constants.NGHTTP2_NO_ERROR, previous.state.lastProcStreamID ?? 0, Buffer.from(SUPERSEDED_GOAWAY))
   }
 
   /** Closes a connection the server gave up on, now, and counts it once. */
@@ -167,4 +188,11 @@ export class TunnelServer {
     session.destroy()
     if (tcp !== undefined) setTimeout(() => { if (!tcp.destroyed) tcp.destroy() }, REFUSED_SOCKET_GRACE_MS).unref()
   }
+}
+
+/** `address:port` of a session's peer, for log lines that must tell two peers apart. */
+function remoteOf (session: ServerHttp2Session): string | undefined {
+  const socket = session.socket as TLSSocket | undefined
+  if (socket?.remoteAddress === undefined) return undefined
+  return `${socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress}:${socket.remotePort}`
 }

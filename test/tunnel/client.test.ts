@@ -37,7 +37,7 @@ class Peer {
   private constructor (readonly name: string, readonly tunnel: TunnelServer, private readonly front: net.Server,
     readonly host: string, readonly port: number, readonly held: ServerHttp2Stream[]) {}
 
-  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair } = {}): Promise<Peer> {
+  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair, logs?: LogLine[] } = {}): Promise<Peer> {
     const host = opts.host ?? '127.0.0.1'
     const front = net.createServer()
     front.listen(opts.port ?? 0, host)
@@ -46,7 +46,8 @@ class Peer {
     const held: ServerHttp2Stream[] = []
     const tunnel = new TunnelServer({
       host: '127.0.0.1', port: 0, ca: caPem, cert: await read(cert.certFile), key: await read(cert.keyFile),
-      maxConcurrentStreamsPerNode: 100, heartbeatPeriodMs: 60_000, logger: pino({ level: 'silent' }),
+      maxConcurrentStreamsPerNode: 100, heartbeatPeriodMs: 60_000,
+      logger: opts.logs === undefined ? pino({ level: 'silent' }) : pino({ level: 'info' }, { write: (s: string) => { opts.logs!.push(JSON.parse(s)) } }),
       onStream: (stream, headers) => {
         stream.respond({ ':status': 200 })
         // /hold: a long watch, answered and kept open.
@@ -339,6 +340,31 @@ t.test('useCredentials: the next connection uses the new certificate; a held str
   t.ok(tunnel.state.connected, 'connected throughout')
   t.ok(logs.some((l) => l.msg === 'tunnel connected with the new certificate; the old connection closes when its streams end'))
   t.notOk(logs.some((l) => l.msg === 'tunnel disconnected'), 'never reported down')
+})
+
+t.test('two edges with one node identity: the newer connection wins, the older is told why and its held stream finishes; the shim logs both peers', async (t) => {
+  const serverLogs: LogLine[] = []
+  const a = await Peer.start('a', { logs: serverLogs })
+  t.teardown(() => a.close())
+  const first = client([a.entry], { backoffInitialMs: 5000, backoffMaxMs: 10_000 })
+  let connected = nextConnect(first.tunnel, 'the first edge')
+  first.tunnel.start()
+  await connected
+  const held = await hold(first.tunnel)
+  const second = client([a.entry], { backoffInitialMs: 5000, backoffMaxMs: 10_000 })
+  connected = nextConnect(second.tunnel, 'the second edge')
+  second.tunnel.start()
+  await connected
+  const told = await waitForValue(() => first.logs.find((l) => /replaced this tunnel connection by a newer one/.test(l.msg)), { what: 'the older edge told why' })
+  t.equal(told.level, 40, 'the older edge logs it at warn')
+  t.notOk(first.tunnel.state.connected, 'the older edge no longer counts itself connected')
+  t.ok(second.tunnel.state.connected, 'the newer edge is connected')
+  t.equal(await get(second.tunnel), 'a', 'the newer edge is served')
+  const line = serverLogs.find((l) => /same node identity: the newer one wins/.test(l.msg))
+  t.match(line, { level: 40, node: 'edge-1', remote: /^127\.0\.0\.1:\d+$/, previousRemote: /^127\.0\.0\.1:\d+$/ }, 'the shim logs both peer addresses at warn')
+  t.not(line?.remote, line?.previousRemote, 'two different peers')
+  a.held[0]!.end('done\n')
+  t.same(await held.ended, { error: undefined, rstCode: 0 }, 'the older edge\'s held stream finished, not cut')
 })
 
 t.test('useCredentials with a certificate the shim refuses: the working connection stays', async (t) => {
