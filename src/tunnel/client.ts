@@ -25,6 +25,7 @@
 //   times every replica), and what a probe knows is stale by the time it is needed. At failover a
 //   real dial finds the same thing out at the same cost, and refused/unreachable servers fail
 //   fast; only a silent one costs connectTimeout before the rotation moves on.
+import { X509Certificate } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2'
 import { isIP } from 'node:net'
@@ -273,15 +274,17 @@ export class TunnelClient extends EventEmitter {
     session.once('connect', () => {
       clearTimeout(connectTimer)
       this.connecting = undefined
-      this.dialing = false
-      if (this.closing) { session.close(); return }
+      if (this.closing) { this.dialing = false; session.close(); return }
       openConnectionWindow(session)
       // A connection with a new certificate replaces a working one only once the shim has answered
       // a PING on it: under TLS 1.3 the shim refuses a client certificate after the client thinks
       // the handshake is done, and the working connection must not be given up for that.
       const replacing = this.active !== undefined && this.active !== session
+      // A fresh dial counts as in progress until the connection is proven (no second dial meanwhile).
+      if (replacing) this.dialing = false
       const activate = (): void => {
         const previous = this.active
+        this.dialing = false
         this.replacing = false
         if (this.pendingReplacement?.session === session) this.pendingReplacement = undefined
         if (previous !== undefined && previous !== session) {
@@ -302,8 +305,11 @@ export class TunnelClient extends EventEmitter {
         logger.info({ server: target.label, downSeconds, failedDials, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
         this.emit('connected')
       }
-      if (!replacing) activate()
-      else this.pendingReplacement = { session, activate }
+      // Every connection becomes active only once the shim has answered a PING (one RTT after the
+      // handshake): under TLS 1.3 a refused client certificate (expired, revoked, unknown CA) shows
+      // only after the edge's handshake is done, and such a connection must count as a failed dial
+      // (backoff, one rate-limited warn line), not as "connected" then "disconnected" every time.
+      if (replacing) this.pendingReplacement = { session, activate }
       // A PING unanswered within heartbeatTimeout destroys the session, which ends every stream on
       // it and sends the edge to the next server.
       keepalive(session, {
@@ -313,7 +319,8 @@ export class TunnelClient extends EventEmitter {
           // The shim is really there, so the next failure starts a fresh backoff.
           proven = true
           if (!this.superseded) this.backoff.reset()
-          if (replacing && !session.destroyed && this.pendingReplacement?.session === session) activate()
+          if (session.destroyed || this.closing) return
+          if (!replacing || this.pendingReplacement?.session === session) activate()
         },
         onDead: (err) => session.destroy(err),
       })
@@ -370,7 +377,11 @@ export class TunnelClient extends EventEmitter {
   }
 
   /** `dial`: a dial that failed (rather than a connection that was up and died, which markDown reports). */
-  private failed (server: string | undefined, reason: string, dial: boolean): void {
+  private failed (server: string | undefined, failure: string, dial: boolean): void {
+    // The shim's TLS alert alone ("certificate expired", "bad certificate") does not say when: the
+    // operator needs the date to tell a stopped renewal from a wrong clock.
+    const dates = dial ? certificateDateProblem(this.credentials.cert, this.now()) : undefined
+    const reason = dates === undefined ? failure : `${dates} (${failure})`
     this.failure = { server: server ?? '(none)', reason }
     this.markDown(reason, server)
     if (dial && !this.closing) this.dialFailed(reason, server)
@@ -411,6 +422,17 @@ export class TunnelClient extends EventEmitter {
     this.opts.logger.debug({ delayMs: delay }, 'tunnel reconnect scheduled')
     this.reconnectTimer = setTimeout(() => { void this.dial() }, delay)
   }
+}
+
+/** "client certificate expired at …" / "… not valid before …" when the clock is outside its dates. */
+function certificateDateProblem (cert: string, now: number): string | undefined {
+  let x: X509Certificate
+  try { x = new X509Certificate(cert) } catch { return undefined } // a bad file fails the dial with its own message
+  const notAfter = Date.parse(x.validTo)
+  const notBefore = Date.parse(x.validFrom)
+  if (now > notAfter) return `client certificate expired at ${new Date(notAfter).toISOString()}`
+  if (now < notBefore) return `client certificate not valid before ${new Date(notBefore).toISOString()}`
+  return undefined
 }
 
 function isIp (host: string): boolean {

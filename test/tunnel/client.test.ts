@@ -13,6 +13,8 @@ import { TunnelClient, type TunnelClientOptions } from '../../src/tunnel/client.
 import { TunnelServer } from '../../src/tunnel/server.js'
 import type { Resolve, ServerEntry } from '../../src/tunnel/server-list.js'
 import { CertificateAuthority, type KeyPair } from '../cluster/pki.js'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { issueClientCertificate, newNodeKey, privateKeyPem } from '../../src/pki/x509.js'
 import { waitForValue, waitUntil } from '../helpers/wait.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'ems-tunnel-client-'))
@@ -426,4 +428,27 @@ t.test('a server certificate from another CA: the first failed dial is a warn li
   const line = await waitForValue(() => logs.find((l) => l.msg === 'tunnel dial failed'), { what: 'tunnel dial failed' })
   t.equal(line.level, 40, 'at warn')
   t.match(line.reason, /certificate/i, `naming the certificate problem: ${line.reason}`)
+})
+
+t.test('an expired client certificate: the shim refuses it after the handshake, the edge backs off (no reset on that connect) and its warn line names the expiry', async (t) => {
+  const [a] = await peers(1)
+  const key = newNodeKey()
+  const expiredAt = new Date(Date.now() - 3_600_000)
+  const cert = issueClientCertificate({
+    caCertPem: caPem, caKey: createPrivateKey(await read(ca.keyFile)), subject: { cn: 'system:node:edge-1', o: ['system:nodes'] },
+    publicKey: createPublicKey(key), notBefore: new Date(expiredAt.getTime() - 86_400_000), notAfter: expiredAt,
+  })
+  const { tunnel, logs } = client([a!.entry], { backoffInitialMs: 50, backoffMaxMs: 400, random: () => 0.9 })
+  tunnel.useCredentials({ ca: caPem, cert, key: privateKeyPem(key) })
+  const delays = (): number[] => logs.filter((l) => l.msg === 'tunnel reconnect scheduled').map((l) => l.delayMs as number)
+  await waitUntil(() => delays().length >= 8, { what: 'eight failed dials', timeoutMs: 20_000 })
+  t.notOk(tunnel.state.connected, 'never connected')
+  // Full jitter draws each delay below a cap that doubles per failure (50, 100, 200, 400), here at
+  // 0.9 of it: a reset after each TLS connect would keep every delay at 45 ms.
+  t.ok(delays().slice(3).every((d) => d > 50), `the delays grow past the first cap: ${delays().join(', ')}`)
+  const warn = logs.find((l) => l.msg === 'tunnel dial failed')
+  t.equal(warn?.level, 40, 'a warn line')
+  t.match(warn?.reason, new RegExp(`^client certificate expired at ${expiredAt.toISOString().slice(0, 19)}`), `naming the expiry: ${warn?.reason}`)
+  t.equal(logs.filter((l) => l.level === 40).length, 1, 'one warn line for all these dials (rate-limited)')
+  t.match(tunnel.state, { connected: false, lastError: /^client certificate expired at / }, 'the tunnel state (readyz) says so too')
 })
