@@ -21,6 +21,8 @@ export interface TunnelServerOptions {
   onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, nodeName: string) => void
   /** Counts refused TLS handshakes (wrong CA, no certificate): a probe or a misconfigured edge. */
   onHandshakeFailure?: () => void
+  /** Why a node's connection must be refused (a revoked node), or undefined to accept it. */
+  refuseNode?: (node: string) => string | undefined
   /** Counts connections the server closed itself after the handshake (see RefusalReason). */
   onConnectionRefused?: (reason: RefusalReason) => void
 }
@@ -30,9 +32,10 @@ export interface TunnelServerOptions {
  * a node identity), `protocol-error` (the session failed: bad frames, flow-control or compression
  * errors), `peer-goaway` (the edge sent GOAWAY with an error code), `half-closed` (the edge closed
  * its sending side without a GOAWAY), `heartbeat-timeout` (a PING went unanswered for a whole
- * heartbeat period: a dead peer, or a session nghttp2 has stopped reading after its own GOAWAY).
+ * heartbeat period: a dead peer, or a session nghttp2 has stopped reading after its own GOAWAY),
+ * `revoked` (a node identity the shim refuses: refuseNode).
  */
-export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout'
+export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout' | 'revoked'
 
 /**
  * After the edge's own GOAWAY (it is shutting down or moving to another replica), its streams may
@@ -121,6 +124,14 @@ export class TunnelServer {
       this.opts.logger.warn({ remote: socket.remoteAddress, subject: socket.getPeerCertificate()?.subject },
         'tunnel client certificate is not a node identity; closing')
       this.refuse(session, 'not-a-node')
+      return
+    }
+    const refusal = this.opts.refuseNode?.(node)
+    if (refusal !== undefined) {
+      // Before the session is registered: no stream of a revoked node is ever served. The edge sees
+      // its connection close before its first PING is answered, a failed dial (it backs off).
+      this.opts.logger.warn({ node, remote: remoteOf(session), reason: refusal }, 'tunnel connection refused: node revoked')
+      this.refuse(session, 'revoked')
       return
     }
     this.sessions.set(session, node)

@@ -39,7 +39,7 @@ class Peer {
   private constructor (readonly name: string, readonly tunnel: TunnelServer, private readonly front: net.Server,
     readonly host: string, readonly port: number, readonly held: ServerHttp2Stream[]) {}
 
-  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair, logs?: LogLine[] } = {}): Promise<Peer> {
+  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair, logs?: LogLine[], refuseNode?: (node: string) => string | undefined, refusals?: string[] } = {}): Promise<Peer> {
     const host = opts.host ?? '127.0.0.1'
     const front = net.createServer()
     front.listen(opts.port ?? 0, host)
@@ -50,6 +50,8 @@ class Peer {
       host: '127.0.0.1', port: 0, ca: caPem, cert: await read(cert.certFile), key: await read(cert.keyFile),
       maxConcurrentStreamsPerNode: 100, heartbeatPeriodMs: 60_000,
       logger: opts.logs === undefined ? pino({ level: 'silent' }) : pino({ level: 'info' }, { write: (s: string) => { opts.logs!.push(JSON.parse(s)) } }),
+      refuseNode: opts.refuseNode,
+      onConnectionRefused: (reason) => opts.refusals?.push(reason),
       onStream: (stream, headers) => {
         stream.respond({ ':status': 200 })
         // /hold: a long watch, answered and kept open.
@@ -451,4 +453,30 @@ t.test('an expired client certificate: the shim refuses it after the handshake, 
   t.match(warn?.reason, new RegExp(`^client certificate expired at ${expiredAt.toISOString().slice(0, 19)}`), `naming the expiry: ${warn?.reason}`)
   t.equal(logs.filter((l) => l.level === 40).length, 1, 'one warn line for all these dials (rate-limited)')
   t.match(tunnel.state, { connected: false, lastError: /^client certificate expired at / }, 'the tunnel state (readyz) says so too')
+})
+
+t.test('a revoked node: the shim refuses it after the handshake (warn line with node and peer, counted as revoked); the edge backs off and never serves a stream', async (t) => {
+  const serverLogs: LogLine[] = []
+  const refusals: string[] = []
+  const a = await Peer.start('a', { logs: serverLogs, refusals, refuseNode: (n) => n === 'edge-1' ? 'on the deny list' : undefined })
+  t.teardown(() => a.close())
+  const { tunnel, logs } = client([a.entry], { backoffInitialMs: 50, backoffMaxMs: 400, random: () => 0.9 })
+  tunnel.start()
+  const delays = (): number[] => logs.filter((l) => l.msg === 'tunnel reconnect scheduled').map((l) => l.delayMs as number)
+  await waitUntil(() => delays().length >= 6, { what: 'six failed dials', timeoutMs: 20_000 })
+  t.notOk(tunnel.state.connected, 'never connected')
+  t.notOk(logs.some((l) => l.msg === 'tunnel connected'), 'never reported connected')
+  t.ok(delays().slice(3).every((d) => d > 50), `the backoff grows: ${delays().join(', ')}`)
+  const line = serverLogs.find((l) => l.msg === 'tunnel connection refused: node revoked')
+  t.match(line, { level: 40, node: 'edge-1', remote: /^127\.0\.0\.1:\d+$/, reason: 'on the deny list' }, 'the shim says whom it refused and why')
+  t.ok(refusals.length >= 6 && refusals.every((r) => r === 'revoked'), `each refusal counted as revoked (${refusals.length})`)
+  t.equal(a.tunnel.connectedNodes().length, 0, 'no node registered')
+  // Another node on the same shim is served.
+  const edge2 = await ca.issue('node-2', { cn: 'system:node:edge-2', organizations: ['system:nodes'], usage: 'client' })
+  for (const f of [edge2.certFile, edge2.keyFile]) pems.set(f, await read(f))
+  const other = client([a.entry], { keyPair: edge2 })
+  const up = nextConnect(other.tunnel, 'the other node')
+  other.tunnel.start()
+  await up
+  t.equal(await get(other.tunnel), 'a', 'a node not on the list is served')
 })
