@@ -43,6 +43,13 @@ export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'h
  * default (30 s): the edge, not the shim, decides how long a graceful close takes.
  */
 const PEER_GOAWAY_GRACE_MS = 60_000
+/**
+ * A connection a newer one superseded (see supersede) answers our GOAWAY with its own (Node closes a
+ * session on a GOAWAY without error), but its open streams are watches the edge keeps until they end:
+ * kube-apiserver ends a watch within twice --min-request-timeout (1800 s by default). They may run that
+ * long; a peer that is gone meanwhile holds them no longer than this.
+ */
+const SUPERSEDED_GRACE_MS = 3_600_000
 /** After a refusal, how long the socket may take to flush the session's last frames before it is cut. */
 const REFUSED_SOCKET_GRACE_MS = 1000
 
@@ -53,6 +60,7 @@ export class TunnelServer {
   private readonly refused = new WeakSet<ServerHttp2Session>()
   /** Each node's newest connection: a newer one with the same identity supersedes it. */
   private readonly newest = new Map<string, ServerHttp2Session>()
+  private readonly superseded = new WeakSet<ServerHttp2Session>()
 
   constructor (private readonly opts: TunnelServerOptions) {
     this.server = http2.createSecureServer({
@@ -155,7 +163,8 @@ export class TunnelServer {
     session.on('goaway', (code: number) => {
       if (code !== http2.constants.NGHTTP2_NO_ERROR) { this.refuse(session, 'peer-goaway'); return }
       // A graceful close by the edge: Node stops new streams; the open ones get a bounded grace.
-      setTimeout(() => { if (!session.destroyed) session.destroy() }, PEER_GOAWAY_GRACE_MS).unref()
+      const grace = this.superseded.has(session) ? SUPERSEDED_GRACE_MS : PEER_GOAWAY_GRACE_MS
+      setTimeout(() => { if (!session.destroyed) session.destroy() }, grace).unref()
     })
     // The edge's FIN without a GOAWAY: it sends nothing more, so nothing it asked can be answered
     // usefully either; a half-open connection would only hold its streams and the socket.
@@ -181,6 +190,7 @@ export class TunnelServer {
     if (previous === undefined || previous.closed || previous.destroyed) return
     this.opts.logger.warn({ node, remote: remoteOf(session), previousRemote: remoteOf(previous) },
       'a second tunnel connection with the same node identity: the newer one wins, the older one is told to go away')
+    this.superseded.add(previous)
     previous.goaway(http2.constants.NGHTTP2_NO_ERROR, previous.state.lastProcStreamID ?? 0, Buffer.from(SUPERSEDED_GOAWAY))
   }
 
