@@ -79,7 +79,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   })
   const refusedConnections = new Counter({
     name: 'edge_metaserver_cloud_tunnel_connections_refused_total',
-    help: 'Tunnel connections the shim closed itself: not a node identity, HTTP/2 protocol error, GOAWAY from the edge, or a peer that half-closed or went silent',
+    help: 'Tunnel connections the shim closed itself: not a node identity, HTTP/2 protocol error, GOAWAY from the edge, a peer that half-closed or went silent, or a revoked node',
     labelNames: ['reason'],
     registers: [registry],
   })
@@ -162,12 +162,14 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     if (clusterCa === undefined) throw new StartupError('modules.cloudHub.join needs the cluster CA, but the kube-apiserver credentials name none (certificate-authority-data)')
     issuer = new NodeCertificates({ config: hub.join, tunnelCa: ca, tunnelCaKey: joinCaKey!, clusterCa, upstream })
   }
+  const revokedNodes = new Set(hub.revokedNodes)
   const tunnel = new TunnelServer({
     host: hub.address.host, port: hub.address.port, ca, cert, key,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
     onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics, renew: renewalHandler(issuer, logger) }),
     onHandshakeFailure: () => handshakeFailures.inc(),
     onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
+    refuseNode: (node) => revokedNodes.has(node) ? 'listed in modules.cloudHub.revokedNodes' : undefined,
   })
   // eslint-disable-next-line no-new -- registered and read through its collect()
   new Gauge({

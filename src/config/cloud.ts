@@ -58,6 +58,8 @@ export interface CloudHubConfig {
   readonly healthzAddress: Address
   /** Milliseconds. */
   readonly shutdownGracePeriod: number
+  /** Node names whose tunnel connections are refused after the handshake (a deny list; read at start). */
+  readonly revokedNodes: readonly string[]
   readonly join: JoinConfig
 }
 
@@ -124,6 +126,7 @@ const cloudHubField = obj<CloudHubConfig>(
     maxConcurrentStreamsPerNode: int({ default: 4000, min: 1, max: 100_000 }),
     healthzAddress: address({ default: '0.0.0.0:10561' }),
     shutdownGracePeriod: duration({ default: '30s' }),
+    revokedNodes: stringList({ default: [] }),
     join: obj<JoinConfig>({
       enable: bool(false),
       address: address({ default: '0.0.0.0:10562' }),

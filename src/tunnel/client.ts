@@ -25,13 +25,14 @@
 //   times every replica), and what a probe knows is stale by the time it is needed. At failover a
 //   real dial finds the same thing out at the same cost, and refused/unreachable servers fail
 //   fast; only a silent one costs connectTimeout before the rotation moves on.
+import { X509Certificate } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2'
 import { isIP } from 'node:net'
 import tls, { checkServerIdentity } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
 import { fullJitterBackoff, type Backoff } from './backoff.js'
-import { ALPN } from './protocol.js'
+import { ALPN, SUPERSEDED_GOAWAY } from './protocol.js'
 import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
@@ -134,6 +135,14 @@ export class TunnelClient extends EventEmitter {
   }
 
   private replacing = false
+  /** A connection with new credentials that is up but not yet proven: activating it retires the active one. */
+  private pendingReplacement: { session: ClientHttp2Session, activate: () => void } | undefined
+  /**
+   * The last connection was superseded by another one with this node's identity (another edge with
+   * a copy of the certificate): until a connection ends for another reason, a proven connection
+   * does not reset the backoff, so two such edges take turns ever more slowly instead of at once.
+   */
+  private superseded = false
 
   /** Retires a connection: no new streams; closed (GOAWAY, no error) when its last stream ends. */
   private retire (session: ClientHttp2Session): void {
@@ -265,16 +274,19 @@ export class TunnelClient extends EventEmitter {
     session.once('connect', () => {
       clearTimeout(connectTimer)
       this.connecting = undefined
-      this.dialing = false
-      if (this.closing) { session.close(); return }
+      if (this.closing) { this.dialing = false; session.close(); return }
       openConnectionWindow(session)
       // A connection with a new certificate replaces a working one only once the shim has answered
       // a PING on it: under TLS 1.3 the shim refuses a client certificate after the client thinks
       // the handshake is done, and the working connection must not be given up for that.
       const replacing = this.active !== undefined && this.active !== session
+      // A fresh dial counts as in progress until the connection is proven (no second dial meanwhile).
+      if (replacing) this.dialing = false
       const activate = (): void => {
         const previous = this.active
+        this.dialing = false
         this.replacing = false
+        if (this.pendingReplacement?.session === session) this.pendingReplacement = undefined
         if (previous !== undefined && previous !== session) {
           logger.info({ server: target.label }, 'tunnel connected with the new certificate; the old connection closes when its streams end')
           this.retire(previous)
@@ -293,7 +305,11 @@ export class TunnelClient extends EventEmitter {
         logger.info({ server: target.label, downSeconds, failedDials, ...(failoverMs === undefined ? {} : { failoverMs }) }, 'tunnel connected')
         this.emit('connected')
       }
-      if (!replacing) activate()
+      // Every connection becomes active only once the shim has answered a PING (one RTT after the
+      // handshake): under TLS 1.3 a refused client certificate (expired, revoked, unknown CA) shows
+      // only after the edge's handshake is done, and such a connection must count as a failed dial
+      // (backoff, one rate-limited warn line), not as "connected" then "disconnected" every time.
+      if (replacing) this.pendingReplacement = { session, activate }
       // A PING unanswered within heartbeatTimeout destroys the session, which ends every stream on
       // it and sends the edge to the next server.
       keepalive(session, {
@@ -302,15 +318,29 @@ export class TunnelClient extends EventEmitter {
         onFirstAnswer: () => {
           // The shim is really there, so the next failure starts a fresh backoff.
           proven = true
-          this.backoff.reset()
-          if (replacing && !session.destroyed) activate()
+          if (!this.superseded) this.backoff.reset()
+          if (session.destroyed || this.closing) return
+          if (!replacing || this.pendingReplacement?.session === session) activate()
         },
         onDead: (err) => session.destroy(err),
       })
     })
-    session.on('goaway', (errorCode: number, lastStreamID: number) => {
+    session.on('goaway', (errorCode: number, lastStreamID: number, opaqueData?: Buffer) => {
       this.goaways.set(session, lastStreamID)
       if (this.active !== session) return // Node reports a GOAWAY again when the session closes
+      const superseded = opaqueData?.toString() === SUPERSEDED_GOAWAY
+      const pending = this.pendingReplacement
+      if (superseded && pending !== undefined && !pending.session.destroyed) {
+        // Our own new connection (new certificate) superseded this one: the shim accepted it, so it
+        // is proven; it takes over now, and this one drains its streams.
+        pending.activate()
+        return
+      }
+      if (superseded) {
+        logger.warn({ server: target.label }, 'the shim replaced this tunnel connection by a newer one with the same node identity: is another edge using this node\'s certificate?')
+        this.superseded = true
+        proven = false // redial after a backoff delay, not at once
+      }
       // The cloud is draining this connection: move new streams to a fresh one while these drain.
       logger.info({ errorCode, server: target.label }, 'tunnel received GOAWAY; dialling the next server while in-flight streams drain')
       this.active = undefined
@@ -324,6 +354,7 @@ export class TunnelClient extends EventEmitter {
     session.once('close', () => {
       clearTimeout(connectTimer)
       if (this.connecting === session) this.connecting = undefined
+      if (this.pendingReplacement?.session === session) this.pendingReplacement = undefined
       if (this.draining.delete(session)) return
       if (this.replacing && this.active !== undefined && this.active !== session) {
         // The dial with a new certificate failed: the working connection stays (and is retried on the next change).
@@ -334,6 +365,7 @@ export class TunnelClient extends EventEmitter {
       }
       // Either the dial failed or the active connection died: count a failure and go on to the next server.
       const wasActive = this.active === session
+      this.superseded = false
       if (wasActive) {
         this.active = undefined
         this.lostAt = Date.now()
@@ -345,7 +377,11 @@ export class TunnelClient extends EventEmitter {
   }
 
   /** `dial`: a dial that failed (rather than a connection that was up and died, which markDown reports). */
-  private failed (server: string | undefined, reason: string, dial: boolean): void {
+  private failed (server: string | undefined, failure: string, dial: boolean): void {
+    // The shim's TLS alert alone ("certificate expired", "bad certificate") does not say when: the
+    // operator needs the date to tell a stopped renewal from a wrong clock.
+    const dates = dial ? certificateDateProblem(this.credentials.cert, this.now()) : undefined
+    const reason = dates === undefined ? failure : `${dates} (${failure})`
     this.failure = { server: server ?? '(none)', reason }
     this.markDown(reason, server)
     if (dial && !this.closing) this.dialFailed(reason, server)
@@ -386,6 +422,17 @@ export class TunnelClient extends EventEmitter {
     this.opts.logger.debug({ delayMs: delay }, 'tunnel reconnect scheduled')
     this.reconnectTimer = setTimeout(() => { void this.dial() }, delay)
   }
+}
+
+/** "client certificate expired at …" / "… not valid before …" when the clock is outside its dates. */
+function certificateDateProblem (cert: string, now: number): string | undefined {
+  let x: X509Certificate
+  try { x = new X509Certificate(cert) } catch { return undefined } // a bad file fails the dial with its own message
+  const notAfter = Date.parse(x.validTo)
+  const notBefore = Date.parse(x.validFrom)
+  if (now > notAfter) return `client certificate expired at ${new Date(notAfter).toISOString()}`
+  if (now < notBefore) return `client certificate not valid before ${new Date(notBefore).toISOString()}`
+  return undefined
 }
 
 function isIp (host: string): boolean {

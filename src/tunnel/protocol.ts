@@ -7,6 +7,12 @@ import { X509Certificate } from 'node:crypto'
 /** ALPN id; the cloud refuses anything else. */
 export const ALPN = 'h2'
 
+/**
+ * Debug data of the GOAWAY (no error) the shim sends to a connection that a newer one with the same
+ * node identity replaced (the newer one wins: see server.ts).
+ */
+export const SUPERSEDED_GOAWAY = 'superseded by a newer connection with the same node identity'
+
 /** Set on responses the shim generated itself (not kube-apiserver): `node-restriction`, `upstream-unreachable`, ... */
 export const HEADER_ORIGIN = 'x-ems-origin'
 export const ORIGIN_SHIM = 'shim'

@@ -6,7 +6,7 @@ import { once } from 'node:events'
 import type { AddressInfo, Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from '../obs/logger.js'
-import { ALPN, impersonationHeaders, nodeNameFromSubject } from './protocol.js'
+import { ALPN, impersonationHeaders, nodeNameFromSubject, SUPERSEDED_GOAWAY } from './protocol.js'
 import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 
 export interface TunnelServerOptions {
@@ -21,6 +21,8 @@ export interface TunnelServerOptions {
   onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, nodeName: string) => void
   /** Counts refused TLS handshakes (wrong CA, no certificate): a probe or a misconfigured edge. */
   onHandshakeFailure?: () => void
+  /** Why a node's connection must be refused (a revoked node), or undefined to accept it. */
+  refuseNode?: (node: string) => string | undefined
   /** Counts connections the server closed itself after the handshake (see RefusalReason). */
   onConnectionRefused?: (reason: RefusalReason) => void
 }
@@ -30,9 +32,10 @@ export interface TunnelServerOptions {
  * a node identity), `protocol-error` (the session failed: bad frames, flow-control or compression
  * errors), `peer-goaway` (the edge sent GOAWAY with an error code), `half-closed` (the edge closed
  * its sending side without a GOAWAY), `heartbeat-timeout` (a PING went unanswered for a whole
- * heartbeat period: a dead peer, or a session nghttp2 has stopped reading after its own GOAWAY).
+ * heartbeat period: a dead peer, or a session nghttp2 has stopped reading after its own GOAWAY),
+ * `revoked` (a node identity the shim refuses: refuseNode).
  */
-export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout'
+export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout' | 'revoked'
 
 /**
  * After the edge's own GOAWAY (it is shutting down or moving to another replica), its streams may
@@ -40,6 +43,13 @@ export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'h
  * default (30 s): the edge, not the shim, decides how long a graceful close takes.
  */
 const PEER_GOAWAY_GRACE_MS = 60_000
+/**
+ * A connection a newer one superseded (see supersede) answers our GOAWAY with its own (Node closes a
+ * session on a GOAWAY without error), but its open streams are watches the edge keeps until they end:
+ * kube-apiserver ends a watch within twice --min-request-timeout (1800 s by default). They may run that
+ * long; a peer that is gone meanwhile holds them no longer than this.
+ */
+const SUPERSEDED_GRACE_MS = 3_600_000
 /** After a refusal, how long the socket may take to flush the session's last frames before it is cut. */
 const REFUSED_SOCKET_GRACE_MS = 1000
 
@@ -48,6 +58,9 @@ export class TunnelServer {
   private readonly sessions = new Map<ServerHttp2Session, string>()
   private readonly sockets = new Set<Socket>()
   private readonly refused = new WeakSet<ServerHttp2Session>()
+  /** Each node's newest connection: a newer one with the same identity supersedes it. */
+  private readonly newest = new Map<string, ServerHttp2Session>()
+  private readonly superseded = new WeakSet<ServerHttp2Session>()
 
   constructor (private readonly opts: TunnelServerOptions) {
     this.server = http2.createSecureServer({
@@ -121,9 +134,18 @@ export class TunnelServer {
       this.refuse(session, 'not-a-node')
       return
     }
+    const refusal = this.opts.refuseNode?.(node)
+    if (refusal !== undefined) {
+      // Before the session is registered: no stream of a revoked node is ever served. The edge sees
+      // its connection close before its first PING is answered, a failed dial (it backs off).
+      this.opts.logger.warn({ node, remote: remoteOf(session), reason: refusal }, 'tunnel connection refused: node revoked')
+      this.refuse(session, 'revoked')
+      return
+    }
     this.sessions.set(session, node)
     openConnectionWindow(session)
     const log = this.opts.logger.child({ node })
+    this.supersede(node, session)
     // The serial tells a renewed or replaced certificate from the old one in the log.
     log.info({ remote: socket.remoteAddress, serial: socket.getPeerCertificate()?.serialNumber }, 'edge connected')
     // Our own keepalive: a dead edge behind NAT would otherwise hold its streams (watches) forever.
@@ -141,15 +163,35 @@ export class TunnelServer {
     session.on('goaway', (code: number) => {
       if (code !== http2.constants.NGHTTP2_NO_ERROR) { this.refuse(session, 'peer-goaway'); return }
       // A graceful close by the edge: Node stops new streams; the open ones get a bounded grace.
-      setTimeout(() => { if (!session.destroyed) session.destroy() }, PEER_GOAWAY_GRACE_MS).unref()
+      const grace = this.superseded.has(session) ? SUPERSEDED_GRACE_MS : PEER_GOAWAY_GRACE_MS
+      setTimeout(() => { if (!session.destroyed) session.destroy() }, grace).unref()
     })
     // The edge's FIN without a GOAWAY: it sends nothing more, so nothing it asked can be answered
     // usefully either; a half-open connection would only hold its streams and the socket.
     socket.once('end', () => { if (!session.destroyed && !session.closed) this.refuse(session, 'half-closed') })
     session.once('close', () => {
       this.sessions.delete(session)
+      if (this.newest.get(node) === session) this.newest.delete(node)
       log.info('edge disconnected')
     })
+  }
+
+  /**
+   * Two connections with one node identity: the newer one wins. The edge's own certificate
+   * replacement dials a second connection before it lets the first one go, so "older wins" would
+   * refuse every renewal. The older connection is told why (a GOAWAY with no error, naming the
+   * reason in its debug data) and its open streams (held watches) may finish: no new stream is
+   * accepted on it. An edge that is replacing its certificate moves to its new connection at once;
+   * another edge holding a copy of the certificate learns it was superseded (see client.ts).
+   */
+  private supersede (node: string, session: ServerHttp2Session): void {
+    const previous = this.newest.get(node)
+    this.newest.set(node, session)
+    if (previous === undefined || previous.closed || previous.destroyed) return
+    this.opts.logger.warn({ node, remote: remoteOf(session), previousRemote: remoteOf(previous) },
+      'a second tunnel connection with the same node identity: the newer one wins, the older one is told to go away')
+    this.superseded.add(previous)
+    previous.goaway(http2.constants.NGHTTP2_NO_ERROR, previous.state.lastProcStreamID ?? 0, Buffer.from(SUPERSEDED_GOAWAY))
   }
 
   /** Closes a connection the server gave up on, now, and counts it once. */
@@ -167,4 +209,11 @@ export class TunnelServer {
     session.destroy()
     if (tcp !== undefined) setTimeout(() => { if (!tcp.destroyed) tcp.destroy() }, REFUSED_SOCKET_GRACE_MS).unref()
   }
+}
+
+/** `address:port` of a session's peer, for log lines that must tell two peers apart. */
+function remoteOf (session: ServerHttp2Session): string | undefined {
+  const socket = session.socket as TLSSocket | undefined
+  if (socket?.remoteAddress === undefined) return undefined
+  return `${socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress}:${socket.remotePort}`
 }

@@ -82,6 +82,7 @@ t.test('cloud defaults', async (t) => {
     maxConcurrentStreamsPerNode: 4000,
     healthzAddress: { host: '0.0.0.0', port: 10561 },
     shutdownGracePeriod: 30_000,
+    revokedNodes: [],
     join: {
       enable: false,
       address: { host: '0.0.0.0', port: 10562 },

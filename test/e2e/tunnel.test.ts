@@ -5,6 +5,7 @@ import t from 'tap'
 import tls from 'node:tls'
 import { destination } from 'pino'
 import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { loadCloudConfig } from '../../src/config/index.js'
 import { runCloud } from '../../src/cloud/run.js'
 import { createLogger } from '../../src/obs/logger.js'
@@ -12,7 +13,7 @@ import { freePort } from '../cluster/processes.js'
 import { RestClient } from '../cluster/rest.js'
 import { writeCloudConfig } from './configs.js'
 import { startCli } from './process.js'
-import { Stack, waitUntil } from './stack.js'
+import { metricSum, Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
 t.teardown(() => stack.stop())
@@ -97,4 +98,25 @@ t.test('keepalive PINGs: a cloud that stops answering (frozen, not closed) is de
   cloud.child.kill('SIGCONT')
   await waitUntil(() => edge.tunnel.state.connected, 20_000, 'the edge to rejoin the thawed cloud')
   t.equal(edge.tunnel.state.connected, true)
+})
+
+t.test('a revoked node (modules.cloudHub.revokedNodes): the shim refuses its tunnel, logs whom and counts it; another node is served', async (t) => {
+  const file = await writeCloudConfig(stack.cluster, stack.files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0', cloudHub: ['revokedNodes: [edge-revoked]'] })
+  const logFile = join(stack.cluster.dir, 'cloud-revoked.log')
+  const shim = await runCloud(await loadCloudConfig(file),
+    createLogger({ level: 'debug', role: 'cloud', destination: destination({ dest: logFile, sync: true }) }))
+  t.teardown(() => shim.close())
+  const refused = async (): Promise<number> => metricSum(await fetch(`http://127.0.0.1:${shim.healthPort}/metrics`).then((r) => r.text()),
+    'edge_metaserver_cloud_tunnel_connections_refused_total', 'reason="revoked"')
+  const edge = await stack.startEdge('edge-revoked', { tunnelPort: shim.tunnelPort, waitForTunnel: false })
+  await waitUntil(async () => await refused() >= 2, 20_000, 'two refused dials of the revoked node')
+  t.notOk(edge.tunnel.state.connected, 'the revoked node has no tunnel')
+  const log = (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+  const line = log.find((l) => l.msg === 'tunnel connection refused: node revoked')
+  t.match(line, { level: 'warn', node: 'edge-revoked', remote: /^127\.0\.0\.1:\d+$/, reason: 'listed in modules.cloudHub.revokedNodes' }, 'a warn line naming the node, its peer and why')
+  t.notOk(log.some((l) => l.msg === 'edge connected' && l.node === 'edge-revoked'), 'never registered as connected')
+  const other = await stack.startEdge('edge-not-revoked', { tunnelPort: shim.tunnelPort })
+  t.ok(other.tunnel.state.connected, 'a node not on the list connects to the same shim')
+  const after = (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
+  t.ok(after.some((l) => l.msg === 'edge connected' && l.node === 'edge-not-revoked'), 'and the shim logs it as connected (what the revoked node never got)')
 })

@@ -13,6 +13,8 @@ import { TunnelClient, type TunnelClientOptions } from '../../src/tunnel/client.
 import { TunnelServer } from '../../src/tunnel/server.js'
 import type { Resolve, ServerEntry } from '../../src/tunnel/server-list.js'
 import { CertificateAuthority, type KeyPair } from '../cluster/pki.js'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { issueClientCertificate, newNodeKey, privateKeyPem } from '../../src/pki/x509.js'
 import { waitForValue, waitUntil } from '../helpers/wait.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'ems-tunnel-client-'))
@@ -37,7 +39,7 @@ class Peer {
   private constructor (readonly name: string, readonly tunnel: TunnelServer, private readonly front: net.Server,
     readonly host: string, readonly port: number, readonly held: ServerHttp2Stream[]) {}
 
-  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair } = {}): Promise<Peer> {
+  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair, logs?: LogLine[], refuseNode?: (node: string) => string | undefined, refusals?: string[] } = {}): Promise<Peer> {
     const host = opts.host ?? '127.0.0.1'
     const front = net.createServer()
     front.listen(opts.port ?? 0, host)
@@ -46,7 +48,10 @@ class Peer {
     const held: ServerHttp2Stream[] = []
     const tunnel = new TunnelServer({
       host: '127.0.0.1', port: 0, ca: caPem, cert: await read(cert.certFile), key: await read(cert.keyFile),
-      maxConcurrentStreamsPerNode: 100, heartbeatPeriodMs: 60_000, logger: pino({ level: 'silent' }),
+      maxConcurrentStreamsPerNode: 100, heartbeatPeriodMs: 60_000,
+      logger: opts.logs === undefined ? pino({ level: 'silent' }) : pino({ level: 'info' }, { write: (s: string) => { opts.logs!.push(JSON.parse(s)) } }),
+      refuseNode: opts.refuseNode,
+      onConnectionRefused: (reason) => opts.refusals?.push(reason),
       onStream: (stream, headers) => {
         stream.respond({ ':status': 200 })
         // /hold: a long watch, answered and kept open.
@@ -341,6 +346,31 @@ t.test('useCredentials: the next connection uses the new certificate; a held str
   t.notOk(logs.some((l) => l.msg === 'tunnel disconnected'), 'never reported down')
 })
 
+t.test('two edges with one node identity: the newer connection wins, the older is told why and its held stream finishes; the shim logs both peers', async (t) => {
+  const serverLogs: LogLine[] = []
+  const a = await Peer.start('a', { logs: serverLogs })
+  t.teardown(() => a.close())
+  const first = client([a.entry], { backoffInitialMs: 5000, backoffMaxMs: 10_000 })
+  let connected = nextConnect(first.tunnel, 'the first edge')
+  first.tunnel.start()
+  await connected
+  const held = await hold(first.tunnel)
+  const second = client([a.entry], { backoffInitialMs: 5000, backoffMaxMs: 10_000 })
+  connected = nextConnect(second.tunnel, 'the second edge')
+  second.tunnel.start()
+  await connected
+  const told = await waitForValue(() => first.logs.find((l) => /replaced this tunnel connection by a newer one/.test(l.msg)), { what: 'the older edge told why' })
+  t.equal(told.level, 40, 'the older edge logs it at warn')
+  t.notOk(first.tunnel.state.connected, 'the older edge no longer counts itself connected')
+  t.ok(second.tunnel.state.connected, 'the newer edge is connected')
+  t.equal(await get(second.tunnel), 'a', 'the newer edge is served')
+  const line = serverLogs.find((l) => /same node identity: the newer one wins/.test(l.msg))
+  t.match(line, { level: 40, node: 'edge-1', remote: /^127\.0\.0\.1:\d+$/, previousRemote: /^127\.0\.0\.1:\d+$/ }, 'the shim logs both peer addresses at warn')
+  t.not(line?.remote, line?.previousRemote, 'two different peers')
+  a.held[0]!.end('done\n')
+  t.same(await held.ended, { error: undefined, rstCode: 0 }, 'the older edge\'s held stream finished, not cut')
+})
+
 t.test('useCredentials with a certificate the shim refuses: the working connection stays', async (t) => {
   const [a] = await peers(1)
   const { tunnel, logs } = client([a!.entry])
@@ -400,4 +430,53 @@ t.test('a server certificate from another CA: the first failed dial is a warn li
   const line = await waitForValue(() => logs.find((l) => l.msg === 'tunnel dial failed'), { what: 'tunnel dial failed' })
   t.equal(line.level, 40, 'at warn')
   t.match(line.reason, /certificate/i, `naming the certificate problem: ${line.reason}`)
+})
+
+t.test('an expired client certificate: the shim refuses it after the handshake, the edge backs off (no reset on that connect) and its warn line names the expiry', async (t) => {
+  const [a] = await peers(1)
+  const key = newNodeKey()
+  const expiredAt = new Date(Date.now() - 3_600_000)
+  const cert = issueClientCertificate({
+    caCertPem: caPem, caKey: createPrivateKey(await read(ca.keyFile)), subject: { cn: 'system:node:edge-1', o: ['system:nodes'] },
+    publicKey: createPublicKey(key), notBefore: new Date(expiredAt.getTime() - 86_400_000), notAfter: expiredAt,
+  })
+  const { tunnel, logs } = client([a!.entry], { backoffInitialMs: 50, backoffMaxMs: 400, random: () => 0.9 })
+  tunnel.useCredentials({ ca: caPem, cert, key: privateKeyPem(key) })
+  const delays = (): number[] => logs.filter((l) => l.msg === 'tunnel reconnect scheduled').map((l) => l.delayMs as number)
+  await waitUntil(() => delays().length >= 8, { what: 'eight failed dials', timeoutMs: 20_000 })
+  t.notOk(tunnel.state.connected, 'never connected')
+  // Full jitter draws each delay below a cap that doubles per failure (50, 100, 200, 400), here at
+  // 0.9 of it: a reset after each TLS connect would keep every delay at 45 ms.
+  t.ok(delays().slice(3).every((d) => d > 50), `the delays grow past the first cap: ${delays().join(', ')}`)
+  const warn = logs.find((l) => l.msg === 'tunnel dial failed')
+  t.equal(warn?.level, 40, 'a warn line')
+  t.match(warn?.reason, new RegExp(`^client certificate expired at ${expiredAt.toISOString().slice(0, 19)}`), `naming the expiry: ${warn?.reason}`)
+  t.equal(logs.filter((l) => l.level === 40).length, 1, 'one warn line for all these dials (rate-limited)')
+  t.match(tunnel.state, { connected: false, lastError: /^client certificate expired at / }, 'the tunnel state (readyz) says so too')
+})
+
+t.test('a revoked node: the shim refuses it after the handshake (warn line with node and peer, counted as revoked); the edge backs off and never serves a stream', async (t) => {
+  const serverLogs: LogLine[] = []
+  const refusals: string[] = []
+  const a = await Peer.start('a', { logs: serverLogs, refusals, refuseNode: (n) => n === 'edge-1' ? 'on the deny list' : undefined })
+  t.teardown(() => a.close())
+  const { tunnel, logs } = client([a.entry], { backoffInitialMs: 50, backoffMaxMs: 400, random: () => 0.9 })
+  tunnel.start()
+  const delays = (): number[] => logs.filter((l) => l.msg === 'tunnel reconnect scheduled').map((l) => l.delayMs as number)
+  await waitUntil(() => delays().length >= 6, { what: 'six failed dials', timeoutMs: 20_000 })
+  t.notOk(tunnel.state.connected, 'never connected')
+  t.notOk(logs.some((l) => l.msg === 'tunnel connected'), 'never reported connected')
+  t.ok(delays().slice(3).every((d) => d > 50), `the backoff grows: ${delays().join(', ')}`)
+  const line = serverLogs.find((l) => l.msg === 'tunnel connection refused: node revoked')
+  t.match(line, { level: 40, node: 'edge-1', remote: /^127\.0\.0\.1:\d+$/, reason: 'on the deny list' }, 'the shim says whom it refused and why')
+  t.ok(refusals.length >= 6 && refusals.every((r) => r === 'revoked'), `each refusal counted as revoked (${refusals.length})`)
+  t.equal(a.tunnel.connectedNodes().length, 0, 'no node registered')
+  // Another node on the same shim is served.
+  const edge2 = await ca.issue('node-2', { cn: 'system:node:edge-2', organizations: ['system:nodes'], usage: 'client' })
+  for (const f of [edge2.certFile, edge2.keyFile]) pems.set(f, await read(f))
+  const other = client([a.entry], { keyPair: edge2 })
+  const up = nextConnect(other.tunnel, 'the other node')
+  other.tunnel.start()
+  await up
+  t.equal(await get(other.tunnel), 'a', 'a node not on the list is served')
 })
