@@ -295,8 +295,16 @@ t.test('offline (separate check): the v0.37 leader\'s Lease calls get 503 from t
   const answeredWrites = answered.filter((r) => r.method !== 'GET')
   t.ok(answeredWrites.length >= 1, 'the edge answered Lease writes while offline')
   t.same(answeredWrites.filter((r) => r.status !== 503), [], 'every write answered offline is a 503 from the edge (a GET may come from the cache)')
-  t.same(requests.filter((r) => r.status === 0), [], 'every Lease request was answered at once, none left for client-go\'s deadline to cut')
+  // client-go's renew loop retries every RetryPeriod until RenewDeadline: its last attempt may start
+  // with less time left than one round trip, and then the deadline cuts it however fast the edge is
+  // (seen once in CI: 14 of 15 answered with 503, the last one cut). What must not happen is a call
+  // held until the deadline (a 5xx with Retry-After does that: client-go retries inside the call),
+  // so at most one request is cut, and several renewals fail with the edge's own 503.
+  const cut = requests.filter((r) => r.status === 0)
+  t.ok(cut.length <= 1, `at most the last attempt is cut by client-go's deadline (${cut.length} cut)`)
   t.ok(failedRenewals.length >= 1, 'the renewal failed')
+  const failedFast = failedRenewals.filter((l) => /the cloud is unreachable/.test(String(l.error)))
+  t.ok(failedFast.length >= 2, `renewal calls returned with the edge's 503 itself, one per retry period, not held to the deadline (${failedFast.length})`)
   t.same(after.filter((l) => l.type === 'lease' && l.op !== 'get' && l.ok), [], 'no Lease write succeeded offline')
   await waitUntil(() => a.exitCode !== undefined, 30_000, 'the program to exit after losing leadership')
   t.equal(a.exitCode, 0, 'it exits, as components do when they lose the Lease')
