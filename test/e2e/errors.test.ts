@@ -16,9 +16,12 @@ const edge = await stack.startEdge(NODE)
 const edgeUrl = `https://127.0.0.1:${edge.listening.server!.port}`
 const viaEdge = new RestClient(edgeUrl, stack.cluster.pki.caPem)
 const direct = new RestClient(stack.cluster.url, stack.cluster.pki.caPem)
-// The same node with requireAuthorization off (plain HTTP on loopback, no checks at the edge):
-// whatever the edge lets through, the shim must still refuse. Defence in depth, tested.
-const openEdge = await stack.startEdge(NODE, { extraYaml: ['featureGates:', '  requireAuthorization: false'] })
+// A second node with requireAuthorization off (plain HTTP on loopback, no checks at the edge):
+// whatever the edge lets through, the shim must still refuse. Defence in depth, tested. Its own
+// node identity: the shim lets only the newest connection of one identity live (a second edge with
+// the same certificate supersedes the first), so the two edges here cannot share a node.
+const OPEN_NODE = 'edge-errors-open'
+const openEdge = await stack.startEdge(OPEN_NODE, { extraYaml: ['featureGates:', '  requireAuthorization: false'] })
 const viaOpenEdge = new RestClient(`http://127.0.0.1:${openEdge.listening.server!.port}`, stack.cluster.pki.caPem)
 t.teardown(async () => { await viaEdge.close(); await direct.close(); await viaOpenEdge.close() })
 
@@ -55,12 +58,12 @@ t.test('the token of a pod bound to another node is refused, by the edge and by 
   const other = await stack.fixtures.podIdentity(ns, 'some-other-node', {
     serviceAccount: 'reader', podName: 'elsewhere',
   })
-  for (const [who, client] of [['edge', viaEdge], ['shim', viaOpenEdge]] as const) {
+  for (const [who, client, node] of [['edge', viaEdge, NODE], ['shim', viaOpenEdge, OPEN_NODE]] as const) {
     const res = await client.withToken(other.token).get(`/api/v1/namespaces/${ns}/configmaps/present`)
     t.equal(res.status, 403, who)
     t.match(res.body, {
       kind: 'Status', reason: 'Forbidden', code: 403,
-      message: `User "system:serviceaccount:${ns}:reader" cannot use the edge tunnel of node "${NODE}": the token is bound to pod ${ns}/elsewhere on node "some-other-node"`,
+      message: `User "system:serviceaccount:${ns}:reader" cannot use the edge tunnel of node "${node}": the token is bound to pod ${ns}/elsewhere on node "some-other-node"`,
     }, who)
     t.equal(res.headers['x-ems-origin'], undefined, 'internal markers never reach the pod')
   }
@@ -103,9 +106,13 @@ t.test('no token: 401 on resources, anonymous discovery and version still work',
 
 t.test('a token of a deleted pod is refused', async (t) => {
   const doomed = await stack.fixtures.podIdentity(ns, NODE, { serviceAccount: 'reader', podName: 'doomed' })
+  // The same through the open edge, which checks nothing itself: a pod bound to its node.
+  const doomedThere = await stack.fixtures.podIdentity(ns, OPEN_NODE, { serviceAccount: 'reader', podName: 'doomed-open' })
   const path = `/api/v1/namespaces/${ns}/configmaps/present`
   t.equal((await viaEdge.withToken(doomed.token).get(path)).status, 200)
+  t.equal((await viaOpenEdge.withToken(doomedThere.token).get(path)).status, 200)
   await stack.admin.must('DELETE', `/api/v1/namespaces/${ns}/pods/doomed`, { query: { gracePeriodSeconds: 0 } })
+  await stack.admin.must('DELETE', `/api/v1/namespaces/${ns}/pods/doomed-open`, { query: { gracePeriodSeconds: 0 } })
   // The edge learns of the deletion from its policy bundle (a watch away) and refuses at once.
   await waitUntil(async () => (await viaEdge.withToken(doomed.token).get(path)).status === 403, 10_000, 'refusal at the edge')
   const atEdge = await viaEdge.withToken(doomed.token).get(path)
@@ -113,8 +120,8 @@ t.test('a token of a deleted pod is refused', async (t) => {
   // kube-apiserver caches successful token authentications for 10 s: its own refusal (and so
   // the shim's, which relays the token) may lag that long.
   await waitUntil(async () => (await direct.withToken(doomed.token).get(path)).status === 401, 20_000, 'direct refusal')
-  await waitUntil(async () => (await viaOpenEdge.withToken(doomed.token).get(path)).status === 401, 20_000, 'refusal through the shim')
-  t.match((await viaOpenEdge.withToken(doomed.token).get(path)).body, { kind: 'Status', reason: 'Unauthorized', code: 401 }, 'the shim relays kube-apiserver\'s 401')
+  await waitUntil(async () => (await viaOpenEdge.withToken(doomedThere.token).get(path)).status === 401, 20_000, 'refusal through the shim')
+  t.match((await viaOpenEdge.withToken(doomedThere.token).get(path)).body, { kind: 'Status', reason: 'Unauthorized', code: 401 }, 'the shim relays kube-apiserver\'s 401')
 })
 
 t.test('Impersonate-* headers reach kube-apiserver, which judges them', async (t) => {
@@ -205,8 +212,11 @@ t.test('tunnel down: fast 503 Status with Retry-After; health says why', async (
 })
 
 t.test('a short request that outlives modules.metaServer.requestTimeout gets a 504 Status; watches are exempt', async (t) => {
-  const impatient = await stack.startEdge(NODE, { metaServer: ['requestTimeout: 1ms'] })
-  const client = new RestClient(`https://127.0.0.1:${impatient.listening.server!.port}`, stack.cluster.pki.caPem, reader.token)
+  // A node of its own (one identity, one live edge): a pod bound to it, then its edge.
+  const IMPATIENT_NODE = 'edge-errors-impatient'
+  const impatientPod = await stack.fixtures.podIdentity(ns, IMPATIENT_NODE, { serviceAccount: 'reader', podName: 'impatient' })
+  const impatient = await stack.startEdge(IMPATIENT_NODE, { metaServer: ['requestTimeout: 1ms'] })
+  const client = new RestClient(`https://127.0.0.1:${impatient.listening.server!.port}`, stack.cluster.pki.caPem, impatientPod.token)
   t.teardown(() => client.close())
   const r = await client.get(`/api/v1/namespaces/${ns}/configmaps/present`)
   t.equal(r.status, 504)
