@@ -2,13 +2,13 @@
 // ones are answered by the edge (the cloud never sees them), bad tokens are refused, and RBAC
 // changes on kube-apiserver reach the edge within seconds. The apiserver's own verdict is the
 // reference for every answer.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { readFile } from 'node:fs/promises'
 import { createPrivateKey } from 'node:crypto'
 import { generateKeyPair, SignJWT } from 'jose'
 import { binaries } from '../cluster/cluster.js'
 import { clientGo, jsonLines, kubectl, python } from '../cluster/clients.js'
-import { RestClient } from '../cluster/rest.js'
+import { RestClient, type RestResponse } from '../cluster/rest.js'
 import { Stack, waitUntil } from './stack.js'
 
 const stack = await Stack.start()
@@ -39,17 +39,22 @@ t.test('allowed requests pass with every client', async (t) => {
   t.equal(p.code, 0, p.stderr)
 })
 
+/** `path` as `me` through the edge (a 403 the cloud never sees) and straight at kube-apiserver. */
+async function refusedAtEdge (t: Test, path: string): Promise<{ atEdge: RestResponse, atApiserver: RestResponse }> {
+  const before = await cloudRequests()
+  const atEdge = await viaEdge.withToken(me.token).get(path)
+  t.equal(await cloudRequests(), before, 'answered at the edge: the cloud saw nothing')
+  t.equal(atEdge.status, 403)
+  return { atEdge, atApiserver: await direct.withToken(me.token).get(path) }
+}
+
 t.test('a forbidden request is answered by the edge, byte-identical to the apiserver, without reaching the cloud', async (t) => {
   // The counter is live: a relayed request moves it (so "unchanged" below means something).
   const idle = await cloudRequests()
   t.equal((await viaEdge.withToken(me.token).get(`/api/v1/namespaces/${ns}/configmaps/open`)).status, 200)
   t.ok(await cloudRequests() > idle, 'an allowed request is counted at the cloud')
   const before = await cloudRequests()
-  const path = `/api/v1/namespaces/${ns}/secrets/some-secret`
-  const atEdge = await viaEdge.withToken(me.token).get(path)
-  t.equal(await cloudRequests(), before, 'the cloud saw nothing')
-  const atApiserver = await direct.withToken(me.token).get(path)
-  t.equal(atEdge.status, 403)
+  const { atEdge, atApiserver } = await refusedAtEdge(t, `/api/v1/namespaces/${ns}/secrets/some-secret`)
   t.equal(atEdge.raw.toString(), atApiserver.raw.toString())
   // And with the real clients: kubectl shows the apiserver's own message.
   const k = await kubectl(pod, ['delete', 'configmap', 'open'])
@@ -68,12 +73,7 @@ t.test('a deny reason (a RoleBinding to a missing Role) is worded as the fronted
   await waitUntil(() => edge.policy?.bundle?.rbac.roleBindings.some((b) => b.metadata.name === 'dangling') === true, 15_000, 'the dangling RoleBinding in the edge bundle')
   const version = ((await direct.get('/version')).body as { gitVersion: string }).gitVersion
   t.equal(edge.policy?.bundle?.kubeVersion, version, 'the bundle carries kube-apiserver\'s /version')
-  const before = await cloudRequests()
-  const path = `/api/v1/namespaces/${ns}/secrets/some-secret`
-  const atEdge = await viaEdge.withToken(me.token).get(path)
-  t.equal(await cloudRequests(), before, 'answered at the edge')
-  const atApiserver = await direct.withToken(me.token).get(path)
-  t.equal(atEdge.status, 403)
+  const { atEdge, atApiserver } = await refusedAtEdge(t, `/api/v1/namespaces/${ns}/secrets/some-secret`)
   t.match(atApiserver.body.message, /RBAC: \[?role.rbac.authorization.k8s.io "no-such-role" not found/, 'kube-apiserver gives the reason')
   t.equal(atEdge.raw.toString(), atApiserver.raw.toString(), `${version}: the edge's 403 is kube-apiserver's, reason included`)
 })
