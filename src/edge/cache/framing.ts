@@ -73,16 +73,16 @@ export function readWatchEvents (body: Readable, encoding: BodyEncoding, maxEven
     const plain = createGunzip() // no total bound: a watch is long; each event is bounded below
     const feed = (chunk: Buffer): void => { plain.write(chunk) }
     const end = (): void => { plain.end() }
-    body.on('data', feed)
-    body.once('end', end)
-    plain.on('error', () => {}) // the stop below reports it
-    readWatchEvents(plain, encoding, maxEventBytes, onEvent, (why) => {
+    const stop = (why: string): void => {
       body.off('data', feed)
       body.off('end', end)
       plain.destroy()
       onStop(why)
-    })
-    plain.once('error', (err) => { body.off('data', feed); body.off('end', end); plain.destroy(); onStop(`undecodable gzip: ${err.message}`) })
+    }
+    body.on('data', feed)
+    body.once('end', end)
+    plain.once('error', (err) => stop(`undecodable gzip: ${err.message}`))
+    readWatchEvents(plain, encoding, maxEventBytes, onEvent, stop)
     return
   }
   const split = encoding === 'json' ? jsonEvents(maxEventBytes) : protobufEvents(maxEventBytes)
