@@ -82,7 +82,12 @@ export class JoinServer {
       this.inFlight++
       try {
         const body = await readBounded(req, MAX_BODY_BYTES)
-        if (body === undefined) throw new JoinError(413, 'RequestTooLarge', `the join request exceeds ${MAX_BODY_BYTES} bytes`)
+        if (body === undefined) {
+          // The rest of the body is still on the socket: a client reusing it would have its next
+          // request reset, so the connection ends with this answer.
+          res.setHeader('connection', 'close')
+          throw new JoinError(413, 'RequestTooLarge', `the join request exceeds ${MAX_BODY_BYTES} bytes`)
+        }
         send(res, 200, await this.join(parseJoinRequest(body.toString('utf8')), req.socket.remoteAddress))
       } finally {
         this.inFlight--

@@ -138,6 +138,13 @@ async function nextConnect (tunnel: TunnelClient, what: string, timeoutMs = 15_0
   try { await once(tunnel, 'connected') } finally { clearTimeout(timer) }
 }
 
+/** Starts the client and waits for its first connection. */
+async function start (tunnel: TunnelClient, what = 'the first connection'): Promise<void> {
+  const connected = nextConnect(tunnel, what)
+  tunnel.start()
+  await connected
+}
+
 async function get (tunnel: TunnelClient, path = '/'): Promise<string> {
   const stream = tunnel.open({ ':method': 'GET', ':path': path }, { endStream: true })
   let body = ''
@@ -161,9 +168,7 @@ async function hold (tunnel: TunnelClient): Promise<{ ended: Promise<{ error: st
 t.test('kill -9 of the connected server: the next one in order takes over; held streams end; back to the first in a new round', async (t) => {
   const [a, b, c] = await peers(3)
   const { tunnel, logs } = client([a!.entry, b!.entry, c!.entry])
-  const connected = nextConnect(tunnel, 'the first connection')
-  tunnel.start()
-  await connected
+  await start(tunnel)
   t.match(tunnel.state, { connected: true, server: a!.label }, 'the first server of the list')
   t.equal(await get(tunnel), 'a')
   const watch = await hold(tunnel)
@@ -200,9 +205,7 @@ t.test('kill -9 of the connected server: the next one in order takes over; held 
 t.test('a frozen server (no PING answer within heartbeatTimeout): the session is destroyed, held streams end, the next server takes over', async (t) => {
   const [a, b] = await peers(2)
   const { tunnel, logs } = client([a!.entry, b!.entry])
-  const connected = nextConnect(tunnel, 'the first connection')
-  tunnel.start()
-  await connected
+  await start(tunnel)
   const watch = await hold(tunnel)
   t.equal(a!.held.length, 1)
 
@@ -224,9 +227,7 @@ t.test('a frozen server (no PING answer within heartbeatTimeout): the session is
 t.test('GOAWAY (a shim shutting down): new streams move to the next server at once, streams in flight finish on the old one', async (t) => {
   const [a, b] = await peers(2)
   const { tunnel, logs } = client([a!.entry, b!.entry], { heartbeatPeriodMs: 60_000, heartbeatTimeoutMs: 10_000 })
-  const connected = nextConnect(tunnel, 'the first connection')
-  tunnel.start()
-  await connected
+  await start(tunnel)
   const stream = tunnel.open({ ':method': 'GET', ':path': '/hold' }, { endStream: true })
   let body = ''
   stream.setEncoding('utf8').on('data', (d: string) => { body += d })
@@ -258,9 +259,7 @@ t.test('a DNS name with several addresses: each is a server; the certificate is 
   const lookups: string[] = []
   const resolve: Resolve = async (host) => { lookups.push(host); return host === 'shims.test' ? ['127.0.0.1', '::1'] : [] }
   const { tunnel } = client([{ host: 'shims.test', port: a!.port }], { resolve, random: () => 0.999999 })
-  const connected = nextConnect(tunnel, 'the first connection')
-  tunnel.start()
-  await connected
+  await start(tunnel)
   t.match(tunnel.state, { connected: true, server: `shims.test:${a!.port} (127.0.0.1)` })
   t.equal(await get(tunnel), 'a')
 
@@ -302,9 +301,7 @@ t.test('the first server is down at start: the next one after a short delay; the
   const [a, b] = await peers(2)
   await a!.kill()
   const { tunnel, logs } = client([a!.entry, b!.entry])
-  const connected = nextConnect(tunnel, 'a connection to b')
-  tunnel.start()
-  await connected
+  await start(tunnel, 'a connection to b')
   t.match(tunnel.state, { connected: true, server: b!.label })
   t.match(logs.find((l) => l.msg === 'tunnel failing over to the next server'), { from: a!.label, to: b!.label, reason: /ECONNREFUSED/ })
 })
@@ -312,9 +309,7 @@ t.test('the first server is down at start: the next one after a short delay; the
 t.test('a single server given as host and port still works (the one-server API)', async (t) => {
   const [a] = await peers(1)
   const { tunnel } = client([], { servers: undefined, host: a!.host, port: a!.port })
-  const connected = nextConnect(tunnel, 'the connection')
-  tunnel.start()
-  await connected
+  await start(tunnel, 'the connection')
   t.match(tunnel.state, { connected: true, server: a!.label })
   t.equal(await get(tunnel), 'a')
 })
@@ -326,9 +321,7 @@ async function waitFor (predicate: () => boolean, what: string, timeoutMs = 15_0
 t.test('useCredentials: the next connection uses the new certificate; a held stream on the old one runs to its end, then the old connection closes', async (t) => {
   const [a] = await peers(1)
   const { tunnel, logs } = client([a!.entry])
-  const first = nextConnect(tunnel, 'the first connection')
-  tunnel.start()
-  await first
+  await start(tunnel)
   const held = await hold(tunnel)
   const renewed = await ca.issue('node-renewed', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
   const replaced = once(tunnel, 'replaced')
@@ -351,14 +344,10 @@ t.test('two edges with one node identity: the newer connection wins, the older i
   const a = await Peer.start('a', { logs: serverLogs })
   t.teardown(() => a.close())
   const first = client([a.entry], { backoffInitialMs: 5000, backoffMaxMs: 10_000 })
-  let connected = nextConnect(first.tunnel, 'the first edge')
-  first.tunnel.start()
-  await connected
+  await start(first.tunnel, 'the first edge')
   const held = await hold(first.tunnel)
   const second = client([a.entry], { backoffInitialMs: 5000, backoffMaxMs: 10_000 })
-  connected = nextConnect(second.tunnel, 'the second edge')
-  second.tunnel.start()
-  await connected
+  await start(second.tunnel, 'the second edge')
   const told = await waitForValue(() => first.logs.find((l) => /replaced this tunnel connection by a newer one/.test(l.msg)), { what: 'the older edge told why' })
   t.equal(told.level, 40, 'the older edge logs it at warn')
   t.notOk(first.tunnel.state.connected, 'the older edge no longer counts itself connected')
@@ -374,9 +363,7 @@ t.test('two edges with one node identity: the newer connection wins, the older i
 t.test('useCredentials with a certificate the shim refuses: the working connection stays', async (t) => {
   const [a] = await peers(1)
   const { tunnel, logs } = client([a!.entry])
-  const first = nextConnect(tunnel, 'the first connection')
-  tunnel.start()
-  await first
+  await start(tunnel)
   const other = await CertificateAuthority.create(join(dir, 'other-ca'), 'other', 'other-ca')
   const foreign = await other.issue('node-foreign', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
   tunnel.useCredentials({ ca: caPem, cert: await read(foreign.certFile), key: await read(foreign.keyFile) })
@@ -475,8 +462,6 @@ t.test('a revoked node: the shim refuses it after the handshake (warn line with 
   const edge2 = await ca.issue('node-2', { cn: 'system:node:edge-2', organizations: ['system:nodes'], usage: 'client' })
   for (const f of [edge2.certFile, edge2.keyFile]) pems.set(f, await read(f))
   const other = client([a.entry], { keyPair: edge2 })
-  const up = nextConnect(other.tunnel, 'the other node')
-  other.tunnel.start()
-  await up
+  await start(other.tunnel, 'the other node')
   t.equal(await get(other.tunnel), 'a', 'a node not on the list is served')
 })
