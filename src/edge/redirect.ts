@@ -100,16 +100,30 @@ async function removeJumps (run: CommandRunner): Promise<void> {
   }
 }
 
+async function removeIptables (run: CommandRunner): Promise<void> {
+  await removeJumps(run)
+  await tolerate(iptablesNat(run, ['-F', IPTABLES_CHAIN]), NO_SUCH)
+  await tolerate(iptablesNat(run, ['-X', IPTABLES_CHAIN]), NO_SUCH)
+}
+
 async function installIptables (spec: RedirectSpec, run: CommandRunner): Promise<Redirection> {
-  await tolerate(iptablesNat(run, ['-N', IPTABLES_CHAIN]), /Chain already exists/)
-  await iptablesNat(run, ['-F', IPTABLES_CHAIN])
-  await iptablesNat(run, ['-A', IPTABLES_CHAIN, '-d', `${spec.clusterIP}/32`, '-p', 'tcp', '--dport', String(spec.servicePort),
-    '-j', 'DNAT', '--to-destination', `${spec.target.host}:${spec.target.port}`])
   const jumpFirst = async (): Promise<void> => {
     await removeJumps(run)
     await iptablesNat(run, ['-I', 'PREROUTING', '1', '-j', IPTABLES_CHAIN])
   }
-  await jumpFirst()
+  // Unlike `nft -f`, these are separate commands: one failing half way (the xtables lock held past
+  // the wait, a missing DNAT target module) would leave a chain, and perhaps a stale jump from a
+  // killed run, behind the "not redirecting" the daemon logs. Take it all out before reporting.
+  try {
+    await tolerate(iptablesNat(run, ['-N', IPTABLES_CHAIN]), /Chain already exists/)
+    await iptablesNat(run, ['-F', IPTABLES_CHAIN])
+    await iptablesNat(run, ['-A', IPTABLES_CHAIN, '-d', `${spec.clusterIP}/32`, '-p', 'tcp', '--dport', String(spec.servicePort),
+      '-j', 'DNAT', '--to-destination', `${spec.target.host}:${spec.target.port}`])
+    await jumpFirst()
+  } catch (err) {
+    await removeIptables(run).catch(() => { /* the install error below is the one to report */ })
+    throw err
+  }
   return {
     backend: 'iptables',
     recheck: async () => {
@@ -119,10 +133,6 @@ async function installIptables (spec: RedirectSpec, run: CommandRunner): Promise
       await jumpFirst()
       return true
     },
-    remove: async () => {
-      await removeJumps(run)
-      await tolerate(iptablesNat(run, ['-F', IPTABLES_CHAIN]), NO_SUCH)
-      await tolerate(iptablesNat(run, ['-X', IPTABLES_CHAIN]), NO_SUCH)
-    },
+    remove: () => removeIptables(run),
   }
 }

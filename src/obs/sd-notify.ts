@@ -4,7 +4,7 @@
 // must still see the sender alive to find its unit: systemd-notify (v246+) waits for the manager
 // to process the message (BARRIER=1) before it exits, so there is no race.
 // Without NOTIFY_SOCKET (not started by systemd, or Type=simple) nothing is sent.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import type { Logger } from './logger.js'
 
 export interface Notifier {
@@ -24,10 +24,8 @@ export interface Notifier {
 export function systemdNotifier (logger: Logger, env: NodeJS.ProcessEnv = process.env): Notifier {
   const socket = env.NOTIFY_SOCKET
   if (socket === undefined || socket === '') return { ready: () => {}, stopping: () => {}, close: () => {} }
-  let busy = false
   let warned = false
-  const send = (...assignments: string[]): void => {
-    busy = true
+  const send = (...assignments: string[]): ChildProcess => {
     const child = spawn('systemd-notify', assignments, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...env, NOTIFY_SOCKET: socket } })
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 1024) stderr += d })
@@ -36,8 +34,10 @@ export function systemdNotifier (logger: Logger, env: NodeJS.ProcessEnv = proces
       if (!warned) logger.warn({ message: assignments.join(' '), reason }, 'sd_notify: systemd-notify failed; systemd will not see this state')
       warned = true
     }
-    child.once('error', (err) => { busy = false; failed(err.message) })
-    child.once('close', (code) => { busy = false; if (code !== 0 && code !== null) failed(stderr.trim() || `exit ${code}`) })
+    // A child that cannot be spawned emits 'error' and then 'close' with a negative code.
+    child.once('error', (err) => { failed(err.message) })
+    child.once('close', (code) => { if (code !== null && code > 0) failed(stderr.trim() || `exit ${code}`) })
+    return child
   }
 
   let timer: NodeJS.Timeout | undefined
@@ -46,7 +46,12 @@ export function systemdNotifier (logger: Logger, env: NodeJS.ProcessEnv = proces
   if (Number.isFinite(usec) && usec > 0 && forUs) {
     const periodMs = Math.max(500, Math.floor(usec / 2000))
     // A ping still in flight is not doubled: a slow host must not pile up children.
-    timer = setInterval(() => { if (!busy) send('WATCHDOG=1') }, periodMs)
+    let pinging = false
+    timer = setInterval(() => {
+      if (pinging) return
+      pinging = true
+      send('WATCHDOG=1').once('close', () => { pinging = false })
+    }, periodMs)
     timer.unref()
     logger.debug({ periodMs }, 'sd_notify: watchdog pings on')
   }

@@ -412,5 +412,14 @@ t.test('SIGHUP re-reads the config: the log level changes at once, an open conne
   t.match(refused.errors.join('\n'), /logging\.level/, 'the refusal names the bad key')
   t.ok(proc.running, 'still running')
   t.equal((await livez()).status, 200)
+
+  // A config file the daemon's user cannot read (a root-only copy put in place): refused too, with the reason.
+  writeFileSync(c.config, original)
+  chmodSync(c.config, 0o600)
+  proc.child.kill('SIGHUP')
+  const unreadable = await proc.waitForLog((l) => /reload refused/.test(String(l.msg)) && /cannot read config file/.test(String(l.errors)), 'reload refused (unreadable)')
+  t.match(unreadable.errors.join('\n'), /cannot read config file: permission denied/, 'says it cannot read the file and why')
+  t.ok(proc.running, 'still running')
+  t.equal((await livez()).status, 200, 'and still serving')
   t.equal((await proc.signal('SIGTERM', 10_000)).code, 0, 'SIGTERM after all that: exit 0')
 })

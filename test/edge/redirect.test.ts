@@ -105,3 +105,32 @@ t.test('both backends failing: one error naming each', async (t) => {
   const only = await installRedirect(spec, 'nftables', scripted({ 'nft -f -': new Error('Operation not permitted') }).run)
   t.same(only, { ok: false, error: 'nftables: Operation not permitted' })
 })
+
+t.test('iptables failing half way takes out what it had added (and a killed run\'s jump) before reporting', async (t) => {
+  const { run, calls } = scripted({
+    // A jump left by a killed run is in place; inserting the new one then fails (xtables lock held).
+    'iptables -w 5 -t nat -D PREROUTING -j EDGE-METASERVER': ['', new Error('iptables: Bad rule (does a matching rule exist in that chain?).'),
+      new Error('iptables: Bad rule (does a matching rule exist in that chain?).')],
+    'iptables -w 5 -t nat -I PREROUTING 1 -j EDGE-METASERVER': new Error('Another app is currently holding the xtables lock. Stopped waiting after 5s.'),
+  })
+  const r = await installRedirect(spec, 'iptables', run)
+  t.same(r, { ok: false, error: 'iptables: Another app is currently holding the xtables lock. Stopped waiting after 5s.' }, 'the install error is the one reported')
+  t.same(calls.slice(calls.indexOf('iptables -w 5 -t nat -I PREROUTING 1 -j EDGE-METASERVER') + 1), [
+    'iptables -w 5 -t nat -D PREROUTING -j EDGE-METASERVER',
+    'iptables -w 5 -t nat -F EDGE-METASERVER',
+    'iptables -w 5 -t nat -X EDGE-METASERVER',
+  ], 'then jumps, the chain\'s rule and the chain are removed')
+
+  // The DNAT rule itself refused: the chain just created is flushed and deleted.
+  const second = scripted({
+    'iptables -w 5 -t nat -A EDGE-METASERVER -d 10.96.0.1/32 -p tcp --dport 443 -j DNAT --to-destination 169.254.30.10:10550': new Error('iptables: No chain/target/match by that name.'),
+    'iptables -w 5 -t nat -D PREROUTING -j EDGE-METASERVER': new Error('iptables: Bad rule (does a matching rule exist in that chain?).'),
+  })
+  const r2 = await installRedirect(spec, 'iptables', second.run)
+  t.notOk(r2.ok)
+  t.same(second.calls.slice(3), [
+    'iptables -w 5 -t nat -D PREROUTING -j EDGE-METASERVER',
+    'iptables -w 5 -t nat -F EDGE-METASERVER',
+    'iptables -w 5 -t nat -X EDGE-METASERVER',
+  ])
+})
