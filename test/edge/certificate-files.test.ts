@@ -2,54 +2,18 @@
 // that expires last is used; a renewed pair that is half-written, unparsable, for another key or for
 // another node is passed over (the one in use stays) and picked up once whole.
 import t from 'tap'
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pino } from 'pino'
-import { CertificateFiles, chooseCertificates, RENEWED, type CertificatePaths } from '../../src/edge/certificate-files.js'
-import { issueClientCertificate, newNodeKey, privateKeyPem } from '../../src/pki/x509.js'
-import { CertificateAuthority } from '../cluster/pki.js'
+import { NodePki } from '../helpers/node-files.js'
 
 const dir = await mkdtemp(join(tmpdir(), 'ems-certificate-files-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
-const ca = await CertificateAuthority.create(join(dir, 'ca'), 'ca', 'tunnel-ca')
-const caPem = await readFile(ca.certFile, 'utf8')
-const caKey = createPrivateKey(await readFile(ca.keyFile))
-
-/** A tunnel client pair for `node`, valid for `hours` from now. */
-function pair (node: string, hours: number): { cert: string, key: string, keyObject: KeyObject } {
-  const keyObject = newNodeKey()
-  const cert = issueClientCertificate({
-    caCertPem: caPem, caKey, subject: { cn: `system:node:${node}`, o: ['system:nodes'] }, publicKey: createPublicKey(keyObject),
-    notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + hours * 3600_000),
-  })
-  return { cert, key: privateKeyPem(keyObject), keyObject }
-}
-
-async function setup (): Promise<{ files: CertificateFiles, used: string[], logs: Array<Record<string, any>>, renewed: (f: keyof typeof RENEWED) => string, paths: CertificatePaths }> {
-  const base = await mkdtemp(join(dir, 'node-'))
-  const paths: CertificatePaths = {
-    tunnelCa: join(base, 'ca.crt'), tunnelCert: join(base, 'node.crt'), tunnelKey: join(base, 'node.key'),
-    servingCert: undefined, servingKey: undefined, renewedDir: join(base, 'pki'),
-  }
-  await mkdir(paths.renewedDir)
-  const configured = pair('n1', 10)
-  await Promise.all([writeFile(paths.tunnelCa, caPem), writeFile(paths.tunnelCert, configured.cert), writeFile(paths.tunnelKey, configured.key)])
-  const loaded = await chooseCertificates(paths, 'n1')
-  if ('refused' in loaded.tunnel) throw new Error(loaded.tunnel.refused)
-  if (loaded.tunnel.cert !== configured.cert) throw new Error('the configured pair is not the one loaded at start')
-  const used: string[] = []
-  const logs: Array<Record<string, any>> = []
-  const logger = pino({ level: 'debug' }, { write: (s: string) => { logs.push(JSON.parse(s)) } })
-  const files = new CertificateFiles(paths, { tunnel: (c) => used.push(c.cert), serving: () => { throw new Error('no serving pair here') } },
-    'n1', { tunnel: loaded.tunnel, serving: undefined }, logger)
-  return { files, used, logs, renewed: (f) => join(paths.renewedDir, RENEWED[f]), paths }
-}
+const pki = await NodePki.create(dir)
 
 t.test('a renewed pair half-written, then whole: passed over, then used', async (t) => {
-  const { files, used, renewed } = await setup()
-  const next = pair('n1', 20)
+  const { files, used, renewed } = await pki.files()
+  const next = pki.pair('n1', 20)
   await writeFile(renewed('tunnelKey'), next.key)
   t.same(await files.reload(), { tunnel: 'unchanged', serving: 'none' }, 'a key without its certificate: the configured pair stays')
   await writeFile(renewed('tunnelCert'), next.cert.slice(0, next.cert.length / 2))
@@ -64,17 +28,17 @@ t.test('a renewed pair half-written, then whole: passed over, then used', async 
 })
 
 t.test('a renewed pair passed over: another key, another node, an earlier expiry', async (t) => {
-  const { files, used, renewed } = await setup()
-  const a = pair('n1', 20)
-  const b = pair('n1', 20)
+  const { files, used, renewed } = await pki.files()
+  const a = pki.pair('n1', 20)
+  const b = pki.pair('n1', 20)
   await writeFile(renewed('tunnelCert'), a.cert)
   await writeFile(renewed('tunnelKey'), b.key)
   t.same(await files.reload(), { tunnel: 'unchanged', serving: 'none' }, 'a key that is not the certificate\'s')
-  const other = pair('n2', 20)
+  const other = pki.pair('n2', 20)
   await writeFile(renewed('tunnelCert'), other.cert)
   await writeFile(renewed('tunnelKey'), other.key)
   t.same(await files.reload(), { tunnel: 'unchanged', serving: 'none' }, 'a certificate for another node')
-  const older = pair('n1', 5)
+  const older = pki.pair('n1', 5)
   await writeFile(renewed('tunnelCert'), older.cert)
   await writeFile(renewed('tunnelKey'), older.key)
   t.same(await files.reload(), { tunnel: 'unchanged', serving: 'none' }, 'a valid pair that expires before the configured one')
@@ -82,7 +46,7 @@ t.test('a renewed pair passed over: another key, another node, an earlier expiry
 })
 
 t.test('the only pair broken on disk: refused with the reason at warn, the one in use stays', async (t) => {
-  const { files, used, logs, paths } = await setup()
+  const { files, used, logs, paths } = await pki.files()
   await writeFile(paths.tunnelCert, '-----BEGIN CERTIFICATE-----\nMIIB')
   const result = await files.reload()
   t.match(result.tunnel, { refused: new RegExp(`^${paths.tunnelCert}: unreadable`) })
