@@ -2,7 +2,6 @@
 // node restriction → tunnel listener → health listener. Stateless: everything it caches is
 // rebuilt from kube-apiserver, so any number of replicas can run behind one Service.
 import { createPrivateKey, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 // Files and keys are read and checked first; a listener that cannot bind fails the start with one
 // line naming its key (the CLI exits 1), so a shim never runs without its tunnel or health port.
 import { Counter, Gauge } from 'prom-client'
@@ -178,7 +177,9 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     registers: [registry],
     collect () { this.set(tunnel.connectedNodes().length) },
   })
-  certificateGauge(registry, 'edge_metaserver_cloud', { 'modules.cloudHub.tlsCertFile': () => readFileSync(hub.tlsCertFile) })
+  // The certificate the tunnel listener serves: the one read at start-up (the shim re-reads it only
+  // when restarted), not the file as it is now — a replaced file must not hide an expiring certificate in use.
+  certificateGauge(registry, 'edge_metaserver_cloud', { 'modules.cloudHub.tlsCertFile': () => cert })
   const tunnelAddress = await tunnel.listen().catch((err: unknown) => { throw listenFailure('modules.cloudHub.address', hub.address, err) })
 
   let join: JoinServer | undefined

@@ -13,15 +13,15 @@ export function createRegistry (role: 'edge' | 'cloud'): Registry {
 
 /**
  * `<prefix>_certificate_not_after_seconds{key}`: the expiry of the certificate in use for each config
- * key, read at every scrape (the PEM its getter returns: a file on disk, or the edge's renewed
- * certificate), so a replaced certificate shows at once. One that cannot be read or parsed is left
- * out of the scrape (the start-up checks read them all once).
+ * key, from the PEM its getter returns at each scrape (held in memory: the edge's current pair, which
+ * certificate-files.ts swaps when the files change; the shim's start-up one). A getter returning
+ * nothing, or a PEM that does not parse, leaves that key out of the scrape.
  */
 export function certificateGauge (registry: Registry, prefix: string, certificates: Record<string, () => string | Buffer | undefined>): void {
   // eslint-disable-next-line no-new
   new Gauge({
     name: `${prefix}_certificate_not_after_seconds`,
-    help: 'Unix time at which the certificate a config key names expires (read from the file at each scrape)',
+    help: 'Unix time at which the certificate in use for a config key expires',
     labelNames: ['key'],
     registers: [registry],
     collect () {

@@ -3,6 +3,7 @@
 // ServiceAccount/RBAC of deploy/, `edge-metaserver edge` — and checks health, in-cluster kubectl
 // through the edge, SIGTERM drains on both roles, and that no log line ever holds a pod's token.
 import t from 'tap'
+import { X509Certificate } from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -376,6 +377,22 @@ t.test('deploy/monitoring: the dashboard and alert rules name only metrics the r
   t.notMatch(edgeScrape, new RegExp(`relayed_bytes_total\\{[^}]*(${ns}|hello)`), 'no namespace or name in the resource label')
   t.match(edgeScrape, /^edge_metaserver_relayed_bytes_total\{resource="other",direction="response",role="edge"\} [1-9]/m, 'non-resource paths (kubectl discovery) count as "other"')
   t.match(edgeScrape, /^edge_metaserver_policy_age_seconds\{kind="policy",role="edge"\} \d/m, 'the policy bundle\'s age is known')
+
+  // The shim's certificate expiry is the certificate it serves: a file replaced on disk (the shim
+  // re-reads it only when restarted) changes nothing; before, the scrape read the file and lost the series.
+  const cloudCert = files.tunnelPki.cloud.certFile
+  const served = await readFile(cloudCert)
+  const servedNotAfter = Math.floor(Date.parse(new X509Certificate(served).validTo) / 1000)
+  const certKey = 'key="modules.cloudHub.tlsCertFile"'
+  t.equal(metricSum(shimScrape, 'edge_metaserver_cloud_certificate_not_after_seconds', certKey), servedNotAfter, 'the shim exports its certificate\'s expiry')
+  await writeFile(cloudCert, 'replaced on disk, not in use\n')
+  let replacedScrape: string
+  try {
+    replacedScrape = await fetch(`http://127.0.0.1:${cloud.healthPort}/metrics`).then((r) => r.text())
+  } finally {
+    await writeFile(cloudCert, served)
+  }
+  t.equal(metricSum(replacedScrape, 'edge_metaserver_cloud_certificate_not_after_seconds', certKey), servedNotAfter, 'still the served certificate\'s expiry with the file replaced')
 })
 
 t.test('SIGTERM on the edge drains: watches end cleanly, a short request finishes, exit 0', async (t) => {

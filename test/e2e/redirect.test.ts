@@ -176,9 +176,26 @@ for (const backend of ['nftables', 'iptables'] as const) {
       t.ok(await edgeRequests(node, 'list') > before, `${name}'s list went through the edge (its request counter grew)`)
     }
 
-    const stopped = await edge.signal('SIGTERM', 20_000)
+    // Killed -9: the rules stay (pods keep pointing at the edge while it restarts), and the next
+    // start replaces them — the same rules afterwards, not a second copy.
+    const ours = async (): Promise<string[]> => backend === 'nftables'
+      ? (await node.run('nft', ['list', 'table', 'ip', 'edge-metaserver'])).stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '')
+      : (await node.run('iptables', ['-t', 'nat', '-S'])).stdout.split('\n').filter((l) => l.includes('EDGE-METASERVER'))
+    const beforeKill = await ours()
+    t.ok(beforeKill.some((l) => l.includes(`dnat to ${DUMMY}`) || l.includes(`--to-destination ${DUMMY}`)), 'the DNAT rule is in place')
+    await edge.signal('SIGKILL', 20_000)
+    t.same(await ours(), beforeKill, 'kill -9 leaves the rules')
+    const restarted: CliProcess = startCli(['edge', '--config', configFile], { wrap: node.wrap(), logFile: join(cluster.dir, `edge-${nodeName}-restarted.log`) })
+    t.teardown(() => restarted.stop(5000))
+    t.equal((await restarted.waitForLog((l) => l.msg === 'redirection installed', 'redirection installed (restart)')).backend, backend)
+    t.same(await ours(), beforeKill, 'the restart replaced them: the same rules, not doubled')
+    const afterRestart = await curl(pod, `https://${clusterIP}/readyz?verbose`, identity.token)
+    t.match(afterRestart.body, /^\[[+-]\]tunnel\b/m, `the pod reaches the restarted edge (its own readiness checks): ${afterRestart.stderr}`)
+    t.notMatch(afterRestart.body, /etcd/)
+
+    const stopped = await restarted.signal('SIGTERM', 20_000)
     t.equal(stopped.code, 0)
-    t.ok(edge.logLines().some((l) => l.msg === 'redirection removed' && l.backend === backend), 'the daemon says it removed the rules')
+    t.ok(restarted.logLines().some((l) => l.msg === 'redirection removed' && l.backend === backend), 'the daemon says it removed the rules')
     if (backend === 'nftables') {
       const after = await node.run('nft', ['list', 'ruleset'])
       t.notMatch(after.stdout, 'edge-metaserver', `no edge-metaserver table is left:\n${after.stdout}`)

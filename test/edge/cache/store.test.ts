@@ -151,6 +151,28 @@ for (const version of [1, 2] as const) {
   })
 }
 
+t.test('a migration failing half way changes nothing: one transaction, the file stays at its version, fatal', async (t) => {
+  // A file that says version 1 but already has version 3's lists.list_kind: step 1 (dropping the
+  // objects and lists) succeeds, step 2 (adding list_kind) fails with "duplicate column name".
+  const dir = await mkdtemp(join(tmpdir(), 'cache-'))
+  const { store } = await open(1 << 20, dir)
+  store.setState('control/jwks', '{"keys":["k1"]}')
+  store.putObject(CM, 'a', 'x', '1', cm('a', 'x', '1'))
+  store.close()
+  const file = join(dir, CACHE_FILE)
+  const mislabel = new Database(file)
+  mislabel.pragma('user_version = 1')
+  mislabel.close()
+  t.throws(() => CacheStore.open(dir, { maxSizeBytes: 1 << 20, logger, covers: rowCovers }),
+    { name: 'CacheOpenError', message: /duplicate column name: list_kind.*left as it is/ })
+  t.notOk(existsSync(join(dir, `${CACHE_FILE}.broken`)), 'not moved aside: SQLite did not call it corrupt')
+  const db = new Database(file, { readonly: true })
+  t.teardown(() => db.close())
+  t.equal(db.pragma('user_version', { simple: true }), 1, 'still version 1')
+  t.equal(db.prepare('SELECT count(*) FROM objects').pluck().get(), 1, 'step 1\'s delete rolled back with the failed step 2')
+  t.equal(db.prepare("SELECT value FROM state WHERE key = 'control/jwks'").pluck().get(), '{"keys":["k1"]}', 'the keys kept')
+})
+
 t.test('state and sizes survive a reopen exactly', async (t) => {
   const { store, dir } = await open()
   store.setState('control/jwks', '{"keys":[]}')
