@@ -142,17 +142,17 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       upstreamProblem = `kube-apiserver unreachable: ${(err as Error).message}`
     }
   }
-  await probe()
-  const probeTimer = setInterval(() => { void probe() }, UPSTREAM_PROBE_MS)
   if (config.featureGates.requireAuthorization) {
     logger.info('2. watching pods and RBAC for the edges\' policy bundles; fetching the signing keys')
     policy = new PolicyBundleBuilder(upstream, logger)
     jwks = new JwksSource(upstream, JWKS_REFRESH_MS, logger)
     control = new ControlHub(policy, jwks, logger)
     policy.start()
-    await probe()
-    await jwks.start()
   }
+  // Once the policy builder exists, so this first probe also gives it the version.
+  await probe()
+  const probeTimer = setInterval(() => { void probe() }, UPSTREAM_PROBE_MS)
+  await jwks?.start()
 
   logger.info({ address: hub.address }, '3. starting the tunnel listener')
   let issuer: NodeCertificates | undefined

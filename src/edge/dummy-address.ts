@@ -4,8 +4,6 @@
 // the caller logs and keeps serving on the loopback listener.
 import { commandError as message, runCommand, tolerate, type CommandRunner } from './commands.js'
 
-export type { CommandRunner } from './commands.js'
-
 export type DummyAddressResult =
   | { ok: true, device: string, created: boolean }
   | { ok: false, error: string }

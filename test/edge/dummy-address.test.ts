@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ensureDummyAddress, type CommandRunner } from '../../src/edge/dummy-address.js'
+import type { CommandRunner } from '../../src/edge/commands.js'
+import { ensureDummyAddress } from '../../src/edge/dummy-address.js'
 
 // The real `ip` paths (dummy unsupported → lo, in a private network namespace) are exercised by
 // test/e2e/dummy-address.test.ts; here a scripted runner pins the command sequence of each path.
