@@ -12,6 +12,7 @@ import type { TunnelClient } from '../tunnel/client.js'
 import { HEADER_RENEW, RENEW_PATH } from '../tunnel/protocol.js'
 import { RENEWED, type CertificateFiles } from './certificate-files.js'
 import { writeAll } from './join-files.js'
+import { readBounded } from '../util/bounded-body.js'
 
 const RENEW_AT = 0.8
 const RETRY_MIN_MS = 5000
@@ -105,28 +106,22 @@ export class CertificateRenewal {
   }
 
   /** One renewal call through the tunnel; the answer's JSON, or an Error with the shim's message. */
-  private call<T> (method: 'GET' | 'POST', body?: unknown): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const stream = this.tunnel.open({ ':method': method, ':path': RENEW_PATH, [HEADER_RENEW]: '1', 'content-type': 'application/json' },
-        { endStream: body === undefined })
-      let status = 0
-      const chunks: Buffer[] = []
-      let size = 0
-      stream.on('response', (headers) => { status = Number(headers[':status']) })
-      stream.on('data', (c: Buffer) => {
-        size += c.length
-        if (size > MAX_ANSWER_BYTES) { stream.destroy(); reject(new Error('the renewal answer is too large')); return }
-        chunks.push(c)
-      })
-      stream.once('end', () => {
-        let parsed: any // eslint-disable-line @typescript-eslint/no-explicit-any -- checked right below
-        try { parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch { reject(new Error(`the shim answered HTTP ${status} without JSON`)); return }
-        if (status === 200) resolve(parsed as T)
-        else reject(new Error(`the shim refused (HTTP ${status}, ${String(parsed?.reason)}): ${String(parsed?.message)}`))
-      })
-      stream.once('error', reject)
-      stream.once('close', () => reject(new Error('the tunnel stream closed before an answer')))
-      if (body !== undefined) stream.end(JSON.stringify(body))
-    })
+  private async call<T> (method: 'GET' | 'POST', body?: unknown): Promise<T> {
+    const stream = this.tunnel.open({ ':method': method, ':path': RENEW_PATH, [HEADER_RENEW]: '1', 'content-type': 'application/json' },
+      { endStream: body === undefined })
+    if (body !== undefined) stream.end(JSON.stringify(body))
+    const closed = (): Error => new Error('the tunnel stream closed before an answer')
+    const [status, text] = await Promise.all([
+      new Promise<number>((resolve, reject) => {
+        stream.once('response', (headers) => resolve(Number(headers[':status'])))
+        stream.once('close', () => reject(closed()))
+      }),
+      readBounded(stream, MAX_ANSWER_BYTES).catch((err: NodeJS.ErrnoException) => { throw err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? closed() : err }),
+    ])
+    if (text === undefined) throw new Error('the renewal answer is too large')
+    let parsed: any // eslint-disable-line @typescript-eslint/no-explicit-any -- checked right below
+    try { parsed = JSON.parse(text.toString('utf8')) } catch { throw new Error(`the shim answered HTTP ${status} without JSON`) }
+    if (status !== 200) throw new Error(`the shim refused (HTTP ${status}, ${String(parsed?.reason)}): ${String(parsed?.message)}`)
+    return parsed as T
   }
 }
