@@ -77,20 +77,13 @@ export interface ReloadResult {
 }
 
 export class CertificateFiles {
-  private tunnel: string
-  private serving: string | undefined
-  private tunnelCert: string
-  private servingCert: string | undefined
   private timer: NodeJS.Timeout | undefined
   private running: Promise<ReloadResult> | undefined
 
+  /** `inUse`: what the daemon started with; replaced by each pair a reload hands on. */
   constructor (private readonly paths: CertificatePaths, private readonly targets: CertificateTargets, private readonly nodeName: string,
-    loaded: { tunnel: { ca: string, cert: string, key: string }, serving: { cert: string, key: string } | undefined }, private readonly logger: Logger) {
-    this.tunnel = fingerprint(loaded.tunnel.ca, loaded.tunnel.cert, loaded.tunnel.key)
-    this.serving = loaded.serving === undefined ? undefined : fingerprint(loaded.serving.cert, loaded.serving.key)
-    this.tunnelCert = loaded.tunnel.cert
-    this.servingCert = loaded.serving?.cert
-  }
+    private readonly inUse: { tunnel: { ca: string, cert: string, key: string }, serving: { cert: string, key: string } | undefined },
+    private readonly logger: Logger) {}
 
   start (intervalMs: number): void {
     this.timer = setInterval(() => { void this.reload() }, intervalMs)
@@ -109,16 +102,15 @@ export class CertificateFiles {
 
   /** The certificates in use now (the renewal schedules itself from them). */
   get current (): { tunnelCert: string, servingCert: string | undefined } {
-    return { tunnelCert: this.tunnelCert, servingCert: this.servingCert }
+    return { tunnelCert: this.inUse.tunnel.cert, servingCert: this.inUse.serving?.cert }
   }
 
   private async readAll (): Promise<ReloadResult> {
     const chosen = await chooseCertificates(this.paths, this.nodeName)
     let tunnel: ReloadResult['tunnel'] = 'unchanged'
     if ('refused' in chosen.tunnel) tunnel = this.refuse('tunnel', chosen.tunnel.refused)
-    else if (fingerprint(chosen.tunnel.ca, chosen.tunnel.cert, chosen.tunnel.key) !== this.tunnel) {
-      this.tunnel = fingerprint(chosen.tunnel.ca, chosen.tunnel.cert, chosen.tunnel.key)
-      this.tunnelCert = chosen.tunnel.cert
+    else if (!samePems(chosen.tunnel, this.inUse.tunnel)) {
+      this.inUse.tunnel = chosen.tunnel
       this.targets.tunnel(chosen.tunnel)
       this.logger.info({ certificate: describe(chosen.tunnel.cert) }, 'tunnel certificate reloaded from disk; redialling with it')
       tunnel = 'reloaded'
@@ -127,9 +119,8 @@ export class CertificateFiles {
     if (chosen.serving !== undefined && 'refused' in chosen.serving) serving = this.refuse('serving', chosen.serving.refused)
     else if (chosen.serving !== undefined) {
       serving = 'unchanged'
-      if (fingerprint(chosen.serving.cert, chosen.serving.key) !== this.serving) {
-        this.serving = fingerprint(chosen.serving.cert, chosen.serving.key)
-        this.servingCert = chosen.serving.cert
+      if (this.inUse.serving === undefined || !samePems(chosen.serving, this.inUse.serving)) {
+        this.inUse.serving = chosen.serving
         this.targets.serving(chosen.serving)
         this.logger.info({ certificate: describe(chosen.serving.cert) }, 'serving certificate reloaded from disk; new connections use it')
         serving = 'reloaded'
@@ -144,8 +135,8 @@ export class CertificateFiles {
   }
 }
 
-function fingerprint (...texts: string[]): string {
-  return texts.join('\0')
+function samePems<T extends Record<string, string>> (a: T, b: T): boolean {
+  return Object.keys(a).every((k) => a[k] === b[k])
 }
 
 async function readAll (files: string[]): Promise<{ texts: string[] } | { error: string }> {
