@@ -160,7 +160,11 @@ t.test('the shim\'s limits answer 429 with Retry-After, never a hang, and slots 
     return socket
   })
   t.teardown(() => { for (const s of partial) s.destroy() })
-  await waitUntil(async () => (await client.get(configMapPath(ns, 'kube-root-ca.crt'))).status === 429, 20_000, 'the short-request slots to fill')
+  // Waited for on the shim's own gauge, not by polling with a GET: a probe in flight holds a slot
+  // itself, and a create arriving meanwhile was refused 429 — leaving one slot free for good.
+  const shortInFlight = async (): Promise<number> => metricSum(
+    await fetch(`http://127.0.0.1:${shim.healthPort}/metrics`).then((r) => r.text()), 'edge_metaserver_cloud_upstream_requests_in_flight', 'kind="short"')
+  await waitUntil(async () => await shortInFlight() === 2, 20_000, 'the two unfinished creates to hold both short-request slots')
   const busy = await client.get(configMapPath(ns, 'kube-root-ca.crt'))
   t.equal(busy.status, 429, 'a short request beyond maxInflightRequests is refused at once')
   t.equal(busy.headers['retry-after'], '1', 'with Retry-After')
