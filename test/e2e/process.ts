@@ -46,6 +46,8 @@ export interface StartOptions {
   cli?: CliBuild
   /** The node executable; default: this process's (which another user may not be allowed to run). */
   node?: string
+  /** The whole argv prefix instead of this repo's CLI (cli/node ignored), e.g. an image's entry point. */
+  command?: string[]
 }
 
 /** A running CLI process with its output captured. */
@@ -58,7 +60,7 @@ export class CliProcess {
   private readonly waiters = new Set<() => void>()
 
   constructor (args: string[], opts: StartOptions = {}) {
-    const [command, ...prefix] = [...(opts.wrap ?? []), ...cliCommand(opts.cli, opts.node)]
+    const [command, ...prefix] = [...(opts.wrap ?? []), ...(opts.command ?? cliCommand(opts.cli, opts.node))]
     this.child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', '--', command!, ...prefix, ...args], {
       env: opts.env ?? process.env,
       cwd: opts.cwd ?? repo,

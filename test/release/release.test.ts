@@ -10,19 +10,20 @@
 //   scratch root with dpkg, its maintainer scripts creating the system user there;
 // - the arm64 tarball's binaries are AArch64 ELF files, and under qemu-user `--help` runs and the
 //   cross-compiled SQLite module opens a database.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import https from 'node:https'
+import { gunzipSync } from 'node:zlib'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { collect, type RunResult } from '../cluster/clients.js'
 import { TestCluster } from '../cluster/cluster.js'
-import { prepareStackFiles, writeCloudConfig } from '../e2e/configs.js'
-import { repo } from '../e2e/process.js'
-import { startCloudInProcess } from '../helpers/product.js'
+import { prepareStackFiles, writeCloudConfig, writeEdgeConfig, type StackFiles } from '../e2e/configs.js'
+import { repo, startCli } from '../e2e/process.js'
+import { startCloudInProcess, startEdgeProcess } from '../helpers/product.js'
 import { Fixtures } from '../cluster/fixtures.js'
 
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }
@@ -38,6 +39,8 @@ t.setTimeout(1_800_000)
 const work = await mkdtemp(join(tmpdir(), 'ems-release-'))
 t.teardown(() => rm(work, { recursive: true, force: true }))
 const out = join(work, 'out')
+
+const IMAGE_ENTRYPOINT = ['/opt/edge-metaserver/lib/edge-metaserver/node/bin/node', '/opt/edge-metaserver/lib/edge-metaserver/dist/src/cli.js']
 
 // tap's process-info loader puts itself into NODE_OPTIONS of every child it sees spawned; the
 // release's node must start as an operator's would, so `env -u` drops it again.
@@ -208,10 +211,18 @@ function getJson (port: number, path: string, ca: string): Promise<{ status: num
   })
 }
 
+// One test bed for the tests that need it (the installed edge, the image's shim), started by the first.
+let testBed: Promise<{ cluster: TestCluster, files: StackFiles }> | undefined
+function sharedTestBed (): Promise<{ cluster: TestCluster, files: StackFiles }> {
+  testBed ??= TestCluster.start().then(async (cluster) => {
+    t.teardown(() => cluster.stop())
+    return { cluster, files: await prepareStackFiles(cluster) }
+  })
+  return testBed
+}
+
 t.test('the edge started from the chroot, as the edge-metaserver user, serves the test bed', { skip: !built && 'the build failed' }, async (t) => {
-  const cluster = await TestCluster.start()
-  t.teardown(() => cluster.stop())
-  const files = await prepareStackFiles(cluster)
+  const { cluster, files } = await sharedTestBed()
   const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0' })
   const { shim, stop: stopCloud } = await startCloudInProcess({ configFile: cloudConfig, logFile: join(cluster.dir, 'cloud.log') })
   t.teardown(stopCloud)
@@ -402,4 +413,131 @@ t.test('the arm64 tarball: AArch64 binaries that run under qemu-user', { skip: !
   const sqlite = await emulated(['-e', 'const D = require(process.argv[1]); const db = new D(":memory:"); console.log(process.arch, db.prepare("select sqlite_version() as v").get().v)', join(app, 'node_modules/better-sqlite3')])
   t.equal(sqlite.code, 0, `the cross-compiled module loads under emulation ${sqlite.stderr}`)
   t.match(sqlite.stdout.trim(), /^arm64 3\.\d+\.\d+$/, 'and runs SQL')
+})
+
+// ---- the cloud shim's OCI image, built from the tarballs with no engine (scripts/release/image.sh)
+
+const image = (arch: string): string => join(out, `edge-metaserver-${VERSION}-linux-${arch}.oci.tar`)
+interface Descriptor { mediaType: string, digest: string, size: number, platform?: { architecture: string, os: string }, annotations?: Record<string, string> }
+
+/** Unpacks an image's layout, checks every descriptor against its blob, returns the parsed documents. */
+async function checkLayout (t: Test, arch: string): Promise<{ dir: string, manifest: any, config: any }> {
+  const dir = join(work, `image-${arch}`)
+  mkdirSync(dir)
+  t.equal((await run('tar', ['-xf', image(arch), '-C', dir])).code, 0, `the ${arch} image archive unpacks`)
+  t.same(JSON.parse(readFileSync(join(dir, 'oci-layout'), 'utf8')), { imageLayoutVersion: '1.0.0' }, 'oci-layout')
+  const blob = (d: Descriptor, mediaType: string): Buffer => {
+    t.equal(d.mediaType, mediaType, `media type ${mediaType}`)
+    t.match(d.digest, /^sha256:[0-9a-f]{64}$/)
+    const bytes = readFileSync(join(dir, 'blobs/sha256', d.digest.slice(7)))
+    t.equal(createHash('sha256').update(bytes).digest('hex'), d.digest.slice(7), `${mediaType}: the blob's sha256 is its digest`)
+    t.equal(bytes.length, d.size, `${mediaType}: the blob's size is the descriptor's`)
+    return bytes
+  }
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'))
+  t.equal(index.schemaVersion, 2)
+  t.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json')
+  t.equal(index.manifests.length, 1, 'one manifest')
+  const ociArch = arch === 'x64' ? 'amd64' : 'arm64'
+  t.same(index.manifests[0].platform, { architecture: ociArch, os: 'linux' }, `platform linux/${ociArch}`)
+  t.equal(index.manifests[0].annotations['org.opencontainers.image.ref.name'], VERSION, 'tagged with the version')
+  const manifest = JSON.parse(blob(index.manifests[0], 'application/vnd.oci.image.manifest.v1+json').toString())
+  t.equal(manifest.schemaVersion, 2)
+  const config = JSON.parse(blob(manifest.config, 'application/vnd.oci.image.config.v1+json').toString())
+  t.equal(manifest.layers.length, 1, 'one layer')
+  const layer = blob(manifest.layers[0], 'application/vnd.oci.image.layer.v1.tar+gzip')
+  t.same(config.rootfs, { type: 'layers', diff_ids: [`sha256:${createHash('sha256').update(gunzipSync(layer)).digest('hex')}`] },
+    'the config\'s diff_id is the sha256 of the uncompressed layer')
+  t.equal(config.architecture, ociArch)
+  t.equal(config.os, 'linux')
+  t.equal(config.config.User, '65532:65532', 'runs as deploy/\'s runAsUser')
+  t.same(config.config.Entrypoint, IMAGE_ENTRYPOINT, 'the entry point is the bundled node on the app, as deploy/Containerfile\'s')
+  t.same(config.config.Cmd, ['cloud', '--config', '/etc/edge-metaserver/config.yaml'], 'CMD is deploy/\'s args')
+  return { dir, manifest, config }
+}
+
+/** umoci (an independent OCI implementation: it verifies every digest again) unpacks the image into a runtime bundle. */
+async function unpackBundle (t: Test, dir: string): Promise<{ rootfs: string, spec: any }> {
+  const bundle = join(dir, '..', `${dir.split('/').at(-1)!}-bundle`)
+  const unpack = await run('umoci', ['unpack', '--image', `${dir}:${VERSION}`, bundle], { timeoutMs: 300_000 })
+  t.equal(unpack.code, 0, `umoci unpack accepts the layout ${unpack.stderr}`)
+  const rootfs = join(bundle, 'rootfs')
+  for (const d of ['proc', 'dev']) mkdirSync(join(rootfs, d), { recursive: true })
+  return { rootfs, spec: JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) }
+}
+
+let images = false
+t.test('image.sh makes an OCI image of each tarball, with no container engine', { skip: !built && 'the build failed' }, async (t) => {
+  for (const arch of ['x64', 'arm64']) {
+    const started = Date.now()
+    const r = await run('bash', [join(repo, 'scripts/release/image.sh'), '--arch', arch, '--out', out], { timeoutMs: 600_000, cwd: repo })
+    t.equal(r.code, 0, `image.sh --arch ${arch} exits 0 ${r.stderr.slice(-2000)}`)
+    t.comment(`image.sh --arch ${arch}: ${Math.round((Date.now() - started) / 1000)} s, ${(statSync(image(arch)).size / 1048576).toFixed(1)} MiB`)
+  }
+  const umoci = await run('sh', ['-c', 'command -v umoci'])
+  t.equal(umoci.code, 0, 'umoci is installed (.ci/run installs it)')
+  images = existsSync(image('x64')) && existsSync(image('arm64')) && umoci.code === 0
+})
+
+t.test('the x64 image: a valid layout whose unpacked root runs the shim as 65532, which an edge connects to', { skip: !built && 'the build failed' }, async (t) => {
+  if (!images) { t.fail('no images (see the test above)'); return }
+  const { dir } = await checkLayout(t, 'x64')
+  const { rootfs, spec } = await unpackBundle(t, dir)
+  t.same(spec.process.user, { uid: 65532, gid: 65532 }, 'the runtime spec runs it as 65532:65532')
+  t.same(spec.process.args, [...IMAGE_ENTRYPOINT, 'cloud', '--config', '/etc/edge-metaserver/config.yaml'])
+  const probe = await run('sh', ['-c', `ls "${rootfs}/bin/sh" "${rootfs}/usr/bin/sh" "${rootfs}/usr/bin/apt-get" 2>/dev/null; exit 0`])
+  t.equal(probe.stdout.trim(), '', 'no shell and no package manager in the image')
+
+  // As a runtime would start it: the spec's argv, env and user, chrooted into the unpacked root.
+  const env = Object.fromEntries((spec.process.env as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
+  const chrooted = { ...bareEnv, ...env, R: rootfs, USERSPEC: `${spec.process.user.uid as number}:${spec.process.user.gid as number}` }
+  const help = await run('unshare', chrootArgs([...IMAGE_ENTRYPOINT, '--help']), { env: chrooted })
+  t.equal(help.code, 0, `--help in the image exits 0 ${help.stderr}`)
+  t.match(help.stdout, /Usage: edge-metaserver <command>/)
+
+  // The shim's files as a Secret and a ConfigMap would mount them: readable by 65532 only.
+  const { cluster, files } = await sharedTestBed()
+  const etc = join(rootfs, 'etc/edge-metaserver')
+  const mounted: Array<[string, string]> = [[files.shimKubeconfig, 'kubeconfig'], [files.tunnelPki.ca.certFile, 'tunnel-ca.crt'],
+    [files.tunnelPki.cloud.certFile, 'tls.crt'], [files.tunnelPki.cloud.keyFile, 'tls.key']]
+  for (const [from, name] of mounted) {
+    copyFileSync(from, join(etc, name))
+    chownSync(join(etc, name), 65532, 65532)
+    chmodSync(join(etc, name), 0o400)
+  }
+  writeFileSync(join(etc, 'config.yaml'), [
+    'apiVersion: edge-metaserver.io/v1alpha1', 'kind: CloudShim', 'kubeAPIConfig:', '  kubeConfig: /etc/edge-metaserver/kubeconfig',
+    'modules:', '  cloudHub:', '    address: 127.0.0.1:0', '    healthzAddress: 127.0.0.1:0', '    tlsCaFile: /etc/edge-metaserver/tunnel-ca.crt',
+    '    tlsCertFile: /etc/edge-metaserver/tls.crt', '    tlsPrivateKeyFile: /etc/edge-metaserver/tls.key', '    shutdownGracePeriod: 2s',
+    'logging:', '  level: info', '',
+  ].join('\n'))
+  const cloud = startCli(spec.process.args.slice(2) as string[], {
+    command: ['env', '-u', 'NODE_OPTIONS', 'unshare', ...chrootArgs(spec.process.args.slice(0, 2) as string[])],
+    env: chrooted, logFile: join(cluster.dir, 'image-cloud.log'),
+  })
+  t.teardown(() => cloud.stop(5000))
+  const ready = await cloud.waitForLog((l) => l.msg === 'cloud shim ready', 'cloud shim ready', 60_000)
+  t.pass(`the shim from the image is ready, its tunnel on 127.0.0.1:${ready.tunnelPort as number}`)
+
+  const nodeName = 'image-node'
+  await new Fixtures(cluster.admin).node(nodeName)
+  const edgeConfig = await writeEdgeConfig(cluster, files, nodeName, { server: '127.0.0.1:0', tunnelPort: ready.tunnelPort })
+  const edge = await startEdgeProcess({ configFile: edgeConfig, logFile: join(cluster.dir, 'image-edge.log') })
+  t.teardown(() => edge.stop(5000))
+  const viaEdge = await getJson(edge.port, '/version', cluster.pki.caPem)
+  t.equal(viaEdge.status, 200, 'an edge connected to the image\'s shim relays /version')
+  t.same(JSON.parse(viaEdge.body), (await cluster.admin.get('/version')).body, 'kube-apiserver\'s own /version, through the image\'s shim')
+  await edge.stop(5000)
+  t.equal((await cloud.signal('SIGTERM', 20_000)).code, 0, 'the shim exits 0 on SIGTERM')
+})
+
+t.test('the arm64 image: a valid layout whose AArch64 root runs --help under qemu-user with only its own libraries', { skip: !built && 'the build failed' }, async (t) => {
+  if (!images) { t.fail('no images (see the test above)'); return }
+  const { dir } = await checkLayout(t, 'arm64')
+  const { rootfs } = await unpackBundle(t, dir)
+  t.equal(elfMachine(join(rootfs, 'usr/lib/aarch64-linux-gnu/libc.so.6')), EM_AARCH64, 'the image\'s C library is AArch64')
+  // -L: the image's root is the only place the loader and libraries come from.
+  const help = await run('qemu-aarch64', ['-L', rootfs, join(rootfs, IMAGE_ENTRYPOINT[0]!), join(rootfs, IMAGE_ENTRYPOINT[1]!), '--help'], { timeoutMs: 180_000 })
+  t.equal(help.code, 0, `--help from the arm64 image exits 0 ${help.stderr}`)
+  t.match(help.stdout, /Usage: edge-metaserver <command>/)
 })
