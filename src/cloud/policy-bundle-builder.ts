@@ -8,7 +8,7 @@ import type { Logger } from '../obs/logger.js'
 import type { BoundPod } from '../kube/bound-pod.js'
 import { scopePolicyToNode } from '../kube/node-policy-scope.js'
 import type { ClusterRole, RoleBinding } from '../kube/rbac-objects.js'
-import type { PolicyBundle } from '../tunnel/control.js'
+import { isKubernetesService, type KubernetesService, type PolicyBundle } from '../tunnel/control.js'
 import { Reflector, type KubeObject } from './reflector.js'
 import type { Upstream } from './upstream.js'
 
@@ -36,6 +36,18 @@ function trimBinding (o: any): BindingObject {
   return { metadata: trimmedMetadata(o), roleRef: o.roleRef, subjects: o.subjects }
 }
 
+/** Where the shim reads it: only this object (deploy/10-rbac.yaml's Role in `default`, resourceNames [kubernetes]). */
+export const KUBERNETES_SERVICE_PATH = '/api/v1/namespaces/default/services/kubernetes'
+
+/** The ClusterIP and https port of the `kubernetes` Service object; undefined when it has no IPv4 ClusterIP or https port. */
+export function kubernetesServiceOf (o: any): KubernetesService | undefined {
+  const ports: any[] = Array.isArray(o?.spec?.ports) ? o.spec.ports : []
+  // kube-apiserver names its port "https"; a single unnamed port is the same thing.
+  const port = ports.find((p) => p?.name === 'https') ?? (ports.length === 1 ? ports[0] : undefined)
+  const service = { clusterIP: o?.spec?.clusterIP, port: port?.port }
+  return isKubernetesService(service) ? service : undefined
+}
+
 export class PolicyBundleBuilder extends EventEmitter {
   private readonly pods: Reflector<PodObject>
   private readonly roles: Reflector<RoleObject>
@@ -43,6 +55,7 @@ export class PolicyBundleBuilder extends EventEmitter {
   private readonly roleBindings: Reflector<BindingObject>
   private readonly clusterRoleBindings: Reflector<BindingObject>
   private kubeVersion: string | undefined
+  private kubernetesService: KubernetesService | undefined
 
   constructor (upstream: Upstream, logger: Logger) {
     super()
@@ -68,6 +81,13 @@ export class PolicyBundleBuilder extends EventEmitter {
     this.emit('change')
   }
 
+  /** The `kubernetes` Service's ClusterIP and port (read by the shim's probe); a change re-sends the bundles. */
+  setKubernetesService (service: KubernetesService): void {
+    if (service.clusterIP === this.kubernetesService?.clusterIP && service.port === this.kubernetesService.port) return
+    this.kubernetesService = service
+    this.emit('change')
+  }
+
   /** True once every reflector has listed: bundles cut before that would deny too much. */
   get synced (): boolean { return this.all.every((r) => r.synced) }
 
@@ -84,6 +104,10 @@ export class PolicyBundleBuilder extends EventEmitter {
       roles: sorted(this.roles), clusterRoles: sorted(this.clusterRoles),
       roleBindings: sorted(this.roleBindings), clusterRoleBindings: sorted(this.clusterRoleBindings),
     })
-    return this.kubeVersion === undefined ? { node, pods, rbac } : { node, pods, rbac, kubeVersion: this.kubeVersion }
+    return {
+      node, pods, rbac,
+      ...(this.kubeVersion === undefined ? {} : { kubeVersion: this.kubeVersion }),
+      ...(this.kubernetesService === undefined ? {} : { kubernetesService: this.kubernetesService }),
+    }
   }
 }

@@ -19,7 +19,7 @@ import { renewalHandler } from './renewal.js'
 import { JwksSource } from './jwks-source.js'
 import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
-import { PolicyBundleBuilder } from './policy-bundle-builder.js'
+import { KUBERNETES_SERVICE_PATH, kubernetesServiceOf, PolicyBundleBuilder } from './policy-bundle-builder.js'
 import { TokenReviewer } from './token-reviews.js'
 import { Upstream } from './upstream.js'
 import { UpstreamSlots } from './upstream-slots.js'
@@ -127,6 +127,21 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   let policy: PolicyBundleBuilder | undefined
   let jwks: JwksSource | undefined
 
+  // For edges with redirect.serviceClusterIP: auto. A failure is logged when it changes, not every probe.
+  let serviceProblem: string | undefined = 'not read yet'
+  const readKubernetesService = async (builder: PolicyBundleBuilder): Promise<void> => {
+    const res = await upstream.json<unknown>('GET', KUBERNETES_SERVICE_PATH)
+    const service = res.status === 200 ? kubernetesServiceOf(res.body) : undefined
+    let problem: string | undefined
+    if (res.status !== 200) problem = `kube-apiserver answered ${res.status} (the Role in default of deploy/10-rbac.yaml?)`
+    else if (service === undefined) problem = 'it has no IPv4 ClusterIP and https port'
+    if (problem !== serviceProblem) {
+      if (problem === undefined) logger.info(service, 'kubernetes Service read: edges with redirect.serviceClusterIP auto get it')
+      else logger.warn({ path: KUBERNETES_SERVICE_PATH }, `cannot read the kubernetes Service: ${problem}; edges with redirect.serviceClusterIP auto do not redirect`)
+      serviceProblem = problem
+    }
+    if (service !== undefined) builder.setKubernetesService(service)
+  }
   // kube-apiserver reachability, probed in the background so /readyz never blocks on it. The probe
   // also reads /version for the policy bundles (an upgraded apiserver words its 403s differently).
   let upstreamProblem: string | undefined = 'not probed yet'
@@ -137,6 +152,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       if (policy !== undefined) {
         const version = await upstream.json<{ gitVersion?: unknown }>('GET', '/version')
         if (version.status === 200 && typeof version.body?.gitVersion === 'string') policy.setKubeVersion(version.body.gitVersion)
+        await readKubernetesService(policy)
       }
     } catch (err) {
       upstreamProblem = `kube-apiserver unreachable: ${(err as Error).message}`

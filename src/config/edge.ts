@@ -57,8 +57,12 @@ export interface MetaServerConfig {
 
 /** Transparent redirection of pods' connections to the `kubernetes` Service (src/edge/redirect.ts). */
 export interface RedirectConfig {
-  /** IPv4 ClusterIP of the `kubernetes` Service; null (the default) leaves redirection off. */
+  /**
+   * IPv4 ClusterIP of the `kubernetes` Service, or 'auto' (ClusterIP and port as the cloud shim read
+   * them from the cluster, remembered for an offline start); null (the default) leaves redirection off.
+   */
   readonly serviceClusterIP: string | null
+  /** Ignored with 'auto' (the Service's own https port is used). */
   readonly servicePort: number
   readonly backend: 'auto' | 'nftables' | 'iptables'
   /** Milliseconds between checks that the iptables jump is still first in nat PREROUTING. */
@@ -129,8 +133,8 @@ const redirectField = obj<RedirectConfig>(
   },
   (v, issue) => {
     // A DNAT cannot cross address families and the dummy address it targets is IPv4.
-    if (v.serviceClusterIP !== null && isIP(v.serviceClusterIP) !== 4) {
-      issue('serviceClusterIP', `must be an IPv4 address (the ClusterIP of the kubernetes Service: kubectl get service kubernetes -n default), got "${v.serviceClusterIP}"`)
+    if (v.serviceClusterIP !== null && v.serviceClusterIP !== 'auto' && isIP(v.serviceClusterIP) !== 4) {
+      issue('serviceClusterIP', `must be an IPv4 address (the ClusterIP of the kubernetes Service: kubectl get service kubernetes -n default) or auto, got "${v.serviceClusterIP}"`)
     }
   }
 )

@@ -2,6 +2,7 @@
 // signing keys and this node's policy bundle (pods bound here + the RBAC that reaches their
 // service accounts). Received over the control stream, persisted in the edge's SQLite file so a
 // restart without the cloud still authorizes, compiled once per update (never per request).
+import { EventEmitter } from 'node:events'
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose'
 import type { Logger } from '../obs/logger.js'
 import { VerifiedTokens } from './verified-tokens.js'
@@ -17,8 +18,8 @@ export interface DurableState {
 
 const STATE_KEYS = { jwks: 'control/jwks', policy: 'control/policy' } as const
 
-/** The keys and policy this edge received from the cloud (or restored), ready for the gate. */
-export class ReceivedPolicy {
+/** The keys and policy this edge received from the cloud (or restored), ready for the gate. Emits 'bundle' (PolicyBundle) on each one applied. */
+export class ReceivedPolicy extends EventEmitter<{ bundle: [PolicyBundle] }> {
   keys: JWTVerifyGetKey | undefined
   /** The bundle's RBAC, compiled: what the gate asks. */
   authorizer: RbacAuthorizer | undefined
@@ -32,7 +33,9 @@ export class ReceivedPolicy {
   /** When each was last received from the cloud (persisted with it, so it survives a restart); for the age metric. */
   readonly receivedAt: { jwks?: number, policy?: number } = {}
 
-  constructor (private readonly durable: DurableState, private readonly nodeName: string, private readonly logger: Logger) {}
+  constructor (private readonly durable: DurableState, private readonly nodeName: string, private readonly logger: Logger) {
+    super()
+  }
 
   /** Restores the last persisted state (the daemon must authorize even when it starts offline). */
   load (): void {
@@ -76,5 +79,6 @@ export class ReceivedPolicy {
     this.bundle = bundle
     this.pods = new Map(bundle.pods.map((p) => [p.uid, p]))
     this.logger.info({ pods: bundle.pods.length, bindings: this.authorizer.size }, 'policy bundle applied')
+    this.emit('bundle', bundle)
   }
 }

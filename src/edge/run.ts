@@ -30,6 +30,7 @@ import { requestPipeline, type PipelineParts } from './pipeline.js'
 import { ReceivedPolicy } from './received-policy.js'
 import { CloudReachability } from './reachability.js'
 import { installRedirect, type Redirection } from './redirect.js'
+import type { KubernetesService, PolicyBundle } from '../tunnel/control.js'
 
 // A held watch whose tunnel is up but whose last resume found kube-apiserver unreachable tries again this often.
 const HELD_WATCH_RETRY_MS = 5000
@@ -230,8 +231,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const renewal = new CertificateRenewal(tunnel, files, nodeName, certificatePaths.renewedDir, log)
   if (hub.enable) renewal.start()
   // Last, so no pod connection is redirected before the listener it goes to is up.
-  const redirection = await startRedirect(config, tls?.cert, listening, log)
-  const stopRecheck = redirection === undefined ? () => {} : keepPrecedence(redirection, config.modules.metaServer.redirect.recheckPeriod, log)
+  const redirection = await startRedirection(config, tls?.cert, listening, policy, log)
   readinessGauge(registry, 'edge_metaserver', health.readyz)
   const readiness = readinessLog(health.readyz, log)
   readiness.poll()
@@ -254,11 +254,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
       files.stop()
       renewal.stop()
       // First: pods' new connections go back to kube-proxy's path while the listeners drain.
-      if (redirection !== undefined) {
-        stopRecheck()
-        await redirection.remove().then(() => log.info({ backend: redirection.backend }, 'redirection removed'),
-          (err: unknown) => log.error({ err, backend: redirection.backend }, 'cannot remove the redirection'))
-      }
+      await redirection?.stop()
       log.info('shutting down: draining in-flight requests')
       readiness.poll()
       clearInterval(readinessTimer)
@@ -275,30 +271,88 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   }
 }
 
-/** Installs the redirection of pods' Service connections to the dummy listener, if configured; a failure is logged, never fatal. */
-async function startRedirect (config: EdgeConfig, cert: string | undefined, listening: EdgeDaemon['listening'], log: Logger): Promise<Redirection | undefined> {
+interface RedirectionControl {
+  /** Removes the rules (if any are installed) and stops following the policy bundles. */
+  stop: () => Promise<void>
+}
+
+/**
+ * The redirection as configured: a fixed ClusterIP, installed now; or with `auto` the kubernetes
+ * Service the policy bundles carry — the persisted one at start-up (so an offline start redirects
+ * as before), then whatever a new bundle says (rules replaced if it ever changes, kept when a bundle
+ * carries none). Undefined when redirection is off. Never fatal: failures are logged.
+ */
+async function startRedirection (config: EdgeConfig, cert: string | undefined, listening: EdgeDaemon['listening'], policy: ReceivedPolicy | undefined,
+  log: Logger): Promise<RedirectionControl | undefined> {
   const r = config.modules.metaServer.redirect
   if (r.serviceClusterIP === null) return undefined
+  let current: { service: KubernetesService, redirection: Redirection | undefined, stopRecheck: () => void } | undefined
+  let stopped = false
+  // One change at a time, in order: nft/iptables runs must not interleave.
+  let chain = Promise.resolve()
+  const remove = async (): Promise<void> => {
+    const installed = current?.redirection
+    current?.stopRecheck()
+    current = undefined
+    if (installed === undefined) return
+    await installed.remove().then(() => log.info({ backend: installed.backend }, 'redirection removed'),
+      (err: unknown) => log.error({ err, backend: installed.backend }, 'cannot remove the redirection'))
+  }
+  const use = (service: KubernetesService | undefined): void => {
+    chain = chain.then(async () => {
+      if (stopped || service === undefined) return
+      if (current !== undefined && current.service.clusterIP === service.clusterIP && current.service.port === service.port) return
+      if (current !== undefined) log.warn({ from: current.service, to: service }, 'the kubernetes Service changed: replacing the redirection')
+      await remove()
+      const redirection = await installFor(service, r.backend, config.modules.metaServer.tlsCertFile, cert, listening, log)
+      current = { service, redirection, stopRecheck: redirection === undefined ? () => {} : keepPrecedence(redirection, r.recheckPeriod, log) }
+    })
+  }
+  const onBundle = (bundle: PolicyBundle): void => { use(bundle.kubernetesService) }
+  if (r.serviceClusterIP === 'auto') {
+    // Config validation requires the gate with redirect, so the policy state exists.
+    const known = policy?.bundle?.kubernetesService
+    if (known === undefined) log.info('redirect.serviceClusterIP auto: no kubernetes Service known yet; redirecting once the cloud sends it')
+    else log.info(known, 'redirect.serviceClusterIP auto: the kubernetes Service of the last policy bundle')
+    use(known)
+    policy?.on('bundle', onBundle)
+  } else {
+    use({ clusterIP: r.serviceClusterIP, port: r.servicePort })
+  }
+  await chain
+  return {
+    stop: async () => {
+      stopped = true
+      policy?.off('bundle', onBundle)
+      await chain
+      await remove()
+    },
+  }
+}
+
+/** Installs the redirection of pods' connections to `service` to the dummy listener; a failure is logged, never fatal. */
+async function installFor (service: KubernetesService, backend: EdgeConfig['modules']['metaServer']['redirect']['backend'], certFile: string,
+  cert: string | undefined, listening: EdgeDaemon['listening'], log: Logger): Promise<Redirection | undefined> {
   const target = listening['dummyServer']
-  const bypass = `pods using ${r.serviceClusterIP}:${r.servicePort} keep reaching kube-apiserver directly, not through the edge`
+  const bypass = `pods using ${service.clusterIP}:${service.port} keep reaching kube-apiserver directly, not through the edge`
   if (target === undefined || cert === undefined) {
     log.error(`not redirecting the kubernetes Service: the dummy listener is not up; ${bypass}`)
     return undefined
   }
   // Pods verify the ClusterIP they dial against their ca.crt: redirecting to a certificate without
   // it would break every pod instead of leaving them on the direct path.
-  if (new X509Certificate(cert).checkIP(r.serviceClusterIP) === undefined) {
-    log.error({ file: config.modules.metaServer.tlsCertFile },
-      `not redirecting the kubernetes Service: the serving certificate has no IP SAN ${r.serviceClusterIP}; ${bypass}`)
+  if (new X509Certificate(cert).checkIP(service.clusterIP) === undefined) {
+    log.error({ file: certFile },
+      `not redirecting the kubernetes Service: the serving certificate has no IP SAN ${service.clusterIP}; ${bypass}`)
     return undefined
   }
-  log.info({ clusterIP: r.serviceClusterIP, port: r.servicePort, target, backend: r.backend }, '6. redirecting pods\' connections to the kubernetes Service to the dummy listener')
-  const result = await installRedirect({ clusterIP: r.serviceClusterIP, servicePort: r.servicePort, target }, r.backend)
+  log.info({ clusterIP: service.clusterIP, port: service.port, target, backend }, '7. redirecting pods\' connections to the kubernetes Service to the dummy listener')
+  const result = await installRedirect({ clusterIP: service.clusterIP, servicePort: service.port, target }, backend)
   if (!result.ok) {
     log.error({ reason: result.error }, `cannot redirect the kubernetes Service; ${bypass}`)
     return undefined
   }
-  log.info({ backend: result.redirection.backend }, 'redirection installed')
+  log.info({ backend: result.redirection.backend, clusterIP: service.clusterIP, port: service.port }, 'redirection installed')
   return result.redirection
 }
 

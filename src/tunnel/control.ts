@@ -1,6 +1,7 @@
 // What the cloud pushes to an edge on its control stream, one JSON object per line, each
 // replacing the previous one of its type. Both ends import these types; receivers ignore
 // message types they do not know (version skew during rolling updates).
+import { isIP } from 'node:net'
 import type { BoundPod } from '../kube/bound-pod.js'
 import type { RbacPolicy } from '../kube/rbac-objects.js'
 
@@ -15,6 +16,24 @@ export interface PolicyBundle {
   rbac: RbacPolicy
   /** kube-apiserver's /version gitVersion, once the shim has read it: the edge words its 403s as that release does. */
   kubeVersion?: string
+  /**
+   * The `kubernetes` Service in `default` (ClusterIP and its https port), once the shim has read it:
+   * what an edge with `redirect.serviceClusterIP: auto` redirects (the same for every node).
+   */
+  kubernetesService?: KubernetesService
+}
+
+export interface KubernetesService {
+  clusterIP: string
+  port: number
+}
+
+/** True for a well-formed KubernetesService (an IPv4 ClusterIP: the dummy address a DNAT targets is IPv4). */
+export function isKubernetesService (v: unknown): v is KubernetesService {
+  if (typeof v !== 'object' || v === null) return false
+  const s = v as Record<string, unknown>
+  return typeof s.clusterIP === 'string' && isIP(s.clusterIP) === 4 &&
+    typeof s.port === 'number' && Number.isInteger(s.port) && s.port >= 1 && s.port <= 65535
 }
 
 export type ControlMessage =
@@ -37,7 +56,8 @@ export function decodeControl (line: string): ControlMessage | undefined {
   if (m.type === 'policy' && typeof m.bundle === 'object' && m.bundle !== null) {
     const b = m.bundle as PolicyBundle
     if (typeof b.node === 'string' && Array.isArray(b.pods) && typeof b.rbac === 'object' && b.rbac !== null &&
-      (b.kubeVersion === undefined || typeof b.kubeVersion === 'string')) return { type: 'policy', bundle: b }
+      (b.kubeVersion === undefined || typeof b.kubeVersion === 'string') &&
+      (b.kubernetesService === undefined || isKubernetesService(b.kubernetesService))) return { type: 'policy', bundle: b }
   }
   return undefined
 }

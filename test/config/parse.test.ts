@@ -479,6 +479,10 @@ t.test('metaServer.redirect: off by default; an IPv4 ClusterIP turns it on; bad 
 
   t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: "fd00::1"\n'),
     [{ line: 8, path: 'modules.metaServer.redirect.serviceClusterIP', message: /must be an IPv4 address .* got "fd00::1"/ }])
+  const auto = edge(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: auto\n')
+  t.equal(auto.modules.metaServer.redirect.serviceClusterIP, 'auto', 'auto: the ClusterIP the cloud shim reads from the cluster')
+  t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: automatic\n'),
+    [{ line: 8, path: 'modules.metaServer.redirect.serviceClusterIP', message: /IPv4 address .* or auto, got "automatic"/ }])
   t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      backend: nftable\n'),
     [{ line: 9, path: 'modules.metaServer.redirect.backend', message: /expected one of "auto", "nftables", "iptables", got "nftable" \(did you mean "nftables"\?\)/ }])
   t.match(errors(HEAD_EDGE + EDGE_HUB + '  metaServer:\n    redirect:\n      serviceClusterIP: 10.96.0.1\n      servicePort: 0\n'),

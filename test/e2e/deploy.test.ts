@@ -153,8 +153,8 @@ const DANGEROUS_VERBS = new Set(['escalate', 'bind', 'impersonate', 'approve', '
 const SENSITIVE_RESOURCES = new Set(['secrets', 'serviceaccounts/token', 'nodes/proxy', 'pods/exec'])
 
 t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards, no writes', async (t) => {
-  const roles = [...find('ClusterRole'), ...find('Role')]
-  t.equal(roles.length, 1, 'deploy/ defines exactly one role')
+  const roles = find('ClusterRole')
+  t.equal(roles.length, 1, 'deploy/ defines exactly one ClusterRole (the Role in default is pinned below)')
   const role = roles[0]
   t.equal(role.kind, 'ClusterRole')
   t.equal(role.aggregationRule, undefined, 'not an aggregated role')
@@ -184,12 +184,26 @@ t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards
   t.same(extra, [], 'nothing beyond ALLOWED')
   t.ok(grants.has('authentication.k8s.io/tokenreviews:create') && grants.has('/pods:get'), 'tokenreviews create and pods get are granted')
 
-  const bindings = [...find('ClusterRoleBinding'), ...find('RoleBinding')]
-  t.equal(bindings.length, 1, 'one binding')
+  const bindings = find('ClusterRoleBinding')
+  t.equal(bindings.length, 1, 'one ClusterRoleBinding')
   t.match(bindings[0], {
     kind: 'ClusterRoleBinding',
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
   })
+  t.same(bindings[0].subjects, [{ kind: 'ServiceAccount', name: 'edge-metaserver-cloud', namespace: NAMESPACE }])
+})
+
+// redirect.serviceClusterIP: auto — the shim reads one object, the kubernetes Service, and nothing else in any namespace.
+const SERVICE_RULE = { apiGroups: [''], resources: ['services'], resourceNames: ['kubernetes'], verbs: ['get'] }
+
+t.test('least privilege: the only Role is get on the kubernetes Service in default, bound to the shim', async (t) => {
+  const roles = find('Role')
+  t.equal(roles.length, 1, 'one Role')
+  t.match(roles[0], { metadata: { name: 'edge-metaserver-cloud', namespace: 'default' } })
+  t.same(roles[0].rules, [SERVICE_RULE], 'get services/kubernetes only')
+  const bindings = find('RoleBinding')
+  t.equal(bindings.length, 1, 'one RoleBinding')
+  t.match(bindings[0], { metadata: { namespace: 'default' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: roles[0].metadata.name } })
   t.same(bindings[0].subjects, [{ kind: 'ServiceAccount', name: 'edge-metaserver-cloud', namespace: NAMESPACE }])
 })
 
@@ -208,7 +222,10 @@ t.test('least privilege, as the apiserver sees it: what the ServiceAccount may d
     ['update', 'nodes'], ['*', '*'],
     ['update', 'certificatesigningrequests.certificates.k8s.io'], ['delete', 'certificatesigningrequests.certificates.k8s.io'],
     ['update', 'certificatesigningrequests.certificates.k8s.io', '--subresource=status'],
+    ['list', 'services', '-n', 'default'], ['get', 'services/other', '-n', 'default'], ['get', 'services/kubernetes', '-n', 'kube-system'],
+    ['update', 'services/kubernetes', '-n', 'default'], ['get', 'endpoints/kubernetes', '-n', 'default'],
   ]) t.equal(await can(...args), 'no', `cannot ${args.join(' ')}`)
+  t.equal(await can('get', 'services/kubernetes', '-n', 'default'), 'yes', 'may get the kubernetes Service (redirect.serviceClusterIP: auto)')
   // join: exactly the CSR verbs, and approval for the kubelet-serving signer only. Signer names hold
   // a "/", which `kubectl auth can-i` cannot spell: a SubjectAccessReview asks kube-apiserver directly.
   t.equal(await can('create', 'certificatesigningrequests.certificates.k8s.io'), 'yes')
@@ -261,7 +278,8 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   const chart = byKey(objects)
   const plain = byKey(docs.map((d) => d.obj).filter((o) => o.kind !== 'Namespace'))
   t.same([...chart.keys()].sort(), [...plain.keys()].sort(), 'the same kinds and names')
-  for (const o of objects) t.equal(o.metadata.namespace ?? NAMESPACE, NAMESPACE, `${o.kind} in the release namespace`)
+  // The Role that reads the kubernetes Service lives beside it, in default.
+  for (const o of objects) t.equal(o.metadata.namespace ?? NAMESPACE, /^Role(Binding)?$/.test(o.kind) ? 'default' : NAMESPACE, `${o.kind} in its namespace`)
   const spec = (k: string): [any, any] => [chart.get(k), plain.get(k)]
   const [cd, pd] = spec('Deployment/edge-metaserver-cloud')
   t.same(cd.spec.template.spec, pd.spec.template.spec, 'the same pod spec (image, args, ports, probes, security, volumes)')
@@ -270,6 +288,8 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   t.same(cd.spec.strategy, pd.spec.strategy)
   t.same(spec('ClusterRole/edge-metaserver-cloud')[0].rules, spec('ClusterRole/edge-metaserver-cloud')[1].rules, 'the same least-privilege rules')
   t.same(spec('ClusterRoleBinding/edge-metaserver-cloud')[0].subjects, spec('ClusterRoleBinding/edge-metaserver-cloud')[1].subjects)
+  t.same(spec('Role/edge-metaserver-cloud')[0].rules, spec('Role/edge-metaserver-cloud')[1].rules, 'the same Role in default')
+  t.same(spec('RoleBinding/edge-metaserver-cloud')[0].subjects, spec('RoleBinding/edge-metaserver-cloud')[1].subjects)
   t.same(spec('Service/edge-metaserver-cloud')[0].spec, spec('Service/edge-metaserver-cloud')[1].spec, 'LoadBalancer, tunnel port only')
   t.same(spec('PodDisruptionBudget/edge-metaserver-cloud')[0].spec, spec('PodDisruptionBudget/edge-metaserver-cloud')[1].spec)
   const config = (o: any): unknown => {

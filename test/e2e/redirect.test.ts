@@ -231,6 +231,54 @@ t.test('a node without kube-proxy (common on KubeEdge nodes): the rule alone tak
   t.not(after.status, '200', 'with the daemon stopped nothing answers the ClusterIP on this node')
 })
 
+t.test('serviceClusterIP: auto — the ClusterIP the shim read from the cluster, remembered for an offline start; KubeEdge\'s injected env reaches the edge too', async (t) => {
+  const { node, pod } = await topology(t)
+  const nodeName = 'edge-redirect-auto'
+  const ns = await stack.fixtures.namespace('redirect')
+  await stack.fixtures.configMap(ns, 'auto-through-the-edge', { via: 'auto' })
+  const identity = await stack.fixtures.podIdentity(ns, nodeName, { rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }] })
+  const stateDir = await cluster.tempDir('edge-redirect-auto-state')
+  const config = (tunnelPort: number): Promise<string> => writeEdgeConfig(cluster, stack.files, nodeName, {
+    server: '127.0.0.1:10550', dummyServer: DUMMY, tunnelPort, stateDir, metaServer: ['redirect:', '  serviceClusterIP: auto'],
+  })
+  const edge = startCli(['edge', '--config', await config(stack.cloud.tunnelPort)], { wrap: node.wrap(), logFile: join(cluster.dir, `edge-${nodeName}.log`) })
+  t.teardown(() => edge.stop(5000))
+  await edge.waitForLog((l) => /no kubernetes Service known yet/.test(l.msg), 'a fresh edge knows no ClusterIP')
+  const installed = await edge.waitForLog((l) => l.msg === 'redirection installed', 'redirection installed')
+  t.same([installed.clusterIP, installed.port], [clusterIP, service.spec.ports.find((p: { name: string }) => p.name === 'https').port],
+    'the rule is for the kubernetes Service as kube-apiserver holds it (sent by the shim in the policy bundle)')
+  await waitForValue(async () => (await curl(node, 'https://127.0.0.1:10550/readyz')).status === '200' ? true : undefined,
+    { what: 'the edge to be ready', timeoutMs: 30_000 })
+  const viaEdge = await curl(pod, `https://${clusterIP}/readyz?verbose`, identity.token)
+  t.match(viaEdge.body, /^\[\+\]tunnel ok/m, `the pod's ClusterIP connection reaches the edge: ${viaEdge.stderr}`)
+
+  // Next to KubeEdge's edgecore, edged gives pods METASERVER_DUMMY_IP/PORT (the drop-in's values) as
+  // KUBERNETES_SERVICE_HOST/PORT instead: the same pod, with that env, reaches the edge directly.
+  const kubeEdgeEnv: PodEnvironment = {
+    ...await podEnvironment(await cluster.tempDir('pod-kubeedge'), { host: '169.254.30.10', port: 10550, token: identity.token, caPem: cluster.pki.caPem, namespace: ns }),
+    wrap: pod.wrap(),
+  }
+  const before = await edgeRequests(node, 'list')
+  const listed = await kubectl(kubeEdgeEnv, ['get', 'configmaps', '-o', 'name'])
+  t.equal(listed.code, 0, `kubectl with KUBERNETES_SERVICE_HOST=169.254.30.10 KUBERNETES_SERVICE_PORT=10550 succeeds: ${listed.stderr.slice(-500)}`)
+  t.match(listed.stdout, /auto-through-the-edge/)
+  t.ok(await edgeRequests(node, 'list') > before, 'and went through the edge')
+  t.equal((await edge.signal('SIGTERM', 20_000)).code, 0)
+  t.notMatch((await node.run('nft', ['list', 'ruleset'])).stdout, 'edge-metaserver', 'stop removed the rule')
+
+  // Restarted with the cloud unreachable (nothing listens on port 9 in the node namespace): the
+  // persisted bundle's Service is redirected again at start-up, before any cloud contact.
+  const offline = startCli(['edge', '--config', await config(9)], { wrap: node.wrap(), logFile: join(cluster.dir, `edge-${nodeName}-offline.log`) })
+  t.teardown(() => offline.stop(5000))
+  const remembered = await offline.waitForLog((l) => l.msg === 'redirection installed', 'redirection installed (offline)')
+  t.same([remembered.clusterIP, remembered.port], [installed.clusterIP, installed.port], 'the same Service, from the state directory')
+  t.notOk(offline.logLines().some((l) => l.msg === 'tunnel connected'), 'without a tunnel')
+  const offlineAnswer = await curl(pod, `https://${clusterIP}/readyz?verbose`, identity.token)
+  t.match(offlineAnswer.body, /^\[[+-]\]tunnel\b/m, `the pod reaches the offline edge: ${offlineAnswer.stderr}`)
+  t.equal((await offline.signal('SIGTERM', 20_000)).code, 0)
+  t.notMatch((await node.run('nft', ['list', 'ruleset'])).stdout, 'edge-metaserver', 'stop removed it again')
+})
+
 t.test('a serving certificate without the ClusterIP: no redirection, a clear error, the pods keep the direct path', async (t) => {
   const node = await NetNamespace.create()
   t.teardown(() => node.close())
