@@ -231,7 +231,8 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const renewal = new CertificateRenewal(tunnel, files, nodeName, certificatePaths.renewedDir, log)
   if (hub.enable) renewal.start()
   // Last, so no pod connection is redirected before the listener it goes to is up.
-  const redirection = await startRedirection(config, tls?.cert, listening, policy, log)
+  // The serving certificate in use when a rule is installed (a renewal may have replaced the start-up one).
+  const redirection = await startRedirection(config, () => files.current.servingCert ?? tls?.cert, listening, policy, log)
   readinessGauge(registry, 'edge_metaserver', health.readyz)
   const readiness = readinessLog(health.readyz, log)
   readiness.poll()
@@ -282,7 +283,7 @@ interface RedirectionControl {
  * as before), then whatever a new bundle says (rules replaced if it ever changes, kept when a bundle
  * carries none). Undefined when redirection is off. Never fatal: failures are logged.
  */
-async function startRedirection (config: EdgeConfig, cert: string | undefined, listening: EdgeDaemon['listening'], policy: ReceivedPolicy | undefined,
+async function startRedirection (config: EdgeConfig, cert: () => string | undefined, listening: EdgeDaemon['listening'], policy: ReceivedPolicy | undefined,
   log: Logger): Promise<RedirectionControl | undefined> {
   const r = config.modules.metaServer.redirect
   if (r.serviceClusterIP === null) return undefined
@@ -304,9 +305,9 @@ async function startRedirection (config: EdgeConfig, cert: string | undefined, l
       if (current !== undefined && current.service.clusterIP === service.clusterIP && current.service.port === service.port) return
       if (current !== undefined) log.warn({ from: current.service, to: service }, 'the kubernetes Service changed: replacing the redirection')
       await remove()
-      const redirection = await installFor(service, r.backend, config.modules.metaServer.tlsCertFile, cert, listening, log)
+      const redirection = await installFor(service, r.backend, config.modules.metaServer.tlsCertFile, cert(), listening, log)
       current = { service, redirection, stopRecheck: redirection === undefined ? () => {} : keepPrecedence(redirection, r.recheckPeriod, log) }
-    })
+    }).catch((err: unknown) => { log.error({ err }, 'cannot update the redirection') })
   }
   const onBundle = (bundle: PolicyBundle): void => { use(bundle.kubernetesService) }
   if (r.serviceClusterIP === 'auto') {
