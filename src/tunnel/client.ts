@@ -36,6 +36,9 @@ import { ALPN, SUPERSEDED_GOAWAY } from './protocol.js'
 import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
+/** Bytes of a GOAWAY's debug data logged: the shim's reasons are one short line. */
+const MAX_GOAWAY_REASON = 256
+
 export interface TunnelClientOptions {
   /** The cloud shims' tunnel addresses, in order of preference (modules.edgeHub.server). */
   servers?: readonly ServerEntry[]
@@ -340,6 +343,12 @@ export class TunnelClient extends EventEmitter {
         logger.warn({ server: target.label }, 'the shim replaced this tunnel connection by a newer one with the same node identity: is another edge using this node\'s certificate?')
         this.superseded = true
         proven = false // redial after a backoff delay, not at once
+      }
+      if (errorCode !== http2.constants.NGHTTP2_NO_ERROR && opaqueData !== undefined && opaqueData.length > 0) {
+        // The shim closed this connection on purpose and said why (a revoked node, a deleted Node):
+        // worth a warn line, and a redial after a backoff delay, not at once.
+        logger.warn({ server: target.label, errorCode, reason: opaqueData.subarray(0, MAX_GOAWAY_REASON).toString() }, 'the shim closed this tunnel connection')
+        proven = false
       }
       // The cloud is draining this connection: move new streams to a fresh one while these drain.
       logger.info({ errorCode, server: target.label }, 'tunnel received GOAWAY; dialling the next server while in-flight streams drain')

@@ -111,6 +111,8 @@ async function shimKubeconfig (cluster: TestCluster): Promise<string> {
     ServiceAccount: (d) => `/api/v1/namespaces/${d.metadata.namespace}/serviceaccounts`,
     ClusterRole: () => '/apis/rbac.authorization.k8s.io/v1/clusterroles',
     ClusterRoleBinding: () => '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+    Role: (d) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${d.metadata.namespace}/roles`,
+    RoleBinding: (d) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${d.metadata.namespace}/rolebindings`,
   }
   for (const file of ['00-namespace.yaml', '10-rbac.yaml']) {
     for (const doc of parseAllDocuments(await readFile(join(repo, 'deploy', file), 'utf8'))) {

@@ -138,6 +138,8 @@ const ALLOWED: Record<string, string> = {
   'rbac.authorization.k8s.io/clusterrolebindings:list': '〃',
   'rbac.authorization.k8s.io/clusterrolebindings:watch': '〃',
   'url:/openid/v1/jwks:get': 'the signing keys the edges verify tokens with',
+  '/nodes:list': 'requireNodeObject: a tunnel only for a node whose Node exists',
+  '/nodes:watch': 'the same, kept current: a deleted Node cuts its edge off',
   'certificates.k8s.io/certificatesigningrequests:create': 'join: the node\'s kubelet-serving CSR',
   'certificates.k8s.io/certificatesigningrequests:get': 'join: waiting for the signed certificate',
   'certificates.k8s.io/certificatesigningrequests/approval:update': 'join: approving or denying that CSR',
@@ -147,15 +149,20 @@ const ALLOWED: Record<string, string> = {
 const ALLOWED_WRITES = new Set(['authentication.k8s.io/tokenreviews:create', 'certificates.k8s.io/certificatesigningrequests:create',
   'certificates.k8s.io/certificatesigningrequests/approval:update'])
 const SIGNER_RULE = { apiGroups: ['certificates.k8s.io'], resources: ['signers'], resourceNames: ['kubernetes.io/kubelet-serving'], verbs: ['approve'] }
+// The Role in the shim's namespace: the deny list `node revoke` writes, that one ConfigMap, read only.
+const DENY_LIST_RULE = { apiGroups: [''], resources: ['configmaps'], resourceNames: ['edge-metaserver-revoked-nodes'], verbs: ['list', 'watch'] }
 // Never, whatever the list above says.
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection'])
 const DANGEROUS_VERBS = new Set(['escalate', 'bind', 'impersonate', 'approve', 'sign'])
 const SENSITIVE_RESOURCES = new Set(['secrets', 'serviceaccounts/token', 'nodes/proxy', 'pods/exec'])
 
 t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards, no writes', async (t) => {
-  const roles = [...find('ClusterRole'), ...find('Role')]
-  t.equal(roles.length, 1, 'deploy/ defines exactly one role')
-  const role = roles[0]
+  t.equal(find('ClusterRole').length, 1, 'deploy/ defines exactly one ClusterRole')
+  const namespaced = find('Role')
+  t.equal(namespaced.length, 1, 'and one Role')
+  t.equal(namespaced[0].metadata.namespace, NAMESPACE, 'in the shim\'s namespace')
+  t.same(namespaced[0].rules, [DENY_LIST_RULE], 'the Role: list and watch the deny-list ConfigMap by name, nothing else')
+  const role = find('ClusterRole')[0]
   t.equal(role.kind, 'ClusterRole')
   t.equal(role.aggregationRule, undefined, 'not an aggregated role')
   const grants = new Set<string>()
@@ -185,12 +192,16 @@ t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards
   t.ok(grants.has('authentication.k8s.io/tokenreviews:create') && grants.has('/pods:get'), 'tokenreviews create and pods get are granted')
 
   const bindings = [...find('ClusterRoleBinding'), ...find('RoleBinding')]
-  t.equal(bindings.length, 1, 'one binding')
+  t.equal(bindings.length, 2, 'two bindings')
   t.match(bindings[0], {
     kind: 'ClusterRoleBinding',
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name },
   })
-  t.same(bindings[0].subjects, [{ kind: 'ServiceAccount', name: 'edge-metaserver-cloud', namespace: NAMESPACE }])
+  t.match(bindings[1], {
+    kind: 'RoleBinding', metadata: { namespace: NAMESPACE },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: namespaced[0].metadata.name },
+  })
+  for (const b of bindings) t.same(b.subjects, [{ kind: 'ServiceAccount', name: 'edge-metaserver-cloud', namespace: NAMESPACE }])
 })
 
 t.test('least privilege, as the apiserver sees it: what the ServiceAccount may do', async (t) => {
@@ -208,7 +219,12 @@ t.test('least privilege, as the apiserver sees it: what the ServiceAccount may d
     ['update', 'nodes'], ['*', '*'],
     ['update', 'certificatesigningrequests.certificates.k8s.io'], ['delete', 'certificatesigningrequests.certificates.k8s.io'],
     ['update', 'certificatesigningrequests.certificates.k8s.io', '--subresource=status'],
+    ['get', 'nodes'], ['list', 'configmaps', '-n', NAMESPACE], ['get', 'configmaps/edge-metaserver-revoked-nodes', '-n', NAMESPACE],
+    ['update', 'configmaps/edge-metaserver-revoked-nodes', '-n', NAMESPACE], ['list', 'configmaps/edge-metaserver-revoked-nodes', '-n', 'default'],
   ]) t.equal(await can(...args), 'no', `cannot ${args.join(' ')}`)
+  t.equal(await can('list', 'nodes'), 'yes')
+  t.equal(await can('watch', 'nodes'), 'yes')
+  for (const verb of ['list', 'watch']) t.equal(await can(verb, 'configmaps/edge-metaserver-revoked-nodes', '-n', NAMESPACE), 'yes', `${verb} the deny list by name`)
   // join: exactly the CSR verbs, and approval for the kubelet-serving signer only. Signer names hold
   // a "/", which `kubectl auth can-i` cannot spell: a SubjectAccessReview asks kube-apiserver directly.
   t.equal(await can('create', 'certificatesigningrequests.certificates.k8s.io'), 'yes')
@@ -270,6 +286,8 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   t.same(cd.spec.strategy, pd.spec.strategy)
   t.same(spec('ClusterRole/edge-metaserver-cloud')[0].rules, spec('ClusterRole/edge-metaserver-cloud')[1].rules, 'the same least-privilege rules')
   t.same(spec('ClusterRoleBinding/edge-metaserver-cloud')[0].subjects, spec('ClusterRoleBinding/edge-metaserver-cloud')[1].subjects)
+  t.same(spec('Role/edge-metaserver-cloud')[0].rules, spec('Role/edge-metaserver-cloud')[1].rules, 'the same deny-list Role')
+  t.same(spec('RoleBinding/edge-metaserver-cloud')[0].subjects, spec('RoleBinding/edge-metaserver-cloud')[1].subjects)
   t.same(spec('Service/edge-metaserver-cloud')[0].spec, spec('Service/edge-metaserver-cloud')[1].spec, 'LoadBalancer, tunnel port only')
   t.same(spec('PodDisruptionBudget/edge-metaserver-cloud')[0].spec, spec('PodDisruptionBudget/edge-metaserver-cloud')[1].spec)
   const config = (o: any): unknown => {
