@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig, type CloudConfig, type EdgeConfig } from './config/index.js'
+import { ConfigLoadError, formatConfigError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig, type CloudConfig, type EdgeConfig } from './config/index.js'
 import { planReload, valueAt, withApplied } from './config/reload.js'
 import { parseDuration } from './config/values.js'
 import { createLogger, setLogLevel, type Logger } from './obs/logger.js'
@@ -278,6 +278,8 @@ async function checkConfig (file: string | undefined): Promise<number> {
   if (file === undefined) { process.stderr.write(`edge-metaserver check-config: FILE is required\n\n${USAGE['check-config']}`); return 2 }
   const result = await loadConfigFile(file, { checkFiles: true })
   if (!result.ok) { process.stderr.write(formatConfigErrors(result.errors) + '\n'); return 1 }
+  // Warnings (a certificate near its end) do not fail the check: the daemon runs with them.
+  for (const w of result.warnings ?? []) process.stderr.write(`warning: ${formatConfigError(w)}\n`)
   const kinds = result.configs.map((c) => c.kind)
   process.stdout.write(`${file}: ok (${kinds.join(', ')})\n`)
   return 0
