@@ -84,7 +84,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   })
   const refusedConnections = new Counter({
     name: 'edge_metaserver_cloud_tunnel_connections_refused_total',
-    help: 'Tunnel connections the shim closed itself: not a node identity, HTTP/2 protocol error, GOAWAY from the edge, a peer that half-closed or went silent, or a revoked node',
+    help: 'Tunnel connections the shim closed itself: not a node identity, HTTP/2 protocol error, GOAWAY from the edge, a peer that half-closed or went silent, a revoked node, or a node without a Node object (requireNodeObject)',
     labelNames: ['reason'],
     registers: [registry],
   })

@@ -105,16 +105,18 @@ t.test('the manifests agree with each other and with the CLI', async (t) => {
   const volumes = Object.fromEntries(deployment.spec.template.spec.volumes.map((v: any) => [v.name, v]))
   t.equal(volumes.config.configMap.name, configMap.metadata.name)
   t.equal(volumes.pki.secret.secretName, 'edge-metaserver-cloud-tls')
-  for (const file of [hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile]) {
-    t.match(file, new RegExp(`^${mounts.pki.mountPath}/(tls\\.crt|tls\\.key|tunnel-ca\\.crt)$`), `${file} comes from the Secret`)
+  t.equal(hub.join.enable, true, 'join is on')
+  for (const file of [hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile, hub.join.tlsCaKeyFile]) {
+    t.match(file, new RegExp(`^${mounts.pki.mountPath}/(tls\\.crt|tls\\.key|tunnel-ca\\.crt|tunnel-ca\\.key)$`), `${file} comes from the Secret`)
   }
 
   const ports = Object.fromEntries(container.ports.map((p: any) => [p.name, p.containerPort]))
   t.equal(ports.tunnel, hub.address.port)
   t.equal(ports.health, hub.healthzAddress.port)
+  t.equal(ports.join, hub.join.address.port)
   t.equal(container.readinessProbe.httpGet.path, '/readyz')
   t.equal(container.livenessProbe.httpGet.path, '/livez')
-  t.same(service.spec.ports.map((p: any) => p.targetPort), ['tunnel'])
+  t.same(service.spec.ports.map((p: any) => p.targetPort), ['tunnel', 'join'])
   t.same(service.spec.selector, deployment.spec.selector.matchLabels)
   t.ok(deployment.spec.template.spec.terminationGracePeriodSeconds * 1000 > hub.shutdownGracePeriod,
     'terminationGracePeriodSeconds exceeds modules.cloudHub.shutdownGracePeriod')
@@ -288,7 +290,7 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   t.same(spec('ClusterRoleBinding/edge-metaserver-cloud')[0].subjects, spec('ClusterRoleBinding/edge-metaserver-cloud')[1].subjects)
   t.same(spec('Role/edge-metaserver-cloud')[0].rules, spec('Role/edge-metaserver-cloud')[1].rules, 'the same deny-list Role')
   t.same(spec('RoleBinding/edge-metaserver-cloud')[0].subjects, spec('RoleBinding/edge-metaserver-cloud')[1].subjects)
-  t.same(spec('Service/edge-metaserver-cloud')[0].spec, spec('Service/edge-metaserver-cloud')[1].spec, 'LoadBalancer, tunnel port only')
+  t.same(spec('Service/edge-metaserver-cloud')[0].spec, spec('Service/edge-metaserver-cloud')[1].spec, 'LoadBalancer, tunnel and join ports')
   t.same(spec('PodDisruptionBudget/edge-metaserver-cloud')[0].spec, spec('PodDisruptionBudget/edge-metaserver-cloud')[1].spec)
   const config = (o: any): unknown => {
     const r = parseConfigText(o.data['config.yaml'], 'config.yaml', '/etc/edge-metaserver')
@@ -305,7 +307,7 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   t.equal(r.stdout.trim().split('\n').length, objects.length, `every object accepted:\n${r.stdout}`)
 })
 
-t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonitor, the Secret made from three files', async (t) => {
+t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonitor, the Secret made from four files', async (t) => {
   // Stand-ins for the Prometheus Operator's CRDs (same group, kinds and scope; schema left open).
   const crds = ['ServiceMonitor', 'PodMonitor'].map((kind) => ({
     apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition',
@@ -321,7 +323,7 @@ t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonit
   await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com'])
 
   const pki = join(cluster.dir, 'chart-pki')
-  const files = { tlsCrt: join(pki, 'cloud.crt'), tlsKey: join(pki, 'cloud.key'), tunnelCaCrt: join(pki, 'tunnel-ca.crt') }
+  const files = { tlsCrt: join(pki, 'cloud.crt'), tlsKey: join(pki, 'cloud.key'), tunnelCaCrt: join(pki, 'tunnel-ca.crt'), tunnelCaKey: join(pki, 'tunnel-ca.key') }
   await mkdir(pki, { recursive: true })
   for (const [k, f] of Object.entries(files)) await writeFile(f, `-----BEGIN TEST ${k}-----\n-----END TEST ${k}-----\n`)
   const { yaml, objects } = await render(t, ['--set', 'service.type=NodePort', '--set', 'service.tunnelNodePort=30560', '--set', 'service.exposeHealth=true',
@@ -332,10 +334,11 @@ t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonit
   t.equal(service.spec.type, 'NodePort')
   t.same(service.spec.ports, [
     { name: 'tunnel', port: 10560, targetPort: 'tunnel', protocol: 'TCP', nodePort: 30560 },
+    { name: 'join', port: 10562, targetPort: 'join', protocol: 'TCP' },
     { name: 'health', port: 10561, targetPort: 'health', protocol: 'TCP' },
   ])
   const secret = o.get('Secret/edge-metaserver-cloud-tls')
-  t.same(Object.keys(secret.data).sort(), ['tls.crt', 'tls.key', 'tunnel-ca.crt'], 'the three keys the shim mounts')
+  t.same(Object.keys(secret.data).sort(), ['tls.crt', 'tls.key', 'tunnel-ca.crt', 'tunnel-ca.key'], 'the four keys the shim mounts')
   t.equal(Buffer.from(secret.data['tunnel-ca.crt'], 'base64').toString(), await readFile(files.tunnelCaCrt, 'utf8'))
   const sm = o.get('ServiceMonitor/edge-metaserver-cloud')
   t.same(sm.spec.selector.matchLabels, service.spec.selector, 'the ServiceMonitor selects the Service')
