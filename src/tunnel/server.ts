@@ -148,7 +148,7 @@ export class TunnelServer {
       // Before the session is registered: no stream of a revoked node is ever served. The edge sees
       // its connection close before its first PING is answered, a failed dial (it backs off).
       this.opts.logger.warn({ node, remote: remoteOf(session), reason: refusal.message }, `tunnel connection refused: ${REFUSAL_LOG[refusal.reason]}`)
-      this.refuse(session, refusal.reason)
+      this.refuseWithReason(session, refusal)
       return
     }
     this.sessions.set(session, node)
@@ -196,10 +196,15 @@ export class TunnelServer {
       const refusal = this.opts.refuseNode?.(node)
       if (refusal === undefined) continue
       this.opts.logger.warn({ node, remote: remoteOf(session), reason: refusal.message }, `tunnel connection closed: ${REFUSAL_LOG[refusal.reason]}`)
-      // Submitted before destroy(), which flushes the session's last writes (see refuse).
-      if (!session.closed) session.goaway(http2.constants.NGHTTP2_REFUSED_STREAM, session.state.lastProcStreamID ?? 0, Buffer.from(refusal.message))
-      this.refuse(session, refusal.reason)
+      this.refuseWithReason(session, refusal)
     }
+  }
+
+  /** Tells the edge why (GOAWAY with an error code, the reason as its debug data), then refuses. */
+  private refuseWithReason (session: ServerHttp2Session, refusal: NodeRefusal): void {
+    // Submitted before destroy(), which flushes the session's last writes (see refuse).
+    if (!session.closed && !session.destroyed) session.goaway(http2.constants.NGHTTP2_REFUSED_STREAM, session.state.lastProcStreamID ?? 0, Buffer.from(refusal.message))
+    this.refuse(session, refusal.reason)
   }
 
   /**

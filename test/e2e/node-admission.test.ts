@@ -60,6 +60,9 @@ t.test('requireNodeObject: an edge without a Node object is refused (counted, lo
   t.notOk(cloud.shim.connectedNodes().includes(NODE), 'the shim never registered it')
   const refusal = (await logLines(cloudLog)).find((l) => l.msg === 'tunnel connection refused: no Node object' && l.node === NODE)
   t.match(refusal, { level: 'warn', remote: /^127\.0\.0\.1:\d+$/, reason: /no Node object with this name/ }, 'the shim says whom and why')
+  await waitUntil(async () => (await logLines(log)).some((l) => l.msg === 'tunnel dial failed'), 10_000, 'the edge\'s warn line')
+  t.match((await logLines(log)).find((l) => l.msg === 'tunnel dial failed'), { level: 'warn', reason: /^the shim closed the connection: no Node object with this name/ },
+    'the edge\'s failed dial names the shim\'s reason')
 
   await fixtures.node(NODE)
   await waitUntil(() => edge.daemon.tunnel.state.connected, 20_000, 'the edge to connect once its Node exists')

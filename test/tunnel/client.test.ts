@@ -458,6 +458,8 @@ t.test('a revoked node: the shim refuses it after the handshake (warn line with 
   t.match(line, { level: 40, node: 'edge-1', remote: /^127\.0\.0\.1:\d+$/, reason: 'on the deny list' }, 'the shim says whom it refused and why')
   t.ok(refusals.length >= 6 && refusals.every((r) => r === 'revoked'), `each refusal counted as revoked (${refusals.length})`)
   t.equal(a.tunnel.connectedNodes().length, 0, 'no node registered')
+  t.match(logs.find((l) => l.msg === 'tunnel dial failed'), { level: 40, reason: 'the shim closed the connection: on the deny list' }, 'the edge\'s warn line gives the shim\'s reason')
+  t.match(tunnel.state, { connected: false, lastError: 'the shim closed the connection: on the deny list' }, 'and so does its tunnel state (readyz)')
   // Another node on the same shim is served.
   const edge2 = await ca.issue('node-2', { cn: 'system:node:edge-2', organizations: ['system:nodes'], usage: 'client' })
   for (const f of [edge2.certFile, edge2.keyFile]) pems.set(f, await read(f))
