@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ConfigLoadError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig, type CloudConfig, type EdgeConfig } from './config/index.js'
+import { ConfigLoadError, formatConfigError, formatConfigErrors, loadCloudConfig, loadConfigFile, loadEdgeConfig, type CloudConfig, type EdgeConfig } from './config/index.js'
 import { planReload, valueAt, withApplied } from './config/reload.js'
 import { parseDuration } from './config/values.js'
 import { createLogger, setLogLevel, type Logger } from './obs/logger.js'
@@ -21,6 +21,7 @@ Commands:
   check-config FILE      validate a config file (every document in it) without starting
   join                   join this node: bootstrap token → its certificates and config
   token create           make a bootstrap token for one node (cluster admin)
+  node revoke NAME       refuse a node's tunnel on every shim, now (cluster admin); node unrevoke NAME
   version                print the version
 
 Run "edge-metaserver <command> --help" for a command's options.
@@ -91,6 +92,18 @@ Options:
   --server HOST:PORT   the shim's join address, for the printed command
   -h, --help           show this help
 `,
+  node: `Usage: edge-metaserver node revoke NAME [options]
+       edge-metaserver node unrevoke NAME [options]
+
+revoke: adds NAME to the deny list the shims watch (a ConfigMap, modules.cloudHub.revokedNodesConfigMap):
+every shim closes that node's tunnel connection and refuses new ones, without a restart. The node
+stays refused after it joins again. unrevoke takes it off the list.
+
+Options:
+  --configmap NS/NAME  the deny list (default edge-metaserver/edge-metaserver-revoked-nodes, as deploy/)
+  --kubeconfig FILE    cluster-admin credentials (default $KUBECONFIG, then ~/.kube/config)
+  -h, --help           show this help
+`,
   version: `Usage: edge-metaserver version
 
 Prints the version of this build.
@@ -126,6 +139,7 @@ async function main (argv: string[]): Promise<number> {
   }
   if (command === 'join') return joinCommand(rest)
   if (command === 'token') return tokenCommand(rest)
+  if (command === 'node') return nodeCommand(rest)
   let args
   try {
     args = parseArgs({
@@ -228,10 +242,44 @@ async function tokenCommand (argv: string[]): Promise<number> {
   }
 }
 
+async function nodeCommand (argv: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { configmap: { type: 'string' }, kubeconfig: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    })
+  } catch (err) {
+    process.stderr.write(`edge-metaserver node: ${(err as Error).message}\n\n${USAGE.node}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) { process.stdout.write(USAGE.node!); return 0 }
+  const [sub, name] = positionals
+  if (positionals.length !== 2 || (sub !== 'revoke' && sub !== 'unrevoke')) {
+    process.stderr.write(`edge-metaserver node: expected "revoke NAME" or "unrevoke NAME"\n\n${USAGE.node}`)
+    return 2
+  }
+  const { setNodeRevoked, DEFAULT_DENY_LIST } = await import('./cloud/node-revoke.js')
+  try {
+    process.stdout.write(await setNodeRevoked({
+      kubeconfig: values.kubeconfig ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config'),
+      node: name!, configMap: values.configmap ?? DEFAULT_DENY_LIST, revoke: sub === 'revoke',
+    }) + '\n')
+    return 0
+  } catch (err) {
+    process.stderr.write(`edge-metaserver node ${sub}: ${(err as Error).message}\n`)
+    return 1
+  }
+}
+
 async function checkConfig (file: string | undefined): Promise<number> {
   if (file === undefined) { process.stderr.write(`edge-metaserver check-config: FILE is required\n\n${USAGE['check-config']}`); return 2 }
   const result = await loadConfigFile(file, { checkFiles: true })
   if (!result.ok) { process.stderr.write(formatConfigErrors(result.errors) + '\n'); return 1 }
+  // Warnings (a certificate near its end) do not fail the check: the daemon runs with them.
+  for (const w of result.warnings ?? []) process.stderr.write(`warning: ${formatConfigError(w)}\n`)
   const kinds = result.configs.map((c) => c.kind)
   process.stdout.write(`${file}: ok (${kinds.join(', ')})\n`)
   return 0

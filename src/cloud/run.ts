@@ -14,6 +14,7 @@ import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
 import { startHealthServer } from './health-server.js'
 import { JoinServer } from './join-server.js'
+import { NodeAdmission } from './node-admission.js'
 import { NodeCertificates } from './node-certificates.js'
 import { renewalHandler } from './renewal.js'
 import { JwksSource } from './jwks-source.js'
@@ -36,6 +37,11 @@ export interface CloudShim {
 
 const UPSTREAM_PROBE_MS = 10_000
 const JWKS_REFRESH_MS = 60_000
+const ADMISSION_SYNC_WAIT_MS = 10_000
+
+async function waitForSync (synced: () => boolean, maxMs: number): Promise<void> {
+  for (const until = Date.now() + maxMs; !synced() && Date.now() < until;) await new Promise((resolve) => setTimeout(resolve, 50))
+}
 
 export async function runCloud (config: CloudConfig, logger: Logger = createLogger({ level: config.logging.level, role: 'cloud' })): Promise<CloudShim> {
   const hub = config.modules.cloudHub
@@ -78,7 +84,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   })
   const refusedConnections = new Counter({
     name: 'edge_metaserver_cloud_tunnel_connections_refused_total',
-    help: 'Tunnel connections the shim closed itself: not a node identity, HTTP/2 protocol error, GOAWAY from the edge, a peer that half-closed or went silent, or a revoked node',
+    help: 'Tunnel connections the shim closed itself: not a node identity, HTTP/2 protocol error, GOAWAY from the edge, a peer that half-closed or went silent, a revoked node, or a node without a Node object (requireNodeObject)',
     labelNames: ['reason'],
     registers: [registry],
   })
@@ -177,15 +183,24 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     if (clusterCa === undefined) throw new StartupError('modules.cloudHub.join needs the cluster CA, but the kube-apiserver credentials name none (certificate-authority-data)')
     issuer = new NodeCertificates({ config: hub.join, tunnelCa: ca, tunnelCaKey: joinCaKey!, clusterCa, upstream })
   }
-  const revokedNodes = new Set(hub.revokedNodes)
   const tunnel = new TunnelServer({
     host: hub.address.host, port: hub.address.port, ca, cert, key,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
     onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics, renew: renewalHandler(issuer, logger) }),
     onHandshakeFailure: () => handshakeFailures.inc(),
     onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
-    refuseNode: (node) => revokedNodes.has(node) ? 'listed in modules.cloudHub.revokedNodes' : undefined,
+    // Called only for connections, so after the listener opens below, when `admission` exists.
+    refuseNode: (node) => admission.refusal(node),
   })
+  // A change of what the admission watches re-checks the live connections.
+  const admission = new NodeAdmission({
+    upstream, logger, revokedNodes: hub.revokedNodes, revokedNodesConfigMap: hub.revokedNodesConfigMap,
+    requireNodeObject: hub.requireNodeObject, onChange: () => tunnel.recheck(),
+  })
+  admission.start()
+  // Edges dialling a shim that has not listed yet would all be refused (fail closed) and back off:
+  // the listener opens once the lists are in, or after ADMISSION_SYNC_WAIT_MS (then refusing until they are).
+  await waitForSync(() => admission.synced, ADMISSION_SYNC_WAIT_MS)
   // eslint-disable-next-line no-new -- registered and read through its collect()
   new Gauge({
     name: 'edge_metaserver_cloud_connected_edges',
@@ -218,11 +233,14 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     { name: 'shutdown', check: () => shuttingDown ? 'the shim is shutting down' : undefined },
     { name: 'kube-apiserver', check: () => upstreamProblem },
     ...(policy === undefined ? [] : [{ name: 'policy-sync', check: () => policy!.synced ? undefined : 'pods and RBAC not listed yet' }]),
+    // Until then every edge is refused (fail closed): not ready for them.
+    { name: 'node-admission', check: () => admission.synced ? undefined : 'Node objects or the revoked-nodes ConfigMap not listed yet' },
   ]
   const health = await startHealthServer(hub.healthzAddress.host, hub.healthzAddress.port, {
     livez: [{ name: 'ping', check: () => undefined }],
     readyz,
   }, registry).catch(async (err: unknown) => {
+    admission.stop()
     await tunnel.close(0)
     throw listenFailure('modules.cloudHub.healthzAddress', hub.healthzAddress, err)
   })
@@ -246,6 +264,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
       logger.info('shutting down: GOAWAY to every edge, draining streams')
       control?.close()
       policy?.stop()
+      admission.stop()
       jwks?.stop()
       await join?.close()
       await tunnel.close(hub.shutdownGracePeriod)

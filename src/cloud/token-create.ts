@@ -6,8 +6,7 @@ import { randomInt } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { bootstrapTokenSecret, nodeGroup } from '../kube/bootstrap-token.js'
 import { publicKeyPin } from '../pki/x509.js'
-import { loadKubeCredentials } from './kube-credentials.js'
-import { Upstream } from './upstream.js'
+import { withAdminClient } from './admin-client.js'
 
 export interface TokenCreateOptions {
   /** A kubeconfig file; "" for in-cluster credentials. */
@@ -27,9 +26,7 @@ const randomString = (n: number): string => Array.from({ length: n }, () => ALPH
 export async function createJoinToken (o: TokenCreateOptions): Promise<string[]> {
   if (nodeGroup(o.node) === undefined) throw new Error(`"${o.node}" is not a node name a bootstrap token can carry (lowercase RFC 1123, at most 213 characters)`)
   const pin = o.tunnelCaFile === undefined ? undefined : publicKeyPin(await readFile(o.tunnelCaFile, 'utf8'))
-  const credentials = await loadKubeCredentials(o.kubeconfig)
-  const upstream = new Upstream({ credentials, timeoutMs: 30_000, maxConnections: 1, maxLongRunning: 1, streamsPerConnection: 1 })
-  try {
+  return await withAdminClient(o.kubeconfig, async (upstream) => {
     const expires = new Date(Date.now() + o.ttlMs)
     // A token ID that is taken (409) gets one more draw; two collisions in 36^6 mean something else is wrong.
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -48,8 +45,5 @@ export async function createJoinToken (o: TokenCreateOptions): Promise<string[]>
       ]
     }
     throw new Error('two token IDs in a row were already taken')
-  } finally {
-    await upstream.close()
-    credentials.close()
-  }
+  })
 }

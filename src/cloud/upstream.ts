@@ -130,9 +130,9 @@ export class Upstream {
   }
 
   /** A JSON call with the shim's own identity. */
-  async json<T> (method: Dispatcher.HttpMethod, path: string, body?: unknown, accept = 'application/json'): Promise<{ status: number, body: T }> {
+  async json<T> (method: Dispatcher.HttpMethod, path: string, body?: unknown, accept = 'application/json', contentType = 'application/json'): Promise<{ status: number, body: T }> {
     const headers = this.ownHeaders(accept)
-    if (body !== undefined) headers['content-type'] = 'application/json'
+    if (body !== undefined) headers['content-type'] = contentType
     const res = await this.own.request({
       origin: this.origin, method, path, headers,
       body: body === undefined ? null : JSON.stringify(body),

@@ -19,6 +19,7 @@ import {
   obj,
   oneOf,
   optionalFilePath,
+  optionalStr,
   stringList,
 } from './schema.js'
 import { addressesConflict, formatAddress, type Address } from './values.js'
@@ -60,6 +61,13 @@ export interface CloudHubConfig {
   readonly shutdownGracePeriod: number
   /** Node names whose tunnel connections are refused after the handshake (a deny list; read at start). */
   readonly revokedNodes: readonly string[]
+  /**
+   * `namespace/name` of a ConfigMap whose data keys are revoked node names (written by
+   * `edge-metaserver node revoke`), watched: a change applies without a restart. Null: none.
+   */
+  readonly revokedNodesConfigMap: string | null
+  /** Refuse a node's tunnel unless its Node object exists (watched: deleting the Node cuts the edge off). */
+  readonly requireNodeObject: boolean
   readonly join: JoinConfig
 }
 
@@ -127,6 +135,8 @@ const cloudHubField = obj<CloudHubConfig>(
     healthzAddress: address({ default: '0.0.0.0:10561' }),
     shutdownGracePeriod: duration({ default: '30s' }),
     revokedNodes: stringList({ default: [] }),
+    revokedNodesConfigMap: optionalStr({ pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/, patternHint: 'must be namespace/name of a ConfigMap' }),
+    requireNodeObject: bool(false),
     join: obj<JoinConfig>({
       enable: bool(false),
       address: address({ default: '0.0.0.0:10562' }),

@@ -5,9 +5,10 @@ import type { CloudConfig } from './cloud.js'
 import { CLOUD_KIND } from './cloud.js'
 import type { EdgeConfig } from './edge.js'
 import { EDGE_KIND } from './edge.js'
-import { ConfigLoadError } from './errors.js'
+import { checkEdgeCertificates } from './certificates.js'
+import { ConfigLoadError, sortConfigErrors, type ConfigError } from './errors.js'
 import { checkFiles, fsReason } from './files.js'
-import { decodeConfigText, toResult, type ConfigResult, type ParseOptions } from './parse.js'
+import { decodeConfigText, toResult, type ConfigResult, type Decoded, type ParseOptions } from './parse.js'
 
 export interface LoadOptions extends ParseOptions {
   /** Also report referenced certificate/key/kubeconfig files that are missing or unreadable. */
@@ -26,7 +27,33 @@ export async function loadConfigFile (file: string, opts: LoadOptions = {}): Pro
   }
   const decoded = decodeConfigText(text, file, path.dirname(path.resolve(file)), opts)
   if (!opts.checkFiles) return toResult(decoded)
-  return toResult({ ...decoded, errors: [...decoded.errors, ...(await checkFiles(decoded.files))] })
+  const fileErrors = await checkFiles(decoded.files)
+  // Certificates are read only once every file is there and the config is valid.
+  const certificates = decoded.errors.length === 0 && fileErrors.length === 0
+    ? await certificateFindings(decoded, file)
+    : { errors: [], warnings: [] }
+  const result = toResult({ ...decoded, errors: [...decoded.errors, ...fileErrors, ...certificates.errors] })
+  return result.ok && certificates.warnings.length > 0 ? { ...result, warnings: sortConfigErrors(certificates.warnings) } : result
+}
+
+/** checkEdgeCertificates for each edge document, as config errors and warnings at the line of the key. */
+async function certificateFindings (decoded: Decoded, file: string): Promise<{ errors: ConfigError[], warnings: ConfigError[] }> {
+  const errors: ConfigError[] = []
+  const warnings: ConfigError[] = []
+  for (const config of decoded.configs) {
+    if (config.kind !== EDGE_KIND) continue
+    const hub = config.modules.edgeHub
+    const meta = config.modules.metaServer
+    const renewed = { tunnel: path.join(config.stateDir, 'pki', 'node.crt'), serving: path.join(config.stateDir, 'pki', 'server.crt') }
+    const paths = [hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile, meta.tlsCertFile, meta.tlsPrivateKeyFile, renewed.tunnel, renewed.serving]
+    const texts = new Map(await Promise.all(paths.map(async (p) => [p, await readFile(p, 'utf8').catch(() => undefined)] as const)))
+    for (const f of checkEdgeCertificates(config, (p) => texts.get(p), new Date(), renewed)) {
+      const at = decoded.files.find((ref) => ref.keyPath === f.keyPath)
+      const error: ConfigError = { file, line: at?.line ?? 0, column: at?.column ?? 0, path: f.keyPath, message: f.message }
+      ;(f.severity === 'error' ? errors : warnings).push(error)
+    }
+  }
+  return { errors, warnings }
 }
 
 /** Loads the EdgeMetaServer document of `file`; throws ConfigLoadError listing every problem. */

@@ -34,7 +34,7 @@ export interface ParseOptions {
  * `config` the selected one (with `kind`) or the first one (without).
  */
 export type ConfigResult =
-  | { readonly ok: true; readonly config: AnyConfig; readonly configs: readonly AnyConfig[] }
+  | { readonly ok: true; readonly config: AnyConfig; readonly configs: readonly AnyConfig[]; readonly warnings?: readonly ConfigError[] }
   | { readonly ok: false; readonly errors: readonly ConfigError[] }
 
 /** A file path from a valid-or-not config, with where it was set. */

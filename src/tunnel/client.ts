@@ -36,6 +36,9 @@ import { ALPN, SUPERSEDED_GOAWAY } from './protocol.js'
 import { closeGracefully, keepalive, openConnectionWindow, sessionOptions } from './session.js'
 import { formatHostPort, ServerRotation, systemResolver, type Candidate, type Resolve, type ServerEntry } from './server-list.js'
 
+/** Bytes of a GOAWAY's debug data logged: the shim's reasons are one short line. */
+const MAX_GOAWAY_REASON = 256
+
 export interface TunnelClientOptions {
   /** The cloud shims' tunnel addresses, in order of preference (modules.edgeHub.server). */
   servers?: readonly ServerEntry[]
@@ -269,6 +272,8 @@ export class TunnelClient extends EventEmitter {
     const connectTimer = setTimeout(() => session.destroy(new Error(`connect timeout after ${this.opts.connectTimeoutMs} ms`)),
       this.opts.connectTimeoutMs)
     let lastError: string | undefined
+    /** The shim's own reason, when it gave one: it outranks the session error that follows it. */
+    let refusedBecause: string | undefined
     let proven = false
     session.on('error', (err: Error) => { lastError = err.message })
     session.once('connect', () => {
@@ -327,6 +332,12 @@ export class TunnelClient extends EventEmitter {
     })
     session.on('goaway', (errorCode: number, lastStreamID: number, opaqueData?: Buffer) => {
       this.goaways.set(session, lastStreamID)
+      // The shim refusing this connection says why (a revoked node, no Node object): the reason of
+      // the failed dial (warn line, tunnel state), rather than "connection closed".
+      const refusal = errorCode !== http2.constants.NGHTTP2_NO_ERROR && opaqueData !== undefined && opaqueData.length > 0
+        ? opaqueData.subarray(0, MAX_GOAWAY_REASON).toString()
+        : undefined
+      if (refusal !== undefined) refusedBecause = `the shim closed the connection: ${refusal}`
       if (this.active !== session) return // Node reports a GOAWAY again when the session closes
       const superseded = opaqueData?.toString() === SUPERSEDED_GOAWAY
       const pending = this.pendingReplacement
@@ -340,6 +351,12 @@ export class TunnelClient extends EventEmitter {
         logger.warn({ server: target.label }, 'the shim replaced this tunnel connection by a newer one with the same node identity: is another edge using this node\'s certificate?')
         this.superseded = true
         proven = false // redial after a backoff delay, not at once
+      }
+      if (refusal !== undefined) {
+        // The shim closed this live connection on purpose and said why (a revoked node, a deleted
+        // Node): worth a warn line, and a redial after a backoff delay, not at once.
+        logger.warn({ server: target.label, errorCode, reason: refusal }, 'the shim closed this tunnel connection')
+        proven = false
       }
       // The cloud is draining this connection: move new streams to a fresh one while these drain.
       logger.info({ errorCode, server: target.label }, 'tunnel received GOAWAY; dialling the next server while in-flight streams drain')
@@ -372,7 +389,7 @@ export class TunnelClient extends EventEmitter {
       } else {
         this.dialing = false
       }
-      this.failed(target.label, lastError ?? 'connection closed', !wasActive)
+      this.failed(target.label, refusedBecause ?? lastError ?? 'connection closed', !wasActive)
     })
   }
 

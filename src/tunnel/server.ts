@@ -21,8 +21,8 @@ export interface TunnelServerOptions {
   onStream: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, nodeName: string) => void
   /** Counts refused TLS handshakes (wrong CA, no certificate): a probe or a misconfigured edge. */
   onHandshakeFailure?: () => void
-  /** Why a node's connection must be refused (a revoked node), or undefined to accept it. */
-  refuseNode?: (node: string) => string | undefined
+  /** Why a node's connection must be refused (a revoked node, no Node object), or undefined to accept it. */
+  refuseNode?: (node: string) => NodeRefusal | undefined
   /** Counts connections the server closed itself after the handshake (see RefusalReason). */
   onConnectionRefused?: (reason: RefusalReason) => void
 }
@@ -33,9 +33,18 @@ export interface TunnelServerOptions {
  * errors), `peer-goaway` (the edge sent GOAWAY with an error code), `half-closed` (the edge closed
  * its sending side without a GOAWAY), `heartbeat-timeout` (a PING went unanswered for a whole
  * heartbeat period: a dead peer, or a session nghttp2 has stopped reading after its own GOAWAY),
- * `revoked` (a node identity the shim refuses: refuseNode).
+ * `revoked` (a node identity on a deny list: refuseNode), `no-node-object` (a node without a Node
+ * object, when that is required: refuseNode).
  */
-export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout' | 'revoked'
+export type RefusalReason = 'not-a-node' | 'protocol-error' | 'peer-goaway' | 'half-closed' | 'heartbeat-timeout' | 'revoked' | 'no-node-object'
+
+/** refuseNode's answer: the counter's label, and the reason logged and sent to the edge. */
+export interface NodeRefusal {
+  reason: 'revoked' | 'no-node-object'
+  message: string
+}
+
+const REFUSAL_LOG: Record<NodeRefusal['reason'], string> = { revoked: 'node revoked', 'no-node-object': 'no Node object' }
 
 /**
  * After the edge's own GOAWAY (it is shutting down or moving to another replica), its streams may
@@ -138,8 +147,8 @@ export class TunnelServer {
     if (refusal !== undefined) {
       // Before the session is registered: no stream of a revoked node is ever served. The edge sees
       // its connection close before its first PING is answered, a failed dial (it backs off).
-      this.opts.logger.warn({ node, remote: remoteOf(session), reason: refusal }, 'tunnel connection refused: node revoked')
-      this.refuse(session, 'revoked')
+      this.opts.logger.warn({ node, remote: remoteOf(session), reason: refusal.message }, `tunnel connection refused: ${REFUSAL_LOG[refusal.reason]}`)
+      this.refuseWithReason(session, refusal)
       return
     }
     this.sessions.set(session, node)
@@ -174,6 +183,28 @@ export class TunnelServer {
       if (this.newest.get(node) === session) this.newest.delete(node)
       log.info('edge disconnected')
     })
+  }
+
+  /**
+   * Asks refuseNode again for every live connection (a deny list or the Node objects changed): one
+   * now refused is told why (GOAWAY with an error code, the reason in its debug data) and closed at
+   * once, its streams (watches) cut — a revoked node keeps nothing open.
+   */
+  recheck (): void {
+    for (const [session, node] of this.sessions) {
+      if (this.refused.has(session) || session.destroyed) continue
+      const refusal = this.opts.refuseNode?.(node)
+      if (refusal === undefined) continue
+      this.opts.logger.warn({ node, remote: remoteOf(session), reason: refusal.message }, `tunnel connection closed: ${REFUSAL_LOG[refusal.reason]}`)
+      this.refuseWithReason(session, refusal)
+    }
+  }
+
+  /** Tells the edge why (GOAWAY with an error code, the reason as its debug data), then refuses. */
+  private refuseWithReason (session: ServerHttp2Session, refusal: NodeRefusal): void {
+    // Submitted before destroy(), which flushes the session's last writes (see refuse).
+    if (!session.closed && !session.destroyed) session.goaway(http2.constants.NGHTTP2_REFUSED_STREAM, session.state.lastProcStreamID ?? 0, Buffer.from(refusal.message))
+    this.refuse(session, refusal.reason)
   }
 
   /**

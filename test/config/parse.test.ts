@@ -83,6 +83,8 @@ t.test('cloud defaults', async (t) => {
     healthzAddress: { host: '0.0.0.0', port: 10561 },
     shutdownGracePeriod: 30_000,
     revokedNodes: [],
+    revokedNodesConfigMap: null,
+    requireNodeObject: false,
     join: {
       enable: false,
       address: { host: '0.0.0.0', port: 10562 },

@@ -147,11 +147,17 @@ t.test('version prints the package version', async (t) => {
   t.equal(r.stdout, `edge-metaserver ${pkg.version}\n`)
 })
 
-/** Leaf cert/key files for the example's /etc/edge-metaserver/pki/* names (contents do not matter to check-config). */
+/**
+ * Leaf cert/key files for the example's /etc/edge-metaserver/pki/* names, as check-config's
+ * certificate checks want them: a node identity from the tunnel CA, a serving certificate for the
+ * loopback and dummy addresses.
+ */
 async function examplePki (dir: string): Promise<string> {
   const pki = join(dir, 'pki')
   const ca = await CertificateAuthority.create(pki, 'tunnel-ca', 'check-config-ca')
-  for (const name of ['server', 'node', 'cloud']) await ca.issue(name, { cn: name, usage: 'both' })
+  await ca.issue('server', { cn: 'edge-metaserver', usage: 'server', ipSans: ['127.0.0.1', '169.254.30.10'] })
+  await ca.issue('node', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
+  await ca.issue('cloud', { cn: 'cloud', usage: 'both' })
   return pki
 }
 
@@ -212,6 +218,33 @@ t.test('check-config: one FILE:LINE:COL: key: message line per error, exit 1', a
     `${file}:7:18: modules.metaServer.dummyServer: expected "host:port", got "169.254.30.10:70000": port must be between 0 and 65535`,
     `${file}:11:13: modules.edgeHub.server: expected "host:port", got "cloud.example.com"`,
     `${file}:14:24: modules.edgeHub.tlsPrivateKeyFile: file not found: ${pki}/missing.key`,
+  ])
+})
+
+t.test('check-config: certificate checks name the key and the file (node name, SANs, chain); warnings do not fail it', async (t) => {
+  const dir = await mkdtemp(join(work, 'certs-'))
+  const pki = await examplePki(dir)
+  const other = await CertificateAuthority.create(join(dir, 'other'), 'other-ca', 'another-ca')
+  const stranger = await other.issue('node', { cn: 'system:node:edge-1', organizations: ['system:nodes'], usage: 'client' })
+  const edge = (nodeName: string, nodeCert: string, extra: string[] = []): string[] => [
+    'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer', `nodeName: ${nodeName}`, `stateDir: ${dir}/state`, 'modules:', '  metaServer:',
+    `    tlsCertFile: ${pki}/server.crt`, `    tlsPrivateKeyFile: ${pki}/server.key`, ...extra, '  edgeHub:', '    server: cloud.example.com:10560',
+    `    tlsCaFile: ${pki}/tunnel-ca.crt`, `    tlsCertFile: ${nodeCert}`, `    tlsPrivateKeyFile: ${nodeCert.replace(/\.crt$/, '.key')}`, '',
+  ]
+  const file = join(dir, 'edge.yaml')
+  await writeFile(file, edge('edge-1', `${pki}/node.crt`).join('\n'))
+  const good = await runCli(['check-config', file])
+  t.equal(good.code, 0, good.stderr)
+  t.equal(good.stderr, '', 'no finding for a matching node certificate and serving SANs')
+
+  await writeFile(file, edge('edge-2', stranger.certFile, ['    redirect:', '      serviceClusterIP: 10.96.0.1']).join('\n'))
+  const bad = await runCli(['check-config', file])
+  t.equal(bad.code, 1)
+  t.notMatch(bad.stderr, STACK_FRAME)
+  t.same(bad.stderr.trim().split('\n'), [
+    `${file}:7:18: modules.metaServer.tlsCertFile: lacks the IP SANs pods dial: 10.96.0.1 (has IP Address:127.0.0.1, IP Address:169.254.30.10): ${pki}/server.crt`,
+    `${file}:14:18: modules.edgeHub.tlsCertFile: names node "edge-1" (CN=system:node:edge-1), but nodeName is "edge-2": ${stranger.certFile}`,
+    `${file}:14:18: modules.edgeHub.tlsCertFile: is not signed by the tunnel CA (modules.edgeHub.tlsCaFile ${pki}/tunnel-ca.crt): ${stranger.certFile}`,
   ])
 })
 

@@ -105,16 +105,18 @@ t.test('the manifests agree with each other and with the CLI', async (t) => {
   const volumes = Object.fromEntries(deployment.spec.template.spec.volumes.map((v: any) => [v.name, v]))
   t.equal(volumes.config.configMap.name, configMap.metadata.name)
   t.equal(volumes.pki.secret.secretName, 'edge-metaserver-cloud-tls')
-  for (const file of [hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile]) {
-    t.match(file, new RegExp(`^${mounts.pki.mountPath}/(tls\\.crt|tls\\.key|tunnel-ca\\.crt)$`), `${file} comes from the Secret`)
+  t.equal(hub.join.enable, true, 'join is on')
+  for (const file of [hub.tlsCaFile, hub.tlsCertFile, hub.tlsPrivateKeyFile, hub.join.tlsCaKeyFile]) {
+    t.match(file, new RegExp(`^${mounts.pki.mountPath}/(tls\\.crt|tls\\.key|tunnel-ca\\.crt|tunnel-ca\\.key)$`), `${file} comes from the Secret`)
   }
 
   const ports = Object.fromEntries(container.ports.map((p: any) => [p.name, p.containerPort]))
   t.equal(ports.tunnel, hub.address.port)
   t.equal(ports.health, hub.healthzAddress.port)
+  t.equal(ports.join, hub.join.address.port)
   t.equal(container.readinessProbe.httpGet.path, '/readyz')
   t.equal(container.livenessProbe.httpGet.path, '/livez')
-  t.same(service.spec.ports.map((p: any) => p.targetPort), ['tunnel'])
+  t.same(service.spec.ports.map((p: any) => p.targetPort), ['tunnel', 'join'])
   t.same(service.spec.selector, deployment.spec.selector.matchLabels)
   t.ok(deployment.spec.template.spec.terminationGracePeriodSeconds * 1000 > hub.shutdownGracePeriod,
     'terminationGracePeriodSeconds exceeds modules.cloudHub.shutdownGracePeriod')
@@ -138,6 +140,8 @@ const ALLOWED: Record<string, string> = {
   'rbac.authorization.k8s.io/clusterrolebindings:list': '〃',
   'rbac.authorization.k8s.io/clusterrolebindings:watch': '〃',
   'url:/openid/v1/jwks:get': 'the signing keys the edges verify tokens with',
+  '/nodes:list': 'requireNodeObject: a tunnel only for a node whose Node exists',
+  '/nodes:watch': 'the same, kept current: a deleted Node cuts its edge off',
   'certificates.k8s.io/certificatesigningrequests:create': 'join: the node\'s kubelet-serving CSR',
   'certificates.k8s.io/certificatesigningrequests:get': 'join: waiting for the signed certificate',
   'certificates.k8s.io/certificatesigningrequests/approval:update': 'join: approving or denying that CSR',
@@ -147,15 +151,16 @@ const ALLOWED: Record<string, string> = {
 const ALLOWED_WRITES = new Set(['authentication.k8s.io/tokenreviews:create', 'certificates.k8s.io/certificatesigningrequests:create',
   'certificates.k8s.io/certificatesigningrequests/approval:update'])
 const SIGNER_RULE = { apiGroups: ['certificates.k8s.io'], resources: ['signers'], resourceNames: ['kubernetes.io/kubelet-serving'], verbs: ['approve'] }
+// The Role in the shim's namespace: the deny list `node revoke` writes, that one ConfigMap, read only.
+const DENY_LIST_RULE = { apiGroups: [''], resources: ['configmaps'], resourceNames: ['edge-metaserver-revoked-nodes'], verbs: ['list', 'watch'] }
 // Never, whatever the list above says.
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection'])
 const DANGEROUS_VERBS = new Set(['escalate', 'bind', 'impersonate', 'approve', 'sign'])
 const SENSITIVE_RESOURCES = new Set(['secrets', 'serviceaccounts/token', 'nodes/proxy', 'pods/exec'])
 
 t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards, no writes', async (t) => {
-  const roles = find('ClusterRole')
-  t.equal(roles.length, 1, 'deploy/ defines exactly one ClusterRole (the Role in default is pinned below)')
-  const role = roles[0]
+  t.equal(find('ClusterRole').length, 1, 'deploy/ defines exactly one ClusterRole (the two Roles are pinned below)')
+  const role = find('ClusterRole')[0]
   t.equal(role.kind, 'ClusterRole')
   t.equal(role.aggregationRule, undefined, 'not an aggregated role')
   const grants = new Set<string>()
@@ -196,15 +201,19 @@ t.test('least privilege: the ClusterRole grants what ALLOWED lists, no wildcards
 // redirect.serviceClusterIP: auto — the shim reads one object, the kubernetes Service, and nothing else in any namespace.
 const SERVICE_RULE = { apiGroups: [''], resources: ['services'], resourceNames: ['kubernetes'], verbs: ['get'] }
 
-t.test('least privilege: the only Role is get on the kubernetes Service in default, bound to the shim', async (t) => {
+t.test('least privilege: two Roles — the deny-list ConfigMap in the shim\'s namespace, the kubernetes Service in default — each bound to the shim', async (t) => {
   const roles = find('Role')
-  t.equal(roles.length, 1, 'one Role')
-  t.match(roles[0], { metadata: { name: 'edge-metaserver-cloud', namespace: 'default' } })
-  t.same(roles[0].rules, [SERVICE_RULE], 'get services/kubernetes only')
+  t.same(roles.map((r) => r.metadata.namespace).sort(), ['default', NAMESPACE].sort(), 'one Role in each namespace, none elsewhere')
+  const inNamespace = (list: any[], ns: string): any => list.find((o) => o.metadata.namespace === ns)
+  t.same(inNamespace(roles, NAMESPACE).rules, [DENY_LIST_RULE], 'list and watch the deny-list ConfigMap by name, nothing else')
+  t.same(inNamespace(roles, 'default').rules, [SERVICE_RULE], 'get services/kubernetes only')
   const bindings = find('RoleBinding')
-  t.equal(bindings.length, 1, 'one RoleBinding')
-  t.match(bindings[0], { metadata: { namespace: 'default' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: roles[0].metadata.name } })
-  t.same(bindings[0].subjects, [{ kind: 'ServiceAccount', name: 'edge-metaserver-cloud', namespace: NAMESPACE }])
+  t.equal(bindings.length, 2, 'one RoleBinding per Role')
+  for (const ns of [NAMESPACE, 'default']) {
+    const b = inNamespace(bindings, ns)
+    t.match(b, { roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: inNamespace(roles, ns).metadata.name } }, `the RoleBinding in ${ns} names that namespace's Role`)
+    t.same(b.subjects, [{ kind: 'ServiceAccount', name: 'edge-metaserver-cloud', namespace: NAMESPACE }])
+  }
 })
 
 t.test('least privilege, as the apiserver sees it: what the ServiceAccount may do', async (t) => {
@@ -224,8 +233,13 @@ t.test('least privilege, as the apiserver sees it: what the ServiceAccount may d
     ['update', 'certificatesigningrequests.certificates.k8s.io', '--subresource=status'],
     ['list', 'services', '-n', 'default'], ['get', 'services/other', '-n', 'default'], ['get', 'services/kubernetes', '-n', 'kube-system'],
     ['update', 'services/kubernetes', '-n', 'default'], ['get', 'endpoints/kubernetes', '-n', 'default'],
+    ['get', 'nodes'], ['list', 'configmaps', '-n', NAMESPACE], ['get', 'configmaps/edge-metaserver-revoked-nodes', '-n', NAMESPACE],
+    ['update', 'configmaps/edge-metaserver-revoked-nodes', '-n', NAMESPACE], ['list', 'configmaps/edge-metaserver-revoked-nodes', '-n', 'default'],
   ]) t.equal(await can(...args), 'no', `cannot ${args.join(' ')}`)
   t.equal(await can('get', 'services/kubernetes', '-n', 'default'), 'yes', 'may get the kubernetes Service (redirect.serviceClusterIP: auto)')
+  t.equal(await can('list', 'nodes'), 'yes')
+  t.equal(await can('watch', 'nodes'), 'yes')
+  for (const verb of ['list', 'watch']) t.equal(await can(verb, 'configmaps/edge-metaserver-revoked-nodes', '-n', NAMESPACE), 'yes', `${verb} the deny list by name`)
   // join: exactly the CSR verbs, and approval for the kubelet-serving signer only. Signer names hold
   // a "/", which `kubectl auth can-i` cannot spell: a SubjectAccessReview asks kube-apiserver directly.
   t.equal(await can('create', 'certificatesigningrequests.certificates.k8s.io'), 'yes')
@@ -265,7 +279,8 @@ async function render (t: Test, extra: string[] = []): Promise<{ yaml: string, o
 const dryRun = (yaml: string): ReturnType<typeof runCommand> =>
   runCommand(bin.KUBECTL, ['--kubeconfig', cluster.adminKubeconfig, 'apply', '--dry-run=server', '-f', '-'], { stdin: yaml })
 
-const byKey = (objects: any[]): Map<string, any> => new Map(objects.map((o) => [`${o.kind}/${o.metadata.name}`, o]))
+// Keyed by namespace too: the two Roles share a name (one in the shim's namespace, one in default).
+const byKey = (objects: any[]): Map<string, any> => new Map(objects.map((o) => [`${o.kind}/${o.metadata.name}@${o.metadata.namespace ?? NAMESPACE}`, o]))
 
 t.test('helm lint deploy/chart', async (t) => {
   const r = await helm(['lint', CHART, '--namespace', NAMESPACE])
@@ -278,9 +293,12 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   const chart = byKey(objects)
   const plain = byKey(docs.map((d) => d.obj).filter((o) => o.kind !== 'Namespace'))
   t.same([...chart.keys()].sort(), [...plain.keys()].sort(), 'the same kinds and names')
-  // The Role that reads the kubernetes Service lives beside it, in default.
-  for (const o of objects) t.equal(o.metadata.namespace ?? NAMESPACE, /^Role(Binding)?$/.test(o.kind) ? 'default' : NAMESPACE, `${o.kind} in its namespace`)
-  const spec = (k: string): [any, any] => [chart.get(k), plain.get(k)]
+  // The Role that reads the kubernetes Service lives beside it, in default; everything else in the release's namespace.
+  for (const o of objects) {
+    const ns = o.metadata.namespace ?? NAMESPACE
+    t.ok(ns === NAMESPACE || (/^Role(Binding)?$/.test(o.kind) && ns === 'default'), `${o.kind} ${o.metadata.name} in ${ns}`)
+  }
+  const spec = (k: string, ns = NAMESPACE): [any, any] => [chart.get(`${k}@${ns}`), plain.get(`${k}@${ns}`)]
   const [cd, pd] = spec('Deployment/edge-metaserver-cloud')
   t.same(cd.spec.template.spec, pd.spec.template.spec, 'the same pod spec (image, args, ports, probes, security, volumes)')
   t.same(cd.spec.selector, pd.spec.selector)
@@ -288,9 +306,11 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   t.same(cd.spec.strategy, pd.spec.strategy)
   t.same(spec('ClusterRole/edge-metaserver-cloud')[0].rules, spec('ClusterRole/edge-metaserver-cloud')[1].rules, 'the same least-privilege rules')
   t.same(spec('ClusterRoleBinding/edge-metaserver-cloud')[0].subjects, spec('ClusterRoleBinding/edge-metaserver-cloud')[1].subjects)
-  t.same(spec('Role/edge-metaserver-cloud')[0].rules, spec('Role/edge-metaserver-cloud')[1].rules, 'the same Role in default')
-  t.same(spec('RoleBinding/edge-metaserver-cloud')[0].subjects, spec('RoleBinding/edge-metaserver-cloud')[1].subjects)
-  t.same(spec('Service/edge-metaserver-cloud')[0].spec, spec('Service/edge-metaserver-cloud')[1].spec, 'LoadBalancer, tunnel port only')
+  for (const ns of [NAMESPACE, 'default']) {
+    t.same(spec('Role/edge-metaserver-cloud', ns)[0].rules, spec('Role/edge-metaserver-cloud', ns)[1].rules, `the same Role in ${ns}`)
+    t.same(spec('RoleBinding/edge-metaserver-cloud', ns)[0].subjects, spec('RoleBinding/edge-metaserver-cloud', ns)[1].subjects)
+  }
+  t.same(spec('Service/edge-metaserver-cloud')[0].spec, spec('Service/edge-metaserver-cloud')[1].spec, 'LoadBalancer, tunnel and join ports')
   t.same(spec('PodDisruptionBudget/edge-metaserver-cloud')[0].spec, spec('PodDisruptionBudget/edge-metaserver-cloud')[1].spec)
   const config = (o: any): unknown => {
     const r = parseConfigText(o.data['config.yaml'], 'config.yaml', '/etc/edge-metaserver')
@@ -307,7 +327,7 @@ t.test('the chart\'s defaults render deploy/ (but the Namespace), and pass the s
   t.equal(r.stdout.trim().split('\n').length, objects.length, `every object accepted:\n${r.stdout}`)
 })
 
-t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonitor, the Secret made from three files', async (t) => {
+t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonitor, the Secret made from four files', async (t) => {
   // Stand-ins for the Prometheus Operator's CRDs (same group, kinds and scope; schema left open).
   const crds = ['ServiceMonitor', 'PodMonitor'].map((kind) => ({
     apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition',
@@ -323,21 +343,23 @@ t.test('chart values: NodePort with the health port, ServiceMonitor and PodMonit
   await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com'])
 
   const pki = join(cluster.dir, 'chart-pki')
-  const files = { tlsCrt: join(pki, 'cloud.crt'), tlsKey: join(pki, 'cloud.key'), tunnelCaCrt: join(pki, 'tunnel-ca.crt') }
+  const files = { tlsCrt: join(pki, 'cloud.crt'), tlsKey: join(pki, 'cloud.key'), tunnelCaCrt: join(pki, 'tunnel-ca.crt'), tunnelCaKey: join(pki, 'tunnel-ca.key') }
   await mkdir(pki, { recursive: true })
   for (const [k, f] of Object.entries(files)) await writeFile(f, `-----BEGIN TEST ${k}-----\n-----END TEST ${k}-----\n`)
   const { yaml, objects } = await render(t, ['--set', 'service.type=NodePort', '--set', 'service.tunnelNodePort=30560', '--set', 'service.exposeHealth=true',
     '--set', 'serviceMonitor.enabled=true', '--set', 'podMonitor.enabled=true', '--set', 'tunnelSecret.create=true',
     ...Object.entries(files).flatMap(([k, f]) => ['--set-file', `tunnelSecret.${k}=${f}`])])
-  const o = byKey(objects)
+  const byName = byKey(objects)
+  const o = { get: (k: string): any => byName.get(`${k}@${NAMESPACE}`) }
   const service = o.get('Service/edge-metaserver-cloud')
   t.equal(service.spec.type, 'NodePort')
   t.same(service.spec.ports, [
     { name: 'tunnel', port: 10560, targetPort: 'tunnel', protocol: 'TCP', nodePort: 30560 },
+    { name: 'join', port: 10562, targetPort: 'join', protocol: 'TCP' },
     { name: 'health', port: 10561, targetPort: 'health', protocol: 'TCP' },
   ])
   const secret = o.get('Secret/edge-metaserver-cloud-tls')
-  t.same(Object.keys(secret.data).sort(), ['tls.crt', 'tls.key', 'tunnel-ca.crt'], 'the three keys the shim mounts')
+  t.same(Object.keys(secret.data).sort(), ['tls.crt', 'tls.key', 'tunnel-ca.crt', 'tunnel-ca.key'], 'the four keys the shim mounts')
   t.equal(Buffer.from(secret.data['tunnel-ca.crt'], 'base64').toString(), await readFile(files.tunnelCaCrt, 'utf8'))
   const sm = o.get('ServiceMonitor/edge-metaserver-cloud')
   t.same(sm.spec.selector.matchLabels, service.spec.selector, 'the ServiceMonitor selects the Service')

@@ -24,18 +24,43 @@ export interface JoinBed {
   nodeDir: (name: string) => Promise<{ dir: string, configFile: string }>
 }
 
+/** The shim's modules.cloudHub lines that turn join on, on a free port of 127.0.0.1. */
+export function joinCloudHub (files: StackFiles, joinYaml: string[] = []): string[] {
+  return ['join:', '  enable: true', '  address: 127.0.0.1:0', `  tlsCaKeyFile: ${files.tunnelPki.ca.keyFile}`, ...joinYaml.map((l) => `  ${l}`)]
+}
+
+/**
+ * A command prefix running `join` as root against a private /etc/group (a mount namespace) that
+ * holds the service group: the machine's own /etc/group is never touched.
+ */
+export async function privateGroupsWrap (cluster: TestCluster): Promise<string[]> {
+  const groupFile = join(cluster.dir, 'group')
+  await writeFile(groupFile, (await readFile('/etc/group', 'utf8')) + `edge-metaserver:x:${SERVICE_GID}:\n`)
+  return ['unshare', '--mount', '--', 'sh', '-c', 'mount --bind "$0" /etc/group && exec "$@"', groupFile]
+}
+
+/** A directory with the operator's own edge settings for this test bed (join adds the node's values). */
+export async function operatorNodeDir (cluster: TestCluster, name: string): Promise<{ dir: string, configFile: string }> {
+  const dir = join(await cluster.tempDir(name), 'etc')
+  await mkdir(dir)
+  const configFile = join(dir, 'config.yaml')
+  await writeFile(configFile, [
+    '# operator settings kept by join', 'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
+    `stateDir: ${join(dir, '..', 'state')}`,
+    'modules:', '  metaServer:', '    server: 127.0.0.1:0', '    dummyServer: ""', '    shutdownGracePeriod: 2s',
+    '  edgeHub:', '    heartbeatPeriod: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',
+    'logging:', '  level: debug', '',
+  ].join('\n'))
+  return { dir, configFile }
+}
+
 export async function startJoinBed (cluster: TestCluster, joinYaml: string[] = []): Promise<JoinBed> {
   const files = await prepareStackFiles(cluster)
-  const cloudConfig = await writeCloudConfig(cluster, files, {
-    address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0',
-    cloudHub: ['join:', '  enable: true', '  address: 127.0.0.1:0', `  tlsCaKeyFile: ${files.tunnelPki.ca.keyFile}`, ...joinYaml.map((l) => `  ${l}`)],
-  })
+  const cloudConfig = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0', cloudHub: joinCloudHub(files, joinYaml) })
   const cloud = await startCloudInProcess({ configFile: cloudConfig, logFile: join(cluster.dir, 'cloud.log') })
   const joinServer = `127.0.0.1:${cloud.shim.joinPort!}`
   const caHash = publicKeyPin(await files.tunnelPki.ca.pem())
-  const groupFile = join(cluster.dir, 'group')
-  await writeFile(groupFile, (await readFile('/etc/group', 'utf8')) + `edge-metaserver:x:${SERVICE_GID}:\n`)
-  const privateGroups = ['unshare', '--mount', '--', 'sh', '-c', 'mount --bind "$0" /etc/group && exec "$@"', groupFile]
+  const privateGroups = await privateGroupsWrap(cluster)
   return {
     files,
     cloud,
@@ -48,18 +73,6 @@ export async function startJoinBed (cluster: TestCluster, joinYaml: string[] = [
     },
     join: (dir, o, wrap = true) => runCli(['join', '--server', o.server ?? joinServer, '--token', o.token, '--ca-cert-hash', o.hash ?? caHash,
       '--node-name', o.node, '--dir', dir], { timeoutMs: 60_000, ...(wrap ? { wrap: privateGroups } : {}) }),
-    nodeDir: async (name) => {
-      const dir = join(await cluster.tempDir(name), 'etc')
-      await mkdir(dir)
-      const configFile = join(dir, 'config.yaml')
-      await writeFile(configFile, [
-        '# operator settings kept by join', 'apiVersion: edge-metaserver.io/v1alpha1', 'kind: EdgeMetaServer',
-        `stateDir: ${join(dir, '..', 'state')}`,
-        'modules:', '  metaServer:', '    server: 127.0.0.1:0', '    dummyServer: ""', '    shutdownGracePeriod: 2s',
-        '  edgeHub:', '    heartbeatPeriod: 2s', '    reconnectBackoffInitial: 100ms', '    reconnectBackoffMax: 1s',
-        'logging:', '  level: debug', '',
-      ].join('\n'))
-      return { dir, configFile }
-    },
+    nodeDir: (name) => operatorNodeDir(cluster, name),
   }
 }

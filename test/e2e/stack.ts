@@ -52,11 +52,12 @@ export class Stack {
 
   get admin (): RestClient { return this.cluster.admin }
 
-  static async start (cluster?: TestCluster): Promise<Stack> {
+  /** `cloudHub`: more shim keys, made from the stack's files (e.g. join's, see joined-node.ts). */
+  static async start (cluster?: TestCluster, opts: { cloudHub?: (files: StackFiles) => string[] } = {}): Promise<Stack> {
     cluster ??= await TestCluster.start()
     try {
       const files = await prepareStackFiles(cluster)
-      const cloudConfigFile = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0' })
+      const cloudConfigFile = await writeCloudConfig(cluster, files, { address: '127.0.0.1:0', healthzAddress: '127.0.0.1:0', cloudHub: opts.cloudHub?.(files) ?? [] })
       const { shim } = await startCloudInProcess({ configFile: cloudConfigFile, logFile: join(cluster.dir, 'cloud.log') })
       return new Stack(cluster, files, shim, cloudConfigFile)
     } catch (err) {
@@ -74,14 +75,19 @@ export class Stack {
       ...(opts.stateDir === undefined ? {} : { stateDir: opts.stateDir }),
       ...(opts.metaServer === undefined ? {} : { metaServer: opts.metaServer }),
     })
+    return this.startEdgeFromConfig(file, `edge-${nodeName}`, opts.waitForTunnel)
+  }
+
+  /** Starts an edge daemon from a config file written elsewhere (e.g. by `join`), stopped by stop(). */
+  async startEdgeFromConfig (configFile: string, logName: string, waitForTunnel = true): Promise<EdgeDaemon> {
     // Not waiting for the tunnel here: the edge must be in this.edges (and so stopped by stop()) even
     // when its tunnel never connects.
-    const { daemon: edge } = await startEdgeInProcess({ configFile: file, logFile: join(this.cluster.dir, `edge-${nodeName}.log`), waitForTunnel: false })
+    const { daemon: edge } = await startEdgeInProcess({ configFile, logFile: join(this.cluster.dir, `${logName}.log`), waitForTunnel: false })
     this.edges.push(edge)
-    if (opts.waitForTunnel !== false) {
-      await waitUntil(() => edge.tunnel.state.connected, 10_000, `edge ${nodeName} tunnel to connect`)
+    if (waitForTunnel) {
+      await waitUntil(() => edge.tunnel.state.connected, 10_000, `edge ${edge.nodeName} tunnel to connect`)
       if (edge.policy !== undefined) {
-        await waitUntil(() => edge.policy!.bundle !== undefined && edge.policy!.keys !== undefined, 10_000, `edge ${nodeName} to receive its policy`)
+        await waitUntil(() => edge.policy!.bundle !== undefined && edge.policy!.keys !== undefined, 10_000, `edge ${edge.nodeName} to receive its policy`)
       }
     }
     return edge

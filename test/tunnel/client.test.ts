@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { ServerHttp2Stream } from 'node:http2'
 import { pino } from 'pino'
 import { TunnelClient, type TunnelClientOptions } from '../../src/tunnel/client.js'
-import { TunnelServer } from '../../src/tunnel/server.js'
+import { TunnelServer, type NodeRefusal } from '../../src/tunnel/server.js'
 import type { Resolve, ServerEntry } from '../../src/tunnel/server-list.js'
 import { CertificateAuthority, type KeyPair } from '../cluster/pki.js'
 import { createPrivateKey, createPublicKey } from 'node:crypto'
@@ -39,7 +39,7 @@ class Peer {
   private constructor (readonly name: string, readonly tunnel: TunnelServer, private readonly front: net.Server,
     readonly host: string, readonly port: number, readonly held: ServerHttp2Stream[]) {}
 
-  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair, logs?: LogLine[], refuseNode?: (node: string) => string | undefined, refusals?: string[] } = {}): Promise<Peer> {
+  static async start (name: string, opts: { host?: string, port?: number, cert?: KeyPair, logs?: LogLine[], refuseNode?: (node: string) => NodeRefusal | undefined, refusals?: string[] } = {}): Promise<Peer> {
     const host = opts.host ?? '127.0.0.1'
     const front = net.createServer()
     front.listen(opts.port ?? 0, host)
@@ -445,7 +445,7 @@ t.test('an expired client certificate: the shim refuses it after the handshake, 
 t.test('a revoked node: the shim refuses it after the handshake (warn line with node and peer, counted as revoked); the edge backs off and never serves a stream', async (t) => {
   const serverLogs: LogLine[] = []
   const refusals: string[] = []
-  const a = await Peer.start('a', { logs: serverLogs, refusals, refuseNode: (n) => n === 'edge-1' ? 'on the deny list' : undefined })
+  const a = await Peer.start('a', { logs: serverLogs, refusals, refuseNode: (n) => n === 'edge-1' ? { reason: 'revoked', message: 'on the deny list' } : undefined })
   t.teardown(() => a.close())
   const { tunnel, logs } = client([a.entry], { backoffInitialMs: 50, backoffMaxMs: 400, random: () => 0.9 })
   tunnel.start()
@@ -458,10 +458,37 @@ t.test('a revoked node: the shim refuses it after the handshake (warn line with 
   t.match(line, { level: 40, node: 'edge-1', remote: /^127\.0\.0\.1:\d+$/, reason: 'on the deny list' }, 'the shim says whom it refused and why')
   t.ok(refusals.length >= 6 && refusals.every((r) => r === 'revoked'), `each refusal counted as revoked (${refusals.length})`)
   t.equal(a.tunnel.connectedNodes().length, 0, 'no node registered')
+  t.match(logs.find((l) => l.msg === 'tunnel dial failed'), { level: 40, reason: 'the shim closed the connection: on the deny list' }, 'the edge\'s warn line gives the shim\'s reason')
+  t.match(tunnel.state, { connected: false, lastError: 'the shim closed the connection: on the deny list' }, 'and so does its tunnel state (readyz)')
   // Another node on the same shim is served.
   const edge2 = await ca.issue('node-2', { cn: 'system:node:edge-2', organizations: ['system:nodes'], usage: 'client' })
   for (const f of [edge2.certFile, edge2.keyFile]) pems.set(f, await read(f))
   const other = client([a.entry], { keyPair: edge2 })
   await start(other.tunnel, 'the other node')
   t.equal(await get(other.tunnel), 'a', 'a node not on the list is served')
+})
+
+t.test('a node revoked while connected: recheck() closes its live connection with the reason (GOAWAY), counted; the edge logs why and backs off', async (t) => {
+  const serverLogs: LogLine[] = []
+  const refusals: string[] = []
+  let revoked = false
+  const a = await Peer.start('a', { logs: serverLogs, refusals, refuseNode: () => revoked ? { reason: 'no-node-object', message: 'no Node object with this name' } : undefined })
+  t.teardown(() => a.close())
+  const { tunnel, logs } = client([a.entry], { backoffInitialMs: 50, backoffMaxMs: 400, random: () => 0.9 })
+  await start(tunnel)
+  const held = await hold(tunnel)
+  a.tunnel.recheck()
+  t.equal(a.tunnel.connectedNodes().length, 1, 'a recheck with nothing refused keeps the connection')
+  revoked = true
+  a.tunnel.recheck()
+  const ended = await held.ended
+  t.ok(ended.error !== undefined || ended.rstCode !== undefined, `the held stream (a watch) is cut, not drained: ${JSON.stringify(ended)}`)
+  const edgeLine = await waitForValue(() => logs.find((l) => l.msg === 'the shim closed this tunnel connection'), { what: 'the edge\'s warn line', timeoutMs: 5000 })
+  t.match(edgeLine, { level: 40, reason: 'no Node object with this name' }, 'the edge logs the shim\'s reason')
+  const shimLine = serverLogs.find((l) => l.msg === 'tunnel connection closed: no Node object')
+  t.match(shimLine, { level: 40, node: 'edge-1', remote: /^127\.0\.0\.1:\d+$/, reason: 'no Node object with this name' }, 'the shim logs whom it cut off and why')
+  t.equal(refusals[0], 'no-node-object', 'counted with its reason')
+  await waitUntil(() => refusals.length >= 3, { what: 'redials refused too', timeoutMs: 10_000 })
+  t.notOk(tunnel.state.connected, 'the edge stays disconnected')
+  t.equal(a.tunnel.connectedNodes().length, 0, 'no node registered')
 })
