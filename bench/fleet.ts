@@ -71,7 +71,7 @@ export interface FleetFigures {
   shimRssMiB: { connected: number, peak: number, afterChurn: number, end: number }
   loadRssMiB: number
   idleCpuMsPerSecond: number
-  churn: { writes: number, seconds: number, cpuMsPerWrite: number, propagation: Propagation }
+  churn: { writes: number, writeSeconds: number, seconds: number, cpuMsPerWrite: number, propagation: Propagation }
   roleChange: { cpuMs: number, propagation: Propagation, leaked: number }
   clusterRoleChange: { cpuMs: number, propagation: Propagation }
 }
@@ -322,7 +322,7 @@ export async function runFleet (cluster: TestCluster, files: StackFiles, opts: F
       shimRssMiB: { connected: connectedMem.rss, peak: endMem.peak, afterChurn: afterChurnMem.rss, end: endMem.rss },
       loadRssMiB: Math.round(process.memoryUsage().rss / 1048576),
       idleCpuMsPerSecond,
-      churn: { writes, seconds: Math.round(churnWindowS * 10) / 10, cpuMsPerWrite: round2(Math.max(0, churnCpu - idleCpuMsPerSecond * churnWindowS) / Math.max(1, writes)), propagation: churnProp },
+      churn: { writes, writeSeconds: secs(churnEnd - churnStart), seconds: Math.round(churnWindowS * 10) / 10, cpuMsPerWrite: round2(Math.max(0, churnCpu - idleCpuMsPerSecond * churnWindowS) / Math.max(1, writes)), propagation: churnProp },
       roleChange: { ...roleChange, leaked },
       clusterRoleChange,
     }
@@ -427,13 +427,13 @@ const round2 = (x: number): number => Math.round(x * 100) / 100
 /** The figures as printed lines (the README quotes them). */
 export function formatFleet (f: FleetFigures): string[] {
   const o = f.options
-  const prop = (p: Propagation): string => `p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms over ${p.affected} edges${p.missing > 0 ? `, ${p.missing} MISSING after ${PROPAGATION_BOUND_MS / 1000} s` : ''}`
+  const prop = (p: Propagation, over = 'edges'): string => `p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms over ${p.affected} ${over}${p.missing > 0 ? `, ${p.missing} MISSING after ${PROPAGATION_BOUND_MS / 1000} s` : ''}`
   return [
     `Shim fleet simulation: ${o.nodes} edges × ${o.watchesPerNode} watches, ${o.pods} pods in ${o.namespaces} namespaces × ${o.serviceAccounts} service accounts (seed ${o.seed})`,
     `  setup: pods+tokens ${f.setupSeconds.pods} s, ${o.nodes} tunnels ${f.setupSeconds.connect} s, ${f.watchesOpen} watches open (${f.watchesRefused} refused, ${f.watchesPending} without headers yet) ${f.setupSeconds.watches} s, first bundles ${f.setupSeconds.firstBundles} s more`,
     `  shim RSS: ${f.shimRssMiB.connected} MiB with every edge and watch connected, ${f.shimRssMiB.afterChurn} MiB after the churn, ${f.shimRssMiB.end} MiB at the end (peak ${f.shimRssMiB.peak} MiB); load process ${f.loadRssMiB} MiB`,
     `  shim CPU idle (keepalives, probes): ${f.idleCpuMsPerSecond} ms/s`,
-    `  pod churn: ${f.churn.writes} writes (creates and deletes) at ${o.churnRate}/s: shim CPU ${f.churn.cpuMsPerWrite} ms per pod write above idle; node holds the change ${prop(f.churn.propagation)}`,
+    `  pod churn: ${f.churn.writes} writes (creates and deletes) asked at ${o.churnRate}/s, done in ${f.churn.writeSeconds} s: shim CPU ${f.churn.cpuMsPerWrite} ms per pod write above idle; its node holds the change ${prop(f.churn.propagation, 'writes')}`,
     `  Role edit (reaches some nodes): shim CPU ${f.roleChange.cpuMs} ms; ${prop(f.roleChange.propagation)}; ${f.roleChange.leaked} unaffected edges received it`,
     `  ClusterRole edit (reaches every node): shim CPU ${f.clusterRoleChange.cpuMs} ms; ${prop(f.clusterRoleChange.propagation)}`,
   ]
