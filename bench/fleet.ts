@@ -71,9 +71,10 @@ export interface FleetFigures {
   shimRssMiB: { connected: number, peak: number, afterChurn: number, end: number }
   loadRssMiB: number
   idleCpuMsPerSecond: number
-  churn: { writes: number, writeSeconds: number, seconds: number, cpuMsPerWrite: number, propagation: Propagation }
-  roleChange: { cpuMs: number, propagation: Propagation, leaked: number }
-  clusterRoleChange: { cpuMs: number, propagation: Propagation }
+  /** afterAnswer: the same arrivals counted from kube-apiserver's answer to the write (0 when the bundle came first). */
+  churn: { writes: number, writeSeconds: number, seconds: number, cpuMsPerWrite: number, propagation: Propagation, afterAnswer: Propagation }
+  roleChange: { cpuMs: number, propagation: Propagation, afterAnswer: Propagation, leaked: number }
+  clusterRoleChange: { cpuMs: number, propagation: Propagation, afterAnswer: Propagation }
 }
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1'
@@ -259,6 +260,7 @@ export async function runFleet (cluster: TestCluster, files: StackFiles, opts: F
     // a bundle with (or without) that pod.
     const churnTimes: Array<Promise<number | undefined>> = []
     const churnStarts: number[] = []
+    const churnAnswers: number[] = []
     const churned: Array<PodRef & { at: number }> = []
     const cpuBeforeChurn = await cpuMs(cloud.pid)
     const churnStart = performance.now()
@@ -277,7 +279,9 @@ export async function runFleet (cluster: TestCluster, files: StackFiles, opts: F
       const start = performance.now()
       churnStarts.push(start)
       churnTimes.push(edge.when((b) => b.pods.some((x) => `${x.namespace}/${x.name}` === podKey) === !remove, PROPAGATION_BOUND_MS))
+      const n = churnAnswers.push(NaN) - 1
       const job = (remove ? deletePod(admin, p) : createPod(admin, p).then(() => {})).then(() => {
+        churnAnswers[n] = performance.now()
         if (remove) podsOn.get(p.node)!.delete(podKey)
         else { podsOn.get(p.node)!.set(podKey, p); churned.push({ ...p, at: performance.now() }) }
       })
@@ -293,6 +297,7 @@ export async function runFleet (cluster: TestCluster, files: StackFiles, opts: F
     const churnCpu = (await cpuMs(cloud.pid)) - cpuBeforeChurn
     const churnWindowS = (performance.now() - churnStart) / 1000
     const churnProp = summarize(churnArrivals.map((at, i) => at === undefined ? undefined : at - churnStarts[i]!))
+    const churnAfterAnswer = summarize(churnArrivals.map((at, i) => at === undefined ? undefined : Math.max(0, at - churnAnswers[i]!)))
     const afterChurnMem = await memory(cloud.pid)
     log(`churn: ${writes} pod writes in ${secs(churnEnd - churnStart)} s; propagation p50 ${churnProp.p50} ms p99 ${churnProp.p99} ms, missing ${churnProp.missing}`)
 
@@ -322,7 +327,7 @@ export async function runFleet (cluster: TestCluster, files: StackFiles, opts: F
       shimRssMiB: { connected: connectedMem.rss, peak: endMem.peak, afterChurn: afterChurnMem.rss, end: endMem.rss },
       loadRssMiB: Math.round(process.memoryUsage().rss / 1048576),
       idleCpuMsPerSecond,
-      churn: { writes, writeSeconds: secs(churnEnd - churnStart), seconds: Math.round(churnWindowS * 10) / 10, cpuMsPerWrite: round2(Math.max(0, churnCpu - idleCpuMsPerSecond * churnWindowS) / Math.max(1, writes)), propagation: churnProp },
+      churn: { writes, writeSeconds: secs(churnEnd - churnStart), seconds: Math.round(churnWindowS * 10) / 10, cpuMsPerWrite: round2(Math.max(0, churnCpu - idleCpuMsPerSecond * churnWindowS) / Math.max(1, writes)), propagation: churnProp, afterAnswer: churnAfterAnswer },
       roleChange: { ...roleChange, leaked },
       clusterRoleChange,
     }
@@ -341,17 +346,19 @@ export async function runFleet (cluster: TestCluster, files: StackFiles, opts: F
 }
 
 /** One RBAC write: the shim's CPU for it (above idle, until it settles) and its propagation to `affected`. */
-async function change (pid: number, idleMsPerS: number, affected: SimEdge[], pred: (b: PolicyBundle) => boolean, write: () => Promise<void>): Promise<{ cpuMs: number, propagation: Propagation }> {
+async function change (pid: number, idleMsPerS: number, affected: SimEdge[], pred: (b: PolicyBundle) => boolean, write: () => Promise<void>): Promise<{ cpuMs: number, propagation: Propagation, afterAnswer: Propagation }> {
   const before = await cpuMs(pid)
   const start = performance.now()
   const arrivals = affected.map(async (e) => await e.when(pred, PROPAGATION_BOUND_MS))
   await write()
+  const answered = performance.now()
   const times = await Promise.all(arrivals)
   await settle(pid, idleMsPerS)
   const window = (performance.now() - start) / 1000
   return {
     cpuMs: Math.round(Math.max(0, (await cpuMs(pid)) - before - idleMsPerS * window)),
     propagation: summarize(times.map((at) => at === undefined ? undefined : at - start)),
+    afterAnswer: summarize(times.map((at) => at === undefined ? undefined : Math.max(0, at - answered))),
   }
 }
 
@@ -428,14 +435,15 @@ const round2 = (x: number): number => Math.round(x * 100) / 100
 export function formatFleet (f: FleetFigures): string[] {
   const o = f.options
   const prop = (p: Propagation, over = 'edges'): string => `p50 ${p.p50} ms, p99 ${p.p99} ms, max ${p.max} ms over ${p.affected} ${over}${p.missing > 0 ? `, ${p.missing} MISSING after ${PROPAGATION_BOUND_MS / 1000} s` : ''}`
+  const fromAnswer = (p: Propagation): string => ` (from kube-apiserver's answer to the write: p50 ${p.p50} ms, p99 ${p.p99} ms)`
   return [
     `Shim fleet simulation: ${o.nodes} edges × ${o.watchesPerNode} watches, ${o.pods} pods in ${o.namespaces} namespaces × ${o.serviceAccounts} service accounts (seed ${o.seed})`,
     `  setup: pods+tokens ${f.setupSeconds.pods} s, ${o.nodes} tunnels ${f.setupSeconds.connect} s, ${f.watchesOpen} watches open (${f.watchesRefused} refused, ${f.watchesPending} without headers yet) ${f.setupSeconds.watches} s, first bundles ${f.setupSeconds.firstBundles} s more`,
     `  shim RSS: ${f.shimRssMiB.connected} MiB with every edge and watch connected, ${f.shimRssMiB.afterChurn} MiB after the churn, ${f.shimRssMiB.end} MiB at the end (peak ${f.shimRssMiB.peak} MiB); load process ${f.loadRssMiB} MiB`,
     `  shim CPU idle (keepalives, probes): ${f.idleCpuMsPerSecond} ms/s`,
-    `  pod churn: ${f.churn.writes} writes (creates and deletes) asked at ${o.churnRate}/s, done in ${f.churn.writeSeconds} s: shim CPU ${f.churn.cpuMsPerWrite} ms per pod write above idle; its node holds the change ${prop(f.churn.propagation, 'writes')}`,
-    `  Role edit (reaches some nodes): shim CPU ${f.roleChange.cpuMs} ms; ${prop(f.roleChange.propagation)}; ${f.roleChange.leaked} unaffected edges received it`,
-    `  ClusterRole edit (reaches every node): shim CPU ${f.clusterRoleChange.cpuMs} ms; ${prop(f.clusterRoleChange.propagation)}`,
+    `  pod churn: ${f.churn.writes} writes (creates and deletes) asked at ${o.churnRate}/s, done in ${f.churn.writeSeconds} s: shim CPU ${f.churn.cpuMsPerWrite} ms per pod write above idle; its node holds the change ${prop(f.churn.propagation, 'writes')}${fromAnswer(f.churn.afterAnswer)}`,
+    `  Role edit (reaches some nodes): shim CPU ${f.roleChange.cpuMs} ms; ${prop(f.roleChange.propagation)}${fromAnswer(f.roleChange.afterAnswer)}; ${f.roleChange.leaked} unaffected edges received it`,
+    `  ClusterRole edit (reaches every node): shim CPU ${f.clusterRoleChange.cpuMs} ms; ${prop(f.clusterRoleChange.propagation)}${fromAnswer(f.clusterRoleChange.afterAnswer)}`,
   ]
 }
 
