@@ -1,15 +1,15 @@
 // Cuts each node's policy bundle (tunnel/control.ts PolicyBundle) from the cluster state: scheduled
 // pods and all RBAC objects, each kept by a reflector with the shim's own identity (list/watch;
-// see deploy/10-rbac.yaml), scoped per node by kube/node-policy-scope.ts. Emits 'change' when
-// any of them changes; the control hub decides which nodes' bundles actually differ.
+// see deploy/10-rbac.yaml), indexed by policy-index.ts and scoped per node by
+// kube/node-policy-scope.ts. Emits 'change' with the nodes an event may have changed (DirtyNodes):
+// the control hub cuts and sends only theirs, and still sends only what differs.
 /* eslint-disable @typescript-eslint/no-explicit-any -- kube-apiserver's JSON answers are untyped here; only the fields read are narrowed (trim functions, explicit checks) */
 import { EventEmitter } from 'node:events'
 import type { Logger } from '../obs/logger.js'
-import type { BoundPod } from '../kube/bound-pod.js'
-import { scopePolicyToNode } from '../kube/node-policy-scope.js'
 import type { ClusterRole, RoleBinding } from '../kube/rbac-objects.js'
 import { isKubernetesService, type KubernetesService, type PolicyBundle } from '../tunnel/control.js'
-import { Reflector, type KubeObject } from './reflector.js'
+import { PolicyIndex, type DirtyNodes, type RbacKind } from './policy-index.js'
+import { Reflector, type KubeObject, type ReflectorChange } from './reflector.js'
 import type { Upstream } from './upstream.js'
 
 interface PodObject extends KubeObject { spec: { nodeName?: string, serviceAccountName?: string } }
@@ -50,25 +50,39 @@ export function kubernetesServiceOf (o: any): KubernetesService | undefined {
 
 export class PolicyBundleBuilder extends EventEmitter {
   private readonly pods: Reflector<PodObject>
-  private readonly roles: Reflector<RoleObject>
-  private readonly clusterRoles: Reflector<RoleObject>
-  private readonly roleBindings: Reflector<BindingObject>
-  private readonly clusterRoleBindings: Reflector<BindingObject>
+  private readonly rbac: Record<RbacKind, Reflector<RoleObject | BindingObject>>
+  private readonly index = new PolicyIndex()
   private kubeVersion: string | undefined
   private kubernetesService: KubernetesService | undefined
 
   constructor (upstream: Upstream, logger: Logger) {
     super()
-    const changed = (): void => { this.emit('change') }
-    this.pods = new Reflector(upstream, '/api/v1/pods?fieldSelector=spec.nodeName%21%3D', trimPod, changed, logger)
-    this.roles = new Reflector(upstream, `${RBAC}/roles`, trimRole, changed, logger)
-    this.clusterRoles = new Reflector(upstream, `${RBAC}/clusterroles`, trimRole, changed, logger)
-    this.roleBindings = new Reflector(upstream, `${RBAC}/rolebindings`, trimBinding, changed, logger)
-    this.clusterRoleBindings = new Reflector(upstream, `${RBAC}/clusterrolebindings`, trimBinding, changed, logger)
+    const changed = (dirty: DirtyNodes): void => { if (dirty === 'all' || dirty.size > 0) this.emit('change', dirty) }
+    const indexed = (o: PodObject): { node: string | undefined, pod: { namespace: string, name: string, uid: string, serviceAccount: string } } => ({
+      node: o.spec.nodeName === '' ? undefined : o.spec.nodeName,
+      pod: { namespace: o.metadata.namespace!, name: o.metadata.name, uid: o.metadata.uid!, serviceAccount: o.spec.serviceAccountName! },
+    })
+    this.pods = new Reflector(upstream, '/api/v1/pods?fieldSelector=spec.nodeName%21%3D', trimPod, (c: ReflectorChange<PodObject>) => {
+      changed(c.type === 'reset'
+        ? this.index.replacePods([...this.pods.items].map(([k, o]) => [k, indexed(o)]))
+        : this.index.setPod(c.key, c.after === undefined ? undefined : indexed(c.after)))
+    }, logger)
+    const reflect = (kind: RbacKind, path: string, trim: (o: any) => RoleObject | BindingObject): Reflector<RoleObject | BindingObject> => {
+      const r: Reflector<RoleObject | BindingObject> = new Reflector(upstream, path, trim, (c) => {
+        changed(c.type === 'reset' ? this.index.replaceRbac(kind, r.items) : this.index.setRbac(kind, c.key, c.after))
+      }, logger)
+      return r
+    }
+    this.rbac = {
+      roles: reflect('roles', `${RBAC}/roles`, trimRole),
+      clusterRoles: reflect('clusterRoles', `${RBAC}/clusterroles`, trimRole),
+      roleBindings: reflect('roleBindings', `${RBAC}/rolebindings`, trimBinding),
+      clusterRoleBindings: reflect('clusterRoleBindings', `${RBAC}/clusterrolebindings`, trimBinding),
+    }
   }
 
-  private get all (): Array<Reflector<KubeObject>> {
-    return [this.pods, this.roles, this.clusterRoles, this.roleBindings, this.clusterRoleBindings]
+  private get all (): Array<Pick<Reflector<KubeObject>, 'start' | 'stop' | 'synced'>> {
+    return [this.pods, ...Object.values(this.rbac)]
   }
 
   start (): void { for (const r of this.all) r.start() }
@@ -78,36 +92,21 @@ export class PolicyBundleBuilder extends EventEmitter {
   setKubeVersion (gitVersion: string): void {
     if (gitVersion === this.kubeVersion) return
     this.kubeVersion = gitVersion
-    this.emit('change')
+    this.emit('change', 'all')
   }
 
   /** The `kubernetes` Service's ClusterIP and port (read by the shim's probe); a change re-sends the bundles. */
   setKubernetesService (service: KubernetesService): void {
     if (service.clusterIP === this.kubernetesService?.clusterIP && service.port === this.kubernetesService.port) return
     this.kubernetesService = service
-    this.emit('change')
+    this.emit('change', 'all')
   }
 
   /** True once every reflector has listed: bundles cut before that would deny too much. */
   get synced (): boolean { return this.all.every((r) => r.synced) }
 
   bundleFor (node: string): PolicyBundle {
-    const pods: BoundPod[] = []
-    for (const p of this.pods.items.values()) {
-      if (p.spec.nodeName === node) {
-        pods.push({ namespace: p.metadata.namespace!, name: p.metadata.name, uid: p.metadata.uid!, serviceAccount: p.spec.serviceAccountName! })
-      }
-    }
-    pods.sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
-    const sorted = <T extends KubeObject>(r: Reflector<T>): T[] => [...r.items.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v)
-    const rbac = scopePolicyToNode(pods, {
-      roles: sorted(this.roles), clusterRoles: sorted(this.clusterRoles),
-      roleBindings: sorted(this.roleBindings), clusterRoleBindings: sorted(this.clusterRoleBindings),
-    })
-    return {
-      node, pods, rbac,
-      ...(this.kubeVersion === undefined ? {} : { kubeVersion: this.kubeVersion }),
-      ...(this.kubernetesService === undefined ? {} : { kubernetesService: this.kubernetesService }),
-    }
+    const bundle = this.index.bundleFor(node, this.kubeVersion)
+    return this.kubernetesService === undefined ? bundle : { ...bundle, kubernetesService: this.kubernetesService }
   }
 }

@@ -7,6 +7,9 @@ import { fullJitterBackoff } from '../tunnel/backoff.js'
 import { LineSplitter } from '../util/lines.js'
 import type { Upstream } from './upstream.js'
 
+/** What changed in a reflector's items: everything (a fresh list replaced them), or one object. */
+export type ReflectorChange<T> = { type: 'reset' } | { type: 'event', key: string, after: T | undefined }
+
 export interface KubeObject {
   metadata: { name: string, namespace?: string, resourceVersion?: string, uid?: string, labels?: Record<string, string> }
 }
@@ -29,7 +32,7 @@ export class Reflector<T extends KubeObject> {
     /** Collection path, e.g. /api/v1/pods; optional query for list and watch alike (e.g. fieldSelector). */
     private readonly path: string,
     private readonly trim: (obj: any) => T,
-    private readonly onChange: () => void,
+    private readonly onChange: (change: ReflectorChange<T>) => void,
     private readonly logger: Logger
   ) {}
 
@@ -87,7 +90,7 @@ export class Reflector<T extends KubeObject> {
     this.items.clear()
     for (const [k, v] of fresh) this.items.set(k, v)
     this.synced = true
-    this.onChange()
+    this.onChange({ type: 'reset' })
     return rv
   }
 
@@ -111,9 +114,10 @@ export class Reflector<T extends KubeObject> {
         last = event.object?.metadata?.resourceVersion ?? last
         if (event.type === 'BOOKMARK') continue
         const obj = this.trim(event.object)
-        if (event.type === 'DELETED') this.items.delete(key(obj))
-        else this.items.set(key(obj), obj)
-        this.onChange()
+        const k = key(obj)
+        if (event.type === 'DELETED') this.items.delete(k)
+        else this.items.set(k, obj)
+        this.onChange({ type: 'event', key: k, after: event.type === 'DELETED' ? undefined : obj })
       }
     }
     return last

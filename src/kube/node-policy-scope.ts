@@ -9,29 +9,39 @@ import { ALL_AUTHENTICATED_GROUP, ALL_SERVICE_ACCOUNTS_GROUP, serviceAccountName
 const NAMESPACE_GROUP_PREFIX = serviceAccountNamespaceGroup('')
 
 /**
- * True when `subject` names one of the service accounts in `accounts` ("ns/name"), directly or by
- * group — rbac's appliesToUser for the users those accounts' tokens authenticate as
- * (system:serviceaccount:<ns>:<name>, groups system:serviceaccounts, system:serviceaccounts:<ns>,
- * system:authenticated). `bindingNamespace` is the RoleBinding's namespace ("" for a
+ * Which service accounts a subject names — rbac's appliesToUser for the users service-account
+ * tokens authenticate as (system:serviceaccount:<ns>:<name>, groups system:serviceaccounts,
+ * system:serviceaccounts:<ns>, system:authenticated): one account ("ns/name"), every account of a
+ * namespace, every account, or none. `bindingNamespace` is the RoleBinding's namespace ("" for a
  * ClusterRoleBinding): a ServiceAccount subject without a namespace means that one.
  */
-export function subjectReaches (subject: Subject, accounts: ReadonlySet<string>, namespaces: ReadonlySet<string>, bindingNamespace = ''): boolean {
+export type SubjectTarget = { account: string } | { namespace: string } | 'all' | undefined
+
+export function subjectTarget (subject: Subject, bindingNamespace = ''): SubjectTarget {
   switch (subject.kind) {
     case 'ServiceAccount': {
       // appliesToUser: saNamespace defaults to the binding's namespace when blank.
       const ns = subject.namespace !== undefined && subject.namespace !== null && subject.namespace !== '' ? subject.namespace : bindingNamespace
-      return ns !== '' && accounts.has(`${ns}/${subject.name}`)
+      return ns === '' ? undefined : { account: `${ns}/${subject.name}` }
     }
     case 'User': {
       const sa = splitServiceAccountUsername(subject.name)
-      return sa !== undefined && accounts.has(`${sa.namespace}/${sa.name}`)
+      return sa === undefined ? undefined : { account: `${sa.namespace}/${sa.name}` }
     }
     case 'Group':
-      if (subject.name === ALL_AUTHENTICATED_GROUP || subject.name === ALL_SERVICE_ACCOUNTS_GROUP) return accounts.size > 0
-      return subject.name.startsWith(NAMESPACE_GROUP_PREFIX) && namespaces.has(subject.name.slice(NAMESPACE_GROUP_PREFIX.length))
+      if (subject.name === ALL_AUTHENTICATED_GROUP || subject.name === ALL_SERVICE_ACCOUNTS_GROUP) return 'all'
+      return subject.name.startsWith(NAMESPACE_GROUP_PREFIX) ? { namespace: subject.name.slice(NAMESPACE_GROUP_PREFIX.length) } : undefined
     default:
-      return false
+      return undefined
   }
+}
+
+/** True when `subject` names one of the service accounts in `accounts` ("ns/name"), directly or by group (see subjectTarget). */
+export function subjectReaches (subject: Subject, accounts: ReadonlySet<string>, namespaces: ReadonlySet<string>, bindingNamespace = ''): boolean {
+  const target = subjectTarget(subject, bindingNamespace)
+  if (target === undefined) return false
+  if (target === 'all') return accounts.size > 0
+  return 'account' in target ? accounts.has(target.account) : namespaces.has(target.namespace)
 }
 
 /** The part of the cluster's RBAC that can grant anything to the service accounts of `pods`. */

@@ -49,12 +49,15 @@ export async function writeCloudConfig (cluster: TestCluster, files: StackFiles,
   logLevel?: string
   /** More keys under modules.cloudHub, e.g. ['join:', '  enable: true']. */
   cloudHub?: string[]
+  /** More keys under kubeAPIConfig, e.g. ['maxLongRunningRequests: 20000']. */
+  kubeAPIConfig?: string[]
 }): Promise<string> {
   const { ca, cloud } = files.tunnelPki
   const file = join(await cluster.tempDir('cloud'), 'cloud.yaml')
   await writeFile(file, [
     'apiVersion: edge-metaserver.io/v1alpha1', 'kind: CloudShim',
     'kubeAPIConfig:', `  kubeConfig: ${files.shimKubeconfig}`,
+    ...(opts.kubeAPIConfig ?? []).map((line) => `  ${line}`),
     'modules:', '  cloudHub:', `    address: ${opts.address}`, `    healthzAddress: ${opts.healthzAddress}`,
     `    tlsCaFile: ${ca.certFile}`, `    tlsCertFile: ${cloud.certFile}`, `    tlsPrivateKeyFile: ${cloud.keyFile}`,
     '    shutdownGracePeriod: 2s',
