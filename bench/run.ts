@@ -31,6 +31,7 @@ import { tunnelRoundTrip } from './tunnel-roundtrip.js'
 import { ALL_CPUS, pin, type Measured } from './cpu.js'
 import { countingRelay, informerRun } from './informer.js'
 import { holdWatches } from './watches.js'
+import { unitNodeOptions, withNodeOptions } from './stack.js'
 
 const NODE = 'bench-node'
 const NODE_NO_CACHE = 'bench-node-no-cache'
@@ -47,6 +48,9 @@ const MANY_PODS = 200
 const CHUNK = 100
 const SCALE = Number(process.env.EMS_BENCH_SCALE ?? 1)
 const count = (n: number): number => Math.max(10, Math.round(n * SCALE))
+/** Edges run with the systemd unit's V8 heap flags, as on a node. */
+const EDGE_NODE_OPTIONS = unitNodeOptions()
+const EDGE_ENV = withNodeOptions(EDGE_NODE_OPTIONS)
 
 /** One bench line: an operation at a concurrency, `count` times. */
 interface Step { label: string, concurrency: number, count: number, op: Op, warmup?: number }
@@ -76,9 +80,9 @@ async function main (): Promise<void> {
     const log = (name: string): string => join(cluster.dir, `bench-${name}.log`)
     const cloud = await startCloudProcess({ configFile: cloudFile, logFile: log('cloud'), cli: 'dist' })
     roles.push(cloud)
-    const edge = await startEdgeProcess({ configFile: edgeFile, logFile: log('edge'), cli: 'dist' })
+    const edge = await startEdgeProcess({ configFile: edgeFile, logFile: log('edge'), cli: 'dist', env: EDGE_ENV })
     roles.push(edge)
-    const plainEdge = await startEdgeProcess({ configFile: plainEdgeFile, logFile: log('edge-no-cache'), cli: 'dist' })
+    const plainEdge = await startEdgeProcess({ configFile: plainEdgeFile, logFile: log('edge-no-cache'), cli: 'dist', env: EDGE_ENV })
     roles.push(plainEdge)
     process.stdout.write(`roles started (dist/, logs in ${cluster.dir}/bench-*.log)\n`)
     const ca = cluster.pki.caPem
@@ -180,7 +184,7 @@ async function main (): Promise<void> {
     process.stdout.write([
       '',
       `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)` +
-        (SCALE === 1 ? '' : `, request counts scaled by ${SCALE}`),
+        (SCALE === 1 ? '' : `, request counts scaled by ${SCALE}`) + `; edges with NODE_OPTIONS="${EDGE_NODE_OPTIONS}" (systemd unit)`,
       ...table('', ['direct', 'via edge'], online, true),
       ...cpuTable('CPU per request (ms, from /proc/<pid>/stat over each measured run; ratio: edge + shim over kube-apiserver answering the pod directly):', online),
       ...table('Pinned (taskset: etcd + kube-apiserver on core 0; edge, shim and load generator on core 1):', ['direct', 'via edge'], pinned, true),
@@ -239,7 +243,7 @@ Promise<{ direct: { up: number, down: number }, tunnel: { up: number, down: numb
   try {
     await informerRun({ origin: `https://127.0.0.1:${apiRelay.port}`, token: me.token, ca: cluster.pki.caPem }, cluster.admin, collection, INFORMER_UPDATES, 0)
     const edgeFile = await writeEdgeConfig(cluster, files, NODE_INFORMER, { server: '127.0.0.1:0', tunnelPort: tunnelRelay.port, logLevel: 'info' })
-    edge = await startEdgeProcess({ configFile: edgeFile, logFile, cli: 'dist' })
+    edge = await startEdgeProcess({ configFile: edgeFile, logFile, cli: 'dist', env: EDGE_ENV })
     const viaEdge = { origin: `https://127.0.0.1:${edge.port}`, token: me.token, ca: cluster.pki.caPem }
     await waitReady(viaEdge.origin, viaEdge.ca)
     await sleep(2000) // what the edge's start-up moved on the tunnel (policy, keys) is not the informer's

@@ -1,11 +1,13 @@
 // A small stack for the bench's side scripts (profile.ts, heap-flags.ts): the test bed, one cloud
 // shim and edges started on demand (dist/, as processes, with the environment asked for), one
 // pod identity on the node and one 1 KiB ConfigMap it may get, list and watch.
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { TestCluster } from '../test/cluster/cluster.js'
 import { Fixtures } from '../test/cluster/fixtures.js'
 import { freePort } from '../test/cluster/processes.js'
 import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from '../test/e2e/configs.js'
+import { repo } from '../test/e2e/process.js'
 import { startCloudProcess, startEdgeProcess, type ProcessCloud, type ProcessEdge } from '../test/helpers/product.js'
 import type { Target } from './load.js'
 
@@ -58,4 +60,10 @@ export async function startSmallStack (cloudEnv?: NodeJS.ProcessEnv): Promise<Sm
 /** `env` with `flags` added to NODE_OPTIONS. */
 export function withNodeOptions (flags: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} ${flags}`.trim() }
+}
+
+/** NODE_OPTIONS of systemd/edge-metaserver.service (its V8 heap flags): the bench runs edges as the unit does. */
+export function unitNodeOptions (): string {
+  const unit = readFileSync(join(repo, 'systemd', 'edge-metaserver.service'), 'utf8')
+  return /^Environment="NODE_OPTIONS=([^"]*)"$/m.exec(unit)?.[1] ?? ''
 }
