@@ -134,7 +134,7 @@ async function main (): Promise<void> {
     progress('pinned')
     await pin(controlPlane(cluster).map((p) => p.pid), '0')
     await pin(daemons, '1')
-    let pinned: Array<[Step, Sample, Sample]>
+    let pinned: Rows
     try {
       pinned = await compare(plan.slice(0, 2), direct, viaEdge)
     } finally {
@@ -156,7 +156,7 @@ async function main (): Promise<void> {
     try {
       const allOpen = async (what: string): Promise<void> => {
         await waitFor(`${WATCHES} watches open through the edge (${what})`, async () => watches.open() >= WATCHES ? true : undefined, {
-          timeoutMs: 180_000, intervalMs: 500, failIf: () => undefined,
+          timeoutMs: 180_000, intervalMs: 500,
         }).catch((err: Error) => { throw new Error(`${err.message}: ${watches.open()} open; ${watches.problems()}`) })
         await sleep(3000)
       }
