@@ -6,11 +6,13 @@
 // non-empty lists or streams of the expected kind — decoding every measured answer would add the
 // load generator's own CPU to the figures on a machine where it shares the cores.
 import { Pool } from 'undici'
+import { cpuPerRequest, cpuSnapshot, type Measured } from './cpu.js'
 import { decodeObject, decodeWatchEvent, PROTOBUF_MEDIA_TYPE, type JsonObject } from '../src/kube/protobuf/codec.js'
 import { FrameSplitter } from '../src/util/frames.js'
 import { LineSplitter } from '../src/util/lines.js'
 
-export interface Sample { p50: number, p99: number, rps: number }
+/** Latency percentiles (ms), throughput, and with `procs` each process's CPU ms per request. */
+export interface Sample { p50: number, p99: number, rps: number, cpu?: Record<string, number> }
 export interface Target { origin: string, token: string, ca: string }
 /** One operation on `pool`; resolves once the answer is read (and, with `full`, decoded and checked). */
 export type Op = (pool: Pool, token: string, full: boolean) => Promise<void>
@@ -19,9 +21,12 @@ export type Encoding = 'json' | 'protobuf'
 const MEDIA: Record<Encoding, string> = { json: 'application/json', protobuf: PROTOBUF_MEDIA_TYPE }
 const MAX_EVENT_BYTES = 16 * 1024 * 1024
 
-/** `count` operations on `concurrency` connections after a warm-up (connections, TLS sessions, token caches). */
+/**
+ * `count` operations on `concurrency` connections after a warm-up (connections, TLS sessions, token
+ * caches); the CPU of `procs` is sampled around the measured part only.
+ */
 export async function measure (target: Target, concurrency: number, count: number, op: Op,
-  warmup = Math.max(50, concurrency * 4)): Promise<Sample> {
+  warmup = Math.max(50, concurrency * 4), procs: Measured[] = []): Promise<Sample> {
   const pool = new Pool(target.origin, { connections: concurrency, connect: { ca: target.ca } })
   const run = async (n: number, full: boolean): Promise<number[]> => {
     const latencies: number[] = []
@@ -37,11 +42,13 @@ export async function measure (target: Target, concurrency: number, count: numbe
   }
   try {
     await run(warmup, true)
+    const cpuBefore = cpuSnapshot(procs)
     const started = process.hrtime.bigint()
     const latencies = (await run(count, false)).sort((a, b) => a - b)
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
+    const cpu = procs.length === 0 ? undefined : cpuPerRequest(cpuBefore, cpuSnapshot(procs), latencies.length)
     const pick = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!
-    return { p50: pick(0.5), p99: pick(0.99), rps: latencies.length / seconds }
+    return { p50: pick(0.5), p99: pick(0.99), rps: latencies.length / seconds, ...(cpu === undefined ? {} : { cpu }) }
   } finally {
     await pool.close()
   }

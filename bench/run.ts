@@ -9,21 +9,38 @@
 // the edge cache offline): protobuf LISTs (whole and chunked with limit/continue) and WatchList syncs
 // (until the initial-events-end BOOKMARK) in JSON and protobuf, over a few hundred objects. Not a
 // test: nothing here asserts (the load generator does check every answer, bench/load.ts).
+// Issue 15's figures come from the same run: each process's CPU per request (/proc/<pid>/stat,
+// bench/cpu.ts) and the daemons' share against kube-apiserver's; the GET runs again pinned with
+// taskset (control plane on core 0, daemons and load on core 1); the edge's RSS idle, after the
+// load and with 1 000 watches open online and offline (bench/watches.ts); bytes on the tunnel
+// against bytes kube-apiserver sent for an informer (bench/informer.ts); then the target table.
 // EMS_BENCH_SCALE (default 1) scales every request count, e.g. 0.1 for a quick run.
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { Pool } from 'undici'
 import { TestCluster } from '../test/cluster/cluster.js'
 import { Fixtures } from '../test/cluster/fixtures.js'
 import { freePort, waitFor } from '../test/cluster/processes.js'
-import { prepareStackFiles, writeCloudConfig, writeEdgeConfig } from '../test/e2e/configs.js'
+import { prepareStackFiles, writeCloudConfig, writeEdgeConfig, type StackFiles } from '../test/e2e/configs.js'
 import { startCloudProcess, startEdgeProcess, type ProcessCloud, type ProcessEdge } from '../test/helpers/product.js'
 import { chunkedList, measure, request, watchList, type Op, type Sample, type Target } from './load.js'
 import { PROTOBUF_MEDIA_TYPE } from '../src/kube/protobuf/codec.js'
 import { tunnelRoundTrip } from './tunnel-roundtrip.js'
+import { ALL_CPUS, pin, type Measured } from './cpu.js'
+import { countingRelay, informerRun } from './informer.js'
+import { holdWatches } from './watches.js'
+import { unitNodeOptions, withNodeOptions } from './stack.js'
 
 const NODE = 'bench-node'
 const NODE_NO_CACHE = 'bench-node-no-cache'
+const NODE_INFORMER = 'bench-node-informer'
+/** The informer workload (bytes on the tunnel): ConfigMaps listed, then updates watched. */
+const INFORMER_CONFIGMAPS = 500
+const INFORMER_UPDATES = 1000
+/** Watches held open through the edge for its memory figure (not scaled: the figure is for 1 000). */
+const WATCHES = 1000
 const LIST_SIZE = 50
 /** The encodings phase's namespace: a few hundred ConfigMaps and Pods, about what a node agent lists. */
 const MANY_CONFIGMAPS = 300
@@ -31,6 +48,9 @@ const MANY_PODS = 200
 const CHUNK = 100
 const SCALE = Number(process.env.EMS_BENCH_SCALE ?? 1)
 const count = (n: number): number => Math.max(10, Math.round(n * SCALE))
+/** Edges run with the systemd unit's V8 heap flags, as on a node. */
+const EDGE_NODE_OPTIONS = unitNodeOptions()
+const EDGE_ENV = withNodeOptions(EDGE_NODE_OPTIONS)
 
 /** One bench line: an operation at a concurrency, `count` times. */
 interface Step { label: string, concurrency: number, count: number, op: Op, warmup?: number }
@@ -50,7 +70,7 @@ async function main (): Promise<void> {
     })
     const fx = new Fixtures(cluster.admin)
     const ns = await fx.namespace('bench')
-    const rules = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create'] }]
+    const rules = [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create'] }]
     const me = await fx.podIdentity(ns, NODE, { rules })
     const plainMe = await fx.podIdentity(ns, NODE_NO_CACHE, { rules })
     for (let i = 0; i < LIST_SIZE; i++) await fx.configMap(ns, `cm-${i}`, { payload: 'x'.repeat(1024) })
@@ -60,16 +80,20 @@ async function main (): Promise<void> {
     const log = (name: string): string => join(cluster.dir, `bench-${name}.log`)
     const cloud = await startCloudProcess({ configFile: cloudFile, logFile: log('cloud'), cli: 'dist' })
     roles.push(cloud)
-    const edge = await startEdgeProcess({ configFile: edgeFile, logFile: log('edge'), cli: 'dist' })
+    const edge = await startEdgeProcess({ configFile: edgeFile, logFile: log('edge'), cli: 'dist', env: EDGE_ENV })
     roles.push(edge)
-    const plainEdge = await startEdgeProcess({ configFile: plainEdgeFile, logFile: log('edge-no-cache'), cli: 'dist' })
+    const plainEdge = await startEdgeProcess({ configFile: plainEdgeFile, logFile: log('edge-no-cache'), cli: 'dist', env: EDGE_ENV })
     roles.push(plainEdge)
     process.stdout.write(`roles started (dist/, logs in ${cluster.dir}/bench-*.log)\n`)
     const ca = cluster.pki.caPem
+    const procs: Measured[] = [...controlPlane(cluster), { name: 'edge', pid: edge.pid }, { name: 'shim', pid: cloud.pid }, { name: 'load', pid: process.pid }]
     const direct: Target = { origin: cluster.url, token: me.token, ca }
     const viaEdge: Target = { origin: `https://127.0.0.1:${edge.port}`, token: me.token, ca }
     const viaPlainEdge: Target = { origin: `https://127.0.0.1:${plainEdge.port}`, token: plainMe.token, ca }
     for (const target of [viaEdge, viaPlainEdge]) await waitReady(target.origin, ca)
+    // Idle: started, policy and keys in, a few seconds without requests.
+    await sleep(5000)
+    const [edgeIdle, cloudIdle] = [await memory(edge.pid), await memory(cloud.pid)]
 
     const ops = { GET: `/api/v1/namespaces/${ns}/configmaps/cm-0`, LIST: `/api/v1/namespaces/${ns}/configmaps` }
     const plan: Step[] = [
@@ -95,24 +119,61 @@ async function main (): Promise<void> {
       const rows: Array<[Step, Sample, Sample]> = []
       for (const [i, step] of steps.entries()) {
         const [a, b] = i % 2 === 0 ? [first, second] : [second, first]
-        const sa = await measure(a, step.concurrency, step.count, step.op, step.warmup)
-        const sb = await measure(b, step.concurrency, step.count, step.op, step.warmup)
+        const sa = await measure(a, step.concurrency, step.count, step.op, step.warmup, procs)
+        const sb = await measure(b, step.concurrency, step.count, step.op, step.warmup, procs)
         rows.push(a === first ? [step, sa, sb] : [step, sb, sa])
       }
       return rows
     }
+    progress('online')
     const online = await compare(plan, direct, viaEdge)
+    // Pinned: etcd + kube-apiserver on core 0, the daemons and the load generator on core 1, so
+    // the apiserver's own work no longer competes with the daemons' (other processes on the machine
+    // still may). Undone before the next phase.
+    const daemons = [edge.pid, plainEdge.pid, cloud.pid, process.pid]
+    progress('pinned')
+    await pin(controlPlane(cluster).map((p) => p.pid), '0')
+    await pin(daemons, '1')
+    let pinned: Rows
+    try {
+      pinned = await compare(plan.slice(0, 2), direct, viaEdge)
+    } finally {
+      await pin([...controlPlane(cluster).map((p) => p.pid), ...daemons], ALL_CPUS)
+    }
+    progress('encodings online, cache tee')
     const encodingsOnline = await compare(encodingPlan, direct, viaEdge)
     // Online, the cache tees every answer: the same load through an edge without it.
     const tee = await compare(plan, viaPlainEdge, viaEdge)
     const [edgeMem, cloudMem] = [await memory(edge.pid), await memory(cloud.pid)]
+    progress('informer bytes')
+    const bytes = await informerBytes(cluster, files, fx, tunnelPort, log('edge-informer'))
 
-    // Offline: the cloud shim dies; the edge answers from its cache.
-    await cloud.proc.signal('SIGKILL')
-    await waitFor('the edge to answer from its cache', async () => {
-      const res = await fetchWarning(viaEdge.origin, ops.GET, me.token, ca)
-      return res ? true : undefined
-    }, { timeoutMs: 30_000 })
+    // The edge's memory with WATCHES watches open (one connection each), online then offline.
+    const watchPath = `/api/v1/namespaces/${ns}/configmaps?watch=1&fieldSelector=metadata.name%3Dcm-0&allowWatchBookmarks=true`
+    progress(`${WATCHES} watches`)
+    const watches = holdWatches(viaEdge, watchPath, WATCHES)
+    let watchMem: { online: Mem, offline: Mem }
+    try {
+      const allOpen = async (what: string): Promise<void> => {
+        await waitFor(`${WATCHES} watches open through the edge (${what})`, async () => watches.open() >= WATCHES ? true : undefined, {
+          timeoutMs: 180_000, intervalMs: 500,
+        }).catch((err: Error) => { throw new Error(`${err.message}: ${watches.open()} open; ${watches.problems()}`) })
+        await sleep(3000)
+      }
+      await allOpen('online')
+      const online = await memory(edge.pid)
+      // Offline: the cloud shim dies; the edge answers from its cache (the watches too).
+      await cloud.proc.signal('SIGKILL')
+      await waitFor('the edge to answer from its cache', async () => {
+        const res = await fetchWarning(viaEdge.origin, ops.GET, me.token, ca)
+        return res ? true : undefined
+      }, { timeoutMs: 30_000 })
+      await allOpen('offline')
+      watchMem = { online, offline: await memory(edge.pid) }
+    } finally {
+      await watches.close()
+    }
+    progress('offline')
     const offline = await compare(plan, direct, viaEdge)
     const encodingsOffline = await compare(encodingPlan, direct, viaEdge)
     const offlineWrite = await measure(viaEdge, 1, count(300), request(ops.LIST, {
@@ -123,9 +184,17 @@ async function main (): Promise<void> {
     process.stdout.write([
       '',
       `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)` +
-        (SCALE === 1 ? '' : `, request counts scaled by ${SCALE}`),
+        (SCALE === 1 ? '' : `, request counts scaled by ${SCALE}`) + `; edges with NODE_OPTIONS="${EDGE_NODE_OPTIONS}" (systemd unit)`,
       ...table('', ['direct', 'via edge'], online, true),
-      `edge RSS ${edgeMem.rss} MiB (peak ${edgeMem.peak} MiB); cloud shim RSS ${cloudMem.rss} MiB (peak ${cloudMem.peak} MiB)`,
+      ...cpuTable('CPU per request (ms, from /proc/<pid>/stat over each measured run; ratio: edge + shim over kube-apiserver answering the pod directly):', online),
+      ...table('Pinned (taskset: etcd + kube-apiserver on core 0; edge, shim and load generator on core 1):', ['direct', 'via edge'], pinned, true),
+      ...cpuTable('CPU per request, pinned:', pinned),
+      `edge RSS idle ${edgeIdle.rss} MiB, after the load ${edgeMem.rss} MiB (peak ${edgeMem.peak} MiB), with ${WATCHES} watches open ${watchMem.online.rss} MiB online, ` +
+        `${watchMem.offline.rss} MiB offline (peak ${watchMem.offline.peak} MiB)`,
+      `cloud shim RSS with 2 edges connected: idle ${cloudIdle.rss} MiB, after the load ${cloudMem.rss} MiB (peak ${cloudMem.peak} MiB); per edge at fleet scale: bench/fleet.ts`,
+      `informer (LIST ${INFORMER_CONFIGMAPS} ConfigMaps, JSON, then WATCH through ${INFORMER_UPDATES} updates), bytes on the wire: kube-apiserver sent ${kib(bytes.direct.down)} KiB ` +
+        `(received ${kib(bytes.direct.up)} KiB); tunnel shim → edge ${kib(bytes.tunnel.down)} KiB, edge → shim ${kib(bytes.tunnel.up)} KiB: ` +
+        `ratio ${(bytes.tunnel.down / bytes.direct.down).toFixed(2)} (both ways ${((bytes.tunnel.down + bytes.tunnel.up) / (bytes.direct.down + bytes.direct.up)).toFixed(2)})`,
       `tunnel round trip alone (edge TunnelClient ↔ cloud TunnelServer in one process, 1 KiB answer): p50 ${ms(tunnel.p50)} ms, p99 ${ms(tunnel.p99)} ms`,
       '',
       ...table('Online cost of the cache tee (edge with cache vs edge without, same run):', ['cache off', 'cache on'], tee, false),
@@ -137,6 +206,7 @@ async function main (): Promise<void> {
         ['direct', 'via edge'], encodingsOnline, true),
       ...table('The same offline (cloud shim killed): edge answering from its cache vs kube-apiserver answering directly:',
         ['direct', 'edge cache'], encodingsOffline, false),
+      ...targets({ online, pinned, edgeIdle, edgeMem, watchMem, bytes }),
     ].join('\n'))
   } finally {
     for (const role of roles) await role.stop()
@@ -144,8 +214,97 @@ async function main (): Promise<void> {
   }
 }
 
+type Mem = Awaited<ReturnType<typeof memory>>
+type Rows = Array<[Step, Sample, Sample]>
+
+/** etcd and kube-apiserver of the test bed, by their command names. */
+function controlPlane (cluster: TestCluster): Measured[] {
+  return cluster.pids().flatMap((pid) => {
+    const name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+    return name === 'etcd' || name === 'kube-apiserver' ? [{ name, pid }] : []
+  })
+}
+
+/**
+ * The informer workload direct (a counting relay in front of kube-apiserver) and through an edge of
+ * its own whose tunnel goes through a counting relay in front of the shim: the bytes each way.
+ */
+async function informerBytes (cluster: TestCluster, files: StackFiles, fx: Fixtures, tunnelPort: number, logFile: string):
+Promise<{ direct: { up: number, down: number }, tunnel: { up: number, down: number } }> {
+  const ns = await fx.namespace('bench-informer')
+  const me = await fx.podIdentity(ns, NODE_INFORMER, { rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] }] })
+  for (let i = 0; i < INFORMER_CONFIGMAPS; i += 10) {
+    await Promise.all(Array.from({ length: Math.min(10, INFORMER_CONFIGMAPS - i) }, async (_, j) => await fx.configMap(ns, `cm-${i + j}`, { payload: 'z'.repeat(256) })))
+  }
+  const collection = `/api/v1/namespaces/${ns}/configmaps`
+  const apiRelay = await countingRelay(cluster.port)
+  const tunnelRelay = await countingRelay(tunnelPort)
+  let edge: ProcessEdge | undefined
+  try {
+    await informerRun({ origin: `https://127.0.0.1:${apiRelay.port}`, token: me.token, ca: cluster.pki.caPem }, cluster.admin, collection, INFORMER_UPDATES, 0)
+    const edgeFile = await writeEdgeConfig(cluster, files, NODE_INFORMER, { server: '127.0.0.1:0', tunnelPort: tunnelRelay.port, logLevel: 'info' })
+    edge = await startEdgeProcess({ configFile: edgeFile, logFile, cli: 'dist', env: EDGE_ENV })
+    const viaEdge = { origin: `https://127.0.0.1:${edge.port}`, token: me.token, ca: cluster.pki.caPem }
+    await waitReady(viaEdge.origin, viaEdge.ca)
+    await sleep(2000) // what the edge's start-up moved on the tunnel (policy, keys) is not the informer's
+    const before = tunnelRelay.bytes()
+    await informerRun(viaEdge, cluster.admin, collection, INFORMER_UPDATES, 1)
+    const after = tunnelRelay.bytes()
+    return { direct: apiRelay.bytes(), tunnel: { up: after.up - before.up, down: after.down - before.down } }
+  } finally {
+    await edge?.stop()
+    await apiRelay.close()
+    await tunnelRelay.close()
+  }
+}
+
+/** CPU ms per request of each process, direct and via the edge, and the daemons' share against kube-apiserver's. */
+function cpuTable (title: string, rows: Rows): string[] {
+  const f = (v: number | undefined): string => (v ?? 0).toFixed(2)
+  return [title, '',
+    '| op | concurrency | direct: kube-apiserver / etcd / load | via edge: kube-apiserver / etcd / load | edge | shim | (edge + shim) / kube-apiserver direct | (edge + shim) / kube-apiserver via edge |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map(([step, d, e]) => {
+      const [dc, ec] = [d.cpu ?? {}, e.cpu ?? {}]
+      const daemons = (ec.edge ?? 0) + (ec.shim ?? 0)
+      return `| ${step.label} | ${step.concurrency} | ${f(dc['kube-apiserver'])} / ${f(dc.etcd)} / ${f(dc.load)} | ${f(ec['kube-apiserver'])} / ${f(ec.etcd)} / ${f(ec.load)} | ` +
+        `${f(ec.edge)} | ${f(ec.shim)} | ${(daemons / (dc['kube-apiserver'] ?? NaN)).toFixed(2)} | ${(daemons / (ec['kube-apiserver'] ?? NaN)).toFixed(2)} |`
+    }), '']
+}
+
+/** The issue's target table with this run's figures. */
+function targets (r: {
+  online: Rows, pinned: Rows, edgeIdle: Mem, edgeMem: Mem, watchMem: { online: Mem, offline: Mem },
+  bytes: { direct: { down: number }, tunnel: { down: number } }
+}): string[] {
+  const find = (rows: Rows, label: string, concurrency: number): [Sample, Sample] => {
+    const hit = rows.find(([s]) => s.label === label && s.concurrency === concurrency)!
+    return [hit[1], hit[2]]
+  }
+  const [d32, e32] = find(r.online, 'GET', 32)
+  const cpuRatio = ((e32.cpu?.edge ?? 0) + (e32.cpu?.shim ?? 0)) / (d32.cpu?.['kube-apiserver'] ?? NaN)
+  const [p1d, p1e] = find(r.pinned, 'GET', 1)
+  const pinnedP50 = p1e.p50 / p1d.p50
+  const throughput = e32.rps / d32.rps
+  const tunnelRatio = r.bytes.tunnel.down / r.bytes.direct.down
+  const met = (ok: boolean): string => ok ? 'yes' : 'no'
+  const watchRss = Math.max(r.watchMem.online.rss, r.watchMem.offline.rss)
+  return ['', 'Targets (issue 15):', '',
+    '| figure | today | target | met? |', '|---|---|---|---|',
+    `| edge + shim CPU per relayed GET / kube-apiserver's CPU for it (GET, concurrency 32) | ${cpuRatio.toFixed(2)} | ≤ 0.5 | ${met(cpuRatio <= 0.5)} |`,
+    `| GET p50 via edge / direct, concurrency 1, pinned | ${pinnedP50.toFixed(2)} | ≤ 1.3 | ${met(pinnedP50 <= 1.3)} |`,
+    `| throughput via edge / direct, GET concurrency 32, unpinned | ${throughput.toFixed(2)} | ≥ 0.7 | ${met(throughput >= 0.7)} |`,
+    `| edge RSS idle · after load · ${WATCHES} watches (online / offline) | ${r.edgeIdle.rss} · ${r.edgeMem.rss} · ${r.watchMem.online.rss} / ${r.watchMem.offline.rss} MiB | ≤ 60 · ≤ 100 · ≤ 120 MiB | ` +
+      `${met(r.edgeIdle.rss <= 60)} · ${met(r.edgeMem.rss <= 100)} · ${met(watchRss <= 120)} |`,
+    '| shim with 1 000 edges × 10 watches | bench/fleet.ts | ≤ 600 MiB, policy at every affected edge p99 ≤ 1 s | — |',
+    `| tunnel bytes / apiserver bytes, informer (LIST ${INFORMER_CONFIGMAPS} + ${INFORMER_UPDATES} updates) | ${tunnelRatio.toFixed(2)} | ≤ 0.3 | ${met(tunnelRatio <= 0.3)} |`,
+    '']
+}
+
+const kib = (bytes: number): string => (bytes / 1024).toFixed(0)
+
 /** A markdown table of `base` against `other` (`names`), under `title`, followed by a blank line. */
-function table (title: string, names: [string, string], rows: Array<[Step, Sample, Sample]>, rps: boolean): string[] {
+function table (title: string, names: [string, string], rows: Rows, rps: boolean): string[] {
   const [b, o] = names
   return [
     ...(title === '' ? [''] : [title, '']),
@@ -222,6 +381,11 @@ async function memory (pid: number): Promise<{ rss: number, peak: number }> {
 }
 
 const ms = (v: number): string => v.toFixed(2)
+
+/** Which phase the bench is in, on stderr (the figures are printed at the end, on stdout). */
+function progress (phase: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${phase}\n`)
+}
 
 main().catch((err: Error) => {
   process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`)

@@ -50,6 +50,11 @@ function commandLine (value: string): { prefixes: string, argv: string[] } {
   return { prefixes, argv }
 }
 
+/** The unit's Environment= assignments: whitespace-separated NAME=value, a value with spaces in double quotes. */
+function environment (): Record<string, string> {
+  return Object.fromEntries(all('Environment').flatMap((v) => commandLine(v).argv).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+}
+
 function seconds (duration: string): number {
   const m = /^(\d+)(ms|s|min|m)?$/.exec(duration)
   if (m === null) throw new Error(`unsupported duration ${duration}`)
@@ -142,9 +147,23 @@ t.test('the unit runs the edge role with the settings it needs', async (t) => {
   t.match(pre[0]!.prefixes, /-/, 'and its failure does not prevent the start')
   t.same(pre[0]!.argv.slice(0, 2), ['/bin/sh', '-c'])
   // Its address and interface are those of the config defaults.
-  const env = Object.fromEntries(all('Environment').flatMap((v) => v.split(/\s+/)).map((kv) => kv.split('=', 2) as [string, string]))
+  const env = environment()
   t.equal(`${env.EMS_DUMMY_ADDRESS}:10550`, edgeDefaults.modules.metaServer.dummyServer)
   t.equal(env.EMS_DUMMY_INTERFACE, edgeDefaults.modules.metaServer.dummyInterface)
+})
+
+t.test('the unit bounds the V8 heap, with flags node accepts in NODE_OPTIONS', async (t) => {
+  const options = environment().NODE_OPTIONS ?? ''
+  const flag = (name: string): number => Number(new RegExp(`(?:^|\\s)--${name}=(\\d+)(?:\\s|$)`).exec(options)?.[1])
+  t.ok(flag('max-semi-space-size') > 0, `--max-semi-space-size in NODE_OPTIONS (${options})`)
+  t.ok(flag('max-old-space-size') > 0, `--max-old-space-size in NODE_OPTIONS (${options})`)
+  // node refuses (exit 9) a flag NODE_OPTIONS may not carry: the unit's would stop the daemon from starting.
+  const r = await runCommand(process.execPath, ['-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'],
+    { env: { ...process.env, NODE_OPTIONS: options } })
+  t.equal(r.code, 0, r.stderr)
+  // The old-space cap is in the heap limit V8 reports (the limit adds the young generation on top).
+  t.ok(Number(r.stdout) >= flag('max-old-space-size') * 1024 * 1024 && Number(r.stdout) < (flag('max-old-space-size') + 64) * 1024 * 1024,
+    `heap_size_limit ${r.stdout} follows --max-old-space-size`)
 })
 
 t.test('systemd-analyze security: exposure level OK', async (t) => {
@@ -159,7 +178,7 @@ t.test('ExecStartPre puts the address on lo (no dummy type here), and is idempot
   const pre = commandLine(all('ExecStartPre')[0]!)
   const env: NodeJS.ProcessEnv = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-    ...Object.fromEntries(all('Environment').flatMap((v) => v.split(/\s+/)).map((kv) => kv.split('=', 2))),
+    ...environment(),
   }
   const ns = await NetNamespace.create()
   t.teardown(() => ns.close())
