@@ -447,20 +447,23 @@ export function formatFleet (f: FleetFigures): string[] {
   ]
 }
 
-async function main (): Promise<void> {
-  const opts = fleetOptionsFromEnv()
+/** The fleet simulation on a test bed of its own, started and stopped here (`npm run bench` and `bench:fleet`). */
+export async function runFleetBench (opts: FleetOptions): Promise<FleetFigures> {
   const limit = Number(/^Max open files\s+(\d+|unlimited)/m.exec(await readFile('/proc/self/limits', 'utf8'))?.[1]?.replace('unlimited', 'Infinity') ?? 0)
   // One socket per edge here and in the shim (same user, separate processes), plus kube-apiserver's pool.
   if (limit < opts.nodes + 1000) throw new Error(`open-file limit ${limit} (ulimit -n) is too low for ${opts.nodes} edges: raise it to ${opts.nodes + 1000} or more`)
   // No kube-controller-manager: nothing here needs it, and its controllers would add CPU to the machine.
   const cluster = await TestCluster.start({ controllerManager: false })
   try {
-    const files = await prepareStackFiles(cluster)
-    const figures = await runFleet(cluster, files, opts)
-    process.stdout.write(['', `edge-metaserver fleet bench — ${new Date().toISOString()}, node ${process.version}`, ...formatFleet(figures), ''].join('\n'))
+    return await runFleet(cluster, await prepareStackFiles(cluster), opts)
   } finally {
     await cluster.stop()
   }
+}
+
+async function main (): Promise<void> {
+  const figures = await runFleetBench(fleetOptionsFromEnv())
+  process.stdout.write(['', `edge-metaserver fleet bench — ${new Date().toISOString()}, node ${process.version}`, ...formatFleet(figures), ''].join('\n'))
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -28,6 +28,7 @@ import { startCloudProcess, startEdgeProcess, type ProcessCloud, type ProcessEdg
 import { chunkedList, measure, request, watchList, type Op, type Sample, type Target } from './load.js'
 import { PROTOBUF_MEDIA_TYPE } from '../src/kube/protobuf/codec.js'
 import { tunnelRoundTrip } from './tunnel-roundtrip.js'
+import { fleetOptionsFromEnv, formatFleet, runFleetBench, type FleetFigures } from './fleet.js'
 import { ALL_CPUS, pin, type Measured } from './cpu.js'
 import { countingRelay, informerRun } from './informer.js'
 import { holdWatches } from './watches.js'
@@ -58,6 +59,8 @@ interface Step { label: string, concurrency: number, count: number, op: Op, warm
 async function main (): Promise<void> {
   if (!(SCALE > 0)) throw new Error(`EMS_BENCH_SCALE must be a positive number, not ${process.env.EMS_BENCH_SCALE}`)
   const cluster = await TestCluster.start()
+  let report: string[]
+  let figures: Omit<Parameters<typeof targets>[0], 'fleet'>
   const roles: Array<ProcessCloud | ProcessEdge> = []
   try {
     const files = await prepareStackFiles(cluster)
@@ -181,7 +184,7 @@ async function main (): Promise<void> {
     }))
     const offlineMem = await memory(edge.pid)
     const tunnel = await tunnelRoundTrip(count(3000))
-    process.stdout.write([
+    report = [
       '',
       `edge-metaserver bench — ${new Date().toISOString()}, node ${process.version}, ${LIST_SIZE}-item LIST (~${LIST_SIZE} KiB)` +
         (SCALE === 1 ? '' : `, request counts scaled by ${SCALE}`) + `; edges with NODE_OPTIONS="${EDGE_NODE_OPTIONS}" (systemd unit)`,
@@ -206,12 +209,16 @@ async function main (): Promise<void> {
         ['direct', 'via edge'], encodingsOnline, true),
       ...table('The same offline (cloud shim killed): edge answering from its cache vs kube-apiserver answering directly:',
         ['direct', 'edge cache'], encodingsOffline, false),
-      ...targets({ online, pinned, edgeIdle, edgeMem, watchMem, bytes }),
-    ].join('\n'))
+    ]
+    figures = { online, pinned, edgeIdle, edgeMem, watchMem, bytes }
   } finally {
     for (const role of roles) await role.stop()
     await cluster.stop()
   }
+  // The shim at fleet scale, on a test bed of its own (bench/fleet.ts; EMS_FLEET_* size it).
+  progress('fleet simulation')
+  const fleet = await runFleetBench(fleetOptionsFromEnv())
+  process.stdout.write([...report, '', ...formatFleet(fleet), ...targets({ ...figures, fleet })].join('\n'))
 }
 
 type Mem = Awaited<ReturnType<typeof memory>>
@@ -275,7 +282,7 @@ function cpuTable (title: string, rows: Rows): string[] {
 /** The issue's target table with this run's figures. */
 function targets (r: {
   online: Rows, pinned: Rows, edgeIdle: Mem, edgeMem: Mem, watchMem: { online: Mem, offline: Mem },
-  bytes: { direct: { down: number }, tunnel: { down: number } }
+  bytes: { direct: { down: number }, tunnel: { down: number } }, fleet: FleetFigures
 }): string[] {
   const find = (rows: Rows, label: string, concurrency: number): [Sample, Sample] => {
     const hit = rows.find(([s]) => s.label === label && s.concurrency === concurrency)!
@@ -296,9 +303,18 @@ function targets (r: {
     `| throughput via edge / direct, GET concurrency 32, unpinned | ${throughput.toFixed(2)} | ≥ 0.7 | ${met(throughput >= 0.7)} |`,
     `| edge RSS idle · after load · ${WATCHES} watches (online / offline) | ${r.edgeIdle.rss} · ${r.edgeMem.rss} · ${r.watchMem.online.rss} / ${r.watchMem.offline.rss} MiB | ≤ 60 · ≤ 100 · ≤ 120 MiB | ` +
       `${met(r.edgeIdle.rss <= 60)} · ${met(r.edgeMem.rss <= 100)} · ${met(watchRss <= 120)} |`,
-    '| shim with 1 000 edges × 10 watches | bench/fleet.ts | ≤ 600 MiB, policy at every affected edge p99 ≤ 1 s | — |',
+    fleetRow(r.fleet),
     `| tunnel bytes / apiserver bytes, informer (LIST ${INFORMER_CONFIGMAPS} + ${INFORMER_UPDATES} updates) | ${tunnelRatio.toFixed(2)} | ≤ 0.3 | ${met(tunnelRatio <= 0.3)} |`,
     '']
+}
+
+/** The fleet target: shim RSS with every edge and watch connected, and the slowest policy propagation of the run. */
+function fleetRow (f: FleetFigures): string {
+  const p99 = Math.max(f.churn.propagation.p99, f.roleChange.propagation.p99, f.clusterRoleChange.propagation.p99)
+  const missing = f.churn.propagation.missing + f.roleChange.propagation.missing + f.clusterRoleChange.propagation.missing
+  const ok = f.shimRssMiB.connected <= 600 && p99 <= 1000 && missing === 0
+  return `| shim with ${f.options.nodes} edges × ${f.options.watchesPerNode} watches: RSS · policy p99 (churn, Role, ClusterRole) | ` +
+    `${f.shimRssMiB.connected} MiB · ${p99} ms${missing > 0 ? ` (${missing} never arrived)` : ''} | ≤ 600 MiB · ≤ 1 000 ms | ${ok ? 'yes' : 'no'} |`
 }
 
 const kib = (bytes: number): string => (bytes / 1024).toFixed(0)
