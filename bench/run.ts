@@ -97,6 +97,7 @@ async function main (): Promise<void> {
     // Idle: started, policy and keys in, a few seconds without requests.
     await sleep(5000)
     const [edgeIdle, cloudIdle] = [await memory(edge.pid), await memory(cloud.pid)]
+    const partsIdle = await memoryParts(viaEdge)
 
     const ops = { GET: `/api/v1/namespaces/${ns}/configmaps/cm-0`, LIST: `/api/v1/namespaces/${ns}/configmaps` }
     const plan: Step[] = [
@@ -148,6 +149,7 @@ async function main (): Promise<void> {
     // Online, the cache tees every answer: the same load through an edge without it.
     const tee = await compare(plan, viaPlainEdge, viaEdge)
     const [edgeMem, cloudMem] = [await memory(edge.pid), await memory(cloud.pid)]
+    const partsLoaded = await memoryParts(viaEdge)
     progress('informer bytes')
     const bytes = await informerBytes(cluster, files, fx, tunnelPort, log('edge-informer'))
 
@@ -156,6 +158,7 @@ async function main (): Promise<void> {
     progress(`${WATCHES} watches`)
     const watches = holdWatches(viaEdge, watchPath, WATCHES)
     let watchMem: { online: Mem, offline: Mem }
+    let partsWatches: Parts | undefined
     try {
       const allOpen = async (what: string): Promise<void> => {
         await waitFor(`${WATCHES} watches open through the edge (${what})`, async () => watches.open() >= WATCHES ? true : undefined, {
@@ -165,6 +168,7 @@ async function main (): Promise<void> {
       }
       await allOpen('online')
       const online = await memory(edge.pid)
+      partsWatches = await memoryParts(viaEdge)
       // Offline: the cloud shim dies; the edge answers from its cache (the watches too).
       await cloud.proc.signal('SIGKILL')
       await waitFor('the edge to answer from its cache', async () => {
@@ -194,6 +198,8 @@ async function main (): Promise<void> {
       ...cpuTable('CPU per request, pinned:', pinned),
       `edge RSS idle ${edgeIdle.rss} MiB, after the load ${edgeMem.rss} MiB (peak ${edgeMem.peak} MiB), with ${WATCHES} watches open ${watchMem.online.rss} MiB online, ` +
         `${watchMem.offline.rss} MiB offline (peak ${watchMem.offline.peak} MiB)`,
+      `edge memory by part (${EDGE_NODE_OPTIONS}) — ${partsLine('idle', partsIdle)}; ${partsLine('after the load', partsLoaded)}; ` +
+        (partsWatches === undefined ? '' : partsLine(`with ${WATCHES} watches online`, partsWatches)),
       `cloud shim RSS with 2 edges connected: idle ${cloudIdle.rss} MiB, after the load ${cloudMem.rss} MiB (peak ${cloudMem.peak} MiB); per edge at fleet scale: bench/fleet.ts`,
       `informer (LIST ${INFORMER_CONFIGMAPS} ConfigMaps, JSON, then WATCH through ${INFORMER_UPDATES} updates), bytes on the wire: kube-apiserver sent ${kib(bytes.direct.down)} KiB ` +
         `(received ${kib(bytes.direct.up)} KiB); tunnel shim → edge ${kib(bytes.tunnel.down)} KiB, edge → shim ${kib(bytes.tunnel.up)} KiB: ` +
@@ -395,6 +401,26 @@ async function memory (pid: number): Promise<{ rss: number, peak: number }> {
   const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0)
   return { rss: Math.round(kib('VmRSS') / 1024), peak: Math.round(kib('VmHWM') / 1024) }
 }
+
+/** Where an edge's RSS is (MiB), from its own /metrics (prom-client's process and nodejs gauges): V8's heap, memory V8 tracks outside it, and the rest. */
+async function memoryParts (edge: Target): Promise<{ heapUsed: number, heapTotal: number, external: number, other: number }> {
+  const pool = new Pool(edge.origin, { connect: { ca: edge.ca } })
+  try {
+    const res = await pool.request({ path: '/metrics', method: 'GET' })
+    const text = await res.body.text()
+    if (res.statusCode !== 200) throw new Error(`GET /metrics on the edge answered ${res.statusCode}: ${text.slice(0, 200)}`)
+    const mib = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20
+    const [rss, heapTotal, heapUsed, external] = ['process_resident_memory_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes'].map(mib)
+    const round = (x: number): number => Math.round(x)
+    return { heapUsed: round(heapUsed), heapTotal: round(heapTotal), external: round(external), other: round(rss - heapTotal - external) }
+  } finally {
+    await pool.close()
+  }
+}
+
+type Parts = Awaited<ReturnType<typeof memoryParts>>
+const partsLine = (label: string, p: Parts): string =>
+  `${label}: JS heap ${p.heapUsed} used of ${p.heapTotal} MiB, external (Buffers and other memory V8 is told of) ${p.external} MiB, the rest of RSS (code, native TLS/HTTP/2, malloc, stacks) ${p.other} MiB`
 
 const ms = (v: number): string => v.toFixed(2)
 
