@@ -60,6 +60,8 @@ export interface CloudHubConfig {
   readonly shutdownGracePeriod: number
   /** Node names whose tunnel connections are refused after the handshake (a deny list; read at start). */
   readonly revokedNodes: readonly string[]
+  /** Codings the shim may compress answers with on the tunnel, when the edge accepts them: auto (zstd where the runtime has it, gzip), zstd, gzip, none. */
+  readonly compression: 'auto' | 'zstd' | 'gzip' | 'none'
   readonly join: JoinConfig
 }
 
@@ -127,6 +129,7 @@ const cloudHubField = obj<CloudHubConfig>(
     healthzAddress: address({ default: '0.0.0.0:10561' }),
     shutdownGracePeriod: duration({ default: '30s' }),
     revokedNodes: stringList({ default: [] }),
+    compression: oneOf(['auto', 'zstd', 'gzip', 'none'], 'auto'),
     join: obj<JoinConfig>({
       enable: bool(false),
       address: address({ default: '0.0.0.0:10562' }),

@@ -58,6 +58,7 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
   t.equal(h.reconnectBackoffInitial, 500)
   t.equal(h.reconnectBackoffMax, 30_000)
   t.equal(h.connectTimeout, 10_000)
+  t.equal(h.compression, 'auto')
   t.same(c.modules.cache, { enable: true, maxSizeBytes: 256 * 1024 * 1024, watchBookmarkInterval: 60_000, offlineWatchTimeout: 1_800_000 })
   t.equal(c.logging.level, 'info')
 
@@ -83,6 +84,7 @@ t.test('cloud defaults', async (t) => {
     healthzAddress: { host: '0.0.0.0', port: 10561 },
     shutdownGracePeriod: 30_000,
     revokedNodes: [],
+    compression: 'auto',
     join: {
       enable: false,
       address: { host: '0.0.0.0', port: 10562 },
