@@ -236,6 +236,7 @@ function decodeAnswer (stream: ClientHttp2Stream, coding: Coding, headers: H2Hea
   const length = decodedLength(headers)
   const decoded = stream.pipe(decoder(coding, length))
   decoded.once('error', failed)
+  decoded.on('error', () => {}) // only the first error decides; a later one (destroyed meanwhile) says nothing new
   if (longRunning) { deliver(decoded, length); return decoded }
   const first = (chunk?: Buffer): void => {
     decoded.off('data', first)
