@@ -15,7 +15,7 @@ import {
   decodeHeaderEnvelope, endToEndHeaders, ERROR_BAD_REQUEST, HEADER_ENVELOPE, MAX_HEADER_ENVELOPE_BYTES, type HeaderEnvelope, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
   ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_RENEW, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
-import { chooseCoding, encodedHeaders, encoder, HEADER_ACCEPT_CODING, type Coding } from '../tunnel/compression.js'
+import { chooseCoding, encodedHeaders, encoder, flushedLazily, HEADER_ACCEPT_CODING, type Coding } from '../tunnel/compression.js'
 import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
 import { renewalHandler } from './renewal.js'
@@ -181,7 +181,9 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
     const coding = chooseCoding(deps.codings ?? [], req.acceptCoding, req.method, res.statusCode, res.headers)
     const headers = endToEndHeaders(res.headers)
     stream.respond({ ':status': res.statusCode, ...(coding === undefined ? headers : encodedHeaders(headers, coding)) })
-    const relayed = coding === undefined ? pipeline(res.body, stream) : pipeline(res.body, encoder(coding, req.longRunning), stream)
+    const relayed = coding === undefined
+      ? pipeline(res.body, stream)
+      : pipeline(res.body, req.longRunning ? flushedLazily(coding) : encoder(coding, false), stream)
     await relayed.catch(() => {
       // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
       if (!stream.destroyed) stream.destroy()

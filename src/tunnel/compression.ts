@@ -121,6 +121,38 @@ export function encoder (coding: Coding, flushEachChunk: boolean): Transform {
 }
 
 /**
+ * A long-running answer, compressed with each chunk flushed — by a compressor created at the first
+ * chunk: most watches stay idle for long, and an idle one then holds no compression context (the
+ * shim holds one watch per edge per informer; a context is ~80 KiB). For `pipeline()`.
+ */
+export function flushedLazily (coding: Coding): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
+  return async function * (source) {
+    let enc: Transform | undefined
+    const out: Buffer[] = []
+    const written = (chunk?: Buffer): Promise<void> => new Promise((resolve, reject) => {
+      if (chunk === undefined) { enc!.once('end', resolve).end(); return }
+      enc!.write(chunk, (err) => { if (err) reject(err); else resolve() })
+    })
+    try {
+      for await (const chunk of source) {
+        if (enc === undefined) {
+          enc = encoder(coding, true)
+          enc.on('data', (c: Buffer) => out.push(c))
+        }
+        // Flushed: the chunk's whole output has come out when its write completes.
+        await written(chunk)
+        yield * out.splice(0)
+      }
+      if (enc === undefined) enc = encoder(coding, true).on('data', (c: Buffer) => out.push(c))
+      await written()
+      yield * out.splice(0)
+    } finally {
+      enc?.destroy()
+    }
+  }
+}
+
+/**
  * A decompressing stream. Memory stays bounded whatever the input (zlib stops inflating while its
  * reader does not read, and a zstd frame asking for a window over 2^16 is an error); besides,
  * `maxBytes` (when the decoded length is known) makes any output past it an error: a broken or

@@ -5,7 +5,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import zlib from 'node:zlib'
 import {
-  acceptCodingHeader, announcedCoding, chooseCoding, decodedLength, DecodedTooLargeError, decoder, enabledCodings, encodedHeaders, encoder,
+  acceptCodingHeader, announcedCoding, chooseCoding, decodedLength, DecodedTooLargeError, decoder, enabledCodings, encodedHeaders, encoder, flushedLazily,
   HEADER_CODING, HEADER_DECODED_LENGTH, MIN_COMPRESSED_BYTES, type Coding,
 } from '../../src/tunnel/compression.js'
 import { waitUntil } from '../helpers/wait.js'
@@ -148,4 +148,34 @@ t.test('zstd: a frame asking for a window beyond the bound is refused, not alloc
   dec.end(wide)
   const outcome = await Promise.race([once(dec, 'error').then(() => 'error'), once(dec, 'end').then(() => 'end')])
   t.equal(outcome, 'error')
+})
+
+t.test('a lazily created flushed compressor: each chunk comes out before the next is read; an empty answer is a valid empty frame', async (t) => {
+  const coding = enabledCodings('auto')[0]!
+  const events = ['{"type":"ADDED"}\n', '{"type":"MODIFIED"}\n']
+  let pulled = 0
+  async function * source (): AsyncGenerator<Buffer> {
+    for (const e of events) { pulled++; yield Buffer.from(e) }
+  }
+  const out: Buffer[] = []
+  let pulledAtFirstOutput = -1
+  for await (const chunk of flushedLazily(coding)(source())) {
+    if (pulledAtFirstOutput < 0) pulledAtFirstOutput = pulled
+    out.push(chunk)
+  }
+  t.equal(pulledAtFirstOutput, 1, 'the first event came out before the second was read')
+  const dec = decoder(coding)
+  const plain: Buffer[] = []
+  dec.on('data', (c: Buffer) => plain.push(c))
+  dec.end(Buffer.concat(out))
+  await once(dec, 'end')
+  t.equal(Buffer.concat(plain).toString(), events.join(''))
+
+  const empty: Buffer[] = []
+  for await (const chunk of flushedLazily(coding)((async function * () {})())) empty.push(chunk)
+  const dec2 = decoder(coding)
+  dec2.resume()
+  dec2.end(Buffer.concat(empty))
+  await once(dec2, 'end')
+  t.pass('an answer without a chunk decodes to nothing')
 })
