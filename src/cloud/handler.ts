@@ -15,6 +15,7 @@ import {
   decodeHeaderEnvelope, endToEndHeaders, ERROR_BAD_REQUEST, HEADER_ENVELOPE, MAX_HEADER_ENVELOPE_BYTES, type HeaderEnvelope, ERROR_INTERNAL, ERROR_NO_CONTROL, ERROR_SHIM_BUSY, ERROR_UNAUTHENTICATED,
   ERROR_UPSTREAM_UNREACHABLE, HEADER_CLIENT_ADDRESS, HEADER_ERROR, HEADER_ORIGIN, HEADER_CONTROL, HEADER_RENEW, HEADER_UPGRADE, ORIGIN_SHIM,
 } from '../tunnel/protocol.js'
+import { chooseCoding, encodedHeaders, encoder, flushedLazily, HEADER_ACCEPT_CODING, type Coding } from '../tunnel/compression.js'
 import type { ControlHub } from './control-hub.js'
 import type { NodeRestriction } from './node-restriction.js'
 import { renewalHandler } from './renewal.js'
@@ -36,6 +37,8 @@ export interface HandlerDeps {
   metrics: RequestMetrics
   /** The edges' certificate renewals (renewal.ts); none: every renewal is refused. */
   renew?: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, node: string) => Promise<void>
+  /** Codings the shim may compress answers with (modules.cloudHub.compression); none: never. */
+  codings?: readonly Coding[]
 }
 
 export function createStreamHandler (deps: HandlerDeps) {
@@ -137,14 +140,14 @@ async function handle (deps: HandlerDeps, stream: ServerHttp2Stream, headers: In
       if (failed !== undefined) answerUpstreamFailure(deps, stream, failed, { verb, path })
       return
     }
-    await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning, hasBody })
+    await forward(deps, stream, { method, path, verb, headers: upstreamHeaders, longRunning, hasBody, acceptCoding: headers[HEADER_ACCEPT_CODING] })
   } finally {
     done()
   }
 }
 
 async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
-  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]>, longRunning: boolean, hasBody: boolean }): Promise<void> {
+  req: { method: string, path: string, verb: string, headers: Record<string, string | string[]>, longRunning: boolean, hasBody: boolean, acceptCoding?: string | string[] }): Promise<void> {
   const abort = new AbortController()
   let complete = false
   // The edge cancelling the stream (client gone, watch ended) must end the upstream call too.
@@ -168,12 +171,20 @@ async function forward (deps: HandlerDeps, stream: ServerHttp2Stream,
   // Time to kube-apiserver's response headers, as on the edge (a watch's lifetime is not a latency).
   if (!req.longRunning) deps.metrics.duration.observe({ verb: req.verb }, Number(process.hrtime.bigint() - started) / 1e9)
   if (stream.destroyed) { res.body.destroy(); return }
-  stream.respond({ ':status': res.statusCode, ...endToEndHeaders(res.headers) })
   res.body.once('end', () => { complete = true })
   if (String(res.headers.connection ?? '').toLowerCase() === 'close') {
+    stream.respond({ ':status': res.statusCode, ...endToEndHeaders(res.headers) })
     await relayClosingAnswer(res.body, stream)
   } else {
-    await pipeline(res.body, stream).catch(() => {
+    // Compressed on the tunnel when the edge asked for it (tunnel/compression.ts); a watch event
+    // is flushed as it comes.
+    const coding = chooseCoding(deps.codings ?? [], req.acceptCoding, req.method, res.statusCode, res.headers)
+    const headers = endToEndHeaders(res.headers)
+    stream.respond({ ':status': res.statusCode, ...(coding === undefined ? headers : encodedHeaders(headers, coding)) })
+    const relayed = coding === undefined
+      ? pipeline(res.body, stream)
+      : pipeline(res.body, req.longRunning ? flushedLazily(coding) : encoder(coding, false), stream)
+    await relayed.catch(() => {
       // Either side went away mid-body (watch closed by the client, tunnel lost): nothing to answer.
       if (!stream.destroyed) stream.destroy()
     })

@@ -9,6 +9,7 @@ import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, typ
 import { READINESS_POLL_MS, readinessLog } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { certificateGauge, createRegistry, readinessGauge, requestMetrics } from '../obs/metrics.js'
+import { enabledCodings } from '../tunnel/compression.js'
 import { TunnelServer } from '../tunnel/server.js'
 import { ControlHub } from './control-hub.js'
 import { createStreamHandler } from './handler.js'
@@ -186,7 +187,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
   const tunnel = new TunnelServer({
     host: hub.address.host, port: hub.address.port, ca, cert, key,
     maxConcurrentStreamsPerNode: hub.maxConcurrentStreamsPerNode, heartbeatPeriodMs: hub.heartbeatPeriod, logger,
-    onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics, renew: renewalHandler(issuer, logger) }),
+    onStream: createStreamHandler({ control, restriction, upstream, slots, logger, metrics, renew: renewalHandler(issuer, logger), codings: enabledCodings(hub.compression) }),
     onHandshakeFailure: () => handshakeFailures.inc(),
     onConnectionRefused: (reason) => refusedConnections.inc({ reason }),
     // Called only for connections, so after the listener opens below, when `admission` exists.

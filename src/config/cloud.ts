@@ -68,6 +68,8 @@ export interface CloudHubConfig {
   readonly revokedNodesConfigMap: string | null
   /** Refuse a node's tunnel unless its Node object exists (watched: deleting the Node cuts the edge off). */
   readonly requireNodeObject: boolean
+  /** Codings the shim may compress answers with on the tunnel, when the edge accepts them: auto (zstd where the runtime has it, gzip), zstd, gzip, none. */
+  readonly compression: 'auto' | 'zstd' | 'gzip' | 'none'
   readonly join: JoinConfig
 }
 
@@ -137,6 +139,7 @@ const cloudHubField = obj<CloudHubConfig>(
     revokedNodes: stringList({ default: [] }),
     revokedNodesConfigMap: optionalStr({ pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/, patternHint: 'must be namespace/name of a ConfigMap' }),
     requireNodeObject: bool(false),
+    compression: oneOf(['auto', 'zstd', 'gzip', 'none'], 'auto'),
     join: obj<JoinConfig>({
       enable: bool(false),
       address: address({ default: '0.0.0.0:10562' }),

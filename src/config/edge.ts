@@ -95,6 +95,8 @@ export interface EdgeHubConfig {
   readonly connectTimeout: number
   /** While the tunnel is down, failed dials are logged at warn at most this often (with a count). */
   readonly dialFailureLogInterval: number
+  /** Codings the edge accepts for answers on the tunnel: auto (zstd where the runtime has it, gzip), zstd, gzip, none. */
+  readonly compression: 'auto' | 'zstd' | 'gzip' | 'none'
 }
 
 export interface CacheConfig {
@@ -195,6 +197,7 @@ const edgeHubField = obj<EdgeHubConfig>(
     reconnectBackoffMax: duration({ default: '30s', positive: true }),
     connectTimeout: duration({ default: '10s', positive: true }),
     dialFailureLogInterval: duration({ default: '1m', positive: true }),
+    compression: oneOf(['auto', 'zstd', 'gzip', 'none'], 'auto'),
   },
   (v, issue) => {
     if (v.enable && v.server.length === 0) {

@@ -54,6 +54,7 @@ export const edgeAnswers = {
     'it may or may not have been carried out', RETRY_AFTER_SECONDS),
   streamReset: (rstCode: number | undefined): Status =>
     badGateway(`edge-metaserver: the cloud shim reset the request (HTTP/2 error code ${rstCode ?? 'unknown'})`),
+  undecodable: (why: string): Status => badGateway(`edge-metaserver: the cloud shim's compressed answer could not be decoded (${why})`),
   timeout: (timeoutMs: number): Status => gatewayTimeout(`edge-metaserver: the request did not complete within ${timeoutMs / 1000}s`),
   /** Headers within kube-apiserver's limit that the tunnel cannot carry (src/tunnel/protocol.ts). */
   headersTooLargeForTunnel: (): Status => status('RequestHeaderFieldsTooLarge', 'edge-metaserver: the request headers are too large ' +

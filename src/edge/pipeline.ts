@@ -34,6 +34,8 @@ export interface PipelineParts {
   reachability: CloudReachability
   /** Stage 5's offline answer and stage 6; undefined when the cache is off. */
   cache: RelayDeps['cache']
+  /** Codings accepted for answers on the tunnel (modules.edgeHub.compression). */
+  codings?: RelayDeps['codings']
   metrics: EdgeRequestMetrics
   logger: Logger
 }

@@ -10,10 +10,12 @@
 // cannot reach kube-apiserver. Any other failure is an honest Status (413, 431, 502, 503, 504).
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
+import type { Readable } from 'node:stream'
 import type { EdgeRequestMetrics } from '../obs/metrics.js'
 import type { RequestInfo } from '../kube/request-info.js'
 import { tooLarge, type Status } from '../kube/status.js'
 import { cancelStream } from '../tunnel/streams.js'
+import { acceptCodingHeader, announcedCoding, decodedLength, decoder, HEADER_ACCEPT_CODING, HEADER_CODING, type Coding } from '../tunnel/compression.js'
 import { TunnelUnavailableError, type TunnelClient } from '../tunnel/client.js'
 import { encodeHeaderEnvelope, endToEndHeaders, ERROR_UPSTREAM_UNREACHABLE, HEADER_ENVELOPE, HEADER_ERROR, headersFitTunnel } from '../tunnel/protocol.js'
 import type { AdmissionDeps, AdmissionRefusal, AdmittedRequest } from './admission.js'
@@ -33,6 +35,8 @@ export interface RelayDeps extends AdmissionDeps {
   reachability: CloudReachability
   /** The edge cache; undefined when it is off (then a connectivity failure is a plain 503). */
   cache: { tee: CacheTee, offline: OfflineAnswers } | undefined
+  /** Codings the edge decodes on answers (modules.edgeHub.compression); none: answers cross uncompressed. */
+  codings?: readonly Coding[]
 }
 
 export { RETRY_AFTER_SECONDS, sendStatus }
@@ -53,7 +57,10 @@ export function refuseRequest (deps: RelayDeps, req: IncomingMessage, res: Serve
 export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // An early answer skips up to twice the body limit of unread body (a body just over the limit still gets its 413).
   const skipLimit = 2 * deps.limits.maxRequestBodyBytes
-  const { info, url, longRunning, hasBody, forwarded, mayUseCache } = admitted
+  const { info, url, longRunning, hasBody, mayUseCache } = admitted
+  // The codings the edge decodes: the shim may compress the answer (tunnel/compression.ts).
+  const acceptCoding = acceptCodingHeader(deps.codings ?? [])
+  const forwarded = acceptCoding === undefined ? admitted.forwarded : { ...admitted.forwarded, [HEADER_ACCEPT_CODING]: acceptCoding }
   const answer = (s: Status): void => {
     deps.metrics.requests.inc({ verb: info.verb, code: String(s.code), source: 'edge' })
     sendStatus(res, s)
@@ -96,6 +103,7 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
   let answered = false
   let bodyTooLarge = false
   let cancelled = false
+  let decoded: Readable | undefined
   const cancel = (): void => { cancelled = true; stopBody(); cancelStream(stream) }
 
   const started = process.hrtime.bigint()
@@ -140,12 +148,8 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
     if (!longRunning) deps.metrics.duration.observe({ verb: info.verb }, Number(process.hrtime.bigint() - started) / 1e9)
     deps.metrics.requests.inc({ verb: info.verb, code: String(code), source: 'cloud' })
     if (res.headersSent || res.destroyed) { cancel(); return }
-    res.writeHead(code, endToEndHeaders(headers))
     const received = deps.metrics.relayedBytes.labels({ resource, direction: 'response' })
     stream.on('data', (chunk: Buffer) => { received.inc(chunk.length) })
-    deps.cache?.tee.observe(info, url, req.headers.accept, headers, stream)
-    // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
-    if (longRunning) res.flushHeaders()
     // Once the answer is complete, the rest of a body kube-apiserver did not read is not sent, and
     // the stream is reset: its sending side would otherwise stay open for good — the shim has read
     // part of the body, so Node does not close its end either — and every such stream held a slot
@@ -155,22 +159,46 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
       stopBody()
       if (!stream.writableEnded) cancelStream(stream)
     })
-    // pipe, not stream.pipeline: pipeline's clean-up aborts an AbortController of its own at the
-    // end of every answer, which builds a DOMException with a stack each time (2 % of the edge's
-    // CPU per relayed GET in the profile). How a cut stream ends the answer is decided on 'close' below.
-    res.on('error', () => { res.destroy() }) // a write to a gone client; its 'close' cancels the stream
-    stream.pipe(res)
+    const deliver = (body: Readable, length?: number): void => {
+      const head = endToEndHeaders(headers)
+      res.writeHead(code, length === undefined ? head : { ...head, 'content-length': String(length) })
+      // The cache sees the answer as the pod does: decoded.
+      deps.cache?.tee.observe(info, url, req.headers.accept, headers, body)
+      // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
+      if (longRunning) res.flushHeaders()
+      // pipe, not stream.pipeline: pipeline's clean-up aborts an AbortController of its own at the
+      // end of every answer, which builds a DOMException with a stack each time (2 % of the edge's
+      // CPU per relayed GET in the profile). How a cut stream ends the answer is decided on 'close' below.
+      res.on('error', () => { res.destroy() }) // a write to a gone client; its 'close' cancels the stream
+      body.pipe(res)
+    }
+    const coding = announcedCoding(deps.codings ?? [], headers[HEADER_CODING])
+    if (coding === undefined) { deliver(stream); return }
+    if (coding === 'unknown') { cancel(); answer(edgeAnswers.undecodable(`unknown coding ${String(headers[HEADER_CODING])}`)); return }
+    decoded = decodeAnswer(stream, coding, headers, longRunning, deliver, (err) => {
+      // A watch whose tunnel stream was cut ends mid-frame: it ends cleanly, like an uncompressed one (below).
+      if (info.verb === 'watch' && res.headersSent && stream.closed && !cancelled) { decoded?.unpipe(res); res.end(); return }
+      deps.logger.warn({ verb: info.verb, path: info.path, coding, err }, 'tunnel answer did not decode')
+      cancel()
+      if (!res.headersSent) answer(edgeAnswers.undecodable(err.message))
+      else res.destroy()
+    })
   })
   stream.once('close', () => {
     clearTimeout(timer)
     if (answered) {
+      // Cut mid-answer: what the decoder holds is not a whole answer (a watch ends cleanly below).
+      if (decoded !== undefined && !stream.readableEnded) {
+        decoded.unpipe(res)
+        decoded.destroy(info.verb === 'watch' || cancelled ? undefined : new Error('the tunnel stream ended mid-answer'))
+      }
       // A cancelled stream ends nothing: its client is gone, or the cache answers it now (held watch).
       if (cancelled || res.writableEnded) return
       // A watch cut by a lost tunnel ends cleanly, so the client re-watches from its last
-      // resourceVersion (then from the cache) instead of seeing a broken response; any other
-      // answer cut before its end is broken off, so the client cannot take it for complete.
-      if (info.verb === 'watch') res.end()
-      else if (!stream.readableEnded) res.destroy()
+      // resourceVersion (then from the cache) instead of seeing a broken response (a compressed
+      // watch that ended normally ends through its decoder); any other answer cut before its end is
+      // broken off, so the client cannot take it for complete (a compressed one by its decoder's error).
+      if (info.verb === 'watch') { if (decoded === undefined || !stream.readableEnded) res.end() } else if (decoded === undefined && !stream.readableEnded) res.destroy()
       return
     }
     if (cancelled || bodyTooLarge || res.headersSent || res.destroyed) return
@@ -196,6 +224,30 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
         answer(edgeAnswers.streamReset(stream.rstCode))
     }
   })
+}
+
+/**
+ * Decodes a compressed answer from the shim, then hands it to `deliver`: a long-running one at
+ * once (its headers must reach the client before any event), a short one at its first decoded
+ * bytes, so that a body that does not decode is still answered with a Status.
+ */
+function decodeAnswer (stream: ClientHttp2Stream, coding: Coding, headers: H2Headers, longRunning: boolean,
+  deliver: (body: Readable, length?: number) => void, failed: (err: Error) => void): Readable {
+  // kube-apiserver's Content-Length, restored for the pod, and the bound of what may decode.
+  const length = decodedLength(headers)
+  const decoded = stream.pipe(decoder(coding, length))
+  decoded.once('error', failed)
+  decoded.on('error', () => {}) // only the first error decides; a later one (destroyed meanwhile) says nothing new
+  if (longRunning) { deliver(decoded, length); return decoded }
+  const first = (chunk?: Buffer): void => {
+    decoded.off('data', first)
+    decoded.off('end', first)
+    if (chunk !== undefined) { decoded.pause(); decoded.unshift(chunk) }
+    deliver(decoded, length)
+  }
+  decoded.on('data', first)
+  decoded.once('end', first)
+  return decoded
 }
 
 // The resource label's values: a pod may name any resource (RBAC wildcards), so the set is capped;

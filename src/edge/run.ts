@@ -12,6 +12,7 @@ import { checkTlsMaterial, listenFailure, readConfiguredFiles, StartupError, typ
 import { READINESS_POLL_MS, readinessLog, type HealthCheck } from '../obs/health.js'
 import { createLogger, type Logger } from '../obs/logger.js'
 import { cacheGauges, certificateGauge, createRegistry, policyAgeGauge, readinessGauge, edgeRequestMetrics, tunnelGauges, tunnelMetrics } from '../obs/metrics.js'
+import { enabledCodings } from '../tunnel/compression.js'
 import { TunnelClient } from '../tunnel/client.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 import { HeldWatches } from './cache/held-watch.js'
@@ -201,6 +202,7 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
   const pipeline = requestPipeline({
     limits: { maxRequestBodyBytes: ms.maxRequestBodyBytes, maxInflight: ms.maxInflightRequests, maxLongRunning: ms.maxLongRunningRequests },
     requestTimeoutMs: ms.requestTimeout, inflight, gate, tunnel, reachability, cache, metrics, logger: log,
+    codings: enabledCodings(hub.compression),
   })
   const listening: EdgeDaemon['listening'] = {}
   for (const { key, address } of targets) {

@@ -1,7 +1,9 @@
 // What the cloud shim answers by itself for one tunnel stream (src/cloud/handler.ts): who may pass
 // without a token, what a refused or failed token review becomes, how upstream failures are told
 // apart, the shim's own limits, and that a relayed answer reaches the edge untouched.
+import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
+import zlib from 'node:zlib'
 import t, { type Test } from 'tap'
 import { nodeBindingForbidden } from '../../src/kube/node-binding.js'
 import { unauthorized } from '../../src/kube/status.js'
@@ -11,6 +13,7 @@ import {
 } from '../helpers/shim-bench.js'
 import { encodeHeaderEnvelope, HEADER_ENVELOPE } from '../../src/tunnel/protocol.js'
 import { waitUntil } from '../helpers/wait.js'
+import { decoder, enabledCodings, HEADER_ACCEPT_CODING, HEADER_CODING, HEADER_DECODED_LENGTH } from '../../src/tunnel/compression.js'
 
 const POD_TOKEN = 'pod-token'
 const ALLOWED: Verdict = { ok: true, user: { username: 'system:serviceaccount:default:app', uid: 'u1', groups: [], extra: {} } }
@@ -260,4 +263,83 @@ t.test('a header envelope: the headers it carries are the request\'s, the body a
     t.equal(r.headers['x-ems-error'], 'bad-request', `${what}: tagged bad-request`)
   }
   t.equal(b.forwards.length, 1, 'none of the bad envelopes went upstream')
+})
+
+/** A stream's whole answer as bytes (a compressed body is no UTF-8 text). */
+async function answerBytes (stream: ReturnType<ShimBench['open']>): Promise<{ headers: Record<string, unknown>, body: Buffer }> {
+  const [headers] = await once(stream, 'response') as [Record<string, unknown>]
+  const chunks: Buffer[] = []
+  stream.on('data', (c: Buffer) => chunks.push(c))
+  await once(stream, 'end')
+  return { headers, body: Buffer.concat(chunks) }
+}
+
+const LIST = JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: Array.from({ length: 100 }, (_, i) => ({ metadata: { name: `p${i}` } })) })
+
+t.test('compression: the coding the edge offers first is used; kube-apiserver\'s length travels aside; the offer never goes upstream', async (t) => {
+  const b = await bench(t, { codings: enabledCodings('auto') })
+  b.review = async () => ALLOWED
+  b.upstream = async () => upstreamResponse(200, { 'content-type': 'application/json', 'content-length': String(LIST.length) }, LIST)
+  for (const coding of enabledCodings('auto')) {
+    const s = b.open(get(PODS, { ...withToken, [HEADER_ACCEPT_CODING]: `${coding}, gzip` }))
+    const { headers, body } = await answerBytes(s)
+    t.equal(headers[HEADER_CODING], coding)
+    t.equal(headers[HEADER_DECODED_LENGTH], String(LIST.length))
+    t.equal(headers['content-length'], undefined, 'the tunnel stream does not claim the decoded length')
+    t.ok(body.length < LIST.length / 2, `${body.length} bytes for ${LIST.length}`)
+    const plain = coding === 'zstd' ? (zlib as unknown as { zstdDecompressSync: (b: Buffer) => Buffer }).zstdDecompressSync(body) : zlib.gunzipSync(body)
+    t.equal(plain.toString(), LIST, 'decodes to kube-apiserver\'s bytes')
+  }
+  t.equal(b.forwards.length, enabledCodings('auto').length)
+  t.ok(b.forwards.every((f) => f.headers[HEADER_ACCEPT_CODING] === undefined), 'kube-apiserver never sees the offer')
+})
+
+t.test('compression: none for an edge that offers nothing, a shim with it off, an answer kube-apiserver compressed, or a small one', async (t) => {
+  const on = await bench(t, { codings: ['gzip'] })
+  const off = await bench(t, { codings: [] })
+  for (const b of [on, off]) {
+    b.review = async () => ALLOWED
+    b.upstream = async (call) => call.path.endsWith('small')
+      ? upstreamResponse(200, { 'content-type': 'application/json', 'content-length': '2' }, '{}')
+      : call.path.endsWith('gz')
+        ? upstreamResponse(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }, zlib.gzipSync(LIST).toString('latin1'))
+        : upstreamResponse(200, { 'content-type': 'application/json' }, LIST)
+  }
+  const cases: Array<[string, ShimBench, Record<string, string>, string]> = [
+    ['no offer', on, {}, PODS],
+    ['shim compression off', off, { [HEADER_ACCEPT_CODING]: 'gzip' }, PODS],
+    ['kube-apiserver gzipped it', on, { [HEADER_ACCEPT_CODING]: 'gzip' }, `${PODS}/gz`],
+    ['a small answer', on, { [HEADER_ACCEPT_CODING]: 'gzip' }, `${PODS}/small`],
+  ]
+  for (const [what, b, offer, path] of cases) {
+    const { headers } = await answerBytes(b.open(get(path, { ...withToken, ...offer })))
+    t.equal(headers[HEADER_CODING], undefined, what)
+  }
+  const { headers } = await answerBytes(on.open(get(PODS, { ...withToken, [HEADER_ACCEPT_CODING]: 'gzip' })))
+  t.equal(headers[HEADER_CODING], 'gzip', 'while the same answer with an offer is compressed')
+})
+
+t.test('compression: a relayed watch is flushed per event — each one crosses while the stream stays open', async (t) => {
+  const b = await bench(t, { codings: enabledCodings('auto') })
+  b.review = async () => ALLOWED
+  const events = new PassThrough()
+  b.upstream = async () => upstreamResponse(200, { 'content-type': 'application/json' }, events)
+  const coding = enabledCodings('auto')[0]!
+  const watch = b.open(get(`${PODS}?watch=true`, { ...withToken, [HEADER_ACCEPT_CODING]: coding }))
+  watch.on('error', () => {})
+  const [headers] = await once(watch, 'response') as [Record<string, unknown>]
+  t.equal(headers[HEADER_CODING], coding)
+  const plain = watch.pipe(decoder(coding))
+  plain.on('error', () => {}) // closing the watch below cuts the stream mid-frame
+  let received = ''
+  plain.setEncoding('utf8').on('data', (d: string) => { received += d })
+  for (const event of ['{"type":"ADDED","object":{}}\n', '{"type":"MODIFIED","object":{}}\n']) {
+    const before = received
+    events.write(event)
+    // An event held in the compressor until more came would never arrive while the watch is open.
+    await waitUntil(() => received !== before, { what: 'the event to cross' })
+    t.equal(received.slice(before.length), event, 'the event came out whole while the watch is open')
+  }
+  watch.close()
+  await waitUntil(() => b.slots.count('longRunning') === 0, { what: 'the slot to be released' })
 })

@@ -58,6 +58,7 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
   t.equal(h.reconnectBackoffInitial, 500)
   t.equal(h.reconnectBackoffMax, 30_000)
   t.equal(h.connectTimeout, 10_000)
+  t.equal(h.compression, 'auto')
   t.same(c.modules.cache, { enable: true, maxSizeBytes: 256 * 1024 * 1024, watchBookmarkInterval: 60_000, offlineWatchTimeout: 1_800_000 })
   t.equal(c.logging.level, 'info')
 
@@ -85,6 +86,7 @@ t.test('cloud defaults', async (t) => {
     revokedNodes: [],
     revokedNodesConfigMap: null,
     requireNodeObject: false,
+    compression: 'auto',
     join: {
       enable: false,
       address: { host: '0.0.0.0', port: 10562 },

@@ -4,6 +4,7 @@
 // end-to-end behaviour against kube-apiserver is proven in test/e2e/.
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
 import type { IncomingHttpHeaders as H1Headers, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,6 +35,8 @@ export interface RelayBench {
   verdict: GateVerdict
   /** How the scripted shim treats each stream. */
   shim: ShimBehaviour
+  /** With `recordTee`: each body the cache tee was handed, as it saw it, once it ended. */
+  teed: Buffer[]
   close: () => Promise<void>
 }
 
@@ -43,6 +46,10 @@ export interface RelayBenchOptions {
   maxInflight?: number
   maxLongRunning?: number
   connectTunnel?: boolean
+  /** Codings the edge accepts on answers (none by default). */
+  codings?: PipelineParts['codings']
+  /** Records what the cache tee sees (bench.teed). */
+  recordTee?: boolean
 }
 
 export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<RelayBench> {
@@ -58,6 +65,7 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
     tunnel: undefined as unknown as TunnelClient,
     inflight: undefined as unknown as InflightTracker,
     offlineCalls: [],
+    teed: [],
     verdict: { ok: true, authorizedHere: true },
     shim: (stream) => { stream.respond({ ':status': 200, 'content-type': 'application/json' }); stream.end('{}') },
     close: async () => {},
@@ -81,13 +89,13 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
   const metrics = edgeRequestMetrics(registry, 'edge_metaserver')
   const inflight = new InflightTracker(metrics.inflight)
   const pipeline = requestPipeline({
-    tunnel, logger, metrics, inflight,
+    tunnel, logger, metrics, inflight, codings: opts.codings,
     requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
     limits: { maxRequestBodyBytes: opts.maxRequestBodyBytes ?? 1 << 20, maxInflight: opts.maxInflight ?? 400, maxLongRunning: opts.maxLongRunning ?? 3000 },
     gate: async () => bench.verdict,
     reachability: new CloudReachability(tunnel),
     cache: {
-      tee: { observe: () => {} } as unknown as NonNullable<PipelineParts['cache']>['tee'],
+      tee: { observe: opts.recordTee === true ? recordBody(bench.teed) : () => {} } as unknown as NonNullable<PipelineParts['cache']>['tee'],
       offline: {
         serve: (info: RequestInfo, _url: string, _headers: H1Headers, res: ServerResponse) => {
           bench.offlineCalls.push(info)
@@ -108,6 +116,15 @@ export async function startRelayBench (opts: RelayBenchOptions = {}): Promise<Re
     await rm(dir, { recursive: true, force: true })
   }
   return bench
+}
+
+/** A tee stand-in that keeps each whole body it is handed. */
+function recordBody (bodies: Buffer[]) {
+  return (_info: RequestInfo, _url: string, _accept: string | undefined, _headers: IncomingHttpHeaders, body: Readable): void => {
+    const chunks: Buffer[] = []
+    body.on('data', (chunk: Buffer) => chunks.push(chunk))
+    body.once('end', () => bodies.push(Buffer.concat(chunks)))
+  }
 }
 
 export const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream'
 import { pino } from 'pino'
 import type { ControlHub } from '../../src/cloud/control-hub.js'
 import { createStreamHandler } from '../../src/cloud/handler.js'
+import type { Coding } from '../../src/tunnel/compression.js'
 import type { NodeRestriction, Verdict } from '../../src/cloud/node-restriction.js'
 import type { Upstream, UpstreamResponse } from '../../src/cloud/upstream.js'
 import { UpstreamSlots, type SlotLimits } from '../../src/cloud/upstream-slots.js'
@@ -66,7 +67,7 @@ export function upstreamResponse (statusCode: number, headers: Record<string, st
   return { statusCode, headers, body: readable }
 }
 
-export async function startShimBench (opts: { limits?: Partial<SlotLimits>, control?: boolean } = {}): Promise<ShimBench> {
+export async function startShimBench (opts: { limits?: Partial<SlotLimits>, control?: boolean, codings?: readonly Coding[] } = {}): Promise<ShimBench> {
   const registry = createRegistry('cloud')
   const slots = new UpstreamSlots({ longRunning: opts.limits?.longRunning ?? 100, short: opts.limits?.short ?? 100 })
   const sessions = new Set<ClientHttp2Session>()
@@ -110,7 +111,7 @@ export async function startShimBench (opts: { limits?: Partial<SlotLimits>, cont
       } as unknown as ControlHub
     : undefined
   const handler = createStreamHandler({
-    control, restriction, upstream, slots, logger: pino({ level: 'silent' }), metrics: requestMetrics(registry, 'edge_metaserver_cloud'),
+    control, restriction, upstream, slots, logger: pino({ level: 'silent' }), metrics: requestMetrics(registry, 'edge_metaserver_cloud'), codings: opts.codings,
   })
   // Plain HTTP/2 on loopback: the tunnel's TLS and node identity are the tunnel server's concern
   // (test/tunnel/); the handler receives the node name the certificate proved.
