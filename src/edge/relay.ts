@@ -11,6 +11,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import http2, { type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers } from 'node:http2'
 import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import type { EdgeRequestMetrics } from '../obs/metrics.js'
 import type { RequestInfo } from '../kube/request-info.js'
 import { tooLarge, type Status } from '../kube/status.js'
@@ -166,10 +167,12 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
       deps.cache?.tee.observe(info, url, req.headers.accept, headers, body)
       // Long-running clients (watch, log -f) must see the headers at once, before the first bytes.
       if (longRunning) res.flushHeaders()
-      // pipe, not stream.pipeline: pipeline's clean-up aborts an AbortController of its own at the
-      // end of every answer, which builds a DOMException with a stack each time (2 % of the edge's
-      // CPU per relayed GET in the profile). How a cut stream ends the answer is decided on 'close' below.
-      res.on('error', () => { res.destroy() }) // a write to a gone client; its 'close' cancels the stream
+      if (info.verb !== 'watch') {
+        pipeline(body, res).catch(() => { if (!res.destroyed) res.destroy() })
+        return
+      }
+      // A watch cut by a lost tunnel ends cleanly, so the client re-watches from its last
+      // resourceVersion (then from the cache) instead of seeing a broken response.
       body.pipe(res)
     }
     const coding = announcedCoding(deps.codings ?? [], headers[HEADER_CODING])
@@ -193,12 +196,8 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
         decoded.destroy(info.verb === 'watch' || cancelled ? undefined : new Error('the tunnel stream ended mid-answer'))
       }
       // A cancelled stream ends nothing: its client is gone, or the cache answers it now (held watch).
-      if (cancelled || res.writableEnded) return
-      // A watch cut by a lost tunnel ends cleanly, so the client re-watches from its last
-      // resourceVersion (then from the cache) instead of seeing a broken response (a compressed
-      // watch that ended normally ends through its decoder); any other answer cut before its end is
-      // broken off, so the client cannot take it for complete (a compressed one by its decoder's error).
-      if (info.verb === 'watch') { if (decoded === undefined || !stream.readableEnded) res.end() } else if (decoded === undefined && !stream.readableEnded) res.destroy()
+      // A compressed watch that ended normally ends through its decoder.
+      if (info.verb === 'watch' && !cancelled && !res.writableEnded && (decoded === undefined || !stream.readableEnded)) res.end()
       return
     }
     if (cancelled || bodyTooLarge || res.headersSent || res.destroyed) return
