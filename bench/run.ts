@@ -255,7 +255,8 @@ Promise<{ direct: { up: number, down: number }, tunnel: { up: number, down: numb
   let edge: ProcessEdge | undefined
   try {
     await informerRun({ origin: `https://127.0.0.1:${apiRelay.port}`, token: me.token, ca: cluster.pki.caPem }, cluster.admin, collection, INFORMER_UPDATES, 0)
-    const edgeFile = await writeEdgeConfig(cluster, files, NODE_INFORMER, { server: '127.0.0.1:0', tunnelPort: tunnelRelay.port, logLevel: 'info' })
+    // Compression is opt-in on the edge (README, "Compression on the tunnel"): this edge opts in.
+    const edgeFile = await writeEdgeConfig(cluster, files, NODE_INFORMER, { server: '127.0.0.1:0', tunnelPort: tunnelRelay.port, logLevel: 'info', extraYaml: ['    compression: auto'] })
     edge = await startEdgeProcess({ configFile: edgeFile, logFile, cli: 'dist', env: EDGE_ENV })
     const viaEdge = { origin: `https://127.0.0.1:${edge.port}`, token: me.token, ca: cluster.pki.caPem }
     await waitReady(viaEdge.origin, viaEdge.ca)

@@ -197,7 +197,9 @@ const edgeHubField = obj<EdgeHubConfig>(
     reconnectBackoffMax: duration({ default: '30s', positive: true }),
     connectTimeout: duration({ default: '10s', positive: true }),
     dialFailureLogInterval: duration({ default: '1m', positive: true }),
-    compression: oneOf(['auto', 'zstd', 'gzip', 'none'], 'auto'),
+    // Off by default: edge-fuzz still finds, now and then, an in-flight slot or tunnel stream left
+    // behind with compressed answers (README, "Compression on the tunnel"); on where the uplink matters.
+    compression: oneOf(['auto', 'zstd', 'gzip', 'none'], 'none'),
   },
   (v, issue) => {
     if (v.enable && v.server.length === 0) {

@@ -58,7 +58,7 @@ t.test('edge defaults: fully defaulted, converted, frozen', async (t) => {
   t.equal(h.reconnectBackoffInitial, 500)
   t.equal(h.reconnectBackoffMax, 30_000)
   t.equal(h.connectTimeout, 10_000)
-  t.equal(h.compression, 'auto')
+  t.equal(h.compression, 'none')
   t.same(c.modules.cache, { enable: true, maxSizeBytes: 256 * 1024 * 1024, watchBookmarkInterval: 60_000, offlineWatchTimeout: 1_800_000 })
   t.equal(c.logging.level, 'info')
 
