@@ -39,6 +39,8 @@ const HELD_WATCH_RETRY_MS = 5000
 const MAX_CACHED_BODY_BYTES = 64 << 20
 // How often certificate files are compared with the ones in use (a few small reads).
 const CERTIFICATE_CHECK_MS = 5000
+/** How long past the request timeout a short request's slot may stay before it is taken as never ending. */
+const SHORT_SLOT_MARGIN_MS = 5000
 
 export interface EdgeDaemon {
   nodeName: string
@@ -123,7 +125,11 @@ export async function runEdge (config: EdgeConfig, logger: Logger = createLogger
     'modules.edgeHub.tlsCertFile': () => certificates?.current.tunnelCert ?? tunnelCredentials.cert,
     ...(gated ? { 'modules.metaServer.tlsCertFile': () => certificates?.current.servingCert ?? tls?.cert } : {}),
   })
-  const inflight = new InflightTracker(metrics.inflight)
+  // A short request's slot outlives its request timeout only when nothing will ever end it (inflight.ts).
+  const inflight = new InflightTracker(metrics.inflight, {
+    ms: ms.requestTimeout + SHORT_SLOT_MARGIN_MS,
+    onExpired: (request) => log.warn({ ...request, afterMs: ms.requestTimeout + SHORT_SLOT_MARGIN_MS }, 'in-flight slot of a request that never ended returned at its deadline'),
+  })
   const reachability = new CloudReachability(tunnel)
   const listeners: Array<{ key: string, listener: Listener }> = []
   let shuttingDown = false
