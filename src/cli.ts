@@ -205,6 +205,11 @@ async function joinCommand (argv: string[]): Promise<number> {
   }
 }
 
+/** The cluster-admin kubeconfig of `token create` and `node revoke`: the flag, then $KUBECONFIG, then kubectl's default. */
+function adminKubeconfig (flag: string | undefined): string {
+  return flag ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config')
+}
+
 async function tokenCommand (argv: string[]): Promise<number> {
   let parsed
   try {
@@ -229,7 +234,7 @@ async function tokenCommand (argv: string[]): Promise<number> {
   const { createJoinToken } = await import('./cloud/token-create.js')
   try {
     const lines = await createJoinToken({
-      kubeconfig: values.kubeconfig ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config'),
+      kubeconfig: adminKubeconfig(values.kubeconfig),
       node: values.node, ttlMs: ttl.value,
       ...(values['tunnel-ca'] === undefined ? {} : { tunnelCaFile: values['tunnel-ca'] }),
       ...(values.server === undefined ? {} : { joinServer: values.server }),
@@ -264,7 +269,7 @@ async function nodeCommand (argv: string[]): Promise<number> {
   const { setNodeRevoked, DEFAULT_DENY_LIST } = await import('./cloud/node-revoke.js')
   try {
     process.stdout.write(await setNodeRevoked({
-      kubeconfig: values.kubeconfig ?? process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config'),
+      kubeconfig: adminKubeconfig(values.kubeconfig),
       node: name!, configMap: values.configmap ?? DEFAULT_DENY_LIST, revoke: sub === 'revoke',
     }) + '\n')
     return 0
