@@ -310,8 +310,11 @@ async function startRedirection (config: EdgeConfig, cert: () => string | undefi
   const use = (service: KubernetesService | undefined): void => {
     chain = chain.then(async () => {
       if (stopped || service === undefined) return
-      if (current !== undefined && current.service.clusterIP === service.clusterIP && current.service.port === service.port) return
-      if (current !== undefined) log.warn({ from: current.service, to: service }, 'the kubernetes Service changed: replacing the redirection')
+      const same = current !== undefined && current.service.clusterIP === service.clusterIP && current.service.port === service.port
+      // Not installed (e.g. the serving certificate lacked the IP): tried again with the next bundle,
+      // so a renewed certificate that carries it takes effect without a restart.
+      if (same && current?.redirection !== undefined) return
+      if (current !== undefined && !same) log.warn({ from: current.service, to: service }, 'the kubernetes Service changed: replacing the redirection')
       await remove()
       const redirection = await installFor(service, r.backend, config.modules.metaServer.tlsCertFile, cert(), listening, log)
       current = { service, redirection, stopRecheck: redirection === undefined ? () => {} : keepPrecedence(redirection, r.recheckPeriod, log) }
