@@ -19,7 +19,26 @@ interface Flight { res: ServerResponse | undefined, socket: Socket }
  * (not traced). Such a slot is returned at the deadline and reported, instead of counting against
  * the limit until the edge restarts.
  */
-export interface ShortDeadline { ms: number, onExpired: (info: { method: string | undefined, url: string | undefined }) => void }
+export interface ShortDeadline { ms: number, onExpired: (info: ExpiredRequest) => void }
+
+/** What is known of a request whose slot expired: enough to tell where it was stuck. */
+export interface ExpiredRequest {
+  method: string | undefined
+  url: string | undefined
+  /** How far the answer got: none, headers, ended (written, not flushed), finished, destroyed. */
+  answer: 'none' | 'headers' | 'ended' | 'finished' | 'destroyed' | 'no response'
+  /** Whether the whole request body was read. */
+  bodyRead: boolean
+  socket: { destroyed: boolean, readyState: string, pendingWrites: number }
+}
+
+function expiredRequest (req: IncomingMessage, res: ServerResponse | undefined): ExpiredRequest {
+  const answer = res === undefined
+    ? 'no response'
+    : res.destroyed ? 'destroyed' : res.writableFinished ? 'finished' : res.writableEnded ? 'ended' : res.headersSent ? 'headers' : 'none'
+  const s = req.socket
+  return { method: req.method, url: req.url, answer, bodyRead: req.complete, socket: { destroyed: s.destroyed, readyState: s.readyState, pendingWrites: s.writableLength } }
+}
 
 export class InflightTracker {
   private readonly short = new Set<Flight>()
@@ -45,7 +64,7 @@ export class InflightTracker {
     const onSocket = this.socketFlights(socket)
     const deadline = longRunning || this.shortDeadline === undefined
       ? undefined
-      : setTimeout((d: ShortDeadline) => { d.onExpired({ method: req.method, url: req.url }); done() }, this.shortDeadline.ms, this.shortDeadline).unref()
+      : setTimeout((d: ShortDeadline) => { d.onExpired(expiredRequest(req, res)); done() }, this.shortDeadline.ms, this.shortDeadline).unref()
     const done = (): void => {
       clearTimeout(deadline)
       res?.off('close', done)

@@ -6,16 +6,17 @@ import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Gauge, Registry } from 'prom-client'
-import { InflightTracker } from '../../src/edge/inflight.js'
+import { InflightTracker, type ExpiredRequest } from '../../src/edge/inflight.js'
 
 function request (url: string): { req: IncomingMessage, res: ServerResponse, socket: EventEmitter & { destroyed: boolean } } {
-  const socket = Object.assign(new EventEmitter(), { destroyed: false })
-  const req = { method: 'GET', url, socket } as unknown as IncomingMessage
-  return { req, res: new EventEmitter() as unknown as ServerResponse, socket }
+  const socket = Object.assign(new EventEmitter(), { destroyed: false, readyState: 'open', writableLength: 0 })
+  const req = { method: 'GET', url, socket, complete: true } as unknown as IncomingMessage
+  const res = Object.assign(new EventEmitter(), { destroyed: false, writableFinished: false, writableEnded: false, headersSent: true })
+  return { req, res: res as unknown as ServerResponse, socket }
 }
 
 t.test('a short slot nothing ends is returned at its deadline and reported; others are not', async (t) => {
-  const expired: Array<{ method: string | undefined, url: string | undefined }> = []
+  const expired: ExpiredRequest[] = []
   const gauge = new Gauge({ name: 'inflight_test', help: 'test', labelNames: ['kind'], registers: [new Registry()] })
   const tracker = new InflightTracker(gauge, { ms: 50, onExpired: (r) => expired.push(r) })
   const stuck = request('/api/v1/namespaces/a/configmaps/stuck')
@@ -29,7 +30,13 @@ t.test('a short slot nothing ends is returned at its deadline and reported; othe
   t.equal(tracker.shortCount, 1, 'a request that ends returns its slot at once')
   await sleep(200)
   t.equal(tracker.shortCount, 0, 'the stuck short request\'s slot came back at its deadline')
-  t.same(expired, [{ method: 'GET', url: '/api/v1/namespaces/a/configmaps/stuck' }], 'only the stuck one is reported')
+  t.same(expired, [{
+    method: 'GET',
+    url: '/api/v1/namespaces/a/configmaps/stuck',
+    answer: 'headers',
+    bodyRead: true,
+    socket: { destroyed: false, readyState: 'open', pendingWrites: 0 },
+  }], 'only the stuck one is reported, with how far its answer got')
   t.equal(tracker.longCount, 1, 'a watch has no deadline')
   const { values } = await gauge.get()
   t.same(values.map((v) => [v.labels.kind, v.value]).sort(), [['long-running', 1], ['short', 0]], 'the gauge follows')
