@@ -29,7 +29,7 @@ export interface ExpiredRequest {
   answer: 'none' | 'headers' | 'ended' | 'finished' | 'destroyed' | 'no response'
   /** Whether the whole request body was read. */
   bodyRead: boolean
-  socket: { destroyed: boolean, readyState: string, pendingWrites: number }
+  socket: { peer: string, destroyed: boolean, readyState: string, pendingWrites: number }
 }
 
 function expiredRequest (req: IncomingMessage, res: ServerResponse | undefined): ExpiredRequest {
@@ -37,7 +37,7 @@ function expiredRequest (req: IncomingMessage, res: ServerResponse | undefined):
     ? 'no response'
     : res.destroyed ? 'destroyed' : res.writableFinished ? 'finished' : res.writableEnded ? 'ended' : res.headersSent ? 'headers' : 'none'
   const s = req.socket
-  return { method: req.method, url: req.url, answer, bodyRead: req.complete, socket: { destroyed: s.destroyed, readyState: s.readyState, pendingWrites: s.writableLength } }
+  return { method: req.method, url: req.url, answer, bodyRead: req.complete, socket: { peer: `${s.remoteAddress ?? ''}:${s.remotePort ?? ''}`, destroyed: s.destroyed, readyState: s.readyState, pendingWrites: s.writableLength } }
 }
 
 export class InflightTracker {

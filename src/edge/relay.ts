@@ -108,6 +108,10 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
   const cancel = (): void => { cancelled = true; stopBody(); cancelStream(stream) }
 
   const started = process.hrtime.bigint()
+  // A short request's timeout runs until the pod has the whole answer, as kube-apiserver's timeout
+  // filter covers the handler's writes: a pod that stops reading mid-answer is cut then, instead of
+  // holding its in-flight slot, its connection and a tunnel stream (flow control keeps the shim's
+  // end open) for as long as it likes. Only the response's 'close' (finished or gone) clears it.
   let timer: NodeJS.Timeout | undefined
   if (!longRunning) {
     timer = setTimeout(() => {
@@ -137,7 +141,6 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
   })
   stream.once('response', (headers: H2Headers) => {
     answered = true
-    if (!longRunning) clearTimeout(timer)
     if (headers[HEADER_ERROR] === ERROR_UPSTREAM_UNREACHABLE) {
       deps.reachability.upstreamUnreachable()
       cancel()
@@ -188,7 +191,6 @@ export async function relayRequest (deps: RelayDeps, admitted: AdmittedRequest, 
     })
   })
   stream.once('close', () => {
-    clearTimeout(timer)
     if (answered) {
       // Cut mid-answer: what the decoder holds is not a whole answer (a watch ends cleanly below).
       if (decoded !== undefined && !stream.readableEnded) {

@@ -267,7 +267,10 @@ async function phase (t: Test, name: string, opts: PhaseOptions, body: () => Pro
   // The slot deadline (inflight.ts) returns a slot nothing ended, and says so: such a line is the
   // leak itself, bounded, not an answer to it.
   const expired = edge.logLines().slice(linesBefore).filter((l) => l.msg === SLOT_EXPIRED)
-  for (const line of expired.slice(0, 10)) t.comment(`slot expired: ${JSON.stringify(line)}`)
+  for (const line of expired.slice(0, 10)) {
+    const peerPort = Number(String(line.socket?.peer).split(':').pop())
+    t.comment(`slot expired: ${JSON.stringify(line)}; the connection from port ${peerPort}: ${opts.whoUsedPort?.(peerPort) ?? 'not a fuzz case'}`)
+  }
   t.same(expired.length, 0, 'no request held its in-flight slot until the deadline')
   // Every tunnel stream the phase opened is released at both ends: one left half-open holds a slot
   // of the shim's per-node stream limit and a stream window of buffered body, for the tunnel's life.

@@ -9,7 +9,7 @@ import { Gauge, Registry } from 'prom-client'
 import { InflightTracker, type ExpiredRequest } from '../../src/edge/inflight.js'
 
 function request (url: string): { req: IncomingMessage, res: ServerResponse, socket: EventEmitter & { destroyed: boolean } } {
-  const socket = Object.assign(new EventEmitter(), { destroyed: false, readyState: 'open', writableLength: 0 })
+  const socket = Object.assign(new EventEmitter(), { destroyed: false, readyState: 'open', writableLength: 0, remoteAddress: '10.0.0.7', remotePort: 41000 })
   const req = { method: 'GET', url, socket, complete: true } as unknown as IncomingMessage
   const res = Object.assign(new EventEmitter(), { destroyed: false, writableFinished: false, writableEnded: false, headersSent: true })
   return { req, res: res as unknown as ServerResponse, socket }
@@ -35,7 +35,7 @@ t.test('a short slot nothing ends is returned at its deadline and reported; othe
     url: '/api/v1/namespaces/a/configmaps/stuck',
     answer: 'headers',
     bodyRead: true,
-    socket: { destroyed: false, readyState: 'open', pendingWrites: 0 },
+    socket: { peer: '10.0.0.7:41000', destroyed: false, readyState: 'open', pendingWrites: 0 },
   }], 'only the stuck one is reported, with how far its answer got')
   t.equal(tracker.longCount, 1, 'a watch has no deadline')
   const { values } = await gauge.get()

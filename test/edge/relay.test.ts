@@ -233,6 +233,29 @@ t.test('a request that does not complete in time is a 504 Status; the stream is 
   t.equal(bench.offlineCalls.length, 0)
 })
 
+t.test('a pod that stops reading an answer is cut at the request timeout: its slot, connection and tunnel stream return', async (t) => {
+  // 32 MiB: more than loopback's socket buffers at both ends hold, so the edge's writes stall.
+  let shimStreamClosed = false
+  bench.shim = (stream) => {
+    stream.once('close', () => { shimStreamClosed = true })
+    stream.respond({ ':status': 200, 'content-type': 'application/json' })
+    stream.end(Buffer.alloc(32 << 20, 0x20))
+  }
+  const socket = net.connect(bench.port, '127.0.0.1')
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.write('GET /api/v1/namespaces/ns/configmaps HTTP/1.1\r\nHost: x\r\n\r\n')
+  socket.once('data', () => socket.pause()) // the answer began; the pod reads no more
+  await waitUntil(() => bench.inflight.shortCount === 1)
+  await waitUntil(() => bench.inflight.shortCount === 0 && shimStreamClosed)
+  t.equal(bench.inflight.shortCount, 0, 'its in-flight slot returned')
+  t.ok(shimStreamClosed, 'its tunnel stream was cancelled at the shim')
+  // A paused socket sees no end: reading what the kernel holds reaches the edge's close.
+  socket.resume()
+  await closed
+  t.pass('the edge closed the connection of the pod that stopped reading')
+})
+
 t.test('short requests over the in-flight limit get 429; slots return when pipelined requests are dropped with their connection', async (t) => {
   const held: Array<() => void> = []
   bench.shim = (stream) => { held.push(() => { if (!stream.destroyed) { stream.respond({ ':status': 200 }); stream.end() } }) }
