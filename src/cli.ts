@@ -42,7 +42,9 @@ Options:
 Runs the cloud shim: accepts edge tunnels (modules.cloudHub), enforces node restriction and
 executes each request against kube-apiserver as the pod itself. SIGTERM sends GOAWAY to every
 edge and drains streams (modules.cloudHub.shutdownGracePeriod), then exits.
-SIGHUP re-reads the config: logging.level applies at once.
+SIGHUP re-reads the config: logging.level applies at once. The tunnel CA, certificate and key
+files are re-read every 5 s and on SIGHUP: a changed set that is whole (parses, the key matches)
+serves new connections, open tunnels stay; otherwise the one in use stays, with a warn line.
 
 Options:
   -c, --config FILE   CloudShim config (YAML; see config.example.yaml)
@@ -312,8 +314,12 @@ async function run (role: 'edge' | 'cloud', file: string): Promise<number> {
       let running = await loadCloudConfig(file)
       const log = logger = createLogger({ level: running.logging.level, role })
       const { runCloud } = await import('./cloud/run.js')
-      handle = await runCloud(running, log)
-      reload = async () => { running = applyReload(log, running, await loadCloudConfig(file), CLOUD_RELOADABLE, () => {}) }
+      const shim = handle = await runCloud(running, log)
+      reload = async () => {
+        running = applyReload(log, running, await loadCloudConfig(file), CLOUD_RELOADABLE, () => {})
+        // Tunnel certificate files replaced on disk apply now rather than at the next periodic check (tunnel-certificates.ts).
+        log.info({ certificates: { tunnel: await shim.reloadCertificates() } }, 'reload: certificate files checked')
+      }
     }
     const log = logger
     // SIGHUP re-reads the config file. Without a listener Node would die of it (exit 129).

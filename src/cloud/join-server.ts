@@ -55,6 +55,11 @@ export class JoinServer {
     this.server.on('tlsClientError', (err) => opts.logger.debug({ err }, 'join TLS handshake failed'))
   }
 
+  /** The shim's renewed serving certificate, for join connections opened from now on. */
+  useCertificate (tls: { cert: string, key: string }): void {
+    this.server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' })
+  }
+
   async listen (): Promise<AddressInfo> {
     this.server.listen(this.opts.config.address.port, this.opts.config.address.host)
     await once(this.server, 'listening')

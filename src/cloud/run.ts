@@ -23,6 +23,7 @@ import { loadKubeCredentials } from './kube-credentials.js'
 import { NodeRestriction } from './node-restriction.js'
 import { KUBERNETES_SERVICE_PATH, kubernetesServiceOf, PolicyBundleBuilder } from './policy-bundle-builder.js'
 import { TokenReviewer } from './token-reviews.js'
+import { TunnelCertificates, type ReloadResult } from './tunnel-certificates.js'
 import { Upstream } from './upstream.js'
 import { UpstreamSlots } from './upstream-slots.js'
 
@@ -33,12 +34,19 @@ export interface CloudShim {
   joinPort: number | undefined
   tokenReviewer: TokenReviewer
   connectedNodes: () => string[]
+  /**
+   * Re-reads the tunnel CA, certificate and key now and applies a changed, whole set to new
+   * connections (what SIGHUP calls; the files are also checked every few seconds).
+   */
+  reloadCertificates: () => Promise<ReloadResult>
   close: () => Promise<void>
 }
 
 const UPSTREAM_PROBE_MS = 10_000
 const JWKS_REFRESH_MS = 60_000
 const ADMISSION_SYNC_WAIT_MS = 10_000
+// How often the tunnel certificate files are compared with the ones in use (three small reads), as the edge does.
+const CERTIFICATE_CHECK_MS = 5000
 
 async function waitForSync (synced: () => boolean, maxMs: number): Promise<void> {
   for (const until = Date.now() + maxMs; !synced() && Date.now() < until;) await new Promise((resolve) => setTimeout(resolve, 50))
@@ -209,9 +217,16 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     registers: [registry],
     collect () { this.set(tunnel.connectedNodes().length) },
   })
-  // The certificate the tunnel listener serves: the one read at start-up (the shim re-reads it only
-  // when restarted), not the file as it is now — a replaced file must not hide an expiring certificate in use.
-  certificateGauge(registry, 'edge_metaserver_cloud', { 'modules.cloudHub.tlsCertFile': () => cert })
+  // The certificate the tunnel listener serves (tunnel-certificates.ts swaps it when the files
+  // change), not the file as it is now — a refused replacement must not hide an expiring certificate in use.
+  // The join listener serves the same certificate; what it hands joining edges (the tunnel CA) and
+  // signs with (join.tlsCaKeyFile) stay as read at start-up: the signing CA changes with a restart.
+  // Checked from once both listeners are open (start() below).
+  const certificates = new TunnelCertificates({ ca: hub.tlsCaFile, cert: hub.tlsCertFile, key: hub.tlsPrivateKeyFile }, { ca, cert, key }, (material) => {
+    tunnel.useCredentials(material)
+    join?.useCertificate(material)
+  }, logger)
+  certificateGauge(registry, 'edge_metaserver_cloud', { 'modules.cloudHub.tlsCertFile': () => certificates.current.cert })
   const tunnelAddress = await tunnel.listen().catch((err: unknown) => { throw listenFailure('modules.cloudHub.address', hub.address, err) })
 
   let join: JoinServer | undefined
@@ -227,6 +242,7 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     })
   }
   const joinAddress = await join?.listen()
+  certificates.start(CERTIFICATE_CHECK_MS)
 
   let shuttingDown = false
   logger.info({ address: hub.healthzAddress }, '4. starting the health listener')
@@ -242,10 +258,11 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     readyz,
   }, registry).catch(async (err: unknown) => {
     admission.stop()
+    certificates.stop()
     await tunnel.close(0)
     throw listenFailure('modules.cloudHub.healthzAddress', hub.healthzAddress, err)
   })
-  logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port }, 'cloud shim ready')
+  logger.info({ tunnelPort: tunnelAddress.port, healthPort: health.address.port, joinPort: joinAddress?.port }, 'cloud shim ready')
   readinessGauge(registry, 'edge_metaserver_cloud', readyz)
   const readiness = readinessLog(readyz, logger)
   readiness.poll()
@@ -257,9 +274,11 @@ export async function runCloud (config: CloudConfig, logger: Logger = createLogg
     joinPort: joinAddress?.port,
     tokenReviewer,
     connectedNodes: () => tunnel.connectedNodes(),
+    reloadCertificates: () => certificates.reload(),
     close: async () => {
       shuttingDown = true
       clearInterval(probeTimer)
+      certificates.stop()
       readiness.poll()
       clearInterval(readinessTimer)
       logger.info('shutting down: GOAWAY to every edge, draining streams')

@@ -7,10 +7,10 @@
 // to the service) and the renewed ones in <stateDir>/pki (the daemon's own renewals). Of the valid
 // pairs, the one that expires last is used: a renewal wins over what join wrote a month ago, and a
 // fresh join or an operator's newer certificate wins over an older renewal.
-import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
 import type { Logger } from '../obs/logger.js'
+import { caProblem, describeCertificate, pairProblem, readTexts, sameTexts } from '../pki/tls-material.js'
 import { nodeNameOfCertificate } from '../tunnel/protocol.js'
 
 export interface CertificatePaths {
@@ -33,7 +33,7 @@ async function choosePair (candidates: Array<[string, string]>, check: (cert: st
   let best: Pair | undefined
   let firstProblem: string | undefined
   for (const [certFile, keyFile] of candidates) {
-    const read = await readAll([certFile, keyFile])
+    const read = await readTexts([certFile, keyFile])
     if ('error' in read) { firstProblem ??= read.error; continue }
     const [cert, key] = read.texts as [string, string]
     const problem = pairProblem(cert, key) ?? check(cert)
@@ -50,7 +50,7 @@ export async function chooseCertificates (paths: CertificatePaths, nodeName: str
   serving: { cert: string, key: string } | { refused: string } | undefined
 }> {
   const renewed = (f: string): string => join(paths.renewedDir, f)
-  const ca = await readAll([paths.tunnelCa])
+  const ca = await readTexts([paths.tunnelCa])
   const caCheck = 'error' in ca ? ca.error : caProblem(ca.texts[0]!)
   const tunnelPair = caCheck !== undefined
     ? { refused: `${paths.tunnelCa}: ${caCheck}` }
@@ -109,20 +109,20 @@ export class CertificateFiles {
     const chosen = await chooseCertificates(this.paths, this.nodeName)
     let tunnel: ReloadResult['tunnel'] = 'unchanged'
     if ('refused' in chosen.tunnel) tunnel = this.refuse('tunnel', chosen.tunnel.refused)
-    else if (!samePems(chosen.tunnel, this.inUse.tunnel)) {
+    else if (!sameTexts(chosen.tunnel, this.inUse.tunnel)) {
       this.inUse.tunnel = chosen.tunnel
       this.targets.tunnel(chosen.tunnel)
-      this.logger.info({ certificate: describe(chosen.tunnel.cert) }, 'tunnel certificate reloaded from disk; redialling with it')
+      this.logger.info({ certificate: describeCertificate(chosen.tunnel.cert) }, 'tunnel certificate reloaded from disk; redialling with it')
       tunnel = 'reloaded'
     }
     let serving: ReloadResult['serving'] = 'none'
     if (chosen.serving !== undefined && 'refused' in chosen.serving) serving = this.refuse('serving', chosen.serving.refused)
     else if (chosen.serving !== undefined) {
       serving = 'unchanged'
-      if (this.inUse.serving === undefined || !samePems(chosen.serving, this.inUse.serving)) {
+      if (this.inUse.serving === undefined || !sameTexts(chosen.serving, this.inUse.serving)) {
         this.inUse.serving = chosen.serving
         this.targets.serving(chosen.serving)
-        this.logger.info({ certificate: describe(chosen.serving.cert) }, 'serving certificate reloaded from disk; new connections use it')
+        this.logger.info({ certificate: describeCertificate(chosen.serving.cert) }, 'serving certificate reloaded from disk; new connections use it')
         serving = 'reloaded'
       }
     }
@@ -135,42 +135,7 @@ export class CertificateFiles {
   }
 }
 
-function samePems<T extends Record<string, string>> (a: T, b: T): boolean {
-  return Object.keys(a).every((k) => a[k] === b[k])
-}
-
-async function readAll (files: string[]): Promise<{ texts: string[] } | { error: string }> {
-  try {
-    return { texts: await Promise.all(files.map((f) => readFile(f, 'utf8'))) }
-  } catch (err) {
-    return { error: (err as Error).message }
-  }
-}
-
-function pairProblem (cert: string, key: string): string | undefined {
-  try {
-    const x = new X509Certificate(cert)
-    if (!x.checkPrivateKey(createPrivateKey(key))) return 'the key file does not hold this certificate\'s key'
-    return undefined
-  } catch (err) {
-    return `unreadable (${(err as Error).message})`
-  }
-}
-
-function caProblem (ca: string): string | undefined {
-  try {
-    return new X509Certificate(ca).ca ? undefined : 'the tunnel CA file holds no CA certificate'
-  } catch (err) {
-    return `tunnel CA unreadable (${(err as Error).message})`
-  }
-}
-
 function nodeProblem (cert: string, nodeName: string): string | undefined {
   const node = nodeNameOfCertificate(cert)
   return node === nodeName ? undefined : `names node "${node ?? '(none)'}", but this daemon runs as "${nodeName}" (restart it to change the node)`
-}
-
-function describe (cert: string): { serial: string, validTo: string } {
-  const x = new X509Certificate(cert)
-  return { serial: x.serialNumber, validTo: new Date(x.validTo).toISOString() }
 }

@@ -14,7 +14,7 @@ export function createRegistry (role: 'edge' | 'cloud'): Registry {
 /**
  * `<prefix>_certificate_not_after_seconds{key}`: the expiry of the certificate in use for each config
  * key, from the PEM its getter returns at each scrape (held in memory: the edge's current pair, which
- * certificate-files.ts swaps when the files change; the shim's start-up one). A getter returning
+ * certificate-files.ts swaps when the files change; the shim's, which tunnel-certificates.ts swaps). A getter returning
  * nothing, or a PEM that does not parse, leaves that key out of the scrape.
  */
 export function certificateGauge (registry: Registry, prefix: string, certificates: Record<string, () => string | Buffer | undefined>): void {

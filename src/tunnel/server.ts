@@ -105,6 +105,16 @@ export class TunnelServer {
     })
   }
 
+  /**
+   * TLS material for the connections accepted from now on (a renewed certificate, a rotated CA
+   * bundle); live sessions keep the TLS they were opened with. The listener's own options
+   * (client certificate required, ALPN) stay; minVersion belongs to the context and must be given
+   * again (left out, the new context accepts TLS 1.2: tried on Node 24).
+   */
+  useCredentials (material: { ca: string, cert: string, key: string }): void {
+    this.server.setSecureContext({ ca: material.ca, cert: material.cert, key: material.key, minVersion: 'TLSv1.3' })
+  }
+
   async listen (): Promise<AddressInfo> {
     this.server.listen(this.opts.port, this.opts.host)
     await once(this.server, 'listening')

@@ -18,6 +18,8 @@ export interface IssueOptions {
   ipSans?: string[]
   dnsSans?: string[]
   usage: 'server' | 'client' | 'both'
+  /** Validity in days (default 2); a renewal in a test may need another expiry than the certificate it replaces. */
+  days?: number
 }
 
 export class CertificateAuthority implements KeyPair {
@@ -59,7 +61,7 @@ export class CertificateAuthority implements KeyPair {
     if (sans.length > 0) ext.push(`subjectAltName=${sans.join(',')}`)
     await writeFile(extFile, ext.join('\n') + '\n')
     await run('openssl', ['x509', '-req', '-in', csrFile, '-CA', this.certFile, '-CAkey', this.keyFile,
-      '-set_serial', String(Date.now() * 1000 + this.serial++), '-days', '2', '-extfile', extFile, '-out', certFile])
+      '-set_serial', String(Date.now() * 1000 + this.serial++), '-days', String(opts.days ?? 2), '-extfile', extFile, '-out', certFile])
     return { certFile, keyFile }
   }
 }

@@ -411,8 +411,8 @@ t.test('deploy/monitoring: the dashboard and alert rules name only metrics the r
   t.match(edgeScrape, /^edge_metaserver_relayed_bytes_total\{resource="other",direction="response",role="edge"\} [1-9]/m, 'non-resource paths (kubectl discovery) count as "other"')
   t.match(edgeScrape, /^edge_metaserver_policy_age_seconds\{kind="policy",role="edge"\} \d/m, 'the policy bundle\'s age is known')
 
-  // The shim's certificate expiry is the certificate it serves: a file replaced on disk (the shim
-  // re-reads it only when restarted) changes nothing; before, the scrape read the file and lost the series.
+  // The shim's certificate expiry is the certificate it serves: a file replaced on disk by something
+  // it refuses to use (tunnel-certificates.ts) changes nothing; before, the scrape read the file and lost the series.
   const cloudCert = files.tunnelPki.cloud.certFile
   const served = await readFile(cloudCert)
   const servedNotAfter = Math.floor(Date.parse(new X509Certificate(served).validTo) / 1000)
