@@ -21,3 +21,24 @@ export function lingerThenDestroy (socket: Duplex): void {
   socket.on('error', () => socket.destroy())
   socket.resume()
 }
+
+/** How long a connection the pod has ended (FIN) may take to deliver what the edge still owes it. */
+export const HALF_CLOSED_LINGER_MS = 10_000
+
+/**
+ * Bounds a pod connection once the pod has ended its side. Node then finishes the answer under way
+ * and closes (the listener does not allow half-open connections), so such a connection normally
+ * closes at once; but Node's TLS socket does not report a reset that arrives behind pipelined
+ * requests: the requests still buffered are parsed and answered on a socket whose writes never
+ * complete and that never closes — each held an in-flight slot and a file descriptor for good
+ * (edge-fuzz, phase b; reproduced on Node 24 with pipelined requests then RST). An upgraded
+ * connection is left alone (`upgraded`): its bytes are the exec or port-forward session's.
+ */
+export function boundHalfClosed (socket: Duplex, upgraded: (socket: Duplex) => boolean): void {
+  socket.once('end', () => {
+    if (upgraded(socket) || socket.destroyed) return
+    const timer = setTimeout(() => socket.destroy(), HALF_CLOSED_LINGER_MS)
+    timer.unref()
+    socket.once('close', () => clearTimeout(timer))
+  })
+}

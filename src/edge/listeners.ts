@@ -18,7 +18,7 @@ import { headersTooLarge, statusBody, type Status } from '../kube/status.js'
 import { MAX_REQUEST_HEADER_BYTES } from '../tunnel/protocol.js'
 import { edgeAnswers, sendStatus } from './answers.js'
 import type { RequestPipeline } from './pipeline.js'
-import { lingerThenDestroy } from './linger.js'
+import { boundHalfClosed, lingerThenDestroy } from './linger.js'
 
 export interface ListenerOptions {
   host: string
@@ -65,7 +65,11 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
   // Go has no limit on the number of header fields, only on their bytes (Node's default drops fields past 2 000).
   server.maxHeadersCount = 0
   server.on('request', (req: IncomingMessage, res: ServerResponse) => route(opts, deps, req, res))
+  // Once the pod has ended its side, what the edge still owes it is bounded in time (linger.ts).
+  const upgraded = new WeakSet<Duplex>()
+  server.on(opts.tls === undefined ? 'connection' : 'secureConnection', (socket: Duplex) => boundHalfClosed(socket, (s) => upgraded.has(s)))
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgraded.add(socket)
     deps.pipeline.upgrade(req, socket, head).catch((err: Error) => {
       deps.pipeline.logger.error({ err }, 'upgrade relay failed')
       socket.destroy()
