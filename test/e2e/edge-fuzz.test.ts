@@ -76,8 +76,12 @@ const tunnelPort: number = (await cloud.waitForLog((l) => l.msg === 'cloud shim 
 const NODE = 'edge-fuzz'
 await fixtures.node(NODE)
 const MAX_BODY = 4 << 20
+// EMS_FUZZ_COMPRESSION=auto: the same phases with compressed answers on the tunnel (the edge's
+// modules.edgeHub.compression; edge-fuzz-compressed.test.ts plays them so in CI).
+const COMPRESSION = process.env.EMS_FUZZ_COMPRESSION ?? 'none'
+t.comment(`the edge's tunnel compression: ${COMPRESSION}`)
 const edgeConfig = await writeEdgeConfig(cluster, files, NODE, {
-  server: '127.0.0.1:0', tunnelPort, logLevel: 'info', metaServer: ['maxRequestBodyBytes: 4Mi'],
+  server: '127.0.0.1:0', tunnelPort, logLevel: 'info', metaServer: ['maxRequestBodyBytes: 4Mi'], extraYaml: [`    compression: ${COMPRESSION}`],
 })
 const edge = startCli(['edge', '--config', edgeConfig], { logFile: join(cluster.dir, 'edge-fuzz.log') })
 daemons.push(edge)
@@ -94,6 +98,7 @@ const target: FuzzTarget = { token: me.token, namespace: ns, configMap: 'target'
 const probeNs = await fixtures.namespace('fuzz-probe')
 const prober = await fixtures.podIdentity(probeNs, NODE, { serviceAccount: 'prober', rules: configMapRules(['get']) })
 await fixtures.configMap(probeNs, 'probe', { greeting: 'hello' })
+await fixtures.configMap(probeNs, 'bulky', { notes: 'the quick brown fox jumps over the lazy dog; '.repeat(500) })
 
 interface Answer { status: number, body: string }
 function get (path: string, token?: string, timeoutMs = 10_000): Promise<Answer> {
@@ -128,6 +133,16 @@ async function normalClient (): Promise<{ ok: boolean, detail: string }> {
 
 // The gate admits the pod once its policy bundle reached the edge.
 await waitUntil(async () => (await normalClient()).ok, 30_000, 'the edge to admit the pod token')
+
+t.test(`the tunnel carries answers ${COMPRESSION === 'none' ? 'uncompressed' : 'compressed'}, as this run says`, async (t) => {
+  const responseBytes = (): Promise<number> => get('/metrics').then((r) => metricSum(r.body, 'edge_metaserver_relayed_bytes_total', 'resource="configmaps",direction="response"'))
+  const before = await responseBytes()
+  const bulky = await get(`/api/v1/namespaces/${probeNs}/configmaps/bulky`, prober.token)
+  t.equal(bulky.status, 200)
+  const onTunnel = await responseBytes() - before
+  if (COMPRESSION === 'none') t.equal(onTunnel, Buffer.byteLength(bulky.body), `the answer crossed as it is (${onTunnel} bytes)`)
+  else t.ok(onTunnel < Buffer.byteLength(bulky.body) / 4, `the answer crossed compressed (${onTunnel} bytes for ${Buffer.byteLength(bulky.body)})`)
+})
 
 async function rssMiB (p: CliProcess = edge): Promise<number> {
   const status = await readFile(`/proc/${p.pid}/status`, 'utf8')
