@@ -13,11 +13,11 @@ import type { Gauge } from 'prom-client'
 interface Flight { res: ServerResponse | undefined, socket: Socket }
 
 /**
- * A bound on a short request's slot. The relay answers every short request within the request
- * timeout, so a slot held past it plus a margin belongs to a request nothing will ever end:
- * edge-fuzz still finds, now and then, one whose response and connection never reported closing
- * (not traced). Such a slot is returned at the deadline and reported, instead of counting against
- * the limit until the edge restarts.
+ * A backstop on a short request's slot. The relay ends every short request within the request
+ * timeout, so a slot held past it plus a margin belongs to a request nothing will ever end — a bug:
+ * it is returned at the deadline and reported with where the request was stuck, instead of counting
+ * against the limit until the edge restarts. (The two such bugs edge-fuzz found this way are fixed:
+ * linger.ts, boundHalfClosed; relay.ts, the timeout covering the whole answer.)
  */
 export interface ShortDeadline { ms: number, onExpired: (info: ExpiredRequest) => void }
 
