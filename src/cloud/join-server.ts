@@ -49,7 +49,7 @@ export class JoinServer {
   private inFlight = 0
 
   constructor (private readonly opts: JoinServerOptions) {
-    this.server = https.createServer({ cert: opts.cert, key: opts.key, minVersion: 'TLSv1.2' }, (req, res) => { void this.handle(req, res) })
+    this.server = https.createServer(joinContext(opts), (req, res) => { void this.handle(req, res) })
     this.server.headersTimeout = 10_000
     this.server.requestTimeout = REQUEST_TIMEOUT_MS
     this.server.on('tlsClientError', (err) => opts.logger.debug({ err }, 'join TLS handshake failed'))
@@ -57,7 +57,7 @@ export class JoinServer {
 
   /** The shim's renewed serving certificate, for join connections opened from now on. */
   useCertificate (tls: { cert: string, key: string }): void {
-    this.server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' })
+    this.server.setSecureContext(joinContext(tls))
   }
 
   async listen (): Promise<AddressInfo> {
@@ -150,4 +150,9 @@ function send (res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
+}
+
+/** The join listener's TLS context, at start and on every reload alike (setSecureContext forgets what it is not given). */
+function joinContext (tls: { cert: string, key: string }): { cert: string, key: string, minVersion: 'TLSv1.2' } {
+  return { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }
 }

@@ -61,7 +61,7 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
   }
   const server = opts.tls === undefined
     ? http.createServer(serverOptions)
-    : https.createServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' })
+    : https.createServer({ ...serverOptions, ...servingContext(opts.tls) })
   // Go has no limit on the number of header fields, only on their bytes (Node's default drops fields past 2 000).
   server.maxHeadersCount = 0
   server.on('request', (req: IncomingMessage, res: ServerResponse) => route(opts, deps, req, res))
@@ -95,7 +95,7 @@ export async function startListener (opts: ListenerOptions, deps: ListenerDeps):
     }),
     closeAllConnections: () => server.closeAllConnections(),
     useCertificate: (tls) => {
-      if (server instanceof https.Server) server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' })
+      if (server instanceof https.Server) server.setSecureContext(servingContext(tls))
     },
   }
 }
@@ -155,4 +155,9 @@ function writeRawStatus (socket: Duplex, s: Status): void {
     ...Object.entries({ ...headers, connection: 'close' }).map(([k, v]) => `${k}: ${v}`)].join('\r\n')
   socket.end(`${head}\r\n\r\n${body}`)
   lingerThenDestroy(socket)
+}
+
+/** The pod listener's TLS context, at start and on every new certificate alike (setSecureContext forgets what it is not given). */
+function servingContext (tls: { cert: string, key: string }): { cert: string, key: string, minVersion: 'TLSv1.2' } {
+  return { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }
 }

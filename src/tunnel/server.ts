@@ -73,12 +73,9 @@ export class TunnelServer {
 
   constructor (private readonly opts: TunnelServerOptions) {
     this.server = http2.createSecureServer({
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
+      ...tunnelContext(opts),
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.3',
       ALPNProtocols: [ALPN],
       allowHTTP1: false,
       ...sessionOptions(opts.maxConcurrentStreamsPerNode),
@@ -112,7 +109,7 @@ export class TunnelServer {
    * again (left out, the new context accepts TLS 1.2: tried on Node 24).
    */
   useCredentials (material: { ca: string, cert: string, key: string }): void {
-    this.server.setSecureContext({ ca: material.ca, cert: material.cert, key: material.key, minVersion: 'TLSv1.3' })
+    this.server.setSecureContext(tunnelContext(material))
   }
 
   async listen (): Promise<AddressInfo> {
@@ -257,4 +254,9 @@ function remoteOf (session: ServerHttp2Session): string | undefined {
   const socket = session.socket as TLSSocket | undefined
   if (socket?.remoteAddress === undefined) return undefined
   return `${socket.remoteAddress.includes(':') ? `[${socket.remoteAddress}]` : socket.remoteAddress}:${socket.remotePort}`
+}
+
+/** The tunnel's TLS context, at start and on every reload alike (a reload that left out minVersion accepted TLS 1.2). */
+function tunnelContext (material: { ca: string, cert: string, key: string }): { ca: string, cert: string, key: string, minVersion: 'TLSv1.3' } {
+  return { ca: material.ca, cert: material.cert, key: material.key, minVersion: 'TLSv1.3' }
 }
